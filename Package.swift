@@ -1,0 +1,30 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// F16C conversions and AVX2 loops: `haswell` is the portable choice (see shared notes, PLATFORM §1.5).
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+
+let package = Package(
+    name: "bayeval",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "bayeval", targets: ["bayeval"]),
+        .library(name: "Loaders", targets: ["Loaders"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CLAPACKE", pkgConfig: "lapacke", providers: [.apt(["liblapacke-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .target(name: "Loaders", dependencies: ["CZstd"], swiftSettings: fastMath),
+        .executableTarget(
+            name: "bayeval",
+            dependencies: [
+                "Loaders",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "LoadersTests", dependencies: ["Loaders"]),
+    ]
+)
