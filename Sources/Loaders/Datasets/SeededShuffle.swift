@@ -1,0 +1,43 @@
+/// SplitMix64 (Steele, Lea & Flood 2014; the constants of Vigna's reference `splitmix64.c`): a 64-bit
+/// generator defined only by wrapping integer arithmetic, so the same seed gives the same stream on every
+/// platform and Swift version — unlike `SystemRandomNumberGenerator` (not seedable) or `Hasher` (seeded
+/// per process), and unlike `Array.shuffle(using:)`, whose use of the generator is not a documented contract.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public private(set) var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A uniform integer in 0..<bound (bound > 0) by rejection sampling: draws below the largest multiple of
+    /// `bound` are accepted, so there is no modulo bias and the rule is simple enough to re-implement
+    /// elsewhere (e.g. in a Python script that must pick the same anchors).
+    public mutating func next(below bound: UInt64) -> UInt64 {
+        precondition(bound > 0, "bound must be positive")
+        let limit = UInt64.max - (UInt64.max % bound)   // accept x < limit; limit is a multiple of bound
+        while true {
+            let x = next()
+            if x < limit { return x % bound }
+        }
+    }
+}
+
+/// Seeded Fisher–Yates shuffle: for i from n-1 down to 1, swap element i with element j = next(below: i+1).
+public enum SeededShuffle {
+    public static func shuffled<T>(_ items: [T], seed: UInt64) -> [T] {
+        var out = items
+        guard out.count > 1 else { return out }
+        var rng = SplitMix64(seed: seed)
+        for i in stride(from: out.count - 1, to: 0, by: -1) {
+            let j = Int(rng.next(below: UInt64(i + 1)))
+            out.swapAt(i, j)
+        }
+        return out
+    }
+}
