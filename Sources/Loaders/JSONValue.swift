@@ -39,9 +39,9 @@ public enum JSONValue: Sendable, Equatable {
     /// Parses `data`; a parse failure becomes a `LoadError` naming `file`.
     public static func parse(_ data: Data, file: String) throws -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
+            return try data.withUnsafeBytes { try JSONParser.parse($0) }
         } catch {
-            throw LoadError(.invalidJSON, file: file, item: "", "not valid JSON (\(JSONValue.describe(error)))")
+            throw LoadError(.invalidJSON, file: file, item: "", "not valid JSON (\(error))")
         }
     }
 
