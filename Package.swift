@@ -26,5 +26,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "LoadersTests", dependencies: ["Loaders"]),
+        // End-to-end: runs the built `bayeval` binary as a user would.
+        .testTarget(name: "CLITests", dependencies: ["bayeval"]),
     ]
 )

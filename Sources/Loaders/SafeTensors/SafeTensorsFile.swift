@@ -18,29 +18,38 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public init(mapped: MappedFile) throws {
         self.file = mapped
         self.path = mapped.path
-        let bytes = mapped.bytes
+        let layout = try Self.validate(bytes: mapped.bytes, file: mapped.path)
+        dataStart = layout.dataStart
+        tensors = layout.tensors
+        metadata = layout.metadata
+        var index: [String: Int] = [:]
+        for (i, t) in tensors.enumerated() { index[t.name] = i }
+        self.index = index
+    }
+
+    /// Validates a whole safetensors image held in memory (the fuzz target's entry point, and the first
+    /// step of every open): header length, header JSON and every tensor's range.
+    public static func validate(bytes: UnsafeRawBufferPointer, file: String) throws
+        -> (tensors: [SafeTensorInfo], metadata: [String: String], dataStart: Int)
+    {
         guard bytes.count >= 8 else {
-            throw LoadError(.truncated, file: path, item: "header length",
+            throw LoadError(.truncated, file: file, item: "header length",
                             "the file has \(bytes.count) bytes; a safetensors file starts with an 8-byte header length")
         }
         let declared = UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
         guard declared <= UInt64(SafeTensorsHeader.maxHeaderBytes) else {
-            throw LoadError(.invalidHeader, file: path, item: "header length",
+            throw LoadError(.invalidHeader, file: file, item: "header length",
                             "declared header length \(declared) exceeds the \(SafeTensorsHeader.maxHeaderBytes)-byte limit")
         }
         let headerLength = Int(declared)
         guard headerLength <= bytes.count - 8 else {
-            throw LoadError(.truncated, file: path, item: "header length",
+            throw LoadError(.truncated, file: file, item: "header length",
                             "declared header length \(headerLength) runs past the end of the file (\(bytes.count) bytes)")
         }
-        dataStart = 8 + headerLength
+        let dataStart = 8 + headerLength
         let header = UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart])
-        let parsed = try SafeTensorsHeader.parse(header, dataSize: bytes.count - dataStart, file: path)
-        tensors = parsed.tensors
-        metadata = parsed.metadata
-        var index: [String: Int] = [:]
-        for (i, t) in tensors.enumerated() { index[t.name] = i }
-        self.index = index
+        let parsed = try SafeTensorsHeader.parse(header, dataSize: bytes.count - dataStart, file: file)
+        return (parsed.tensors, parsed.metadata, dataStart)
     }
 
     public var names: [String] { tensors.map(\.name) }
