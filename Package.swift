@@ -19,13 +19,17 @@ let package = Package(
         .systemLibrary(name: "CLAPACKE", pkgConfig: "lapacke", providers: [.apt(["liblapacke-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "Loaders", dependencies: ["CZstd"], swiftSettings: fastMath),
+        .target(name: "Runtime", dependencies: ["Loaders", "CBLAS", "CLAPACKE"], swiftSettings: fastMath),
+        .target(name: "Metrics", swiftSettings: fastMath),
         .executableTarget(
             name: "bayeval",
             dependencies: [
-                "Loaders",
+                "Loaders", "Runtime", "Metrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "LoadersTests", dependencies: ["Loaders"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         // End-to-end: runs the built `bayeval` binary as a user would.
         .testTarget(name: "CLITests", dependencies: ["bayeval"]),
     ]

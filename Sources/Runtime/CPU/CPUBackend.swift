@@ -1,0 +1,119 @@
+import CBLAS
+import Dispatch
+import Foundation
+
+/// OpenBLAS for matrix products, Dispatch for the elementwise and per-head loops.
+public struct CPUBackend: ComputeBackend {
+    public let threads: Int
+
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.threads = max(1, threads)
+        openblas_set_num_threads(Int32(self.threads))
+    }
+
+    public func gemm(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                     b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, beta: Float,
+                     c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard m > 0, n > 0 else { return }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    public func parallelFor(_ count: Int, _ body: @Sendable (Int) -> Void) {
+        guard count > 1, threads > 1 else {
+            for i in 0..<count { body(i) }
+            return
+        }
+        // OpenBLAS would otherwise start its own threads inside each worker's small products.
+        openblas_set_num_threads(1)
+        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        openblas_set_num_threads(Int32(threads))
+    }
+
+    /// Splits `rows` into one contiguous chunk per thread when the work is large enough to pay for it.
+    @inline(__always)
+    func forRows(_ rows: Int, work: Int, _ body: @Sendable (Range<Int>) -> Void) {
+        if threads == 1 || work < 32_768 || rows < 2 {
+            body(0..<rows)
+            return
+        }
+        let chunks = min(threads, rows)
+        let per = (rows + chunks - 1) / chunks
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = c * per
+            let hi = min(rows, lo + per)
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+
+    public func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, epsilon: Float,
+                        rows: Int, columns: Int, into y: UnsafeMutablePointer<Float>) {
+        nonisolated(unsafe) let (x, w, y) = (x, weight, y)
+        forRows(rows, work: rows * columns) { range in
+            for r in range {
+                let xr = x + r * columns, yr = y + r * columns
+                var ss: Float = 0
+                for j in 0..<columns { ss += xr[j] * xr[j] }
+                let inv = 1 / (ss / Float(columns) + epsilon).squareRoot()
+                for j in 0..<columns { yr[j] = xr[j] * inv * w[j] }
+            }
+        }
+    }
+
+    public func layerNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                          epsilon: Float, rows: Int, columns: Int, into y: UnsafeMutablePointer<Float>) {
+        nonisolated(unsafe) let (x, w, b, y) = (x, weight, bias, y)
+        forRows(rows, work: rows * columns) { range in
+            for r in range {
+                let xr = x + r * columns, yr = y + r * columns
+                var mean: Float = 0
+                for j in 0..<columns { mean += xr[j] }
+                mean /= Float(columns)
+                var v: Float = 0
+                for j in 0..<columns { let d = xr[j] - mean; v += d * d }
+                let inv = 1 / (v / Float(columns) + epsilon).squareRoot()
+                for j in 0..<columns { yr[j] = (xr[j] - mean) * inv * w[j] + b[j] }
+            }
+        }
+    }
+
+    public func siluMultiply(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, inputStride: Int,
+                             rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+        nonisolated(unsafe) let (g, u, o) = (gate, up, out)
+        forRows(rows, work: rows * columns * 8) { range in
+            for r in range {
+                let gr = g + r * inputStride, ur = u + r * inputStride, orow = o + r * columns
+                for j in 0..<columns {
+                    let v = gr[j]
+                    orow[j] = v / (1 + Foundation.exp(-v)) * ur[j]
+                }
+            }
+        }
+    }
+
+    public func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        nonisolated(unsafe) let x = x
+        let cols = 1024
+        let rows = (count + cols - 1) / cols
+        forRows(rows, work: count * 8) { range in
+            for r in range {
+                for i in (r * cols)..<min(count, (r + 1) * cols) {
+                    let v = x[i]
+                    x[i] = 0.5 * v * (1 + Foundation.erf(v * 0.70710678118654752))
+                }
+            }
+        }
+    }
+
+    public func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { y[i] += x[i] }
+    }
+
+    public func addBias(_ bias: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int,
+                        into y: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let yr = y + r * stride
+            for j in 0..<columns { yr[j] += bias[j] }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+/// A linear layer y = x·Wᵀ + b with LoRA updates applied on the fly: for each patch,
+/// y[:, offset..<offset+out] += scaling · (x·Aᵀ)·Bᵀ. Several projections that share an input (q, k, v;
+/// gate, up) are fused into one weight so one large matrix product serves them all; each keeps its own
+/// LoRA patch over its block of output columns.
+public final class Linear: @unchecked Sendable {
+    public struct LoRAPatch: @unchecked Sendable {
+        public let outputOffset: Int
+        public let outFeatures: Int
+        public let rank: Int
+        public var scaling: Float
+        public let a: Tensor     // rank × in
+        public let b: Tensor     // out × rank
+    }
+
+    public let inFeatures: Int
+    public let outFeatures: Int
+    public let weight: Tensor    // out × in
+    public let bias: Tensor?     // out
+    public private(set) var patches: [LoRAPatch] = []
+
+    public init(weight: Tensor, bias: Tensor? = nil) {
+        precondition(weight.shape.count == 2)
+        self.weight = weight
+        self.bias = bias
+        outFeatures = weight.shape[0]
+        inFeatures = weight.shape[1]
+    }
+
+    /// Row-stacks weights (and biases, zero where absent) of projections that share their input.
+    public static func fused(_ parts: [(weight: Tensor, bias: Tensor?)]) -> Linear {
+        let inF = parts[0].weight.shape[1]
+        let outF = parts.reduce(0) { $0 + $1.weight.shape[0] }
+        let w = Tensor(shape: [outF, inF])
+        var row = 0
+        let anyBias = parts.contains { $0.bias != nil }
+        let b = anyBias ? Tensor(shape: [outF]) : nil
+        for p in parts {
+            precondition(p.weight.shape[1] == inF, "fused projections must share the input width")
+            (w.pointer + row * inF).update(from: p.weight.pointer, count: p.weight.count)
+            if let pb = p.bias, let b { (b.pointer + row).update(from: pb.pointer, count: pb.count) }
+            row += p.weight.shape[0]
+        }
+        return Linear(weight: w, bias: b)
+    }
+
+    public func addPatch(outputOffset: Int, a: Tensor, b: Tensor, scaling: Float) {
+        precondition(a.shape.count == 2 && b.shape.count == 2 && a.shape[0] == b.shape[1])
+        precondition(a.shape[1] == inFeatures && outputOffset + b.shape[0] <= outFeatures)
+        patches.append(LoRAPatch(outputOffset: outputOffset, outFeatures: b.shape[0], rank: a.shape[0],
+                                 scaling: scaling, a: a, b: b))
+    }
+
+    public func removePatches() { patches.removeAll() }
+
+    /// Folds every patch into the weight (W += s·B·A) and drops it: the same outputs at the cost of one
+    /// product fewer per call.
+    public func mergePatches(backend: some ComputeBackend) {
+        for p in patches {
+            backend.gemm(m: p.outFeatures, n: inFeatures, k: p.rank, alpha: p.scaling,
+                         a: p.b.pointer, lda: p.rank, b: p.a.pointer, ldb: inFeatures, transposeB: false,
+                         beta: 1, c: weight.pointer + p.outputOffset * inFeatures, ldc: inFeatures)
+        }
+        patches.removeAll()
+    }
+
+    /// y[rows × outFeatures] (row stride `ldy`) = x · Wᵀ + b + LoRA. `scratch` holds rows × max rank.
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
+                        backend: some ComputeBackend, scratch: UnsafeMutablePointer<Float>) {
+        let ld = ldy ?? outFeatures
+        backend.linear(x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, outFeatures: outFeatures, into: y, ldy: ld)
+        if let bias { backend.addBias(bias.pointer, rows: rows, columns: outFeatures, stride: ld, into: y) }
+        for p in patches {
+            backend.linear(x, rows: rows, inFeatures: inFeatures, weight: p.a.pointer, outFeatures: p.rank, into: scratch)
+            backend.gemm(m: rows, n: p.outFeatures, k: p.rank, alpha: p.scaling, a: scratch, lda: p.rank,
+                         b: p.b.pointer, ldb: p.rank, transposeB: true, beta: 1, c: y + p.outputOffset, ldc: ld)
+        }
+    }
+
+    public var maxRank: Int { patches.map(\.rank).max() ?? 0 }
+}

@@ -1,0 +1,166 @@
+import Foundation
+
+extension LlamaModel {
+    /// Runs a shared prompt header once and keeps its keys and values.
+    public func makePrefixCache(tokens: [Int]) -> PrefixCache {
+        precondition(!tokens.isEmpty)
+        var keys: [Tensor] = [], values: [Tensor] = []
+        _ = run(PackedBatch([tokens]), prefix: nil, lastOnly: false, collect: { layer, qkv, stride in
+            let k = Tensor(shape: [tokens.count, self.keyValueWidth]), v = Tensor(shape: [tokens.count, self.keyValueWidth])
+            for t in 0..<tokens.count {
+                (k.pointer + t * self.keyValueWidth).update(from: qkv + t * stride + self.queryWidth, count: self.keyValueWidth)
+                (v.pointer + t * self.keyValueWidth).update(from: qkv + t * stride + self.queryWidth + self.keyValueWidth, count: self.keyValueWidth)
+            }
+            keys.append(k); values.append(v)
+        })
+        return PrefixCache(tokens: tokens, keys: keys, values: values)
+    }
+
+    /// Forward pass over packed sequences that continue `prefix` (positions start after it).
+    public func forward(_ batch: PackedBatch, prefix: PrefixCache? = nil, output: DecoderOutput) -> Tensor {
+        switch output {
+        case .lastPositionLogits(let ids):
+            let hidden = run(batch, prefix: prefix, lastOnly: true, collect: nil)
+            return selectedLogits(hidden, ids: ids)
+        case .allLogits:
+            let hidden = run(batch, prefix: prefix, lastOnly: false, collect: nil)
+            let logits = Tensor(shape: [hidden.rows, config.vocabularySize])
+            let scratch = Tensor(shape: [hidden.rows, max(1, lmHead.maxRank)])
+            lmHead.forward(hidden.pointer, rows: hidden.rows, into: logits.pointer, backend: backend, scratch: scratch.pointer)
+            return logits
+        }
+    }
+
+    /// The final-norm hidden states: one row per sequence (`lastOnly`) or per token.
+    func run(_ batch: PackedBatch, prefix: PrefixCache?, lastOnly: Bool,
+             collect: ((Int, UnsafeMutablePointer<Float>, Int) -> Void)?) -> Tensor {
+        let T = batch.tokenCount, B = batch.sequences.count
+        let P = prefix?.length ?? 0
+        let H = config.hiddenSize, I = config.intermediateSize
+        let qW = queryWidth, kvW = keyValueWidth, stride = qW + 2 * kvW
+        rope.reserve(P + (batch.sequences.map(\.count).max() ?? 0))
+
+        var x = Tensor(shape: [T, H])
+        for (t, id) in batch.tokens.enumerated() {
+            (x.pointer + t * H).update(from: embedding.pointer + id * H, count: H)
+        }
+        let maxRank = max(1, allLinears.map(\.maxRank).max() ?? 1)
+        let normed = Tensor(shape: [T, H]), qkv = Tensor(shape: [T, stride]), attended = Tensor(shape: [T, qW])
+        let gateUp = Tensor(shape: [T, 2 * I]), activated = Tensor(shape: [T, I]), delta = Tensor(shape: [T, H])
+        let scratch = Tensor(shape: [T, maxRank])
+        let eps = Float(config.rmsNormEpsilon)
+        let lastRows = batch.sequences.map { $0.upperBound - 1 }
+
+        for (n, layer) in layers.enumerated() {
+            let reduce = lastOnly && n == layers.count - 1
+            backend.rmsNorm(x.pointer, weight: layer.attentionNorm.pointer, epsilon: eps, rows: T, columns: H, into: normed.pointer)
+            layer.qkv.forward(normed.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer)
+            applyRotary(qkv.pointer, stride: stride, batch: batch, offset: P)
+            collect?(n, qkv.pointer, stride)
+            let rows = reduce ? B : T
+            attend(qkv: qkv.pointer, stride: stride, batch: batch, prefix: prefix, layer: n, lastOnly: reduce, into: attended.pointer)
+            if reduce {
+                // Only the scored positions continue: gather their residual rows.
+                let kept = Tensor(shape: [B, H])
+                for (i, r) in lastRows.enumerated() { (kept.pointer + i * H).update(from: x.pointer + r * H, count: H) }
+                x = kept
+            }
+            layer.output.forward(attended.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer)
+            backend.add(delta.pointer, into: x.pointer, count: rows * H)
+            backend.rmsNorm(x.pointer, weight: layer.mlpNorm.pointer, epsilon: eps, rows: rows, columns: H, into: normed.pointer)
+            layer.gateUp.forward(normed.pointer, rows: rows, into: gateUp.pointer, backend: backend, scratch: scratch.pointer)
+            backend.siluMultiply(gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I, rows: rows, columns: I, into: activated.pointer)
+            layer.down.forward(activated.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer)
+            backend.add(delta.pointer, into: x.pointer, count: rows * H)
+        }
+        let out = Tensor(shape: [x.rows, H])
+        backend.rmsNorm(x.pointer, weight: finalNorm.pointer, epsilon: eps, rows: x.rows, columns: H, into: out.pointer)
+        return out
+    }
+
+    /// Rotates q and k of every token by its position: the prefix length plus its index in its sequence.
+    func applyRotary(_ qkv: UnsafeMutablePointer<Float>, stride: Int, batch: PackedBatch, offset: Int) {
+        let heads = config.headCount, kvHeads = config.keyValueHeadCount, qW = queryWidth
+        nonisolated(unsafe) let qkv = qkv
+        rope.withTables { cos, sin in
+            nonisolated(unsafe) let (cos, sin) = (cos, sin)
+            backend.parallelFor(batch.sequences.count) { s in
+                let seq = batch.sequences[s]
+                for t in seq {
+                    let row = qkv + t * stride
+                    let position = offset + (t - seq.lowerBound)
+                    self.rope.apply(row, heads: heads, position: position, cos: cos, sin: sin)
+                    self.rope.apply(row + qW, heads: kvHeads, position: position, cos: cos, sin: sin)
+                }
+            }
+        }
+    }
+
+    /// Causal attention of each sequence to the prefix and to its own earlier tokens, one task per
+    /// (sequence, head). With `lastOnly`, only each sequence's last token asks (one output row per sequence).
+    func attend(qkv: UnsafeMutablePointer<Float>, stride: Int, batch: PackedBatch, prefix: PrefixCache?,
+                layer: Int, lastOnly: Bool, into out: UnsafeMutablePointer<Float>) {
+        let d = config.headDimension, heads = config.headCount
+        let group = heads / config.keyValueHeadCount
+        let qW = queryWidth, kvW = keyValueWidth
+        let P = prefix?.length ?? 0
+        let prefixK = prefix.map { $0.keys[layer].pointer }, prefixV = prefix.map { $0.values[layer].pointer }
+        let scale = 1 / Float(d).squareRoot()
+        let backend = self.backend
+        nonisolated(unsafe) let (qkv, out, pk, pv) = (qkv, out, prefixK, prefixV)
+        backend.parallelFor(batch.sequences.count * heads) { task in
+            let i = task / heads, h = task % heads, g = h / group
+            let seq = batch.sequences[i]
+            let n = seq.count
+            let first = lastOnly ? n - 1 : 0
+            let nq = n - first
+            let L = P + n
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: nq * L)
+            defer { scores.deallocate() }
+            let q = UnsafePointer(qkv + (seq.lowerBound + first) * stride + h * d)
+            let kOwn = UnsafePointer(qkv + seq.lowerBound * stride + qW + g * d)
+            let vOwn = UnsafePointer(qkv + seq.lowerBound * stride + qW + kvW + g * d)
+            if P > 0, let pk {
+                backend.gemm(m: nq, n: P, k: d, alpha: scale, a: q, lda: stride, b: pk + g * d, ldb: kvW,
+                             transposeB: true, beta: 0, c: scores, ldc: L)
+            }
+            backend.gemm(m: nq, n: n, k: d, alpha: scale, a: q, lda: stride, b: kOwn, ldb: stride,
+                         transposeB: true, beta: 0, c: scores + P, ldc: L)
+            for r in 0..<nq {
+                let row = scores + r * L
+                let visible = P + first + r + 1
+                var m = -Float.infinity
+                for j in 0..<visible { m = max(m, row[j]) }
+                var sum: Float = 0
+                for j in 0..<visible { let e = Foundation.exp(row[j] - m); row[j] = e; sum += e }
+                let inv = 1 / sum
+                for j in 0..<visible { row[j] *= inv }
+                for j in visible..<L { row[j] = 0 }
+            }
+            let o = out + ((lastOnly ? i : seq.lowerBound) * qW) + h * d
+            if P > 0, let pv {
+                backend.gemm(m: nq, n: d, k: P, alpha: 1, a: scores, lda: L, b: pv + g * d, ldb: kvW,
+                             transposeB: false, beta: 0, c: o, ldc: qW)
+            }
+            backend.gemm(m: nq, n: d, k: n, alpha: 1, a: scores + P, lda: L, b: vOwn, ldb: stride,
+                         transposeB: false, beta: P > 0 ? 1 : 0, c: o, ldc: qW)
+        }
+    }
+
+    /// Logits of only the requested vocabulary rows: never the full-vocabulary projection.
+    func selectedLogits(_ hidden: Tensor, ids: [Int]) -> Tensor {
+        let H = config.hiddenSize, K = ids.count, rows = hidden.rows
+        let w = Tensor(shape: [K, H])
+        for (k, id) in ids.enumerated() { (w.pointer + k * H).update(from: lmHead.weight.pointer + id * H, count: H) }
+        let logits = Tensor(shape: [rows, K])
+        backend.linear(hidden.pointer, rows: rows, inFeatures: H, weight: w.pointer, outFeatures: K, into: logits.pointer)
+        for p in lmHead.patches {
+            let t = Tensor(shape: [rows, p.rank]), b = Tensor(shape: [K, p.rank])
+            for (k, id) in ids.enumerated() { (b.pointer + k * p.rank).update(from: p.b.pointer + id * p.rank, count: p.rank) }
+            backend.linear(hidden.pointer, rows: rows, inFeatures: H, weight: p.a.pointer, outFeatures: p.rank, into: t.pointer)
+            backend.gemm(m: rows, n: K, k: p.rank, alpha: p.scaling, a: t.pointer, lda: p.rank, b: b.pointer, ldb: p.rank,
+                         transposeB: true, beta: 1, c: logits.pointer, ldc: K)
+        }
+        return logits
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// Scores multiple-choice prompts: the logits of each prompt's K answer tokens at its last position.
+/// Prompts that start with the shared header reuse its cached keys and values; prompts are sorted by
+/// length and packed into batches of similar size, so no compute is spent on padding.
+public final class ChoiceScorer: @unchecked Sendable {
+    public struct Request: Sendable {
+        public let tokens: [Int]
+        public let answerTokens: [Int]
+        public init(tokens: [Int], answerTokens: [Int]) {
+            self.tokens = tokens
+            self.answerTokens = answerTokens
+        }
+    }
+
+    public let model: LlamaModel
+    public let prefix: PrefixCache?
+    public var tokenBudget: Int
+
+    /// `sharedPrefix`: the tokens every prompt starts with (nil: none). `tokenBudget`: tokens per packed batch.
+    public init(model: LlamaModel, sharedPrefix: [Int]?, tokenBudget: Int = 2048) {
+        self.model = model
+        self.prefix = sharedPrefix.flatMap { $0.isEmpty ? nil : model.makePrefixCache(tokens: $0) }
+        self.tokenBudget = tokenBudget
+    }
+
+    /// The number of prompt tokens actually run for `r` (after the cached header).
+    public func ownTokens(_ r: Request) -> ArraySlice<Int> {
+        if let p = prefix, r.tokens.count > p.length, r.tokens.starts(with: p.tokens) { return r.tokens[p.length...] }
+        return r.tokens[...]
+    }
+
+    /// Logits of each request's answer tokens, in request order. `progress` receives the number of
+    /// requests finished so far.
+    public func score(_ requests: [Request], progress: ((Int) -> Void)? = nil) -> [[Float]] {
+        var results = [[Float]](repeating: [], count: requests.count)
+        // Requests that do not extend the cached header run on their own, from position 0.
+        let usesPrefix = requests.map { r in prefix.map { r.tokens.count > $0.length && r.tokens.starts(with: $0.tokens) } ?? false }
+        let order = requests.indices.sorted { (usesPrefix[$0] ? 0 : 1, requests[$0].tokens.count) < (usesPrefix[$1] ? 0 : 1, requests[$1].tokens.count) }
+        var done = 0
+        var start = 0
+        while start < order.count {
+            let withPrefix = usesPrefix[order[start]]
+            var end = start
+            var longest = 0
+            // Grow the batch while the padded-equivalent size stays in budget (sorted, so the last is longest).
+            while end < order.count, usesPrefix[order[end]] == withPrefix {
+                let n = withPrefix ? requests[order[end]].tokens.count - prefix!.length : requests[order[end]].tokens.count
+                if end > start && max(longest, n) * (end - start + 1) > tokenBudget { break }
+                longest = max(longest, n)
+                end += 1
+            }
+            let members = Array(order[start..<end])
+            let sequences = members.map { withPrefix ? Array(requests[$0].tokens[prefix!.length...]) : requests[$0].tokens }
+            var union: [Int] = []
+            var column: [Int: Int] = [:]
+            for m in members { for id in requests[m].answerTokens where column[id] == nil { column[id] = union.count; union.append(id) } }
+            let logits = model.forward(PackedBatch(sequences), prefix: withPrefix ? prefix : nil,
+                                       output: .lastPositionLogits(ids: union))
+            for (row, m) in members.enumerated() {
+                results[m] = requests[m].answerTokens.map { logits[row * union.count + column[$0]!] }
+            }
+            done += members.count
+            progress?(done)
+            start = end
+        }
+        return results
+    }
+}
