@@ -11,6 +11,11 @@ public struct CPUBackend: ComputeBackend {
         openblas_set_num_threads(Int32(self.threads))
     }
 
+    /// OpenBLAS's own build description (version, kernel, threading), for run records.
+    public static var libraryDescription: String {
+        openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
+    }
+
     public func gemm(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
                      b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, beta: Float,
                      c: UnsafeMutablePointer<Float>, ldc: Int) {

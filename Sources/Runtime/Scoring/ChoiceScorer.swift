@@ -16,12 +16,15 @@ public final class ChoiceScorer: @unchecked Sendable {
     public let model: LlamaModel
     public let prefix: PrefixCache?
     public var tokenBudget: Int
+    public var maxSequences: Int
 
-    /// `sharedPrefix`: the tokens every prompt starts with (nil: none). `tokenBudget`: tokens per packed batch.
-    public init(model: LlamaModel, sharedPrefix: [Int]?, tokenBudget: Int = 2048) {
+    /// `sharedPrefix`: the tokens every prompt starts with (nil: none). A packed batch holds at most
+    /// `maxSequences` prompts and `tokenBudget` tokens counted as if padded to its longest.
+    public init(model: LlamaModel, sharedPrefix: [Int]?, tokenBudget: Int = 4096, maxSequences: Int = 16) {
         self.model = model
         self.prefix = sharedPrefix.flatMap { $0.isEmpty ? nil : model.makePrefixCache(tokens: $0) }
         self.tokenBudget = tokenBudget
+        self.maxSequences = max(1, maxSequences)
     }
 
     /// The number of prompt tokens actually run for `r` (after the cached header).
@@ -32,7 +35,7 @@ public final class ChoiceScorer: @unchecked Sendable {
 
     /// Logits of each request's answer tokens, in request order. `progress` receives the number of
     /// requests finished so far.
-    public func score(_ requests: [Request], progress: ((Int) -> Void)? = nil) -> [[Float]] {
+    public func score(_ requests: [Request], progress: (Int) -> Void = { _ in }) -> [[Float]] {
         var results = [[Float]](repeating: [], count: requests.count)
         // Requests that do not extend the cached header run on their own, from position 0.
         let usesPrefix = requests.map { r in prefix.map { r.tokens.count > $0.length && r.tokens.starts(with: $0.tokens) } ?? false }
@@ -46,7 +49,7 @@ public final class ChoiceScorer: @unchecked Sendable {
             // Grow the batch while the padded-equivalent size stays in budget (sorted, so the last is longest).
             while end < order.count, usesPrefix[order[end]] == withPrefix {
                 let n = withPrefix ? requests[order[end]].tokens.count - prefix!.length : requests[order[end]].tokens.count
-                if end > start && max(longest, n) * (end - start + 1) > tokenBudget { break }
+                if end > start && (max(longest, n) * (end - start + 1) > tokenBudget || end - start >= maxSequences) { break }
                 longest = max(longest, n)
                 end += 1
             }
@@ -61,7 +64,7 @@ public final class ChoiceScorer: @unchecked Sendable {
                 results[m] = requests[m].answerTokens.map { logits[row * union.count + column[$0]!] }
             }
             done += members.count
-            progress?(done)
+            progress(done)
             start = end
         }
         return results

