@@ -87,11 +87,7 @@ public struct CPUBackend: ComputeBackend {
         nonisolated(unsafe) let (g, u, o) = (gate, up, out)
         forRows(rows, work: rows * columns * 8) { range in
             for r in range {
-                let gr = g + r * inputStride, ur = u + r * inputStride, orow = o + r * columns
-                for j in 0..<columns {
-                    let v = gr[j]
-                    orow[j] = v / (1 + Foundation.exp(-v)) * ur[j]
-                }
+                siluMultiplyRow(g + r * inputStride, u + r * inputStride, o + r * columns, count: columns)
             }
         }
     }
