@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
 import Loaders
+import Runtime
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: medians of several runs, never single timings.",
-        subcommands: [LoadersBench.self])
+        subcommands: [LoadersBench.self, ScoringBench.self])
 }
 
 struct LoadersBench: ParsableCommand {
@@ -62,5 +63,62 @@ struct LoadersBench: ParsableCommand {
         } else {
             print("GGUF: \(ggufPath) not found (run scripts/setup.sh or pass --gguf)")
         }
+    }
+}
+
+struct ScoringBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scoring",
+        abstract: "Multiple-choice scoring speed: prompt tokens/s, executed GFLOP/s against the machine's sgemm rate, peak memory.",
+        discussion: """
+            Loads the model once, scores the same examples --repeats times and reports medians. The ratio to \
+            transformers is measured by scripts/bench_scoring.sh, which runs both end to end in one session.
+            """)
+
+    @OptionGroup var options: ModelTaskOptions
+    @Option(help: "Runs; the median is reported.") var repeats = 3
+    @OptionGroup var output: OutputOptions
+
+    struct Report: Encodable {
+        let examples: Int, promptTokens: Int, computedTokens: Int, gflop: Double
+        let seconds: [Double], medianSeconds: Double, promptTokensPerSecond: Double
+        let executedGFLOPs: Double, sgemmGFLOPs: Double, fractionOfPeak: Double
+        let loadSeconds: Double, peakResidentMB: Double, float32WeightsMB: Double
+    }
+
+    func run() throws {
+        guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
+        let started = Date()
+        let modelPath = try options.model ?? { throw ValidationError("--model is required") }()
+        let backend = CPUBackend(threads: options.threads)
+        let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
+        let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
+        let load = Date().timeIntervalSince(started)
+        let dir = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
+        var dataset = try DatasetLoader.load(task: options.taskName, split: options.splitName, dataDirectory: dir)
+        if let limit = options.limit { dataset = dataset.select(first: limit) }
+        var prep = PromptPreparation(tokenizer: tokenizer, task: options.taskName, options: options.promptOptions,
+                                     contextLength: loaded.model.config.maxPositions, vocabularySize: loaded.model.config.vocabularySize)
+        let prepared = try prep.prepare(dataset)
+        let scorer = ChoiceScorer(model: loaded.model, sharedPrefix: prep.sharedPrefixTokens(), maxSequences: options.batchSize)
+        var runs: [ScoringBenchmark.Run] = []
+        for _ in 0..<repeats { runs.append(try ScoringBenchmark.run(prepared, scorer: scorer)) }
+        let peak = backend.measuredSgemmGFLOPs()
+        let median = LoaderBenchmarks.median(runs.map(\.seconds))
+        let weights = Double(loaded.parameterShapes.filter { $0.key != "lm_head.weight" || !loaded.model.config.tieWordEmbeddings }
+            .values.reduce(0) { $0 + $1.reduce(1, *) }) * 4 / 1e6
+        let r = Report(examples: prepared.count, promptTokens: runs[0].promptTokens, computedTokens: runs[0].computedTokens,
+                       gflop: runs[0].gflop, seconds: runs.map(\.seconds), medianSeconds: median,
+                       promptTokensPerSecond: Double(runs[0].promptTokens) / median,
+                       executedGFLOPs: runs[0].gflop / median, sgemmGFLOPs: peak, fractionOfPeak: runs[0].gflop / median / peak,
+                       loadSeconds: load, peakResidentMB: Double(ScoringBenchmark.peakResidentBytes) / 1e6, float32WeightsMB: weights)
+        if output.json { print(try Rendering.json(r)); return }
+        print(String(format: "%d examples, %d prompt tokens (%d computed after the shared header), %.1f GFLOP executed",
+                     r.examples, r.promptTokens, r.computedTokens, r.gflop))
+        print("runs [s]: " + r.seconds.map { String(format: "%.2f", $0) }.joined(separator: " "))
+        print(String(format: "median %.2f s: %.0f prompt tokens/s, %.1f GFLOP/s executed = %.0f%% of measured sgemm %.1f GFLOP/s",
+                     median, r.promptTokensPerSecond, r.executedGFLOPs, 100 * r.fractionOfPeak, peak))
+        print(String(format: "load %.2f s; peak RSS %.0f MB = %.2f× the Float32 weights (%.0f MB)",
+                     load, r.peakResidentMB, r.peakResidentMB / weights, weights))
     }
 }
