@@ -21,15 +21,17 @@ let package = Package(
         .target(name: "Loaders", dependencies: ["CZstd"], swiftSettings: fastMath),
         .target(name: "Runtime", dependencies: ["Loaders", "CBLAS", "CLAPACKE"], swiftSettings: fastMath),
         .target(name: "Metrics", swiftSettings: fastMath),
+        .target(name: "Posthoc", dependencies: ["Runtime", "Loaders", "CLAPACKE"], swiftSettings: fastMath),
         .executableTarget(
             name: "bayeval",
             dependencies: [
-                "Loaders", "Runtime", "Metrics",
+                "Loaders", "Runtime", "Metrics", "Posthoc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "LoadersTests", dependencies: ["Loaders"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "PosthocTests", dependencies: ["Posthoc", "Runtime", "Loaders"]),
         // End-to-end: runs the built `bayeval` binary as a user would.
         .testTarget(name: "CLITests", dependencies: ["bayeval"]),
     ]

@@ -10,6 +10,10 @@ public final class Linear: @unchecked Sendable {
         public var scaling: Float
         public let a: Tensor     // rank × in
         public let b: Tensor     // out × rank
+        /// Standard deviation of the Gaussian on each row of A (a Bayesian posterior); nil: deterministic.
+        public var noiseStd: [Float]?
+        /// Distinguishes this patch's noise stream from every other patch's.
+        public var noiseKey: UInt64 = 0
     }
 
     public let inFeatures: Int
@@ -52,6 +56,13 @@ public final class Linear: @unchecked Sendable {
 
     public func removePatches() { patches.removeAll() }
 
+    /// Sets (or clears, with nil) the noise of patch `index`.
+    public func setNoise(patch index: Int, std: [Float]?, key: UInt64) {
+        precondition(std == nil || std!.count == patches[index].rank)
+        patches[index].noiseStd = std
+        patches[index].noiseKey = key
+    }
+
     /// Folds every patch into the weight (W += s·B·A) and drops it: the same outputs at the cost of one
     /// product fewer per call.
     public func mergePatches(backend: some ComputeBackend) {
@@ -65,16 +76,29 @@ public final class Linear: @unchecked Sendable {
 
     /// y[rows × outFeatures] (row stride `ldy`) = x · Wᵀ + b + LoRA. `scratch` holds rows × max rank.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
-                        backend: some ComputeBackend, scratch: UnsafeMutablePointer<Float>) {
+                        backend: some ComputeBackend, scratch: UnsafeMutablePointer<Float>, noise: WeightNoise? = nil) {
         let ld = ldy ?? outFeatures
         backend.linear(x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, outFeatures: outFeatures, into: y, ldy: ld)
         if let bias { backend.addBias(bias.pointer, rows: rows, columns: outFeatures, stride: ld, into: y) }
         for p in patches {
             backend.linear(x, rows: rows, inFeatures: inFeatures, weight: p.a.pointer, outFeatures: p.rank, into: scratch)
+            if let noise, let std = p.noiseStd { Self.addNoise(x, rows: noise, patch: p, std: std, inFeatures: inFeatures, into: scratch, backend: backend) }
             backend.gemm(m: rows, n: p.outFeatures, k: p.rank, alpha: p.scaling, a: scratch, lda: p.rank,
                          b: p.b.pointer, ldb: p.rank, transposeB: true, beta: 1, c: y + p.outputOffset, ldc: ld)
         }
     }
 
     public var maxRank: Int { patches.map(\.rank).max() ?? 0 }
+
+    /// t[rows of s] += X_s · E_sᵀ for each sequence s, with E_s the sequence's own draw of the A noise.
+    static func addNoise(_ x: UnsafePointer<Float>, rows noise: WeightNoise, patch p: LoRAPatch, std: [Float], inFeatures: Int,
+                         into t: UnsafeMutablePointer<Float>, backend: some ComputeBackend) {
+        let e = UnsafeMutablePointer<Float>.allocate(capacity: p.rank * inFeatures)
+        defer { e.deallocate() }
+        for (range, seed) in zip(noise.rows, noise.seeds) where !range.isEmpty {
+            WeightNoise.draw(into: e, rank: p.rank, inFeatures: inFeatures, std: std, seed: seed, key: p.noiseKey)
+            backend.gemm(m: range.count, n: p.rank, k: inFeatures, alpha: 1, a: x + range.lowerBound * inFeatures, lda: inFeatures,
+                         b: e, ldb: inFeatures, transposeB: true, beta: 1, c: t + range.lowerBound * p.rank, ldc: p.rank)
+        }
+    }
 }

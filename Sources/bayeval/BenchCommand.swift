@@ -100,7 +100,7 @@ struct ScoringBench: ParsableCommand {
         var prep = PromptPreparation(tokenizer: tokenizer, task: options.taskName, options: options.promptOptions,
                                      contextLength: loaded.model.config.maxPositions, vocabularySize: loaded.model.config.vocabularySize)
         let prepared = try prep.prepare(dataset)
-        let scorer = ChoiceScorer(model: loaded.model, sharedPrefix: prep.sharedPrefixTokens(), maxSequences: options.batchSize)
+        let scorer = ChoiceScorer(model: loaded.model, sharedPrefix: PromptPreparation.commonPrefix(of: prepared), maxSequences: options.batchSize)
         var runs: [ScoringBenchmark.Run] = []
         for _ in 0..<repeats { runs.append(try ScoringBenchmark.run(prepared, scorer: scorer)) }
         let peak = backend.measuredSgemmGFLOPs()

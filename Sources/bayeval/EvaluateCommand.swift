@@ -73,7 +73,7 @@ struct EvaluateCommand: ParsableCommand {
 
         // Scoring.
         let scoreStart = Date()
-        let scorer = ChoiceScorer(model: loaded.model, sharedPrefix: preparation.sharedPrefixTokens(),
+        let scorer = ChoiceScorer(model: loaded.model, sharedPrefix: PromptPreparation.commonPrefix(of: prepared),
                                   tokenBudget: 4096, maxSequences: options.batchSize)
         let progress = ProgressReporter(total: prepared.count, label: "\(task.rawValue) \(options.split)", offset: previous.count)
         var fresh: [ExamplePrediction] = []

@@ -78,3 +78,15 @@ import Testing
         }
     }
 }
+
+@Suite struct CommonPrefixTests {
+    func example(_ tokens: [Int]) -> PreparedExample { PreparedExample(id: "\(tokens)", label: 0, tokens: tokens, answerTokens: [1]) }
+
+    @Test func longestSharedTokensLeavingOneToRun() {
+        #expect(PromptPreparation.commonPrefix(of: [example([1, 2, 3, 4]), example([1, 2, 3, 9, 9]), example([1, 2, 3, 4, 5])]) == [1, 2, 3])
+        #expect(PromptPreparation.commonPrefix(of: [example([1, 2, 3]), example([1, 2, 3, 4])]) == [1, 2])
+        #expect(PromptPreparation.commonPrefix(of: [example([5, 6])]) == [5])
+        #expect(PromptPreparation.commonPrefix(of: [example([1, 2]), example([3, 4])]) == [])
+        #expect(PromptPreparation.commonPrefix(of: []) == [])
+    }
+}

@@ -32,7 +32,7 @@ import Testing
             #expect(p.tokens == ints(e["prompt_ids"]), "prompt tokens of \(p.id)")
             #expect(p.answerTokens == ints(e["answer_ids"]), "answer tokens of \(p.id)")
         }
-        let scorer = ChoiceScorer(model: model, sharedPrefix: prep.sharedPrefixTokens())
+        let scorer = ChoiceScorer(model: model, sharedPrefix: PromptPreparation.commonPrefix(of: prepared))
         var predictions: [ExamplePrediction] = []
         _ = try DecoderEvaluation(scorer: scorer).run(prepared, record: { predictions += $0 }, progress: { _ in })
         let byID = Dictionary(uniqueKeysWithValues: predictions.map { ($0.id, $0) })

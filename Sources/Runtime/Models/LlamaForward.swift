@@ -16,24 +16,27 @@ extension LlamaModel {
         return PrefixCache(tokens: tokens, keys: keys, values: values)
     }
 
-    /// Forward pass over packed sequences that continue `prefix` (positions start after it).
-    public func forward(_ batch: PackedBatch, prefix: PrefixCache? = nil, output: DecoderOutput) -> Tensor {
+    /// Forward pass over packed sequences that continue `prefix` (positions start after it). With `seeds`
+    /// (one per sequence), every LoRA patch that carries a posterior draws its own weight sample per
+    /// sequence; the prefix, computed once, stays at the mean weights, so samplers pass no prefix.
+    public func forward(_ batch: PackedBatch, prefix: PrefixCache? = nil, output: DecoderOutput, seeds: [UInt64]? = nil) -> Tensor {
+        let noise = seeds.map { WeightNoise(rows: batch.sequences, seeds: $0) }
         switch output {
         case .lastPositionLogits(let ids):
-            let hidden = run(batch, prefix: prefix, lastOnly: true, collect: nil)
-            return selectedLogits(hidden, ids: ids)
+            let hidden = run(batch, prefix: prefix, lastOnly: true, collect: nil, noise: noise)
+            return selectedLogits(hidden, ids: ids, noise: noise?.oneRowEach)
         case .allLogits:
-            let hidden = run(batch, prefix: prefix, lastOnly: false, collect: nil)
+            let hidden = run(batch, prefix: prefix, lastOnly: false, collect: nil, noise: noise)
             let logits = Tensor(shape: [hidden.rows, config.vocabularySize])
             let scratch = Tensor(shape: [hidden.rows, max(1, lmHead.maxRank)])
-            lmHead.forward(hidden.pointer, rows: hidden.rows, into: logits.pointer, backend: backend, scratch: scratch.pointer)
+            lmHead.forward(hidden.pointer, rows: hidden.rows, into: logits.pointer, backend: backend, scratch: scratch.pointer, noise: noise)
             return logits
         }
     }
 
     /// The final-norm hidden states: one row per sequence (`lastOnly`) or per token.
     func run(_ batch: PackedBatch, prefix: PrefixCache?, lastOnly: Bool,
-             collect: ((Int, UnsafeMutablePointer<Float>, Int) -> Void)?) -> Tensor {
+             collect: ((Int, UnsafeMutablePointer<Float>, Int) -> Void)?, noise: WeightNoise? = nil) -> Tensor {
         let T = batch.tokenCount, B = batch.sequences.count
         let P = prefix?.length ?? 0
         let H = config.hiddenSize, I = config.intermediateSize
@@ -54,7 +57,7 @@ extension LlamaModel {
         for (n, layer) in layers.enumerated() {
             let reduce = lastOnly && n == layers.count - 1
             backend.rmsNorm(x.pointer, weight: layer.attentionNorm.pointer, epsilon: eps, rows: T, columns: H, into: normed.pointer)
-            layer.qkv.forward(normed.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer)
+            layer.qkv.forward(normed.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer, noise: noise)
             applyRotary(qkv.pointer, stride: stride, batch: batch, offset: P)
             collect?(n, qkv.pointer, stride)
             let rows = reduce ? B : T
@@ -65,12 +68,13 @@ extension LlamaModel {
                 for (i, r) in lastRows.enumerated() { (kept.pointer + i * H).update(from: x.pointer + r * H, count: H) }
                 x = kept
             }
-            layer.output.forward(attended.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer)
+            let rowNoise = reduce ? noise?.oneRowEach : noise
+            layer.output.forward(attended.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer, noise: rowNoise)
             backend.add(delta.pointer, into: x.pointer, count: rows * H)
             backend.rmsNorm(x.pointer, weight: layer.mlpNorm.pointer, epsilon: eps, rows: rows, columns: H, into: normed.pointer)
-            layer.gateUp.forward(normed.pointer, rows: rows, into: gateUp.pointer, backend: backend, scratch: scratch.pointer)
+            layer.gateUp.forward(normed.pointer, rows: rows, into: gateUp.pointer, backend: backend, scratch: scratch.pointer, noise: rowNoise)
             backend.siluMultiply(gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I, rows: rows, columns: I, into: activated.pointer)
-            layer.down.forward(activated.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer)
+            layer.down.forward(activated.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer, noise: rowNoise)
             backend.add(delta.pointer, into: x.pointer, count: rows * H)
         }
         let out = Tensor(shape: [x.rows, H])
@@ -148,7 +152,7 @@ extension LlamaModel {
     }
 
     /// Logits of only the requested vocabulary rows: never the full-vocabulary projection.
-    func selectedLogits(_ hidden: Tensor, ids: [Int]) -> Tensor {
+    func selectedLogits(_ hidden: Tensor, ids: [Int], noise: WeightNoise? = nil) -> Tensor {
         let H = config.hiddenSize, K = ids.count, rows = hidden.rows
         let w = Tensor(shape: [K, H])
         for (k, id) in ids.enumerated() { (w.pointer + k * H).update(from: lmHead.weight.pointer + id * H, count: H) }
@@ -158,6 +162,9 @@ extension LlamaModel {
             let t = Tensor(shape: [rows, p.rank]), b = Tensor(shape: [K, p.rank])
             for (k, id) in ids.enumerated() { (b.pointer + k * p.rank).update(from: p.b.pointer + id * p.rank, count: p.rank) }
             backend.linear(hidden.pointer, rows: rows, inFeatures: H, weight: p.a.pointer, outFeatures: p.rank, into: t.pointer)
+            if let noise, let std = p.noiseStd {
+                Linear.addNoise(hidden.pointer, rows: noise, patch: p, std: std, inFeatures: H, into: t.pointer, backend: backend)
+            }
             backend.gemm(m: rows, n: K, k: p.rank, alpha: p.scaling, a: t.pointer, lda: p.rank, b: b.pointer, ldb: p.rank,
                          transposeB: true, beta: 1, c: logits.pointer, ldc: K)
         }

@@ -33,12 +33,20 @@ public struct PromptPreparation {
         self.vocabularySize = vocabularySize
     }
 
-    /// The tokens of the instruction every prompt of the task starts with (the scorer verifies the prefix
-    /// per prompt and falls back to a full pass where tokenization differs at the boundary).
-    public func sharedPrefixTokens() -> [Int] {
-        var ids = tokenizer.encode(PromptBuilder.sharedPrefix(for: task), pair: nil, addSpecialTokens: true)
-        if let eos = tokenizer.specialTokens.eos, ids.last == eos { ids.removeLast() }
-        return ids
+    /// The longest token prefix every example shares (at least one token of each left to run), so the
+    /// cached header covers "…\n\nQuestion:" and not only the instruction. Computed on tokens, it is exact
+    /// whatever the tokenizer does at the boundary.
+    public static func commonPrefix(of examples: [PreparedExample]) -> [Int] {
+        guard var prefix = examples.first?.tokens else { return [] }
+        for e in examples.dropFirst() {
+            var n = 0
+            while n < prefix.count, n < e.tokens.count, prefix[n] == e.tokens[n] { n += 1 }
+            prefix.removeLast(prefix.count - n)
+            if prefix.isEmpty { break }
+        }
+        let shortest = examples.map(\.tokens.count).min() ?? 0
+        if prefix.count >= shortest { prefix.removeLast(prefix.count - max(0, shortest - 1)) }
+        return prefix
     }
 
     public mutating func prepare(_ dataset: Dataset) throws -> [PreparedExample] {
