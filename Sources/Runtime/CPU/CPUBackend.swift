@@ -8,7 +8,10 @@ public struct CPUBackend: ComputeBackend {
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.threads = max(1, threads)
-        openblas_set_num_threads(Int32(self.threads))
+        // One thread pool only: OpenBLAS's own workers busy-wait between calls and would compete with the
+        // Dispatch workers that run attention and the elementwise kernels; large products are split across
+        // Dispatch workers instead (see gemm).
+        openblas_set_num_threads(1)
     }
 
     /// OpenBLAS's own build description (version, kernel, threading), for run records.
@@ -20,8 +23,26 @@ public struct CPUBackend: ComputeBackend {
                      b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, beta: Float,
                      c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard m > 0, n > 0 else { return }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        let tb = transposeB ? CblasTrans : CblasNoTrans
+        // Split large products into column blocks of C, one per worker (block width a multiple of 16 so each
+        // stays friendly to the kernel's register tiles). Small ones are not worth a thread hand-off.
+        let work = Double(m) * Double(n) * Double(k)
+        let parts = threads > 1 && work > 4e6 && n >= 32 * threads && !Thread.current.isInsideParallelRegion ? threads : 1
+        if parts == 1 {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            return
+        }
+        let width = ((n + parts - 1) / parts + 15) / 16 * 16
+        nonisolated(unsafe) let (a, b, c) = (a, b, c)
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let lo = p * width
+            let cols = min(width, n - lo)
+            guard cols > 0 else { return }
+            // Column block [lo, lo+cols) of op(B): rows of B when transposed, columns otherwise.
+            let bBlock = transposeB ? b + lo * ldb : b + lo
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, Int32(m), Int32(cols), Int32(k), alpha, a, Int32(lda),
+                        bBlock, Int32(ldb), beta, c + lo, Int32(ldc))
+        }
     }
 
     public func parallelFor(_ count: Int, _ body: @Sendable (Int) -> Void) {
@@ -29,10 +50,12 @@ public struct CPUBackend: ComputeBackend {
             for i in 0..<count { body(i) }
             return
         }
-        // OpenBLAS would otherwise start its own threads inside each worker's small products.
-        openblas_set_num_threads(1)
-        DispatchQueue.concurrentPerform(iterations: count, execute: body)
-        openblas_set_num_threads(Int32(threads))
+        // Products made inside the body stay on the calling worker (see gemm).
+        DispatchQueue.concurrentPerform(iterations: count) { i in
+            Thread.current.isInsideParallelRegion = true
+            body(i)
+            Thread.current.isInsideParallelRegion = false
+        }
     }
 
     /// Splits `rows` into one contiguous chunk per thread when the work is large enough to pay for it.
@@ -116,5 +139,13 @@ public struct CPUBackend: ComputeBackend {
             let yr = y + r * stride
             for j in 0..<columns { yr[j] += bias[j] }
         }
+    }
+}
+
+extension Thread {
+    /// Set while a `parallelFor` body runs on this thread, so nested matrix products do not fan out again.
+    var isInsideParallelRegion: Bool {
+        get { threadDictionary["bayeval.parallel"] as? Bool ?? false }
+        set { threadDictionary["bayeval.parallel"] = newValue }
     }
 }

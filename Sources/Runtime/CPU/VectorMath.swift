@@ -4,7 +4,11 @@
 @inline(__always)
 func vectorExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let x = x.clamped(lowerBound: SIMD8(repeating: -87.33), upperBound: SIMD8(repeating: 88.72))
-    let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+    // Adding 1.5·2²³ rounds x·log2(e) to the nearest integer n and leaves n in the low mantissa bits, so
+    // 2^n is integer arithmetic on the bit pattern (Swift's generic float→int conversion is not vectorised).
+    let magic = SIMD8<Float>(repeating: 12_582_912)
+    let t = x * 1.442_695_04 + magic
+    let n = t - magic
     let r = x - n * 0.693_145_751_953_125 - n * 1.428_606_765_330_187e-6
     var p = SIMD8<Float>(repeating: 1.0 / 720)
     p = p * r + 1.0 / 120
@@ -13,7 +17,8 @@ func vectorExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     p = p * r + 0.5
     p = p * r + 1
     p = p * r + 1
-    let exponent = (SIMD8<Int32>(n, rounding: .toNearestOrEven) &+ 127) &<< 23
+    let bits = unsafeBitCast(t, to: SIMD8<UInt32>.self)
+    let exponent = (bits &- 0x4B40_0000 &+ 127) &<< 23
     return p * unsafeBitCast(exponent, to: SIMD8<Float>.self)
 }
 

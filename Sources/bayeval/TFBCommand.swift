@@ -1,0 +1,175 @@
+import ArgumentParser
+import Foundation
+import Loaders
+import Metrics
+import Posthoc
+import Runtime
+
+struct TFBCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tfb",
+        abstract: "Training-Free Bayesianization: find σ on an anchor set, then evaluate the MAP adapter and its TFB posterior.",
+        discussion: """
+            Each LoRA layer is re-expressed as B' = U diag(d), A' = VᵀA (thin SVD of B, same product) and gets a \
+            Gaussian on A' with standard deviation σ/dᵢ on row i. σ is bisected on [--sigma-min, --sigma-max] \
+            for --steps steps on the model's own predictions on --anchor-size examples of --anchor-split \
+            (seeded shuffle): criterion nll = relative change of the anchor NLL against the deterministic \
+            argmax, flip = share of anchor predictions that change; the result is the largest σ whose value \
+            stayed within --tolerance.
+            --upstream reproduces bayesian-peft exactly instead: the NLL ratio is divided by the anchor count \
+            (so its 0.003 is a 150 % change on 500 anchors) and the σ returned is the last midpoint that \
+            VIOLATED the tolerance (σ_max when none did). With --sigmas or --sigma-grid no search is run: the \
+            test split is evaluated at every σ (table, run.json and an SVG plot next to --output).
+            """)
+
+    @Argument(help: "The MAP (or MLE, or BLoB) PEFT adapter directory.")
+    var adapter: String
+
+    @OptionGroup var options: ModelTaskOptions
+    @OptionGroup var outputs: RunOutputOptions
+
+    @Option(help: "Anchor examples (a seeded shuffle of the anchor split).") var anchorSize = 500
+    @Option(help: "Split the anchors come from.") var anchorSplit = "train"
+    @Option(help: "Lower end of the σ search.") var sigmaMin = 0.001
+    @Option(help: "Upper end of the σ search.") var sigmaMax = 0.015
+    @Option(help: "Bisection steps.") var steps = 5
+    @Option(help: "Weight samples per prediction (0: the mean-only prediction).") var samples = 10
+    @Option(help: "nll or flip.") var criterion = "nll"
+    @Option(help: "Tolerance ε (default: 0.01 for flip and for nll; 0.003 for nll with --upstream).") var tolerance: Double?
+    @Option(help: "Seed of the anchor shuffle and of every weight sample.") var seed: UInt64 = 42
+    @Flag(help: "bayesian-peft's search exactly (see above).") var upstream = false
+    @Option(help: "Evaluate at these σ instead of searching, e.g. 0.001,0.003,0.01.") var sigmas: String?
+    @Option(help: "Evaluate at COUNT evenly spaced σ in [MIN, MAX] instead of searching, e.g. 0.001:0.015:8.") var sigmaGrid: String?
+    @Option(help: "Write the posterior as a PEFT adapter (lora_A_rho in BLoB's convention) to this directory.") var savePosterior: String?
+
+    func validate() throws {
+        guard AnchorCriterion.Kind(rawValue: criterion) != nil else { throw ValidationError("--criterion is nll or flip") }
+        guard Split(rawValue: anchorSplit) != nil else { throw ValidationError("unknown --anchor-split '\(anchorSplit)'") }
+        guard anchorSize > 0, steps > 0, samples >= 0 else { throw ValidationError("--anchor-size and --steps must be positive, --samples ≥ 0") }
+        guard sigmaMin > 0, sigmaMax > sigmaMin else { throw ValidationError("need 0 < --sigma-min < --sigma-max") }
+        guard !outputs.resume else { throw ValidationError("--resume is not supported by tfb (the search is not resumable); rerun it") }
+        _ = try sweep()
+    }
+
+    /// The σ values of a sweep, or nil for a search.
+    func sweep() throws -> [Double]? {
+        if let sigmas {
+            let v = sigmas.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard !v.isEmpty, v.allSatisfy({ ($0 ?? -1) >= 0 }) else { throw ValidationError("--sigmas takes non-negative numbers separated by commas") }
+            return v.map { $0! }
+        }
+        if let sigmaGrid {
+            let p = sigmaGrid.split(separator: ":").map(String.init)
+            guard p.count == 3, let lo = Double(p[0]), let hi = Double(p[1]), let n = Int(p[2]), n >= 2, lo >= 0, hi > lo else {
+                throw ValidationError("--sigma-grid is MIN:MAX:COUNT with 0 ≤ MIN < MAX and COUNT ≥ 2")
+            }
+            return (0..<n).map { lo + (hi - lo) * Double($0) / Double(n - 1) }
+        }
+        return nil
+    }
+
+    func run() throws {
+        let started = Date()
+        let task = options.taskName
+        _ = try task.files(for: options.splitName)
+        _ = try task.files(for: Split(rawValue: anchorSplit)!)
+        let config = try AdapterConfig.load(path: (adapter as NSString).appendingPathComponent("adapter_config.json"))
+        guard let modelPath = options.model ?? config.baseModelNameOrPath.flatMap({ FileManager.default.fileExists(atPath: $0) ? $0 : nil }) else {
+            throw ValidationError("--model is required (the adapter's base model is not a local path)")
+        }
+        let backend = CPUBackend(threads: options.threads)
+        let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
+        let lora = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
+        let posterior = try TFBPosterior(adapter: lora, model: loaded.model, sigma: 0)
+        let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
+        let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
+        var prep = PromptPreparation(tokenizer: tokenizer, task: task, options: options.promptOptions,
+                                     contextLength: loaded.model.config.maxPositions, vocabularySize: loaded.model.config.vocabularySize)
+        var test = try DatasetLoader.load(task: task, split: options.splitName, dataDirectory: dataDirectory)
+        if let limit = options.limit { test = test.select(first: limit) }
+        let testExamples = try prep.prepare(test)
+        let mapProbs = deterministic(testExamples, model: loaded.model)
+        var rows: [(String, MetricReport)] = [("MAP", try report(testExamples, mapProbs))]
+        var record: [String: JSONCodable] = ["seed": .number(Double(seed)), "samples": .number(Double(samples)),
+                                             "adapter": .string(adapter), "model": .string(modelPath), "task": .string(options.task)]
+
+        if let grid = try sweep() {
+            var points: [(Double, MetricReport)] = []
+            for sigma in grid {
+                posterior.setSigma(sigma)
+                let r = try report(testExamples, predictive(testExamples, model: loaded.model, label: "σ=\(sigma)"))
+                points.append((sigma, r))
+                rows.append((String(format: "TFB σ=%.5g", sigma), r))
+            }
+            record["sweep"] = .array(points.map { .object(["sigma": .number($0.0), "metrics": .metrics($0.1)]) })
+            print(ResultTable.render(rows))
+            if let out = outputs.output {
+                let svg = ((out as NSString).deletingPathExtension) + "-sweep.svg"
+                try SweepPlot.svg(points, title: "TFB σ sweep: \(options.task) \(options.split)").write(toFile: svg, atomically: true, encoding: .utf8)
+                note("plot: \(svg)")
+            }
+        } else {
+            var anchorSet = try DatasetLoader.load(task: task, split: Split(rawValue: anchorSplit)!, dataDirectory: dataDirectory)
+            anchorSet = anchorSet.shuffled(seed: seed).select(first: anchorSize)
+            let anchors = try prep.prepare(anchorSet)
+            let reference = deterministic(anchors, model: loaded.model).map { $0 ?? [] }
+            let kind = AnchorCriterion.Kind(rawValue: criterion)!
+            let crit = AnchorCriterion(kind: kind, reference: reference, upstream: upstream)
+            let eps = tolerance ?? (upstream && kind == .nll ? 0.003 : 0.01)
+            let search = SigmaSearch(minimum: sigmaMin, maximum: sigmaMax, steps: steps, tolerance: eps,
+                                     rule: upstream ? .upstream : .largestAccepted,
+                                     minimumWidth: upstream && kind == .flip ? 5e-4 : 0)
+            note("σ search on \(anchors.count) \(anchorSplit) anchors, criterion \(criterion), ε = \(eps), \(max(samples, 1)) samples per candidate")
+            let result = search.run({ sigma in
+                posterior.setSigma(sigma)
+                return crit.value(predictive(anchors, model: loaded.model, label: "anchors σ=\(sigma)"))
+            }, report: { step in
+                print(String(format: "  σ = %.6f  %@ = %.6g  %@", step.sigma, criterion, step.value, step.accepted ? "accepted" : "violated"))
+            })
+            if !result.anyAccepted { warn("no σ in [\(sigmaMin), \(sigmaMax)] met the tolerance") }
+            posterior.setSigma(result.sigma)
+            note(String(format: "σ* = %.6f", result.sigma))
+            let tfbProbs = predictive(testExamples, model: loaded.model, label: "test")
+            rows.append(("TFB", try report(testExamples, tfbProbs)))
+            record["sigma"] = .number(result.sigma)
+            record["steps"] = .array(result.steps.map { .object(["sigma": .number($0.sigma), "value": .number($0.value), "accepted": .bool($0.accepted)]) })
+            record["criterion"] = .string(criterion); record["tolerance"] = .number(eps); record["rule"] = .string(search.rule.rawValue)
+            record["anchors"] = .number(Double(anchors.count))
+            if let path = outputs.predictions {
+                let log = try PredictionLog(path: path, truncate: true)
+                try log.append(zip(testExamples, tfbProbs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) })
+            }
+            if let dir = savePosterior {
+                let steps = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
+                try PosteriorWriter.write(posterior, adapter: lora, to: dir, metadata: ["tfb_search": steps, "tfb_seed": String(seed)])
+                note("posterior written to \(dir)")
+            }
+            print(ResultTable.render(rows))
+        }
+        record["rows"] = .array(rows.map { .object(["method": .string($0.0), "metrics": .metrics($0.1)]) })
+        record["seconds"] = .number(Date().timeIntervalSince(started))
+        if let out = outputs.output { try JSONCodable.object(record).write(to: out) }
+    }
+
+    func deterministic(_ examples: [PreparedExample], model: LlamaModel) -> [[Double]?] {
+        let scorer = ChoiceScorer(model: model, sharedPrefix: PromptPreparation.commonPrefix(of: examples), maxSequences: options.batchSize)
+        let logits = scorer.score(examples.map { ChoiceScorer.Request(tokens: $0.tokens, answerTokens: $0.answerTokens) })
+        return logits.map(DecoderEvaluation.softmax)
+    }
+
+    /// The Monte Carlo predictive at the posterior's current σ (the mean prediction with --samples 0).
+    func predictive(_ examples: [PreparedExample], model: LlamaModel, label: String) -> [[Double]?] {
+        guard samples > 0 else { return deterministic(examples, model: model) }
+        let progress = ProgressReporter(total: examples.count, label: label)
+        let mc = MonteCarloPredictive(model: model, samples: samples, seed: seed, examplesPerBatch: max(1, options.batchSize / 4))
+        return mc.probabilities(examples, indices: Array(examples.indices), progress: progress.update)
+    }
+
+    func report(_ examples: [PreparedExample], _ probs: [[Double]?]) throws -> MetricReport {
+        let predictions = zip(examples, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) }.filter { $0.probs != nil }
+        if predictions.count < examples.count { warn("\(examples.count - predictions.count) example(s) with non-finite logits left out") }
+        guard !predictions.isEmpty else { throw ValidationError("no example produced finite logits") }
+        let (p, binning) = try MetricInputs.make(predictions, bins: outputs.bins)
+        return MetricReport(p, binning: binning)
+    }
+}
