@@ -58,7 +58,7 @@ public final class Linear: @unchecked Sendable {
 
     /// Sets (or clears, with nil) the noise of patch `index`.
     public func setNoise(patch index: Int, std: [Float]?, key: UInt64) {
-        precondition(std == nil || std!.count == patches[index].rank)
+        precondition(std == nil || std!.count == patches[index].rank || std!.count == patches[index].rank * inFeatures)
         patches[index].noiseStd = std
         patches[index].noiseKey = key
     }

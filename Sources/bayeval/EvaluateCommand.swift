@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Loaders
 import Metrics
+import Posthoc
 import Runtime
 
 struct EvaluateCommand: ParsableCommand {
@@ -20,6 +21,15 @@ struct EvaluateCommand: ParsableCommand {
 
     @OptionGroup var options: ModelTaskOptions
     @OptionGroup var outputs: RunOutputOptions
+
+    @Option(help: "Monte Carlo weight samples for an adapter that carries a posterior (BLoB's lora_A_rho, or a saved TFB posterior); 0: the mean prediction.")
+    var samples = 0
+
+    @Flag(help: "Read lora_A_rho as softplus(rho) (bayesian-peft with eps < 0) instead of rho².")
+    var blobSoftplus = false
+
+    @Option(help: "Seed of the weight samples.")
+    var seed: UInt64 = 0
 
     func run() throws {
         let started = Date()
@@ -40,8 +50,16 @@ struct EvaluateCommand: ParsableCommand {
         var method = "base"
         if let adapter {
             let a = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
-            try loaded.model.attach(a)
-            method = a.kind == .blob ? "BLoB (mean)" : a.kind == .loraXS ? "LoRA-XS" : "LoRA"
+            if samples > 0 {
+                guard a.kind == .blob else {
+                    throw ValidationError("--samples needs an adapter with a posterior (lora_A_rho); \(adapter) is a plain \(a.kind.rawValue) adapter: use `bayeval tfb` to make one")
+                }
+                try BLoBPosterior.attach(a, to: loaded.model, parameterisation: blobSoftplus ? .softplus : .squared)
+                method = (a.metadata["bayeval_posterior"] == "tfb" ? "TFB" : "BLoB") + " (N=\(samples))"
+            } else {
+                try loaded.model.attach(a)
+                method = a.kind == .blob ? "BLoB (mean)" : a.kind == .loraXS ? "LoRA-XS" : "LoRA"
+            }
             if let base = a.config.baseModelNameOrPath, FileManager.default.fileExists(atPath: base),
                URL(fileURLWithPath: base).standardizedFileURL != URL(fileURLWithPath: modelPath).standardizedFileURL {
                 warnings.append("the adapter names \(base) as its base model but \(modelPath) is evaluated")
@@ -77,10 +95,33 @@ struct EvaluateCommand: ParsableCommand {
                                   tokenBudget: 4096, maxSequences: options.batchSize)
         let progress = ProgressReporter(total: prepared.count, label: "\(task.rawValue) \(options.split)", offset: previous.count)
         var fresh: [ExamplePrediction] = []
-        let summary = try DecoderEvaluation(scorer: scorer).run(todo, record: { chunk in
-            try log?.append(chunk)
-            fresh += chunk
-        }, progress: progress.update)
+        let summary: DecoderEvaluation.Summary
+        if samples > 0 {
+            // Monte Carlo: seeds follow each example's position in the split, so --resume and batching
+            // do not change any sample.
+            let index = Dictionary(uniqueKeysWithValues: prepared.enumerated().map { ($1.id, $0) })
+            let mc = MonteCarloPredictive(model: loaded.model, samples: samples, seed: seed, examplesPerBatch: max(1, options.batchSize / 4))
+            var s = DecoderEvaluation.Summary()
+            let t0 = Date()
+            for start in stride(from: 0, to: todo.count, by: 64) {
+                let chunk = Array(todo[start..<min(todo.count, start + 64)])
+                let probs = mc.probabilities(chunk, indices: chunk.map { index[$0.id]! }) { progress.update(start + $0) }
+                let records = zip(chunk, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) }
+                try log?.append(records)
+                fresh += records
+                s.nonFinite += probs.filter { $0 == nil }.count
+                s.promptTokens += chunk.reduce(0) { $0 + $1.tokens.count * samples }
+            }
+            s.examples = todo.count
+            s.computedTokens = s.promptTokens
+            s.seconds = Date().timeIntervalSince(t0)
+            summary = s
+        } else {
+            summary = try DecoderEvaluation(scorer: scorer).run(todo, record: { chunk in
+                try log?.append(chunk)
+                fresh += chunk
+            }, progress: progress.update)
+        }
         timings.scoreSeconds = Date().timeIntervalSince(scoreStart)
 
         try finish(ids: prepared.map(\.id), previous: previous, fresh: fresh, summary: summary, method: method,
@@ -200,7 +241,7 @@ struct EvaluateCommand: ParsableCommand {
         var c = ["model": modelPath, "task": options.task, "split": options.split, "bins": String(outputs.bins),
                  "batch_size": String(options.batchSize), "threads": String(options.threads),
                  "prompts": options.upstreamPrompts ? "upstream" : "standard", "answer_prefix": options.answerPrefix,
-                 "bootstrap": String(outputs.bootstrap)]
+                 "bootstrap": String(outputs.bootstrap), "samples": String(samples), "seed": String(seed)]
         if let adapter { c["adapter"] = adapter }
         if let limit = options.limit { c["limit"] = String(limit) }
         if let d = options.dataDir { c["data_dir"] = d }

@@ -124,7 +124,9 @@ struct TFBCommand: ParsableCommand {
                 posterior.setSigma(sigma)
                 return crit.value(predictive(anchors, model: loaded.model, label: "anchors σ=\(sigma)"))
             }, report: { step in
-                print(String(format: "  σ = %.6f  %@ = %.6g  %@", step.sigma, criterion, step.value, step.accepted ? "accepted" : "violated"))
+                // Unbuffered, so each step shows as soon as it is known even when stdout is a pipe.
+                FileHandle.standardOutput.write(Data(String(format: "  σ = %.6f  %@ = %.6g  %@\n", step.sigma, criterion, step.value,
+                                                            step.accepted ? "accepted" : "violated").utf8))
             })
             if !result.anyAccepted { warn("no σ in [\(sigmaMin), \(sigmaMax)] met the tolerance") }
             posterior.setSigma(result.sigma)

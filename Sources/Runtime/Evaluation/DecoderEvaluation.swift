@@ -19,6 +19,7 @@ public struct DecoderEvaluation {
         public var computedTokens = 0
         public var nonFinite = 0
         public var seconds = 0.0
+        public init() {}
     }
 
     public func run(_ examples: [PreparedExample], record: ([ExamplePrediction]) throws -> Void,

