@@ -70,12 +70,7 @@ struct EvaluateCommand: ParsableCommand {
 
         // Data and prompts.
         let prepareStart = Date()
-        let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
-        var dataset = try DatasetLoader.load(task: task, split: options.splitName, dataDirectory: dataDirectory)
-        if let limit = options.limit { dataset = dataset.select(first: limit) }
-        guard dataset.count > 0 else {
-            throw LoadError(.invalidValue, file: dataset.files.first ?? dataDirectory.path, item: options.split, "the split has no examples")
-        }
+        let dataset = try loadDataset()
         var preparation = PromptPreparation(tokenizer: tokenizer, task: task, options: options.promptOptions,
                                             contextLength: loaded.model.config.maxPositions,
                                             vocabularySize: loaded.model.config.vocabularySize)
@@ -180,12 +175,7 @@ struct EvaluateCommand: ParsableCommand {
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
         timings.loadSeconds = Date().timeIntervalSince(started)
         let prepareStart = Date()
-        let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
-        var dataset = try DatasetLoader.load(task: options.taskName, split: options.splitName, dataDirectory: dataDirectory)
-        if let limit = options.limit { dataset = dataset.select(first: limit) }
-        guard dataset.count > 0 else {
-            throw LoadError(.invalidValue, file: dataset.files.first ?? dataDirectory.path, item: options.split, "the split has no examples")
-        }
+        let dataset = try loadDataset()
         let evaluation = EncoderEvaluation(model: loaded.model, tokenizer: tokenizer, batchSize: options.batchSize)
         let prepared = try evaluation.prepare(dataset)
         timings.prepareSeconds = Date().timeIntervalSince(prepareStart)
@@ -200,6 +190,17 @@ struct EvaluateCommand: ParsableCommand {
         timings.scoreSeconds = Date().timeIntervalSince(scoreStart)
         try finish(ids: prepared.map(\.id), previous: previous, fresh: fresh, summary: summary, method: method,
                    modelPath: modelPath, files: dataset.files, timings: timings, warnings: warnings, started: started)
+    }
+
+    /// The split to evaluate (first --limit examples), refusing an empty one.
+    func loadDataset() throws -> Dataset {
+        let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
+        var dataset = try DatasetLoader.load(task: options.taskName, split: options.splitName, dataDirectory: dataDirectory)
+        if let limit = options.limit { dataset = dataset.select(first: limit) }
+        guard dataset.count > 0 else {
+            throw LoadError(.invalidValue, file: dataset.files.first ?? dataDirectory.path, item: options.split, "the split has no examples")
+        }
+        return dataset
     }
 
     /// What an earlier run finished (with --resume), the ids still to do, and the log to append to.
