@@ -98,7 +98,7 @@ struct ScoringBench: ParsableCommand {
         var dataset = try DatasetLoader.load(task: options.taskName, split: options.splitName, dataDirectory: dir)
         if let limit = options.limit { dataset = dataset.select(first: limit) }
         var prep = PromptPreparation(tokenizer: tokenizer, task: options.taskName, options: options.promptOptions,
-                                     contextLength: loaded.model.config.maxPositions, vocabularySize: loaded.model.config.vocabularySize)
+                                     contextLength: loaded.model.config.scoringContextLength, vocabularySize: loaded.model.config.vocabularySize)
         let prepared = try prep.prepare(dataset)
         let scorer = ChoiceScorer(model: loaded.model, sharedPrefix: PromptPreparation.commonPrefix(of: prepared), maxSequences: options.batchSize)
         var runs: [ScoringBenchmark.Run] = []

@@ -72,7 +72,7 @@ struct EvaluateCommand: ParsableCommand {
         let prepareStart = Date()
         let dataset = try loadDataset()
         var preparation = PromptPreparation(tokenizer: tokenizer, task: task, options: options.promptOptions,
-                                            contextLength: loaded.model.config.maxPositions,
+                                            contextLength: loaded.model.config.scoringContextLength,
                                             vocabularySize: loaded.model.config.vocabularySize)
         let prepared = try preparation.prepare(dataset)
         if !preparation.fallbackAnswers.isEmpty {

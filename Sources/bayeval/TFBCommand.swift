@@ -84,7 +84,7 @@ struct TFBCommand: ParsableCommand {
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
         let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
         var prep = PromptPreparation(tokenizer: tokenizer, task: task, options: options.promptOptions,
-                                     contextLength: loaded.model.config.maxPositions, vocabularySize: loaded.model.config.vocabularySize)
+                                     contextLength: loaded.model.config.scoringContextLength, vocabularySize: loaded.model.config.vocabularySize)
         var test = try DatasetLoader.load(task: task, split: options.splitName, dataDirectory: dataDirectory)
         if let limit = options.limit { test = test.select(first: limit) }
         let testExamples = try prep.prepare(test)

@@ -80,3 +80,12 @@ import Testing
         expectLoadError(.missingKey, file: dir.path, item: "config.json") { _ = try ModelConfig.load(directory: dir.path) }
     }
 }
+
+@Suite struct SlidingWindowTests {
+    @Test func scoringContextIsCappedByTheWindow() throws {
+        guard case .decoder(let m) = try ModelConfig.decode(Data(contentsOf: URL(fileURLWithPath: fixture("configs/mistral.json"))), file: "m") else { return }
+        #expect(m.scoringContextLength == 4096)
+        guard case .decoder(let l) = try ModelConfig.decode(Data(contentsOf: URL(fileURLWithPath: fixture("configs/llama31-rope-parameters.json"))), file: "l") else { return }
+        #expect(l.scoringContextLength == 131072)
+    }
+}

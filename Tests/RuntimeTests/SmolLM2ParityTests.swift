@@ -25,7 +25,7 @@ import Testing
         var dataset = try DatasetLoader.load(task: .arcEasy, split: .test, dataDirectory: URL(fileURLWithPath: fixture("data")))
         dataset = dataset.select(first: examples.count)
         var prep = PromptPreparation(tokenizer: tokenizer, task: .arcEasy, options: .standard,
-                                     contextLength: model.config.maxPositions, vocabularySize: model.config.vocabularySize)
+                                     contextLength: model.config.scoringContextLength, vocabularySize: model.config.vocabularySize)
         let prepared = try prep.prepare(dataset)
         for (p, e) in zip(prepared, examples) {
             #expect(p.id == e["id"]?.string)

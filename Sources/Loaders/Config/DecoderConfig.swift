@@ -39,6 +39,11 @@ public struct DecoderConfig: Sendable, Equatable {
         self.bosTokenID = bosTokenID; self.eosTokenIDs = eosTokenIDs; self.padTokenID = padTokenID
     }
 
+    /// The longest prompt the runtime scores exactly: the context, or the sliding window when the model
+    /// has one (the runtime attends to the whole prompt, which equals sliding-window attention only up to
+    /// the window).
+    public var scoringContextLength: Int { min(maxPositions, slidingWindow ?? .max) }
+
     /// Parameter count of the base model (embeddings, attention, MLP, norms, untied head).
     public var parameterCount: Int {
         let q = hiddenSize * headCount * headDimension
