@@ -11,7 +11,7 @@ extension BertModel {
         let (newPooler, newClassifier) = try savedHead(adapter, file: file)
         // Patches must land on the head that will be in use, so resolve against it.
         let headPooler = newPooler ?? pooler, headClassifier = newClassifier ?? classifier
-        var patches: [(Linear, offset: Int, a: Tensor, b: Tensor, scaling: Float)] = []
+        var patches: [LoRAPatchPlan] = []
         for layer in adapter.layers {
             let path = canonicalModule(layer.module)
             let target: (Linear, offset: Int, width: Int)?
@@ -22,23 +22,10 @@ extension BertModel {
             } else {
                 target = linear(forModule: layer.module)
             }
-            guard let (linear, offset, width) = target else {
-                throw LoadError(.unknownKey, file: file, item: layer.module,
-                                "the \(config.modelType) model has no adaptable linear layer '\(layer.module)'")
-            }
-            guard layer.outFeatures == width, layer.inFeatures == linear.inFeatures else {
-                throw LoadError(.shapeMismatch, file: file, item: layer.module,
-                                "adapter update is \(layer.outFeatures)×\(layer.inFeatures), the layer is \(width)×\(linear.inFeatures)")
-            }
-            var a = layer.a
-            if let core = layer.core {
-                a = LlamaModel.multiply(core, rows: layer.rank, inner: layer.rank, by: layer.a, columns: layer.inFeatures)
-            }
-            patches.append((linear, offset, Tensor(shape: [layer.rank, layer.inFeatures], values: a),
-                            Tensor(shape: [layer.outFeatures, layer.rank], values: layer.b), Float(layer.scaling)))
+            patches.append(try LoRAPatchPlan(layer, target: target, model: config.modelType, file: file))
         }
         setHead(pooler: newPooler, classifier: newClassifier)
-        for p in patches { p.0.addPatch(outputOffset: p.offset, a: p.a, b: p.b, scaling: p.scaling) }
+        patches.forEach { $0.apply() }
     }
 
     /// Removes every adapter patch and the adapter's head (back to the base model). Patches already

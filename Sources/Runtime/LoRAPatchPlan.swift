@@ -1,0 +1,45 @@
+import Loaders
+
+/// One adapter layer checked against the linear layer it targets, ready to become a patch. Models build
+/// every plan first and apply them only when all succeeded, so a refused adapter changes nothing.
+struct LoRAPatchPlan {
+    let linear: Linear
+    let offset: Int
+    let a: Tensor
+    let b: Tensor
+    let scaling: Float
+
+    /// `target`: the linear layer, the first output column of the adapted block and its width (nil when
+    /// the model has no such module). A LoRA-XS core R sits between fixed A and B (ΔW = s·B·R·A), so it is
+    /// folded into A here.
+    init(_ layer: LoRALayerWeights, target: (Linear, offset: Int, width: Int)?, model: String, file: String) throws {
+        guard let (linear, offset, width) = target else {
+            throw LoadError(.unknownKey, file: file, item: layer.module, "the \(model) model has no adaptable linear layer '\(layer.module)'")
+        }
+        guard layer.outFeatures == width, layer.inFeatures == linear.inFeatures else {
+            throw LoadError(.shapeMismatch, file: file, item: layer.module,
+                            "adapter update is \(layer.outFeatures)×\(layer.inFeatures), the layer is \(width)×\(linear.inFeatures)")
+        }
+        var a = layer.a
+        if let core = layer.core { a = Self.multiply(core, rows: layer.rank, inner: layer.rank, by: layer.a, columns: layer.inFeatures) }
+        self.linear = linear
+        self.offset = offset
+        self.a = Tensor(shape: [layer.rank, layer.inFeatures], values: a)
+        self.b = Tensor(shape: [layer.outFeatures, layer.rank], values: layer.b)
+        scaling = Float(layer.scaling)
+    }
+
+    func apply() { linear.addPatch(outputOffset: offset, a: a, b: b, scaling: scaling) }
+
+    /// Small dense product for folding cores: (rows×inner)·(inner×columns).
+    static func multiply(_ x: [Float], rows: Int, inner: Int, by y: [Float], columns: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: rows * columns)
+        for r in 0..<rows {
+            for k in 0..<inner {
+                let s = x[r * inner + k]
+                for c in 0..<columns { out[r * columns + c] += s * y[k * columns + c] }
+            }
+        }
+        return out
+    }
+}
