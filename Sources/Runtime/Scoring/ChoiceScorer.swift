@@ -27,10 +27,15 @@ public final class ChoiceScorer: @unchecked Sendable {
         self.maxSequences = max(1, maxSequences)
     }
 
-    /// The number of prompt tokens actually run for `r` (after the cached header).
+    /// Whether `r` continues the cached header (and has at least one token of its own to run).
+    func extendsPrefix(_ r: Request) -> Bool {
+        guard let p = prefix else { return false }
+        return r.tokens.count > p.length && r.tokens.starts(with: p.tokens)
+    }
+
+    /// The prompt tokens actually run for `r` (after the cached header).
     public func ownTokens(_ r: Request) -> ArraySlice<Int> {
-        if let p = prefix, r.tokens.count > p.length, r.tokens.starts(with: p.tokens) { return r.tokens[p.length...] }
-        return r.tokens[...]
+        extendsPrefix(r) ? r.tokens[prefix!.length...] : r.tokens[...]
     }
 
     /// Logits of each request's answer tokens, in request order. `progress` receives the number of
@@ -38,7 +43,7 @@ public final class ChoiceScorer: @unchecked Sendable {
     public func score(_ requests: [Request], progress: (Int) -> Void = { _ in }) -> [[Float]] {
         var results = [[Float]](repeating: [], count: requests.count)
         // Requests that do not extend the cached header run on their own, from position 0.
-        let usesPrefix = requests.map { r in prefix.map { r.tokens.count > $0.length && r.tokens.starts(with: $0.tokens) } ?? false }
+        let usesPrefix = requests.map(extendsPrefix)
         let order = requests.indices.sorted { (usesPrefix[$0] ? 0 : 1, requests[$0].tokens.count) < (usesPrefix[$1] ? 0 : 1, requests[$1].tokens.count) }
         var done = 0
         var start = 0
@@ -48,13 +53,13 @@ public final class ChoiceScorer: @unchecked Sendable {
             var longest = 0
             // Grow the batch while the padded-equivalent size stays in budget (sorted, so the last is longest).
             while end < order.count, usesPrefix[order[end]] == withPrefix {
-                let n = withPrefix ? requests[order[end]].tokens.count - prefix!.length : requests[order[end]].tokens.count
+                let n = ownTokens(requests[order[end]]).count
                 if end > start && (max(longest, n) * (end - start + 1) > tokenBudget || end - start >= maxSequences) { break }
                 longest = max(longest, n)
                 end += 1
             }
             let members = Array(order[start..<end])
-            let sequences = members.map { withPrefix ? Array(requests[$0].tokens[prefix!.length...]) : requests[$0].tokens }
+            let sequences = members.map { Array(ownTokens(requests[$0])) }
             var union: [Int] = []
             var column: [Int: Int] = [:]
             for m in members { for id in requests[m].answerTokens where column[id] == nil { column[id] = union.count; union.append(id) } }
