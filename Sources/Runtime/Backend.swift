@@ -33,6 +33,33 @@ public protocol ComputeBackend: Sendable {
 
     /// Adds `bias` (length `columns`) to every row.
     func addBias(_ bias: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int, into y: UnsafeMutablePointer<Float>)
+
+    // Backward passes (training and curvature). Gradients are accumulated (+=) into `dx` unless stated.
+
+    /// C[m×n] = alpha · Aᵀ · B + beta · C with A stored k×m and B stored k×n: the weight-gradient shape
+    /// (dW = dYᵀ · X summed over rows).
+    func gemmTransposedA(m: Int, n: Int, k: Int, alpha: Float,
+                         a: UnsafePointer<Float>, lda: Int,
+                         b: UnsafePointer<Float>, ldb: Int,
+                         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int)
+
+    /// dx += ∂(rmsNorm(x)·weight)/∂x applied to dy, per row.
+    func rmsNormBackward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, epsilon: Float,
+                         outputGradient dy: UnsafePointer<Float>, rows: Int, columns: Int,
+                         into dx: UnsafeMutablePointer<Float>)
+
+    /// dx += ∂layerNorm/∂x applied to dy, per row (the affine weight enters; the bias has no input gradient).
+    func layerNormBackward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, epsilon: Float,
+                           outputGradient dy: UnsafePointer<Float>, rows: Int, columns: Int,
+                           into dx: UnsafeMutablePointer<Float>)
+
+    /// For out = silu(g)·u: writes dg and du (overwriting) at the gate/up layout of the forward input.
+    func siluMultiplyBackward(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, inputStride: Int,
+                              outputGradient dOut: UnsafePointer<Float>, rows: Int, columns: Int,
+                              gateGradient dg: UnsafeMutablePointer<Float>, upGradient du: UnsafeMutablePointer<Float>)
+
+    /// dx = dy · gelu'(x) (exact erf form), overwriting `dy` in place; `x` is the pre-activation.
+    func geluBackward(_ x: UnsafePointer<Float>, gradient dy: UnsafeMutablePointer<Float>, count: Int)
 }
 
 extension ComputeBackend {

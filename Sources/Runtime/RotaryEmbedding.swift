@@ -68,6 +68,22 @@ public final class RotaryEmbedding: @unchecked Sendable {
         }
     }
 
+    /// The inverse rotation (by −angle), in place: the backward of `apply`, since rotations are orthogonal.
+    @inline(__always)
+    public func applyInverse(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int,
+                             cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+        let half = headDimension / 2
+        let c = cos + position * half, s = sin + position * half
+        for h in 0..<heads {
+            let v = x + h * headDimension
+            for i in 0..<half {
+                let a = v[i], b = v[i + half]
+                v[i] = a * c[i] + b * s[i]
+                v[i + half] = b * c[i] - a * s[i]
+            }
+        }
+    }
+
     /// Applies `body` with stable pointers to the tables.
     public func withTables<R>(_ body: (UnsafePointer<Float>, UnsafePointer<Float>) -> R) -> R {
         cosTable.withUnsafeBufferPointer { c in sinTable.withUnsafeBufferPointer { s in body(c.baseAddress!, s.baseAddress!) } }

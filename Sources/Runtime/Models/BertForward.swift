@@ -46,25 +46,7 @@ extension BertModel {
                      "token types must match the sequences' lengths")
         let eps = Float(config.layerNormEpsilon)
 
-        // Embeddings: word + position + token type, summed then normalised.
-        let summed = Tensor(shape: [T, H])
-        for (s, range) in batch.sequences.enumerated() {
-            precondition(!range.isEmpty, "sequence \(s) is empty")
-            let positions = positionIDs(batch.tokens[range])
-            for (k, t) in range.enumerated() {
-                let id = batch.tokens[t], p = positions[k], type = tokenTypes?[s][k] ?? 0
-                precondition(id >= 0 && id < config.vocabularySize, "token id \(id) outside the vocabulary")
-                precondition(p < config.maxPositions, "sequence \(s) is longer than the \(maxSequenceLength) positions the model has")
-                precondition(type >= 0 && type < config.typeVocabularySize, "token type \(type) outside 0..<\(config.typeVocabularySize)")
-                let row = summed.pointer + t * H
-                let w = wordEmbeddings.pointer + id * H, pe = positionEmbeddings.pointer + p * H
-                let te = tokenTypeEmbeddings.pointer + type * H
-                for j in 0..<H { row[j] = w[j] + pe[j] + te[j] }
-            }
-        }
-        var x = Tensor(shape: [T, H])
-        backend.layerNorm(summed.pointer, weight: embeddingNorm.weight.pointer, bias: embeddingNorm.bias.pointer,
-                          epsilon: eps, rows: T, columns: H, into: x.pointer)
+        var x = embed(batch, tokenTypes: tokenTypes)
 
         let maxRank = max(1, allLinears.map(\.maxRank).max() ?? 1)
         let qkv = Tensor(shape: [T, 3 * H]), context = Tensor(shape: [T, H]), delta = Tensor(shape: [T, H])
@@ -94,6 +76,33 @@ extension BertModel {
             backend.layerNorm(delta.pointer, weight: layer.outputNorm.weight.pointer, bias: layer.outputNorm.bias.pointer,
                               epsilon: eps, rows: rows, columns: H, into: x.pointer)
         }
+        return x
+    }
+
+    /// Word + position + token-type embeddings, summed then normalised: the first layer's input.
+    func embed(_ batch: PackedBatch, tokenTypes: [[Int]]?) -> Tensor {
+        let T = batch.tokenCount, H = config.hiddenSize
+        let eps = Float(config.layerNormEpsilon)
+        // Embeddings: word + position + token type, summed then normalised.
+        let summed = Tensor(shape: [T, H])
+        for (s, range) in batch.sequences.enumerated() {
+            precondition(!range.isEmpty, "sequence \(s) is empty")
+            let positions = positionIDs(batch.tokens[range])
+            for (k, t) in range.enumerated() {
+                let id = batch.tokens[t], p = positions[k], type = tokenTypes?[s][k] ?? 0
+                precondition(id >= 0 && id < config.vocabularySize, "token id \(id) outside the vocabulary")
+                precondition(p < config.maxPositions, "sequence \(s) is longer than the \(maxSequenceLength) positions the model has")
+                precondition(type >= 0 && type < config.typeVocabularySize, "token type \(type) outside 0..<\(config.typeVocabularySize)")
+                let row = summed.pointer + t * H
+                let w = wordEmbeddings.pointer + id * H, pe = positionEmbeddings.pointer + p * H
+                let te = tokenTypeEmbeddings.pointer + type * H
+                for j in 0..<H { row[j] = w[j] + pe[j] + te[j] }
+            }
+        }
+        let x = Tensor(shape: [T, H])
+        backend.layerNorm(summed.pointer, weight: embeddingNorm.weight.pointer, bias: embeddingNorm.bias.pointer,
+                          epsilon: eps, rows: T, columns: H, into: x.pointer)
+
         return x
     }
 

@@ -1,0 +1,169 @@
+import Loaders
+
+/// The trainable tensors of an attached adapter, each with its gradient buffer and its PEFT key: LoRA A
+/// and B, a LoRA-XS core R between fixed A₀ and B, and whole head layers (`modules_to_save`). Values are
+/// the very tensors the model computes with, so an optimizer step on `value` changes the model; a
+/// LoRA-XS core is the exception: the model multiplies by the folded R·A₀, refreshed by
+/// `valuesChanged()`.
+public final class AdapterParameters: @unchecked Sendable {
+    public enum Role: String, Sendable { case loraA, loraB, core, weight, bias }
+
+    public struct Parameter: @unchecked Sendable {
+        /// The key in `adapter_model.safetensors` (`base_model.model.<module>.lora_A.weight`, …).
+        public let key: String
+        public let module: String
+        public let role: Role
+        public let value: Tensor
+        public let gradient: Tensor
+    }
+
+    /// One adapter layer resolved against the model: its linear layer, output block and parts.
+    public struct Target {
+        public let module: String
+        public let linear: Linear
+        public let offset: Int
+        /// LoRA-XS: the trainable core and the fixed A₀ (A and B then do not train).
+        public let core: (value: Tensor, fixedA: Tensor)?
+    }
+
+    public let parameters: [Parameter]
+    let gradients: [ObjectIdentifier: LinearGradient]
+    let names: ModuleNames
+    private let folds: [(core: Tensor, fixedA: Tensor, folded: Tensor, foldedGradient: Tensor, coreGradient: Tensor)]
+
+    /// `heads`: whole layers that train (module path as the adapter saves it, e.g. `classifier`).
+    public init(targets: [Target], heads: [(module: String, linear: Linear)], names: ModuleNames) {
+        var gradients: [ObjectIdentifier: LinearGradient] = [:]
+        let headIDs = Set(heads.map { ObjectIdentifier($0.linear) })
+        for l in targets.map(\.linear) + heads.map(\.linear) where gradients[ObjectIdentifier(l)] == nil {
+            gradients[ObjectIdentifier(l)] = LinearGradient(l, wholeLayer: headIDs.contains(ObjectIdentifier(l)))
+        }
+        var parameters: [Parameter] = []
+        var folds: [(Tensor, Tensor, Tensor, Tensor, Tensor)] = []
+        let root = "base_model.model."
+        for t in targets {
+            guard let index = t.linear.patches.firstIndex(where: { $0.outputOffset == t.offset }) else {
+                preconditionFailure("\(t.module): no patch at output offset \(t.offset); attach the adapter first")
+            }
+            let patch = t.linear.patches[index], grad = gradients[ObjectIdentifier(t.linear)]!
+            if let core = t.core {
+                let coreGradient = Tensor(shape: core.value.shape)
+                parameters.append(Parameter(key: root + t.module + ".default_lora_latent_mapping.weight", module: t.module,
+                                            role: .core, value: core.value, gradient: coreGradient))
+                folds.append((core.value, core.fixedA, patch.a, grad.patchA[index], coreGradient))
+            } else {
+                parameters.append(Parameter(key: root + t.module + ".lora_A.weight", module: t.module, role: .loraA,
+                                            value: patch.a, gradient: grad.patchA[index]))
+                parameters.append(Parameter(key: root + t.module + ".lora_B.weight", module: t.module, role: .loraB,
+                                            value: patch.b, gradient: grad.patchB[index]))
+            }
+        }
+        for (module, linear) in heads {
+            let grad = gradients[ObjectIdentifier(linear)]!
+            parameters.append(Parameter(key: root + module + ".weight", module: module, role: .weight,
+                                        value: linear.weight, gradient: grad.weight!))
+            if let b = linear.bias, let gb = grad.bias {
+                parameters.append(Parameter(key: root + module + ".bias", module: module, role: .bias, value: b, gradient: gb))
+            }
+        }
+        self.parameters = parameters
+        self.gradients = gradients
+        self.names = names
+        self.folds = folds
+    }
+
+    /// Where a backward pass accumulates these parameters' gradients (and who observes it).
+    public func context(observer: GradientObserver? = nil) -> BackwardContext {
+        BackwardContext(gradients: gradients, observer: observer, names: names)
+    }
+
+    public var count: Int { parameters.reduce(0) { $0 + $1.value.count } }
+
+    public func zeroGradients() {
+        gradients.values.forEach { $0.zero() }
+        for f in folds { f.coreGradient.storage.update(repeating: 0) }
+    }
+
+    /// Turns accumulated gradients into the parameters' own: a core's is ∂L/∂(R·A₀) · A₀ᵀ.
+    public func finishGradients() {
+        for f in folds {
+            let r = f.core.shape[0], n = f.fixedA.shape[1]
+            for i in 0..<r {
+                for j in 0..<r {
+                    f.coreGradient[i * r + j] = dot(f.foldedGradient.pointer + i * n, f.fixedA.pointer + j * n, n)
+                }
+            }
+        }
+    }
+
+    /// After values changed (an optimizer step, a restored checkpoint): refolds R·A₀ into the model.
+    public func valuesChanged() {
+        for f in folds {
+            let r = f.core.shape[0], n = f.fixedA.shape[1]
+            for i in 0..<r {
+                let out = f.folded.pointer + i * n
+                for j in 0..<n { out[j] = 0 }
+                for k in 0..<r {
+                    let c = f.core[i * r + k], a = f.fixedA.pointer + k * n
+                    for j in 0..<n { out[j] += c * a[j] }
+                }
+            }
+        }
+    }
+
+    /// Σ‖g‖² over every gradient, in double precision.
+    public var gradientSquaredNorm: Double {
+        parameters.reduce(0) { acc, p in
+            var s = 0.0
+            for j in 0..<p.gradient.count { let g = Double(p.gradient[j]); s += g * g }
+            return acc + s
+        }
+    }
+}
+
+extension LlamaModel {
+    /// The trainable parameters of `adapter`, which must be attached.
+    public func adapterParameters(_ adapter: LoRAAdapter) throws -> AdapterParameters {
+        let file = adapter.directory + "/adapter_model.safetensors"
+        let targets = try adapter.layers.map { layer -> AdapterParameters.Target in
+            guard let (linear, offset, _) = linear(forModule: layer.module) else {
+                throw LoadError(.unknownKey, file: file, item: layer.module, "the \(config.modelType) model has no adaptable linear layer '\(layer.module)'")
+            }
+            return AdapterParameters.Target(module: layer.module, linear: linear, offset: offset, core: layer.coreTensors)
+        }
+        return AdapterParameters(targets: targets, heads: [], names: moduleNames)
+    }
+}
+
+extension BertModel {
+    /// The trainable parameters of `adapter`, which must be attached: its LoRA layers and the head
+    /// layers it saves (`modules_to_save`), which train whole.
+    public func adapterParameters(_ adapter: LoRAAdapter) throws -> AdapterParameters {
+        let file = adapter.directory + "/adapter_model.safetensors"
+        let targets = try adapter.layers.map { layer -> AdapterParameters.Target in
+            guard let (linear, offset, _) = linear(forModule: layer.module) else {
+                throw LoadError(.unknownKey, file: file, item: layer.module, "the \(config.modelType) model has no adaptable linear layer '\(layer.module)'")
+            }
+            return AdapterParameters.Target(module: layer.module, linear: linear, offset: offset, core: layer.coreTensors)
+        }
+        var heads: [(String, Linear)] = []
+        var seen = Set<String>()
+        for p in adapter.savedParameters {
+            guard let dot = p.name.lastIndex(of: ".") else { continue }
+            let module = String(p.name[..<dot])
+            guard seen.insert(module).inserted else { continue }
+            let path = canonicalModule(module)
+            if path == poolerModule, let pooler { heads.append((module, pooler)) }
+            if path == classifierModule, let classifier { heads.append((module, classifier)) }
+        }
+        return AdapterParameters(targets: targets, heads: heads, names: moduleNames)
+    }
+}
+
+extension LoRALayerWeights {
+    /// A LoRA-XS layer's core R and fixed A₀ as tensors; nil for plain LoRA.
+    var coreTensors: (value: Tensor, fixedA: Tensor)? {
+        guard let core else { return nil }
+        return (Tensor(shape: [rank, rank], values: core), Tensor(shape: [rank, inFeatures], values: a))
+    }
+}

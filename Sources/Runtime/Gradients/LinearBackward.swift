@@ -1,0 +1,132 @@
+/// Gradient buffers of one linear layer's trainable parts, accumulated (+=) by every backward pass
+/// until zeroed.
+public final class LinearGradient: @unchecked Sendable {
+    /// Per patch, in the linear's patch order: ∂L/∂A (rank × in; with a LoRA-XS core, of the folded
+    /// R·A₀) and ∂L/∂B (out × rank).
+    public let patchA: [Tensor]
+    public let patchB: [Tensor]
+    /// The whole layer's weight and bias, when it trains as a whole (a `modules_to_save` head).
+    public let weight: Tensor?
+    public let bias: Tensor?
+
+    public init(_ linear: Linear, wholeLayer: Bool) {
+        patchA = linear.patches.map { Tensor(shape: $0.a.shape) }
+        patchB = linear.patches.map { Tensor(shape: $0.b.shape) }
+        weight = wholeLayer ? Tensor(shape: linear.weight.shape) : nil
+        bias = wholeLayer ? linear.bias.map { Tensor(shape: $0.shape) } : nil
+    }
+
+    public func zero() {
+        for t in patchA + patchB + [weight, bias].compactMap({ $0 }) { t.storage.update(repeating: 0) }
+    }
+}
+
+/// What one adapted block saw in a backward pass, for curvature estimates (Laplace): the inputs and
+/// output gradients of the LoRA factors as separate linear maps, the way laplace-torch sees `lora_A` and
+/// `lora_B` modules. Pointers are valid only during the callback.
+public struct LoRABackwardEvent {
+    /// PEFT module path (`model.layers.3.self_attn.q_proj`).
+    public let module: String
+    public let rows: Int
+    /// Rows of each example (sequence) in this call; the head of an encoder sees one row per example.
+    public let examples: [Range<Int>]
+    public let rank: Int
+    public let inFeatures: Int
+    public let outFeatures: Int
+    /// x, rows × inFeatures: the input of the base layer and of `lora_A`.
+    public let input: UnsafePointer<Float>
+    /// ∂L/∂(x·Aᵀ), rows × rank: the output gradient of `lora_A`.
+    public let loraAOutputGradient: UnsafePointer<Float>
+    /// u = x·Aᵀ, rows × rank: the input of `lora_B`.
+    public let loraBInput: UnsafePointer<Float>
+    /// scaling · ∂L/∂y, rows × outFeatures with row stride `outputGradientStride`: the output gradient of
+    /// `lora_B` (PEFT multiplies its output by the scaling).
+    public let loraBOutputGradient: UnsafePointer<Float>
+    public let outputGradientStride: Int
+    public let scaling: Float
+}
+
+/// Receives every adapted block's backward event, in reverse layer order.
+public protocol GradientObserver: AnyObject {
+    func observe(_ event: LoRABackwardEvent)
+}
+
+/// Names a linear layer's patches for observers: (linear, patch output offset) → module path.
+public struct ModuleNames: Sendable {
+    var names: [ObjectIdentifier: [Int: String]] = [:]
+    public init() {}
+    mutating func add(_ linear: Linear, offset: Int, module: String) { names[ObjectIdentifier(linear), default: [:]][offset] = module }
+    func name(_ linear: Linear, offset: Int) -> String { names[ObjectIdentifier(linear)]?[offset] ?? "offset \(offset)" }
+}
+
+/// Everything a backward pass over a model needs beyond the tape: where gradients go and who watches.
+public struct BackwardContext {
+    public var gradients: [ObjectIdentifier: LinearGradient]
+    public var observer: GradientObserver?
+    public var names: ModuleNames
+    /// Rows of each example, for observers.
+    public var examples: [Range<Int>] = []
+
+    public init(gradients: [ObjectIdentifier: LinearGradient], observer: GradientObserver? = nil, names: ModuleNames = ModuleNames()) {
+        self.gradients = gradients
+        self.observer = observer
+        self.names = names
+    }
+}
+
+extension Linear {
+    /// Backward of `forward` (without weight noise): given x (rows × in) and ∂L/∂y (rows × out, row stride
+    /// `ldy`), accumulates the gradients of the patches' A and B (and of the whole weight and bias when the
+    /// layer trains as a whole) into `context`, reports each patch to the observer, and writes
+    /// ∂L/∂x = ∂L/∂y · W + Σ s·(∂L/∂y·B)·A into `dx` (overwriting; nil skips it: nothing below needs it).
+    /// `scratch` holds 2 × rows × max rank.
+    func backward(input x: UnsafePointer<Float>, rows: Int, outputGradient dy: UnsafePointer<Float>, ldy: Int? = nil,
+                  inputGradient dx: UnsafeMutablePointer<Float>?, context: BackwardContext,
+                  backend: some ComputeBackend, scratch: UnsafeMutablePointer<Float>) {
+        let ld = ldy ?? outFeatures
+        if let dx {
+            backend.gemm(m: rows, n: inFeatures, k: outFeatures, alpha: 1, a: dy, lda: ld, b: weight.pointer, ldb: inFeatures,
+                         transposeB: false, beta: 0, c: dx, ldc: inFeatures)
+        }
+        let grads = context.gradients[ObjectIdentifier(self)]
+        if let grads, let dW = grads.weight {
+            backend.gemmTransposedA(m: outFeatures, n: inFeatures, k: rows, alpha: 1, a: dy, lda: ld, b: x, ldb: inFeatures,
+                                    beta: 1, c: dW.pointer, ldc: inFeatures)
+            if let db = grads.bias {
+                for r in 0..<rows { let g = dy + r * ld; for j in 0..<outFeatures { db[j] += g[j] } }
+            }
+        }
+        let rank = maxRank
+        let u = scratch, du = scratch + rows * rank
+        for (i, p) in patches.enumerated() {
+            let dyP = dy + p.outputOffset
+            // u = x·Aᵀ is recomputed (rows × rank: cheap) rather than kept from the forward pass.
+            backend.linear(x, rows: rows, inFeatures: inFeatures, weight: p.a.pointer, outFeatures: p.rank, into: u)
+            // ∂L/∂u = s · ∂L/∂y · B
+            backend.gemm(m: rows, n: p.rank, k: p.outFeatures, alpha: p.scaling, a: dyP, lda: ld, b: p.b.pointer, ldb: p.rank,
+                         transposeB: false, beta: 0, c: du, ldc: p.rank)
+            if let grads {
+                // ∂L/∂B += s · ∂L/∂yᵀ · u ;  ∂L/∂A += ∂L/∂uᵀ · x
+                backend.gemmTransposedA(m: p.outFeatures, n: p.rank, k: rows, alpha: p.scaling, a: dyP, lda: ld, b: u, ldb: p.rank,
+                                        beta: 1, c: grads.patchB[i].pointer, ldc: p.rank)
+                backend.gemmTransposedA(m: p.rank, n: inFeatures, k: rows, alpha: 1, a: du, lda: p.rank, b: x, ldb: inFeatures,
+                                        beta: 1, c: grads.patchA[i].pointer, ldc: inFeatures)
+            }
+            if let observer = context.observer {
+                // lora_B's output gradient is s·∂L/∂y; handed over as a scaled copy.
+                let scaled = UnsafeMutablePointer<Float>.allocate(capacity: rows * p.outFeatures)
+                defer { scaled.deallocate() }
+                for r in 0..<rows { for j in 0..<p.outFeatures { scaled[r * p.outFeatures + j] = p.scaling * dyP[r * ld + j] } }
+                observer.observe(LoRABackwardEvent(
+                    module: context.names.name(self, offset: p.outputOffset), rows: rows, examples: context.examples,
+                    rank: p.rank, inFeatures: inFeatures, outFeatures: p.outFeatures, input: x,
+                    loraAOutputGradient: du, loraBInput: u, loraBOutputGradient: scaled,
+                    outputGradientStride: p.outFeatures, scaling: p.scaling))
+            }
+            if let dx {
+                backend.gemm(m: rows, n: inFeatures, k: p.rank, alpha: 1, a: du, lda: p.rank, b: p.a.pointer, ldb: inFeatures,
+                             transposeB: false, beta: 1, c: dx, ldc: inFeatures)
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import Loaders
+
+/// ∂L/∂logits for the outputs a backward pass starts from: (a) the cross-entropy of the true labels,
+/// (b) of labels drawn from the model's own predictive (the Fisher's Monte Carlo estimate), (c) one logit
+/// at a time (rows of the Jacobian, for the generalised Gauss–Newton). Rows are examples; each row has its
+/// own number of classes (multiple-choice tasks mix 3-, 4- and 5-choice questions).
+public enum LogitGradients {
+    /// Softmax in double precision.
+    public static func softmax(_ z: [Float]) -> [Double] {
+        let m = Double(z.max() ?? 0)
+        let e = z.map { Foundation.exp(Double($0) - m) }
+        let s = e.reduce(0, +)
+        return e.map { $0 / s }
+    }
+
+    /// Mean cross-entropy over the rows and its gradient: (softmax − onehot) · weight, with
+    /// weight = 1 / rows unless given (gradient accumulation divides by the whole effective batch).
+    public static func crossEntropy(logits: [[Float]], labels: [Int], weight: Double? = nil) -> (loss: Double, gradients: [[Float]]) {
+        precondition(logits.count == labels.count, "one label per row")
+        let w = weight ?? 1 / Double(max(1, logits.count))
+        var loss = 0.0
+        let grads = zip(logits, labels).map { z, y -> [Float] in
+            precondition(y >= 0 && y < z.count, "label \(y) outside 0..<\(z.count)")
+            let p = softmax(z)
+            loss -= Foundation.log(max(p[y], 1e-300))
+            return p.indices.map { k in Float((p[k] - (k == y ? 1 : 0)) * w) }
+        }
+        return (loss / Double(max(1, logits.count)), grads)
+    }
+
+    /// Labels drawn from each row's softmax (seeded), for the Monte Carlo Fisher.
+    public static func sampledLabels(logits: [[Float]], seed: UInt64) -> [Int] {
+        var rng = SplitMix64(seed: seed)
+        return logits.map { z in
+            let p = softmax(z)
+            let u = Double(rng.next() >> 11) / Double(1 << 53)
+            var acc = 0.0
+            for (k, pk) in p.enumerated() { acc += pk; if u < acc { return k } }
+            return p.count - 1
+        }
+    }
+
+    /// One-hot in logit `k` of every row (rows with fewer classes get zeros): a Jacobian row per example.
+    public static func unit(_ k: Int, classes: [Int]) -> [[Float]] {
+        classes.map { c in (0..<c).map { $0 == k ? 1 : 0 } }
+    }
+}
