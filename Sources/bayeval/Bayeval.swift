@@ -6,7 +6,7 @@ struct Bayeval: ParsableCommand {
         commandName: "bayeval",
         abstract: "Post-hoc Bayesian LoRA: load checkpoints, evaluate calibration, build posteriors.",
         version: "0.1.0",
-        subcommands: [EvaluateCommand.self, TFBCommand.self, InspectCommand.self, TokenizeCommand.self, DatasetsCommand.self, BenchCommand.self])
+        subcommands: [EvaluateCommand.self, TFBCommand.self, TrainCommand.self, InspectCommand.self, TokenizeCommand.self, DatasetsCommand.self, BenchCommand.self])
 }
 
 /// `--json` for commands whose report can be read by programs.
