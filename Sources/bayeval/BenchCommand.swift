@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import Loaders
+import Posthoc
 import Runtime
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: medians of several runs, never single timings.",
-        subcommands: [LoadersBench.self, ScoringBench.self])
+        subcommands: [LoadersBench.self, ScoringBench.self, SamplingBench.self])
 }
 
 struct LoadersBench: ParsableCommand {
@@ -120,5 +121,47 @@ struct ScoringBench: ParsableCommand {
                      median, r.promptTokensPerSecond, r.executedGFLOPs, 100 * r.fractionOfPeak, peak))
         print(String(format: "load %.2f s; peak RSS %.0f MB = %.2f× the Float32 weights (%.0f MB)",
                      load, r.peakResidentMB, r.peakResidentMB / weights, weights))
+    }
+}
+
+struct SamplingBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sampling",
+        abstract: "Cost of one TFB weight sample against one deterministic pass over the same packed sequences.",
+        discussion: """
+            The adapter gets a TFB posterior at --sigma; the examples are packed as the Monte Carlo predictive \
+            packs them (--samples copies of each prompt per batch) and run alternately with noise and without, \
+            --repeats times. Reports the median ratio (target ≤ 1.1).
+            """)
+
+    @Argument(help: "A LoRA adapter directory.") var adapter: String
+    @OptionGroup var options: ModelTaskOptions
+    @Option(help: "Weight samples per example.") var samples = 10
+    @Option(help: "σ of the TFB posterior.") var sigma = 0.005
+    @Option(help: "Runs; the median is reported.") var repeats = 3
+
+    func run() throws {
+        guard repeats > 0, samples > 0 else { throw ValidationError("--repeats and --samples must be positive") }
+        let modelPath = try options.model ?? { throw ValidationError("--model is required") }()
+        let backend = CPUBackend(threads: options.threads)
+        let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
+        let a = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
+        _ = try TFBPosterior(adapter: a, model: loaded.model, sigma: sigma)
+        let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
+        let dir = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
+        var dataset = try DatasetLoader.load(task: options.taskName, split: options.splitName, dataDirectory: dir)
+        if let limit = options.limit { dataset = dataset.select(first: limit) }
+        var prep = PromptPreparation(tokenizer: tokenizer, task: options.taskName, options: options.promptOptions,
+                                     contextLength: loaded.model.config.scoringContextLength, vocabularySize: loaded.model.config.vocabularySize)
+        let prepared = try prep.prepare(dataset)
+        let mc = MonteCarloPredictive(model: loaded.model, samples: samples, seed: 0, examplesPerBatch: max(1, options.batchSize / 4))
+        var runs: [SamplingBenchmark.Run] = []
+        for _ in 0..<repeats { runs.append(SamplingBenchmark.run(mc, examples: prepared)) }
+        for r in runs {
+            print(String(format: "deterministic %.2f s, sampled %.2f s, ratio %.3f", r.deterministicSeconds, r.sampledSeconds, r.ratio))
+        }
+        print(String(format: "%d examples × %d samples: median cost of a sample = %.3f× a deterministic pass (runs %@)",
+                     prepared.count, samples, LoaderBenchmarks.median(runs.map(\.ratio)),
+                     runs.map { String(format: "%.3f", $0.ratio) }.joined(separator: " ")))
     }
 }

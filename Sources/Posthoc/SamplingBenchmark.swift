@@ -1,0 +1,33 @@
+import Foundation
+import Runtime
+
+/// The cost of one Monte Carlo weight sample against one deterministic pass over the same sequences: the
+/// same examples are packed exactly as the Monte Carlo predictive packs them (N copies of each prompt per
+/// batch), run once with a fresh noise draw per sequence and once with the noise off. Their ratio is the
+/// overhead of sampling itself (drawing E and the extra x·Eᵀ products), what a sampler adds per sample.
+public enum SamplingBenchmark {
+    public struct Run: Sendable {
+        public let deterministicSeconds: Double
+        public let sampledSeconds: Double
+        public var ratio: Double { sampledSeconds / deterministicSeconds }
+    }
+
+    public static func run(_ predictive: MonteCarloPredictive, examples: [PreparedExample]) -> Run {
+        let model = predictive.model
+        let order = examples.indices.sorted { examples[$0].tokens.count < examples[$1].tokens.count }
+        var deterministic = 0.0, sampled = 0.0
+        for start in stride(from: 0, to: order.count, by: predictive.examplesPerBatch) {
+            let members = order[start..<min(order.count, start + predictive.examplesPerBatch)]
+            let sequences = members.flatMap { Array(repeating: examples[$0].tokens, count: predictive.samples) }
+            let ids = Array(Set(members.flatMap { examples[$0].answerTokens })).sorted()
+            let seeds = members.flatMap { m in (0..<predictive.samples).map { predictive.seed(example: m, sample: $0) } }
+            var t = Date()
+            _ = model.forward(PackedBatch(sequences), output: .lastPositionLogits(ids: ids))
+            deterministic += Date().timeIntervalSince(t)
+            t = Date()
+            _ = model.forward(PackedBatch(sequences), output: .lastPositionLogits(ids: ids), seeds: seeds)
+            sampled += Date().timeIntervalSince(t)
+        }
+        return Run(deterministicSeconds: deterministic, sampledSeconds: sampled)
+    }
+}
