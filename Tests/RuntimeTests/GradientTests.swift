@@ -255,3 +255,47 @@ extension GradientTests {
         for (n, p) in params.parameters.enumerated() { expectClose(want[n], combined[n], tolerance: 1e-5, p.key) }
     }
 }
+
+extension GradientObserverTests {
+    /// Counts events per (module, output index) and sums lora_A per-example gradients.
+    final class Tally: GradientObserver {
+        var events: [String: Int] = [:]
+        var examplesSeen = 0
+        func observe(_ e: LoRABackwardEvent) {
+            events["\(e.module)#\(e.outputIndex.map(String.init) ?? "loss")", default: 0] += 1
+            examplesSeen += e.examples.count
+        }
+    }
+
+    /// The streamed curvature pass: one event per module and batch for a loss, one per module, batch and
+    /// answer position for the Jacobian rows; gradients summed (weight 1) equal the per-example total.
+    @Test func curvatureStreamVisitsEveryBatchAndOutput() throws {
+        let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
+        let adapter = try LoRAAdapter.load(directory: fixture("models/tiny-llama3-adapter"), baseShapes: loaded.parameterShapes)
+        let m = loaded.model
+        try m.attach(adapter)
+        let params = try m.adapterParameters(adapter)
+        let seqs = GradientTests.sequences(vocabulary: m.config.vocabularySize, seed: 17, count: 5)
+        let examples = seqs.enumerated().map { PreparedExample(id: "\($0)", label: $0 % 4, tokens: $1, answerTokens: GradientTests.answerIDs) }
+        let objective = DecoderObjective(model: m, examples: examples)
+        let modules = adapter.layers.count
+
+        let losses = Tally()
+        params.zeroGradients()
+        objective.curvature(Array(0..<5), target: .trueLabels, batchSize: 2, parameters: params, observer: losses)
+        #expect(losses.events.count == modules && losses.events.values.allSatisfy { $0 == 3 }, "\(losses.events)")
+        let streamed = params.parameters.map(\.gradient.values)
+        // The same sum from one full-batch backward pass with weight 1.
+        params.zeroGradients()
+        _ = objective.accumulate(Array(0..<5), weight: 1, parameters: params)
+        // `accumulate` runs with the shared header; the sums agree to float rounding.
+        for (p, g) in zip(params.parameters, streamed) { expectClose(g, p.gradient.values.map(Double.init), tolerance: 1e-4, p.key) }
+
+        let jacobian = Tally()
+        objective.curvature(Array(0..<5), target: .logits, batchSize: 5, parameters: params, observer: jacobian)
+        #expect(jacobian.events.count == modules * 4 && jacobian.events.values.allSatisfy { $0 == 1 }, "\(jacobian.events.count) keys")
+        let sampled = Tally()
+        objective.curvature(Array(0..<5), target: .sampledLabels(seed: 1), batchSize: 5, parameters: params, observer: sampled)
+        #expect(sampled.events.count == modules)
+    }
+}

@@ -217,7 +217,8 @@ extension LlamaModel {
                 observer.observe(LoRABackwardEvent(
                     module: "lm_head", rows: B, examples: (0..<B).map { $0..<($0 + 1) }, rank: p.rank, inFeatures: H,
                     outFeatures: p.outFeatures, input: tape.hidden.pointer, loraAOutputGradient: du.pointer, loraBInput: u.pointer,
-                    loraBOutputGradient: dy.pointer, outputGradientStride: p.outFeatures, scaling: p.scaling))
+                    loraBOutputGradient: dy.pointer, outputGradientStride: p.outFeatures, scaling: p.scaling,
+                    outputIndex: context.outputIndex))
             }
             backend.gemm(m: B, n: H, k: p.rank, alpha: 1, a: du.pointer, lda: p.rank, b: p.a.pointer, ldb: H,
                          transposeB: false, beta: 1, c: dh.pointer, ldc: H)

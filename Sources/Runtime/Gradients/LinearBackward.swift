@@ -44,6 +44,9 @@ public struct LoRABackwardEvent {
     public let loraBOutputGradient: UnsafePointer<Float>
     public let outputGradientStride: Int
     public let scaling: Float
+    /// Which output the backward pass started from when it walks the outputs one at a time (the answer
+    /// logit k of a Jacobian pass); nil for a loss.
+    public let outputIndex: Int?
 }
 
 /// Receives every adapted block's backward event, in reverse layer order.
@@ -66,6 +69,8 @@ public struct BackwardContext {
     public var names: ModuleNames
     /// Rows of each example, for observers.
     public var examples: [Range<Int>] = []
+    /// Passed on to observers as `LoRABackwardEvent.outputIndex`.
+    public var outputIndex: Int?
 
     public init(gradients: [ObjectIdentifier: LinearGradient], observer: GradientObserver? = nil, names: ModuleNames = ModuleNames()) {
         self.gradients = gradients
@@ -121,7 +126,7 @@ extension Linear {
                     module: context.names.name(self, offset: p.outputOffset), rows: rows, examples: context.examples,
                     rank: p.rank, inFeatures: inFeatures, outFeatures: p.outFeatures, input: x,
                     loraAOutputGradient: du, loraBInput: u, loraBOutputGradient: scaled,
-                    outputGradientStride: p.outFeatures, scaling: p.scaling))
+                    outputGradientStride: p.outFeatures, scaling: p.scaling, outputIndex: context.outputIndex))
             }
             if let dx {
                 backend.gemm(m: rows, n: inFeatures, k: p.rank, alpha: 1, a: du, lda: p.rank, b: p.a.pointer, ldb: inFeatures,

@@ -1,0 +1,68 @@
+import Foundation
+
+/// Where a curvature pass starts its backward passes: (a) the loss of the true labels (empirical Fisher),
+/// (b) the loss of labels drawn from the model's own predictive (Monte Carlo Fisher), (c) every answer
+/// logit in turn (Jacobian rows, for the generalised Gauss–Newton).
+public enum CurvatureTarget: Sendable {
+    case trueLabels
+    case sampledLabels(seed: UInt64)
+    case logits
+}
+
+extension TrainingObjective {
+    /// Streams backward events for the examples at `indices` to `observer`, batch by batch, so an
+    /// accumulator sees the whole dataset without it ever being held: each example's loss enters with
+    /// weight 1 (sums, not means), examples never share rows (no shared header), and with `.logits` every
+    /// batch runs one forward pass and one backward pass per answer position, events tagged with it.
+    /// Gradients also accumulate into `parameters`.
+    public func curvature(_ indices: [Int], target: CurvatureTarget, batchSize: Int, parameters: AdapterParameters,
+                          observer: GradientObserver, progress: (Int) -> Void = { _ in }) {
+        for start in stride(from: 0, to: indices.count, by: max(1, batchSize)) {
+            let batch = Array(indices[start..<min(indices.count, start + batchSize)])
+            backwardForCurvature(batch, target: target, parameters: parameters, observer: observer)
+            progress(min(indices.count, start + batchSize))
+        }
+    }
+}
+
+/// Logit gradients for one batch and target: one list per backward pass, tagged with its output index.
+func curvatureGradients(_ logits: [[Float]], labels: [Int], target: CurvatureTarget) -> [(Int?, [[Float]])] {
+    switch target {
+    case .trueLabels:
+        return [(nil, LogitGradients.crossEntropy(logits: logits, labels: labels, weight: 1).gradients)]
+    case .sampledLabels(let seed):
+        let drawn = LogitGradients.sampledLabels(logits: logits, seed: seed)
+        return [(nil, LogitGradients.crossEntropy(logits: logits, labels: drawn, weight: 1).gradients)]
+    case .logits:
+        let widest = logits.map(\.count).max() ?? 0
+        return (0..<widest).map { k in (k, LogitGradients.unit(k, classes: logits.map(\.count))) }
+    }
+}
+
+extension DecoderObjective {
+    public func backwardForCurvature(_ indices: [Int], target: CurvatureTarget, parameters: AdapterParameters, observer: GradientObserver) {
+        let batch = indices.map { examples[$0] }
+        let tape = model.trainingForward(header: [], sequences: batch.map(\.tokens))
+        let ids = batch.map(\.answerTokens)
+        let logits = model.choiceLogits(tape, answerIDs: ids)
+        for (k, grads) in curvatureGradients(logits, labels: batch.map(\.label), target: target) {
+            var context = parameters.context(observer: observer)
+            context.outputIndex = k
+            model.backward(tape, answerIDs: ids, logitGradients: grads, context: context)
+        }
+    }
+}
+
+extension EncoderObjective {
+    public func backwardForCurvature(_ indices: [Int], target: CurvatureTarget, parameters: AdapterParameters, observer: GradientObserver) {
+        let batch = indices.map { examples[$0] }
+        let tape = model.trainingForward(batch.map(\.tokens), tokenTypes: batch.map(\.types))
+        let c = tape.logits.columns
+        let logits = (0..<batch.count).map { Array(tape.logits.values[($0 * c)..<(($0 + 1) * c)]) }
+        for (k, grads) in curvatureGradients(logits, labels: batch.map(\.label), target: target) {
+            var context = parameters.context(observer: observer)
+            context.outputIndex = k
+            model.backward(tape, logitGradients: Tensor(shape: tape.logits.shape, values: grads.flatMap { $0 }), context: context)
+        }
+    }
+}
