@@ -52,34 +52,20 @@ public final class RotaryEmbedding: @unchecked Sendable {
         cosTable = c; sinTable = s; positions = count
     }
 
-    /// Rotates `heads` heads of one token in place; `position` must be reserved.
+    /// Rotates `heads` heads of one token in place; `position` must be reserved. `inverse` rotates by
+    /// −angle instead: the backward of the rotation, since rotations are orthogonal.
     @inline(__always)
     public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int,
-                      cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+                      cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, inverse: Bool = false) {
         let half = headDimension / 2
         let c = cos + position * half, s = sin + position * half
+        let sign: Float = inverse ? -1 : 1
         for h in 0..<heads {
             let v = x + h * headDimension
             for i in 0..<half {
-                let a = v[i], b = v[i + half]
-                v[i] = a * c[i] - b * s[i]
-                v[i + half] = b * c[i] + a * s[i]
-            }
-        }
-    }
-
-    /// The inverse rotation (by −angle), in place: the backward of `apply`, since rotations are orthogonal.
-    @inline(__always)
-    public func applyInverse(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int,
-                             cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
-        let half = headDimension / 2
-        let c = cos + position * half, s = sin + position * half
-        for h in 0..<heads {
-            let v = x + h * headDimension
-            for i in 0..<half {
-                let a = v[i], b = v[i + half]
-                v[i] = a * c[i] + b * s[i]
-                v[i + half] = b * c[i] - a * s[i]
+                let a = v[i], b = v[i + half], si = sign * s[i]
+                v[i] = a * c[i] - b * si
+                v[i + half] = b * c[i] + a * si
             }
         }
     }

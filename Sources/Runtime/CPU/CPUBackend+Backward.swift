@@ -13,19 +13,8 @@ extension CPUBackend {
             if beta != 1 { for r in 0..<m { for j in 0..<n { c[r * ldc + j] *= beta } } }
             return
         }
-        let work = Double(m) * Double(n) * Double(k)
-        let parts = threads > 1 && work > 4e6 && n >= 32 * threads && !Thread.current.isInsideParallelRegion ? threads : 1
-        if parts == 1 {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
-                        b, Int32(ldb), beta, c, Int32(ldc))
-            return
-        }
-        let width = ((n + parts - 1) / parts + 15) / 16 * 16
         nonisolated(unsafe) let (a, b, c) = (a, b, c)
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let lo = p * width
-            let cols = min(width, n - lo)
-            guard cols > 0 else { return }
+        columnBlocks(m: m, n: n, k: k) { lo, cols in
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(cols), Int32(k), alpha, a, Int32(lda),
                         b + lo, Int32(ldb), beta, c + lo, Int32(ldc))
         }

@@ -24,24 +24,28 @@ public struct CPUBackend: ComputeBackend {
                      c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard m > 0, n > 0 else { return }
         let tb = transposeB ? CblasTrans : CblasNoTrans
-        // Split large products into column blocks of C, one per worker (block width a multiple of 16 so each
-        // stays friendly to the kernel's register tiles). Small ones are not worth a thread hand-off.
-        let work = Double(m) * Double(n) * Double(k)
-        let parts = threads > 1 && work > 4e6 && n >= 32 * threads && !Thread.current.isInsideParallelRegion ? threads : 1
-        if parts == 1 {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-            return
-        }
-        let width = ((n + parts - 1) / parts + 15) / 16 * 16
         nonisolated(unsafe) let (a, b, c) = (a, b, c)
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let lo = p * width
-            let cols = min(width, n - lo)
-            guard cols > 0 else { return }
+        columnBlocks(m: m, n: n, k: k) { lo, cols in
             // Column block [lo, lo+cols) of op(B): rows of B when transposed, columns otherwise.
             let bBlock = transposeB ? b + lo * ldb : b + lo
             cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, Int32(m), Int32(cols), Int32(k), alpha, a, Int32(lda),
                         bBlock, Int32(ldb), beta, c + lo, Int32(ldc))
+        }
+    }
+
+    /// Runs `body(first column, width)` over column blocks of an m×n×k product: one block per worker for
+    /// large products (width a multiple of 16, friendly to the kernel's register tiles), the whole product
+    /// at once for small ones (not worth a thread hand-off) and inside `parallelFor` bodies.
+    @inline(__always)
+    func columnBlocks(m: Int, n: Int, k: Int, _ body: @Sendable (Int, Int) -> Void) {
+        let work = Double(m) * Double(n) * Double(k)
+        let parts = threads > 1 && work > 4e6 && n >= 32 * threads && !Thread.current.isInsideParallelRegion ? threads : 1
+        if parts == 1 { body(0, n); return }
+        let width = ((n + parts - 1) / parts + 15) / 16 * 16
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let lo = p * width
+            let cols = min(width, n - lo)
+            if cols > 0 { body(lo, cols) }
         }
     }
 

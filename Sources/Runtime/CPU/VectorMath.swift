@@ -1,3 +1,5 @@
+import Foundation
+
 /// exp on eight floats at once: x = n·ln2 + r with |r| ≤ ln2/2, e^r from its degree-6 Taylor polynomial
 /// (relative error below 2e-7, as float32 exp itself), 2^n built in the exponent bits. The scalar libm
 /// call per element cost more than the rest of the SwiGLU step.
@@ -38,4 +40,16 @@ func siluMultiplyRow(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ out
         out[j] = v / (1 + vectorExp(SIMD8(repeating: -v))[0]) * u[j]
         j += 1
     }
+}
+
+/// Softmax over the first `visible` of `count` attention scores in place; the masked rest become 0.
+@inline(__always)
+func maskedSoftmaxRow(_ row: UnsafeMutablePointer<Float>, visible: Int, count: Int) {
+    var m = -Float.infinity
+    for j in 0..<visible { m = max(m, row[j]) }
+    var sum: Float = 0
+    for j in 0..<visible { let e = Foundation.exp(row[j] - m); row[j] = e; sum += e }
+    let inv = 1 / sum
+    for j in 0..<visible { row[j] *= inv }
+    for j in visible..<count { row[j] = 0 }
 }

@@ -121,16 +121,23 @@ public final class AdapterParameters: @unchecked Sendable {
     }
 }
 
+extension AdapterParameters {
+    /// Each adapter layer resolved against the model's linear layers; a module it lacks is an error.
+    static func targets(_ adapter: LoRAAdapter, model: String, resolve: (String) -> (Linear, offset: Int, width: Int)?) throws -> [Target] {
+        let file = adapter.directory + "/adapter_model.safetensors"
+        return try adapter.layers.map { layer in
+            guard let (linear, offset, _) = resolve(layer.module) else {
+                throw LoadError(.unknownKey, file: file, item: layer.module, "the \(model) model has no adaptable linear layer '\(layer.module)'")
+            }
+            return Target(module: layer.module, linear: linear, offset: offset, core: layer.coreTensors)
+        }
+    }
+}
+
 extension LlamaModel {
     /// The trainable parameters of `adapter`, which must be attached.
     public func adapterParameters(_ adapter: LoRAAdapter) throws -> AdapterParameters {
-        let file = adapter.directory + "/adapter_model.safetensors"
-        let targets = try adapter.layers.map { layer -> AdapterParameters.Target in
-            guard let (linear, offset, _) = linear(forModule: layer.module) else {
-                throw LoadError(.unknownKey, file: file, item: layer.module, "the \(config.modelType) model has no adaptable linear layer '\(layer.module)'")
-            }
-            return AdapterParameters.Target(module: layer.module, linear: linear, offset: offset, core: layer.coreTensors)
-        }
+        let targets = try AdapterParameters.targets(adapter, model: config.modelType, resolve: linear(forModule:))
         return AdapterParameters(targets: targets, heads: [], names: moduleNames)
     }
 }
@@ -139,13 +146,7 @@ extension BertModel {
     /// The trainable parameters of `adapter`, which must be attached: its LoRA layers and the head
     /// layers it saves (`modules_to_save`), which train whole.
     public func adapterParameters(_ adapter: LoRAAdapter) throws -> AdapterParameters {
-        let file = adapter.directory + "/adapter_model.safetensors"
-        let targets = try adapter.layers.map { layer -> AdapterParameters.Target in
-            guard let (linear, offset, _) = linear(forModule: layer.module) else {
-                throw LoadError(.unknownKey, file: file, item: layer.module, "the \(config.modelType) model has no adaptable linear layer '\(layer.module)'")
-            }
-            return AdapterParameters.Target(module: layer.module, linear: linear, offset: offset, core: layer.coreTensors)
-        }
+        let targets = try AdapterParameters.targets(adapter, model: config.modelType, resolve: linear(forModule:))
         var heads: [(String, Linear)] = []
         var seen = Set<String>()
         for p in adapter.savedParameters {

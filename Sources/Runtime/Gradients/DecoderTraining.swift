@@ -236,13 +236,8 @@ extension LlamaModel {
             backend.parallelFor((rows + chunk - 1) / chunk) { c in
                 for t in (c * chunk)..<min(rows, (c + 1) * chunk) {
                     let row = qkv + t * stride
-                    if inverse {
-                        self.rope.applyInverse(row, heads: heads, position: positions[t], cos: cos, sin: sin)
-                        self.rope.applyInverse(row + qW, heads: kvHeads, position: positions[t], cos: cos, sin: sin)
-                    } else {
-                        self.rope.apply(row, heads: heads, position: positions[t], cos: cos, sin: sin)
-                        self.rope.apply(row + qW, heads: kvHeads, position: positions[t], cos: cos, sin: sin)
-                    }
+                    self.rope.apply(row, heads: heads, position: positions[t], cos: cos, sin: sin, inverse: inverse)
+                    self.rope.apply(row + qW, heads: kvHeads, position: positions[t], cos: cos, sin: sin, inverse: inverse)
                 }
             }
         }

@@ -42,15 +42,7 @@ struct AttentionLayout: @unchecked Sendable {
         backend.gemm(m: n, n: n, k: d, alpha: scale, a: q, lda: stride, b: qkv + seq.lowerBound * stride + keyOffset + g * d,
                      ldb: stride, transposeB: true, beta: 0, c: p + P, ldc: L)
         for r in 0..<n {
-            let row = p + r * L
-            let visible = causal ? P + r + 1 : L
-            var m = -Float.infinity
-            for j in 0..<visible { m = max(m, row[j]) }
-            var sum: Float = 0
-            for j in 0..<visible { let e = Foundation.exp(row[j] - m); row[j] = e; sum += e }
-            let inv = 1 / sum
-            for j in 0..<visible { row[j] *= inv }
-            for j in visible..<L { row[j] = 0 }
+            maskedSoftmaxRow(p + r * L, visible: causal ? P + r + 1 : L, count: L)
         }
     }
 

@@ -127,13 +127,7 @@ extension BertModel {
             backend.gemm(m: nq, n: n, k: d, alpha: scale, a: q, lda: stride, b: k, ldb: stride,
                          transposeB: true, beta: 0, c: scores, ldc: n)
             for r in 0..<nq {
-                let row = scores + r * n
-                var m = -Float.infinity
-                for j in 0..<n { m = max(m, row[j]) }
-                var sum: Float = 0
-                for j in 0..<n { let e = Foundation.exp(row[j] - m); row[j] = e; sum += e }
-                let inv = 1 / sum
-                for j in 0..<n { row[j] *= inv }
+                maskedSoftmaxRow(scores + r * n, visible: n, count: n)
             }
             let o = out + (firstOnly ? i : seq.lowerBound) * H + h * d
             backend.gemm(m: nq, n: d, k: n, alpha: 1, a: scores, lda: n, b: v, ldb: stride,

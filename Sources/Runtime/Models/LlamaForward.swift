@@ -131,15 +131,7 @@ extension LlamaModel {
             backend.gemm(m: nq, n: n, k: d, alpha: scale, a: q, lda: stride, b: kOwn, ldb: stride,
                          transposeB: true, beta: 0, c: scores + P, ldc: L)
             for r in 0..<nq {
-                let row = scores + r * L
-                let visible = P + first + r + 1
-                var m = -Float.infinity
-                for j in 0..<visible { m = max(m, row[j]) }
-                var sum: Float = 0
-                for j in 0..<visible { let e = Foundation.exp(row[j] - m); row[j] = e; sum += e }
-                let inv = 1 / sum
-                for j in 0..<visible { row[j] *= inv }
-                for j in visible..<L { row[j] = 0 }
+                maskedSoftmaxRow(scores + r * L, visible: P + first + r + 1, count: L)
             }
             let o = out + ((lastOnly ? i : seq.lowerBound) * qW) + h * d
             if P > 0, let pv {
