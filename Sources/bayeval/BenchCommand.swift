@@ -95,12 +95,7 @@ struct ScoringBench: ParsableCommand {
         let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
         let load = Date().timeIntervalSince(started)
-        let dir = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
-        var dataset = try DatasetLoader.load(task: options.taskName, split: options.splitName, dataDirectory: dir)
-        if let limit = options.limit { dataset = dataset.select(first: limit) }
-        var prep = PromptPreparation(tokenizer: tokenizer, task: options.taskName, options: options.promptOptions,
-                                     contextLength: loaded.model.config.scoringContextLength, vocabularySize: loaded.model.config.vocabularySize)
-        let prepared = try prep.prepare(dataset)
+        let prepared = try options.preparedExamples(model: loaded.model, tokenizer: tokenizer)
         let scorer = ChoiceScorer(model: loaded.model, sharedPrefix: PromptPreparation.commonPrefix(of: prepared), maxSequences: options.batchSize)
         var runs: [ScoringBenchmark.Run] = []
         for _ in 0..<repeats { runs.append(try ScoringBenchmark.run(prepared, scorer: scorer)) }
@@ -148,12 +143,7 @@ struct SamplingBench: ParsableCommand {
         let a = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
         _ = try TFBPosterior(adapter: a, model: loaded.model, sigma: sigma)
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
-        let dir = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
-        var dataset = try DatasetLoader.load(task: options.taskName, split: options.splitName, dataDirectory: dir)
-        if let limit = options.limit { dataset = dataset.select(first: limit) }
-        var prep = PromptPreparation(tokenizer: tokenizer, task: options.taskName, options: options.promptOptions,
-                                     contextLength: loaded.model.config.scoringContextLength, vocabularySize: loaded.model.config.vocabularySize)
-        let prepared = try prep.prepare(dataset)
+        let prepared = try options.preparedExamples(model: loaded.model, tokenizer: tokenizer)
         let mc = MonteCarloPredictive(model: loaded.model, samples: samples, seed: 0, examplesPerBatch: max(1, options.batchSize / 4))
         var runs: [SamplingBenchmark.Run] = []
         for _ in 0..<repeats { runs.append(SamplingBenchmark.run(mc, examples: prepared)) }
@@ -163,5 +153,17 @@ struct SamplingBench: ParsableCommand {
         print(String(format: "%d examples × %d samples: median cost of a sample = %.3f× a deterministic pass (runs %@)",
                      prepared.count, samples, LoaderBenchmarks.median(runs.map(\.ratio)),
                      runs.map { String(format: "%.3f", $0.ratio) }.joined(separator: " ")))
+    }
+}
+
+extension ModelTaskOptions {
+    /// The split's first --limit examples as scorer-ready prompts for `model`.
+    func preparedExamples(model: LlamaModel, tokenizer: any Tokenizer) throws -> [PreparedExample] {
+        let dir = try dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
+        var dataset = try DatasetLoader.load(task: taskName, split: splitName, dataDirectory: dir)
+        if let limit { dataset = dataset.select(first: limit) }
+        var prep = PromptPreparation(tokenizer: tokenizer, task: taskName, options: promptOptions,
+                                     contextLength: model.config.scoringContextLength, vocabularySize: model.config.vocabularySize)
+        return try prep.prepare(dataset)
     }
 }
