@@ -12,18 +12,7 @@ extension AdapterConfig {
     /// `adapter_config.json` as PEFT writes it (the keys `LoraConfig` reads; PEFT fills the others with
     /// its defaults), keys sorted so the file is byte-stable.
     public var peftJSON: String {
-        func quote(_ s: String) -> String {
-            var out = "\""
-            for c in s.unicodeScalars {
-                switch c {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                default: out += c.value < 0x20 ? String(format: "\\u%04x", c.value) : String(c)
-                }
-            }
-            return out + "\""
-        }
+        let quote = SafeTensorsWriter.quote
         func number(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d) }
         let targetValue: String
         switch targets {
