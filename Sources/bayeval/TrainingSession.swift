@@ -144,7 +144,7 @@ final class TrainingSession {
                 throw ValidationError("\(error); the last good parameters (after update \(trainer.optimizer.steps)) are saved in \(command.output)")
             }
             step = update.step
-            tokens += trainer.examples(forStep: step - 1).reduce(0) { $0 + exampleTokens[$1] }
+            tokens += update.indices.reduce(0) { $0 + exampleTokens[$1] }
             recentLoss.append(update.loss)
             if recentLoss.count > 20 { recentLoss.removeFirst() }
             try log.append(["event": .string("update"), "step": .number(Double(step)), "loss": .number(update.loss),

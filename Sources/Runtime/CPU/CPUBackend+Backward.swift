@@ -88,18 +88,12 @@ extension CPUBackend {
 
     public func geluBackward(_ x: UnsafePointer<Float>, gradient dy: UnsafeMutablePointer<Float>, count: Int) {
         nonisolated(unsafe) let (x, dy) = (x, dy)
-        let cols = 1024
-        let rows = (count + cols - 1) / cols
-        forRows(rows, work: count * 8) { range in
-            for r in range {
-                for i in (r * cols)..<min(count, (r + 1) * cols) {
-                    let v = x[i]
-                    // d/dx [x·Φ(x)] = Φ(x) + x·φ(x)
-                    let cdf = 0.5 * (1 + Foundation.erf(v * 0.70710678118654752))
-                    let pdf = 0.3989422804014327 * Foundation.exp(-0.5 * v * v)
-                    dy[i] *= cdf + v * pdf
-                }
-            }
+        forElements(count) { i in
+            let v = x[i]
+            // d/dx [x·Φ(x)] = Φ(x) + x·φ(x)
+            let cdf = 0.5 * (1 + Foundation.erf(v * 0.70710678118654752))
+            let pdf = 0.3989422804014327 * Foundation.exp(-0.5 * v * v)
+            dy[i] *= cdf + v * pdf
         }
     }
 }

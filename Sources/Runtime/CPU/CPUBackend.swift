@@ -121,14 +121,19 @@ public struct CPUBackend: ComputeBackend {
 
     public func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
         nonisolated(unsafe) let x = x
-        let cols = 1024
-        let rows = (count + cols - 1) / cols
-        forRows(rows, work: count * 8) { range in
+        forElements(count) { i in
+            let v = x[i]
+            x[i] = 0.5 * v * (1 + Foundation.erf(v * 0.70710678118654752))
+        }
+    }
+
+    /// Runs `body(i)` for every element index, in chunks of 1024 spread over the threads.
+    @inline(__always)
+    func forElements(_ count: Int, _ body: @Sendable (Int) -> Void) {
+        let chunk = 1024
+        forRows((count + chunk - 1) / chunk, work: count * 8) { range in
             for r in range {
-                for i in (r * cols)..<min(count, (r + 1) * cols) {
-                    let v = x[i]
-                    x[i] = 0.5 * v * (1 + Foundation.erf(v * 0.70710678118654752))
-                }
+                for i in (r * chunk)..<min(count, (r + 1) * chunk) { body(i) }
             }
         }
     }

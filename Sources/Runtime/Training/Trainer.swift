@@ -73,7 +73,8 @@ public final class Trainer {
         public let accuracy: Double
         public let gradientNorm: Double
         public let learningRate: Float
-        public let examples: Int
+        /// Indices of the training examples this update used.
+        public let indices: [Int]
         public let seconds: Double
     }
 
@@ -100,6 +101,8 @@ public final class Trainer {
     }
 
     public var examplesPerUpdate: Int { batchSize * accumulation }
+    /// The shuffled order of the epoch last asked for (most updates stay within one epoch).
+    private var cachedOrder: (epoch: Int, order: [Int]) = (-1, [])
 
     /// Examples of update `step`: a window of the stream of epochs, each a seeded shuffle of the
     /// training set (epoch e uses seed + e), so a resumed run sees exactly what the uninterrupted one would.
@@ -107,15 +110,12 @@ public final class Trainer {
         let n = objective.exampleCount
         var out: [Int] = []
         var position = step * examplesPerUpdate
-        var cachedEpoch = -1
-        var order: [Int] = []
         while out.count < examplesPerUpdate {
             let epoch = position / n
-            if epoch != cachedEpoch {
-                order = SeededShuffle.shuffled(Array(0..<n), seed: seed &+ UInt64(epoch))
-                cachedEpoch = epoch
+            if epoch != cachedOrder.epoch {
+                cachedOrder = (epoch, SeededShuffle.shuffled(Array(0..<n), seed: seed &+ UInt64(epoch)))
             }
-            out.append(order[position % n])
+            out.append(cachedOrder.order[position % n])
             position += 1
         }
         return out
@@ -146,6 +146,6 @@ public final class Trainer {
         let lr = schedule.learningRate(step: step)
         optimizer.step(parameters, learningRate: lr)
         return Update(step: step + 1, loss: loss, accuracy: Double(correct) / Double(indices.count), gradientNorm: norm,
-                      learningRate: lr, examples: indices.count, seconds: Date().timeIntervalSince(start))
+                      learningRate: lr, indices: indices, seconds: Date().timeIntervalSince(start))
     }
 }
