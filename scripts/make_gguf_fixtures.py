@@ -10,6 +10,9 @@ Needs python3 with `gguf` (gguf-py, llama.cpp's Python package) and `numpy`. Det
       A tiny llama-arch model written with gguf.GGUFWriter: metadata of every value type (incl. nested
       arrays), tokenizer metadata, and weights whose q/k rows were permuted the way llama.cpp's converter does.
       The .hf files hold the Hugging Face-layout tensors the reader must return.
+  tiny_llama3.gguf, tiny_llama_linear.gguf
+      fixtures/models/tiny-llama3 and tiny-llama-linear as llama.cpp converts them (F32, permuted q/k; llama3
+      rope scaling as a rope_freqs.weight tensor, linear scaling as llama.rope.scaling.* metadata).
   smollm2_reference.json, smollm2_reference.bin  (only when the real SmolLM2 GGUF is present)
       Slices of dequantised, un-permuted tensors of SmolLM2-135M-Instruct.Q4_1.gguf, plus a metadata summary.
 
@@ -217,6 +220,82 @@ def make_synthetic_llama() -> None:
     write_tensor_set(OUT / "synthetic_llama_hf", hf)
 
 
+# Hugging Face llama parameter names -> llama.cpp's GGUF names (per block `{i}`).
+HF_TO_GGUF_BLOCK = {
+    "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
+    "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
+    "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
+    "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
+    "mlp.down_proj.weight": "ffn_down.weight",
+}
+
+
+def llama3_rope_factors(theta: float, head_dim: int, p: dict) -> np.ndarray:
+    """The per-frequency divisors llama.cpp's converter stores as `rope_freqs.weight` for llama3 rope scaling:
+    inverse frequency i is divided by factor i, which equals transformers' interpolated inv_freq."""
+    inv = 1.0 / theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    original = p["original_max_position_embeddings"]
+    low_wavelength = original / p["low_freq_factor"]
+    high_wavelength = original / p["high_freq_factor"]
+    factors = []
+    for f in inv:
+        wavelength = 2 * np.pi / f
+        if wavelength < high_wavelength:
+            factors.append(1.0)
+        elif wavelength > low_wavelength:
+            factors.append(p["factor"])
+        else:
+            smooth = (original / wavelength - p["low_freq_factor"]) / (p["high_freq_factor"] - p["low_freq_factor"])
+            factors.append(1.0 / ((1 - smooth) / p["factor"] + smooth))
+    return np.array(factors, dtype=np.float32)
+
+
+def make_rope_scaled_gguf(model_name: str, out_name: str) -> None:
+    """One of the tiny Hugging Face decoders of fixtures/models written as llama.cpp would convert it: F32
+    tensors, q/k rows permuted, llama3 scaling as a `rope_freqs.weight` tensor, linear scaling as
+    `llama.rope.scaling.*` metadata. Same weights, so transformers' logits in `<model>-reference.json` apply."""
+    from safetensors.numpy import load_file
+    src = ROOT / "fixtures" / "models" / model_name
+    config = json.loads((src / "config.json").read_text())
+    weights = load_file(str(src / "model.safetensors"))
+    n_head, n_kv = config["num_attention_heads"], config["num_key_value_heads"]
+    head_dim = config.get("head_dim") or config["hidden_size"] // n_head
+    rope = config["rope_parameters"]
+    w = gguf.GGUFWriter(str(OUT / out_name), arch="llama")
+    w.add_name(f"bayeval {model_name}")
+    w.add_uint32("llama.block_count", config["num_hidden_layers"])
+    w.add_uint32("llama.context_length", config["max_position_embeddings"])
+    w.add_uint32("llama.embedding_length", config["hidden_size"])
+    w.add_uint32("llama.feed_forward_length", config["intermediate_size"])
+    w.add_uint32("llama.attention.head_count", n_head)
+    w.add_uint32("llama.attention.head_count_kv", n_kv)
+    w.add_float32("llama.rope.freq_base", rope["rope_theta"])
+    w.add_float32("llama.attention.layer_norm_rms_epsilon", config["rms_norm_eps"])
+    w.add_uint32("llama.vocab_size", config["vocab_size"])
+    w.add_uint32("llama.rope.dimension_count", head_dim)
+    if rope["rope_type"] == "linear":
+        w.add_string("llama.rope.scaling.type", "linear")
+        w.add_float32("llama.rope.scaling.factor", rope["factor"])
+    elif rope["rope_type"] == "llama3":
+        w.add_tensor("rope_freqs.weight", llama3_rope_factors(rope["rope_theta"], head_dim, rope))
+    w.add_tensor("token_embd.weight", weights["model.embed_tokens.weight"])
+    w.add_tensor("output_norm.weight", weights["model.norm.weight"])
+    if "lm_head.weight" in weights and not config.get("tie_word_embeddings"):
+        w.add_tensor("output.weight", weights["lm_head.weight"])
+    for i in range(config["num_hidden_layers"]):
+        for hf_suffix, gguf_suffix in HF_TO_GGUF_BLOCK.items():
+            t = weights[f"model.layers.{i}.{hf_suffix}"]
+            if hf_suffix == "self_attn.q_proj.weight":
+                t = hf_to_gguf_permute(t, n_head)
+            elif hf_suffix == "self_attn.k_proj.weight":
+                t = hf_to_gguf_permute(t, n_kv)
+            w.add_tensor(f"blk.{i}.{gguf_suffix}", np.ascontiguousarray(t, dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def write_tensor_set(stem: Path, tensors: dict[str, np.ndarray]) -> None:
     """`stem.json` lists name, shape, offset (in floats) into `stem.bin` (all tensors concatenated)."""
     index, blobs, offset = [], [], 0
@@ -336,6 +415,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     make_types()
     make_synthetic_llama()
+    make_rope_scaled_gguf("tiny-llama3", "tiny_llama3.gguf")
+    make_rope_scaled_gguf("tiny-llama-linear", "tiny_llama_linear.gguf")
     model = args.model or default_model()
     if model.exists():
         make_smollm2_reference(model)

@@ -45,7 +45,7 @@ public enum ModelLoader {
             modelType: "llama", vocabularySize: hp.vocabSize, hiddenSize: hp.embeddingLength,
             intermediateSize: hp.feedForwardLength, layerCount: hp.blockCount, headCount: hp.headCount,
             keyValueHeadCount: hp.headCountKV, headDimension: hp.headDim,
-            rmsNormEpsilon: Double(hp.rmsNormEpsilon), rope: RoPEConfig(theta: Double(hp.ropeFreqBase)),
+            rmsNormEpsilon: Double(hp.rmsNormEpsilon), rope: hp.rope,
             maxPositions: hp.contextLength, tieWordEmbeddings: hp.tiedEmbeddings)
         var shapes = tensors.mapValues(\.shape)
         if hp.tiedEmbeddings { shapes["lm_head.weight"] = shapes["model.embed_tokens.weight"] }

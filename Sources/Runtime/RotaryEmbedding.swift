@@ -31,6 +31,10 @@ public final class RotaryEmbedding: @unchecked Sendable {
                 let smooth = (Double(original) / wavelength - low) / (high - low)
                 return (1 - smooth) * f / factor + smooth * f
             }
+        case .frequencyDivisors(let divisors):
+            // Loaders check one divisor per rotary pair; a mismatch here is a programming error.
+            precondition(divisors.count == inv.count, "\(divisors.count) rope divisors for \(inv.count) frequencies")
+            inv = zip(inv, divisors).map { $0 / $1 }
         }
         // transformers keeps inv_freq in float32; round here so angles match it.
         inverseFrequencies = inv.map { Double(Float($0)) }

@@ -68,6 +68,31 @@ import Loaders
         #expect(e?.kind == .unknownKey && e?.item == "output.weighx" && e?.file == "renamed.gguf")
     }
 
+    /// llama.cpp's converter stores llama3 rope scaling as `rope_freqs.weight` and linear scaling as metadata;
+    /// both must reach the rope config (the runtime parity against transformers is in DecoderParityTests).
+    @Test func ropeScalingFromTensorAndMetadata() throws {
+        let llama3 = try GGUFFile(path: GGUFFixtures.path("tiny_llama3.gguf")).llamaHyperParameters()
+        #expect(llama3.ropeScaling == .frequencyDivisors([1, 8, 8, 8, 8, 8, 8, 8]))
+        let linear = try GGUFFile(path: GGUFFixtures.path("tiny_llama_linear.gguf")).llamaHyperParameters()
+        #expect(linear.ropeScaling == .linear(factor: 2))
+        #expect(try GGUFFile(path: GGUFFixtures.path("synthetic_llama.gguf")).llamaHyperParameters().ropeScaling == .none)
+    }
+
+    @Test func unsupportedRopeScalingIsRefused() throws {
+        var image = GGUFImage(bytes: try GGUFFixtures.bytes("tiny_llama_linear.gguf"))
+        let key = try #require(image.find("llama.rope.scaling.type"))
+        let value = try #require(image.find("linear", from: key))
+        image.bytes.replaceSubrange(value..<(value + 6), with: Array("yarn__".utf8))
+        let e = loadError { _ = try parseGGUF(image.bytes, name: "yarn.gguf").llamaHyperParameters() }
+        #expect(e?.kind == .unsupported && e?.item == "llama.rope.scaling.type" && e?.message.contains("yarn__") == true)
+
+        var short = GGUFImage(bytes: try GGUFFixtures.bytes("tiny_llama3.gguf"))
+        let info = try #require(short.tensorInfo("rope_freqs.weight"))
+        short.setU64(4, at: info.dims)                                        // 4 divisors for 8 rotary pairs
+        let f = loadError { _ = try parseGGUF(short.bytes, name: "short.gguf").llamaHyperParameters() }
+        #expect(f?.kind == .shapeMismatch && f?.item == "rope_freqs.weight" && f?.file == "short.gguf")
+    }
+
     @Test func nonLlamaArchitectureIsRejected() throws {
         let file = try GGUFFile(path: GGUFFixtures.path("types/f32.gguf"))   // arch "fixture"
         let e = loadError { _ = try file.llamaHyperParameters() }

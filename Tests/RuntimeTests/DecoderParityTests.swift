@@ -67,6 +67,26 @@ import Testing
         }
     }
 
+    /// The same weights as llama.cpp's converter writes them: llama3 scaling lives in `rope_freqs.weight`,
+    /// linear scaling in `llama.rope.scaling.*`. Plain rope would move tiny-llama3's logits by up to ~3.
+    @Test(arguments: [("tiny_llama3.gguf", "tiny-llama3"), ("tiny_llama_linear.gguf", "tiny-llama-linear")])
+    func ggufWithRopeScalingMatchesTransformers(_ file: String, _ name: String) throws {
+        let ref = try reference(name)
+        let loaded = try ModelLoader.loadDecoder(path: fixture("gguf/\(file)"), backend: backend)
+        let m = loaded.model
+        let sequences = (ref["sequences"]?.array ?? []).map(ints)
+        for (i, s) in sequences.enumerated() {
+            let logits = m.forward(PackedBatch([s]), output: .allLogits)
+            expectClose(logits.values, doubles(ref["base"]?.array?[i]["logits"]), "\(file) base sequence \(i)")
+        }
+        let adapter = try LoRAAdapter.load(directory: fixture("models/\(name)-adapter"), baseShapes: loaded.parameterShapes)
+        try m.attach(adapter)
+        let ids = ints(ref["answer_token_ids"])
+        let answers = m.forward(PackedBatch(sequences), output: .lastPositionLogits(ids: ids)).values
+        expectClose(answers, sequences.indices.flatMap { doubles(ref["adapter_applied"]?.array?[$0]["answer_logits"]) },
+                    "\(file) adapter answers")
+    }
+
     @Test func adapterForAnotherBaseIsRefused() throws {
         let llama = try load("tiny-llama3")
         // fixtures/adapters/llama-qv-head was made for a hidden size of 32; tiny-llama3's is 64.

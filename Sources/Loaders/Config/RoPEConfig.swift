@@ -8,6 +8,9 @@ public struct RoPEConfig: Sendable, Equatable {
         /// LLaMA-3.1's frequency-dependent rescaling.
         case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double,
                     originalMaxPositions: Int)
+        /// Inverse frequency i divided by `divisors[i]` (one per rotary pair): llama.cpp's `rope_freqs.weight`,
+        /// which is how GGUF files carry llama3 scaling, with any linear factor folded in.
+        case frequencyDivisors([Double])
     }
 
     public var theta: Double

@@ -11,18 +11,23 @@ public struct GGUFLlamaHyperParameters: Sendable, Equatable {
     /// Float32 as stored (`rope.freq_base`; 10000 when absent, llama.cpp's default).
     public var ropeFreqBase: Float
     public var rmsNormEpsilon: Float
+    /// From `rope.scaling.type` / `rope.scaling.factor` (or the older `rope.scale_linear`) and the
+    /// `rope_freqs.weight` tensor, which is how llama.cpp's converter stores llama3 scaling.
+    public var ropeScaling: RoPEConfig.Scaling
     /// True when the file has no `output.weight`: the LM head reuses `token_embd.weight`.
     public var tiedEmbeddings: Bool
 
     public var headDim: Int { embeddingLength / headCount }
+    public var rope: RoPEConfig { RoPEConfig(theta: Double(ropeFreqBase), scaling: ropeScaling) }
 
     public init(blockCount: Int, embeddingLength: Int, feedForwardLength: Int, headCount: Int, headCountKV: Int,
                 contextLength: Int, vocabSize: Int, ropeDimensionCount: Int, ropeFreqBase: Float,
-                rmsNormEpsilon: Float, tiedEmbeddings: Bool) {
+                rmsNormEpsilon: Float, ropeScaling: RoPEConfig.Scaling = .none, tiedEmbeddings: Bool) {
         self.blockCount = blockCount; self.embeddingLength = embeddingLength
         self.feedForwardLength = feedForwardLength; self.headCount = headCount; self.headCountKV = headCountKV
         self.contextLength = contextLength; self.vocabSize = vocabSize; self.ropeDimensionCount = ropeDimensionCount
-        self.ropeFreqBase = ropeFreqBase; self.rmsNormEpsilon = rmsNormEpsilon; self.tiedEmbeddings = tiedEmbeddings
+        self.ropeFreqBase = ropeFreqBase; self.rmsNormEpsilon = rmsNormEpsilon
+        self.ropeScaling = ropeScaling; self.tiedEmbeddings = tiedEmbeddings
     }
 }
 
@@ -79,21 +84,60 @@ extension GGUFFile {
                             "\(kvHeads) key/value heads do not divide \(heads) query heads")
         }
         let vocabFallback = metadata["tokenizer.ggml.tokens"]?.array?.count ?? tensor("token_embd.weight")?.shape.first
+        let ropeDimensions = try int("rope.dimension_count", default: embedding / heads)
+        guard ropeDimensions == embedding / heads else {
+            throw LoadError(.unsupported, file: path, item: "llama.rope.dimension_count",
+                            "rotary embedding over \(ropeDimensions) of \(embedding / heads) head dimensions "
+                                + "(partial rotary) is not supported")
+        }
         return GGUFLlamaHyperParameters(
             blockCount: try int("block_count"), embeddingLength: embedding,
             feedForwardLength: try int("feed_forward_length"), headCount: heads, headCountKV: kvHeads,
             contextLength: try int("context_length"), vocabSize: try int("vocab_size", default: vocabFallback),
-            ropeDimensionCount: try int("rope.dimension_count", default: embedding / heads),
+            ropeDimensionCount: ropeDimensions,
             ropeFreqBase: try float("rope.freq_base", default: 10000),
             rmsNormEpsilon: try float("attention.layer_norm_rms_epsilon"),
+            ropeScaling: try ropeScaling(pairs: ropeDimensions / 2, linearFactor: float),
             tiedEmbeddings: tensor("output.weight") == nil)
+    }
+
+    /// llama.cpp applies `rope_freqs.weight` (one divisor per rotary pair) and a linear factor together:
+    /// angle = position · θ^(−2i/d) / (freqs[i] · factor). Other scaling types (yarn, longrope) are refused
+    /// rather than run with plain rope.
+    private func ropeScaling(pairs: Int, linearFactor float: (String, Float?) throws -> Float) throws
+        -> RoPEConfig.Scaling
+    {
+        let typeKey = "llama.rope.scaling.type"
+        let type = metadata[typeKey].map { $0.string ?? "\($0)" } ?? "none"
+        var factor = 1.0
+        switch type {
+        case "none":
+            if metadata["llama.rope.scale_linear"] != nil { factor = Double(try float("rope.scale_linear", nil)) }
+        case "linear":
+            factor = Double(try float("rope.scaling.factor", nil))
+        default:
+            throw LoadError(.unsupported, file: path, item: typeKey,
+                            "rope scaling type '\(type)' is not supported (supported: none, linear, and llama3 "
+                                + "as rope_freqs.weight)")
+        }
+        guard tensor("rope_freqs.weight") != nil else { return factor == 1 ? .none : .linear(factor: factor) }
+        let divisors = try floats("rope_freqs.weight")
+        guard divisors.count == pairs else {
+            throw LoadError(.shapeMismatch, file: path, item: "rope_freqs.weight",
+                            "has \(divisors.count) values, expected one per rotary pair (\(pairs))")
+        }
+        guard let bad = divisors.firstIndex(where: { !($0.isFinite && $0 > 0) }) else {
+            return .frequencyDivisors(divisors.map { Double($0) * factor })
+        }
+        throw LoadError(.invalidValue, file: path, item: "rope_freqs.weight",
+                        "value \(bad) is \(divisors[bad]); rope frequency factors must be positive")
     }
 
     /// Every tensor of a llama-arch file decoded to Float32 under its Hugging Face name, with Q/K rows put
     /// back in Hugging Face order; tensors are decoded in parallel. With tied embeddings there is no
     /// `lm_head.weight` entry (it is `model.embed_tokens.weight`; not duplicated to save memory).
-    /// `rope_freqs.weight` (llama 3 rope scaling factors, derived from config in HF) is skipped; any other
-    /// tensor without an HF name is an error.
+    /// `rope_freqs.weight` (llama 3 rope scaling factors; HF derives them from the config) is read into
+    /// `hyperParameters.ropeScaling`, not returned as a weight; any other tensor without an HF name is an error.
     public func llamaTensors() throws -> (hyperParameters: GGUFLlamaHyperParameters, tensors: [String: GGUFFloatTensor]) {
         let hp = try llamaHyperParameters()
         let plans = try tensors.filter { $0.name != "rope_freqs.weight" }.map { try llamaPlan($0.name, hp) }

@@ -13,6 +13,7 @@ enum GGUFInspector {
                                  keyValueHeads: hp.headCountKV, headDimension: hp.headDim,
                                  intermediateSize: hp.feedForwardLength, vocabularySize: hp.vocabSize,
                                  contextLength: hp.contextLength, ropeTheta: Double(hp.ropeFreqBase),
+                                 ropeScaling: Inspection.Dimensions.describe(hp.ropeScaling),
                                  tiedEmbeddings: hp.tiedEmbeddings)
         }
         // Scalar metadata only: the tokenizer arrays are summarised below instead of printed.

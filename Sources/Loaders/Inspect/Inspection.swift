@@ -84,6 +84,7 @@ extension Inspection.Dimensions {
         case .none: "none"
         case .linear(let f): "linear ×\(f)"
         case .llama3(let f, let lo, let hi, let orig): "llama3 ×\(f) (low \(lo), high \(hi), original \(orig))"
+        case .frequencyDivisors(let d): "per-frequency divisors \(d.min() ?? 1)…\(d.max() ?? 1) (GGUF rope_freqs)"
         }
     }
 }
