@@ -234,8 +234,8 @@ extension GradientTests {
         let params = try m.adapterParameters(adapter)
         let tape = m.trainingForward(header: [], sequences: seqs)
         let logits = m.choiceLogits(tape, answerIDs: ids)
-        let sampled = LogitGradients.sampledLabels(logits: logits, seed: 5)
-        #expect(sampled == LogitGradients.sampledLabels(logits: logits, seed: 5))
+        let sampled = LogitGradients.sampledLabels(logits: logits, examples: [0, 1, 2], seed: 5)
+        #expect(sampled == LogitGradients.sampledLabels(logits: logits, examples: [0, 1, 2], seed: 5))
         let (_, ce) = LogitGradients.crossEntropy(logits: logits, labels: sampled)
         params.zeroGradients()
         m.backward(tape, answerIDs: ids, logitGradients: ce, context: params.context())
@@ -297,5 +297,35 @@ extension GradientObserverTests {
         let sampled = Tally()
         objective.curvature(Array(0..<5), target: .sampledLabels(seed: 1), batchSize: 5, parameters: params, observer: sampled)
         #expect(sampled.events.count == modules)
+    }
+
+    /// Sampled labels are keyed by (seed, example), not by the row within a batch: the Monte Carlo Fisher's
+    /// gradient sum is the same for any batch size, and equal logits in different examples draw independently.
+    @Test func sampledLabelsDoNotDependOnTheBatchSize() throws {
+        let flat: [[Float]] = Array(repeating: [0, 0, 0, 0], count: 64)
+        let drawn = LogitGradients.sampledLabels(logits: flat, examples: Array(0..<64), seed: 3)
+        #expect(Set(drawn).count == 4, "uniform logits in 64 examples drew \(Set(drawn))")
+        let halves = LogitGradients.sampledLabels(logits: Array(flat[..<32]), examples: Array(0..<32), seed: 3)
+            + LogitGradients.sampledLabels(logits: Array(flat[32...]), examples: Array(32..<64), seed: 3)
+        #expect(halves == drawn)
+
+        let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
+        let adapter = try LoRAAdapter.load(directory: fixture("models/tiny-llama3-adapter"), baseShapes: loaded.parameterShapes)
+        try loaded.model.attach(adapter)
+        let params = try loaded.model.adapterParameters(adapter)
+        let seqs = GradientTests.sequences(vocabulary: loaded.model.config.vocabularySize, seed: 19, count: 6)
+        let examples = seqs.enumerated().map { PreparedExample(id: "\($0)", label: 0, tokens: $1, answerTokens: GradientTests.answerIDs) }
+        let objective = DecoderObjective(model: loaded.model, examples: examples)
+        var sums: [[[Float]]] = []
+        for batchSize in [1, 2, 6] {
+            params.zeroGradients()
+            objective.curvature(Array(0..<6), target: .sampledLabels(seed: 9), batchSize: batchSize, parameters: params,
+                                observer: Tally())
+            sums.append(params.parameters.map(\.gradient.values))
+        }
+        for (n, p) in params.parameters.enumerated() {
+            expectClose(sums[1][n], sums[0][n].map(Double.init), tolerance: 1e-5, "\(p.key) batch 2 vs 1")
+            expectClose(sums[2][n], sums[0][n].map(Double.init), tolerance: 1e-5, "\(p.key) batch 6 vs 1")
+        }
     }
 }

@@ -15,6 +15,13 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 
+    /// The generator for stream `index` of `seed`, seeded with the (index + 1)-th output of SplitMix64(seed):
+    /// a draw keyed by (seed, index) alone, so it does not depend on how work is batched or split.
+    public static func stream(_ index: Int, of seed: UInt64) -> SplitMix64 {
+        var skip = SplitMix64(seed: seed &+ UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15)
+        return SplitMix64(seed: skip.next())
+    }
+
     /// A uniform integer in 0..<bound (bound > 0) by rejection sampling: draws below the largest multiple of
     /// `bound` are accepted, so there is no modulo bias and the rule is simple enough to re-implement
     /// elsewhere (e.g. in a Python script that must pick the same anchors).

@@ -26,12 +26,15 @@ extension TrainingObjective {
 }
 
 /// Logit gradients for one batch and target: one list per backward pass, tagged with its output index.
-func curvatureGradients(_ logits: [[Float]], labels: [Int], target: CurvatureTarget) -> [(Int?, [[Float]])] {
+/// `examples` are the rows' dataset indices (sampled labels are keyed by them).
+func curvatureGradients(_ logits: [[Float]], labels: [Int], examples: [Int], target: CurvatureTarget)
+    -> [(Int?, [[Float]])]
+{
     switch target {
     case .trueLabels:
         return [(nil, LogitGradients.crossEntropy(logits: logits, labels: labels, weight: 1).gradients)]
     case .sampledLabels(let seed):
-        let drawn = LogitGradients.sampledLabels(logits: logits, seed: seed)
+        let drawn = LogitGradients.sampledLabels(logits: logits, examples: examples, seed: seed)
         return [(nil, LogitGradients.crossEntropy(logits: logits, labels: drawn, weight: 1).gradients)]
     case .logits:
         let widest = logits.map(\.count).max() ?? 0
@@ -45,7 +48,7 @@ extension DecoderObjective {
         let tape = model.trainingForward(header: [], sequences: batch.map(\.tokens))
         let ids = batch.map(\.answerTokens)
         let logits = model.choiceLogits(tape, answerIDs: ids)
-        for (k, grads) in curvatureGradients(logits, labels: batch.map(\.label), target: target) {
+        for (k, grads) in curvatureGradients(logits, labels: batch.map(\.label), examples: indices, target: target) {
             var context = parameters.context(observer: observer)
             context.outputIndex = k
             model.backward(tape, answerIDs: ids, logitGradients: grads, context: context)
@@ -59,7 +62,7 @@ extension EncoderObjective {
         let tape = model.trainingForward(batch.map(\.tokens), tokenTypes: batch.map(\.types))
         let c = tape.logits.columns
         let logits = (0..<batch.count).map { Array(tape.logits.values[($0 * c)..<(($0 + 1) * c)]) }
-        for (k, grads) in curvatureGradients(logits, labels: batch.map(\.label), target: target) {
+        for (k, grads) in curvatureGradients(logits, labels: batch.map(\.label), examples: indices, target: target) {
             var context = parameters.context(observer: observer)
             context.outputIndex = k
             model.backward(tape, logitGradients: Tensor(shape: tape.logits.shape, values: grads.flatMap { $0 }), context: context)

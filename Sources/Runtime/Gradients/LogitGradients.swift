@@ -29,10 +29,12 @@ public enum LogitGradients {
         return (loss / Double(max(1, logits.count)), grads)
     }
 
-    /// Labels drawn from each row's softmax (seeded), for the Monte Carlo Fisher.
-    public static func sampledLabels(logits: [[Float]], seed: UInt64) -> [Int] {
-        var rng = SplitMix64(seed: seed)
-        return logits.map { z in
+    /// Labels drawn from each row's softmax, for the Monte Carlo Fisher. Row r is example `examples[r]` of
+    /// the dataset and its draw is keyed by (seed, example), so the labels do not depend on the batch size.
+    public static func sampledLabels(logits: [[Float]], examples: [Int], seed: UInt64) -> [Int] {
+        precondition(logits.count == examples.count, "one example index per row")
+        return zip(logits, examples).map { z, example in
+            var rng = SplitMix64.stream(example, of: seed)
             let p = softmax(z)
             let u = Double(rng.next() >> 11) / Double(1 << 53)
             var acc = 0.0
