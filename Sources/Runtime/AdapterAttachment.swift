@@ -2,19 +2,58 @@ import Loaders
 
 extension LlamaModel {
     /// Adds the adapter's LoRA updates as patches on the matching linear layers (LoRA-XS cores folded into
-    /// A). Every layer is checked before any patch is added; a module the model does not have is an error
-    /// naming it.
+    /// A), and puts in place the LM head the adapter saved (`modules_to_save`, or PEFT's copy of a targeted
+    /// head), since peft loads it over the base head. Everything is checked before anything changes, so a
+    /// refused adapter leaves the model as it was; a module the model does not have, or a saved parameter
+    /// bayeval cannot apply, is an error naming it.
     public func attach(_ adapter: LoRAAdapter) throws {
         let file = adapter.directory + "/adapter_model.safetensors"
-        let plans = try adapter.layers.map {
-            try LoRAPatchPlan($0, target: linear(forModule: $0.module), model: config.modelType, file: file)
+        let head = try savedHead(adapter, file: file) ?? lmHead
+        let plans = try adapter.layers.map { layer in
+            let target = layer.module == "lm_head" ? (head, 0, config.vocabularySize) : linear(forModule: layer.module)
+            return try LoRAPatchPlan(layer, target: target, model: config.modelType, file: file)
         }
+        lmHead = head
         plans.forEach { $0.apply() }
     }
 
-    /// Removes every adapter patch (back to the base model).
-    public func detachAdapters() { allLinears.forEach { $0.removePatches() } }
+    /// Removes every adapter patch and any saved head (back to the base model). Patches already merged
+    /// stay merged.
+    public func detachAdapters() {
+        allLinears.forEach { $0.removePatches() }
+        lmHead = baseLMHead
+    }
 
-    /// Folds every patch into its weight.
-    public func mergeAdapters() { allLinears.forEach { $0.mergePatches(backend: backend) } }
+    /// Folds every patch into its weight. A tied head being merged first gets a weight of its own: merging
+    /// into the shared table would change the input embeddings too.
+    public func mergeAdapters() {
+        if lmHead.weight === embedding, !lmHead.patches.isEmpty { lmHead = lmHead.withOwnWeight() }
+        allLinears.forEach { $0.mergePatches(backend: backend) }
+    }
+
+    /// A fresh head from the adapter's saved `lm_head.weight` when it differs from the head in use; nil when
+    /// the adapter saves none or an unchanged copy (peft saves the base weight of a targeted head). Saved
+    /// unchanged copies of other base weights are accepted; anything else would be silently ignored, so it
+    /// is refused.
+    func savedHead(_ adapter: LoRAAdapter, file: String) throws -> Linear? {
+        var head: Linear?
+        for p in adapter.savedParameters {
+            let name = p.baseName ?? p.name
+            if name == "lm_head.weight" {
+                let shape = [config.vocabularySize, config.hiddenSize]
+                guard p.shape == shape else {
+                    throw LoadError(.shapeMismatch, file: file, item: p.name, "saved head is \(p.shape), expected \(shape)")
+                }
+                if p.values != baseLMHead.weight.values { head = Linear(weight: Tensor(shape: p.shape, values: p.values)) }
+            } else if name == "model.embed_tokens.weight", p.values == embedding.values {
+                continue
+            } else {
+                throw LoadError(.unsupported, file: file, item: p.name,
+                                "the adapter saves '\(p.name)'; bayeval applies only a saved lm_head to a "
+                                    + "\(config.modelType) decoder (changed embeddings and classification heads such as "
+                                    + "'score' are not supported), and ignoring it would give wrong probabilities")
+            }
+        }
+        return head
+    }
 }

@@ -56,6 +56,14 @@ public final class Linear: @unchecked Sendable {
 
     public func removePatches() { patches.removeAll() }
 
+    /// The same layer and patches over a copy of the weight, for changing it without touching the original
+    /// (a tied LM head shares the embedding table).
+    public func withOwnWeight() -> Linear {
+        let copy = Linear(weight: Tensor(shape: weight.shape, values: weight.values), bias: bias)
+        copy.patches = patches
+        return copy
+    }
+
     /// Sets (or clears, with nil) the noise of patch `index`.
     public func setNoise(patch index: Int, std: [Float]?, key: UInt64) {
         precondition(std == nil || std!.count == patches[index].rank || std!.count == patches[index].rank * inFeatures)

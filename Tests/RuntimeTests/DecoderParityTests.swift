@@ -87,6 +87,61 @@ import Testing
                     "\(file) adapter answers")
     }
 
+    /// A decoder adapter's saved head (`modules_to_save`) replaces the base head while attached, as peft loads
+    /// it. Logits are linear in the head, so a saved head of 2·W gives exactly twice transformers' logits.
+    @Test func savedHeadReplacesTheBaseHead() throws {
+        let ref = try reference("tiny-llama3")
+        let m = try load("tiny-llama3").model
+        let head = m.lmHead.weight
+        let config = AdapterConfig(rank: 1, alpha: 1, targets: [], modulesToSave: ["lm_head"], taskType: "CAUSAL_LM", baseModel: nil)
+        let saved = SavedParameter(name: "lm_head.weight", shape: head.shape, values: head.values.map { 2 * $0 })
+        try m.attach(LoRAAdapter.inMemory(config: config, layers: [], savedParameters: [saved]))
+        let sequences = (ref["sequences"]?.array ?? []).map(ints)
+        let doubled = m.forward(PackedBatch([sequences[1]]), output: .allLogits).values
+        expectClose(doubled, doubles(ref["base"]?.array?[1]["logits"]).map { 2 * $0 }, "saved head 2·W")
+        m.detachAdapters()
+        expectClose(m.forward(PackedBatch([sequences[1]]), output: .allLogits).values, doubles(ref["base"]?.array?[1]["logits"]),
+                    "after detaching")
+    }
+
+    /// A saved module bayeval cannot apply (a sequence-classification `score` head) is refused by name, and
+    /// the model is left as it was: no patch from the same adapter is half-applied.
+    @Test func unsupportedSavedModuleIsRefused() throws {
+        let m = try load("tiny-llama3").model
+        let h = m.config.hiddenSize
+        let config = AdapterConfig(rank: 1, alpha: 1, targets: ["q_proj"], modulesToSave: ["score"], taskType: nil, baseModel: nil)
+        let q = LoRALayerWeights(module: "model.layers.0.self_attn.q_proj", rank: 1, inFeatures: h, outFeatures: m.queryWidth,
+                                 scaling: 1, a: [Float](repeating: 0.1, count: h), b: [Float](repeating: 0.1, count: m.queryWidth))
+        let score = SavedParameter(name: "score.weight", shape: [2, h], values: [Float](repeating: 0, count: 2 * h))
+        do {
+            try m.attach(LoRAAdapter.inMemory(config: config, layers: [q], savedParameters: [score]))
+            Issue.record("an adapter saving 'score' was attached")
+        } catch let e as LoadError {
+            #expect(e.kind == .unsupported && e.item == "score.weight", "\(e)")
+        }
+        #expect(m.allLinears.allSatisfy { $0.patches.isEmpty })
+    }
+
+    /// Merging a LoRA on a tied head must not write the merged head into the embedding table (which the
+    /// input lookup also reads): the merged model gives the unmerged logits.
+    @Test func mergingATiedHeadLeavesTheEmbeddingsAlone() throws {
+        let m = try load("tiny-llama-linear").model
+        #expect(m.lmHead.weight === m.embedding)
+        let h = m.config.hiddenSize, v = m.config.vocabularySize
+        var rng = SplitMix64(seed: 4)
+        func noise(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 } }
+        let config = AdapterConfig(rank: 2, alpha: 2, targets: ["lm_head"], taskType: "CAUSAL_LM", baseModel: nil)
+        let head = LoRALayerWeights(module: "lm_head", rank: 2, inFeatures: h, outFeatures: v, scaling: 1,
+                                    a: noise(2 * h), b: noise(2 * v))
+        try m.attach(LoRAAdapter.inMemory(config: config, layers: [head], savedParameters: []))
+        let tokens = [5, 17, 99, 3, 250, 41]
+        let unmerged = m.forward(PackedBatch([tokens]), output: .allLogits).values
+        let table = m.embedding.values
+        m.mergeAdapters()
+        #expect(m.embedding.values == table, "the merge changed the embedding table")
+        expectClose(m.forward(PackedBatch([tokens]), output: .allLogits).values, unmerged.map(Double.init), "merged tied head")
+    }
+
     @Test func adapterForAnotherBaseIsRefused() throws {
         let llama = try load("tiny-llama3")
         // fixtures/adapters/llama-qv-head was made for a hidden size of 32; tiny-llama3's is 64.

@@ -18,7 +18,10 @@ public final class LlamaModel: @unchecked Sendable {
     public let embedding: Tensor        // vocab × hidden
     public let layers: [Layer]
     public let finalNorm: Tensor
-    public let lmHead: Linear           // shares `embedding` when tied
+    /// The head in use: the base head, or an adapter's saved copy (`modules_to_save`) while it is attached.
+    public internal(set) var lmHead: Linear
+    /// The checkpoint's own head; shares `embedding` when tied.
+    let baseLMHead: Linear
     public let rope: RotaryEmbedding
     public let backend: any ComputeBackend
 
@@ -67,18 +70,20 @@ public final class LlamaModel: @unchecked Sendable {
             guard head.shape == [config.vocabularySize, h] else {
                 throw LoadError(.shapeMismatch, file: source, item: "lm_head.weight", "shape \(head.shape), expected \([config.vocabularySize, h])")
             }
-            lmHead = Linear(weight: head)
+            baseLMHead = Linear(weight: head)
         } else if config.tieWordEmbeddings {
-            lmHead = Linear(weight: embedding)
+            baseLMHead = Linear(weight: embedding)
         } else {
             throw LoadError(.missingKey, file: source, item: "lm_head.weight", "untied embeddings but no lm_head.weight")
         }
+        lmHead = baseLMHead
         rope = RotaryEmbedding(headDimension: config.headDimension, config: config.rope)
     }
 
     /// Module paths LoRA adapters use, mapped to the fused linear and its output block.
     public func linear(forModule module: String) -> (Linear, offset: Int, width: Int)? {
         if module == "lm_head" { return (lmHead, 0, config.vocabularySize) }
+        // Also `model.embed_tokens` etc. fall through to nil: only linear layers take LoRA patches.
         let parts = module.split(separator: ".")
         guard parts.count == 5, parts[0] == "model", parts[1] == "layers", let n = Int(parts[2]),
               n >= 0, n < layers.count else { return nil }
