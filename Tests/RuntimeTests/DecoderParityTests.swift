@@ -142,6 +142,28 @@ import Testing
         expectClose(m.forward(PackedBatch([tokens]), output: .allLogits).values, unmerged.map(Double.init), "merged tied head")
     }
 
+    /// Config fields the runtime does not implement are refused by name rather than decoded and ignored.
+    @Test(arguments: [("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"", "hidden_act"),
+                      ("\"mlp_bias\": false", "\"mlp_bias\": true", "mlp_bias")])
+    func unimplementedConfigFieldsAreRefused(_ from: String, _ to: String, _ field: String) throws {
+        let fm = FileManager.default
+        let dir = fm.temporaryDirectory.appendingPathComponent("bayeval-config-\(field)-\(UUID().uuidString)")
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: dir) }
+        let source = URL(fileURLWithPath: fixture("models/tiny-llama3"))
+        let config = try String(contentsOf: source.appendingPathComponent("config.json"), encoding: .utf8)
+        #expect(config.contains(from))
+        try config.replacingOccurrences(of: from, with: to)
+            .write(to: dir.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        try fm.copyItem(at: source.appendingPathComponent("model.safetensors"), to: dir.appendingPathComponent("model.safetensors"))
+        do {
+            _ = try ModelLoader.loadDecoder(path: dir.path, backend: backend)
+            Issue.record("a model with \(to) loaded")
+        } catch let e as LoadError {
+            #expect(e.kind == .unsupported && e.item == field, "\(e)")
+        }
+    }
+
     @Test func adapterForAnotherBaseIsRefused() throws {
         let llama = try load("tiny-llama3")
         // fixtures/adapters/llama-qv-head was made for a hidden size of 32; tiny-llama3's is 64.

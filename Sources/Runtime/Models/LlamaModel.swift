@@ -31,6 +31,14 @@ public final class LlamaModel: @unchecked Sendable {
     /// `tensor(name)` returns the Hugging Face-named weight (nil when absent).
     public init(config: DecoderConfig, backend: any ComputeBackend, source: String,
                 tensor: (String) throws -> Tensor?) throws {
+        // The MLP is SwiGLU without biases; another activation or MLP biases would run silently wrong.
+        guard ["silu", "swish"].contains(config.hiddenActivation) else {
+            throw LoadError(.unsupported, file: source, item: "hidden_act",
+                            "'\(config.hiddenActivation)' is not supported (the LLaMA family's MLP uses 'silu')")
+        }
+        guard !config.mlpBias else {
+            throw LoadError(.unsupported, file: source, item: "mlp_bias", "MLP biases are not supported (mlp_bias: true)")
+        }
         self.config = config
         self.backend = backend
         func need(_ name: String, _ shape: [Int]) throws -> Tensor {
