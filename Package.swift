@@ -28,11 +28,13 @@ let package = Package(
                 "Loaders", "Runtime", "Metrics", "Posthoc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "LoadersTests", dependencies: ["Loaders"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        // Where the tests find the real models, and whether a missing one is a skip or a failure.
+        .target(name: "TestModels", path: "Tests/TestModels"),
+        .testTarget(name: "LoadersTests", dependencies: ["Loaders", "TestModels"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestModels"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
-        .testTarget(name: "PosthocTests", dependencies: ["Posthoc", "Runtime", "Loaders"]),
+        .testTarget(name: "PosthocTests", dependencies: ["Posthoc", "Runtime", "Loaders", "TestModels"]),
         // End-to-end: runs the built `bayeval` binary as a user would.
-        .testTarget(name: "CLITests", dependencies: ["bayeval"]),
+        .testTarget(name: "CLITests", dependencies: ["bayeval", "TestModels"]),
     ]
 )

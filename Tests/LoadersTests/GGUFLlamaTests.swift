@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestModels
 import Loaders
 
 /// Hugging Face layout of llama-arch GGUF files: name map, Q/K un-permutation, hyper-parameters.
@@ -99,13 +100,11 @@ import Loaders
         #expect(e?.kind == .unsupported && e?.item == "general.architecture")
     }
 
-    // MARK: the real SmolLM2-135M-Instruct Q4_1 file (skipped when it is not downloaded)
+    // MARK: the real SmolLM2-135M-Instruct Q4_1 file (a reported skip when it is not downloaded)
 
-    static let smolNote = "SmolLM2-135M-Instruct.Q4_1.gguf not found under $BAYEVAL_HOME/models or ~/.cache/bayeval/models; skipping"
-
-    @Test(.enabled(if: GGUFFixtures.smolLM2Path != nil, Comment(rawValue: smolNote)))
+    @Test(.enabled(if: RealModels.smolLM2Enabled, Comment(rawValue: RealModels.smolLM2Note)))
     func smolLM2MatchesReference() throws {
-        let path = try #require(GGUFFixtures.smolLM2Path)
+        let path = GGUFFixtures.smolLM2Path
         let ref = try GGUFFixtures.json("smollm2_reference.json")
         let blob = try GGUFFixtures.floats("smollm2_reference.bin")
         let file = try GGUFFile(path: path)

