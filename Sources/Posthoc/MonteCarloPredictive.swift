@@ -9,14 +9,16 @@ public struct MonteCarloPredictive {
     public let model: LlamaModel
     public var samples: Int
     public var seed: UInt64
-    /// Examples per packed batch (each contributes `samples` sequences).
+    /// Examples per packed batch: each contributes `samples` sequences.
     public var examplesPerBatch: Int
 
-    public init(model: LlamaModel, samples: Int, seed: UInt64, examplesPerBatch: Int = 4) {
+    /// `sequencesPerBatch`: sequences per forward pass, as for deterministic scoring (`--batch-size`); a
+    /// batch holds sequencesPerBatch / samples examples, at least one.
+    public init(model: LlamaModel, samples: Int, seed: UInt64, sequencesPerBatch: Int) {
         self.model = model
         self.samples = max(1, samples)
         self.seed = seed
-        self.examplesPerBatch = max(1, examplesPerBatch)
+        self.examplesPerBatch = max(1, sequencesPerBatch / self.samples)
     }
 
     /// Seed of sample k of the example with stable index i.

@@ -144,7 +144,7 @@ struct SamplingBench: ParsableCommand {
         _ = try TFBPosterior(adapter: a, model: loaded.model, sigma: sigma)
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
         let prepared = try options.preparedExamples(model: loaded.model, tokenizer: tokenizer)
-        let mc = MonteCarloPredictive(model: loaded.model, samples: samples, seed: 0, examplesPerBatch: max(1, options.batchSize / 4))
+        let mc = MonteCarloPredictive(model: loaded.model, samples: samples, seed: 0, sequencesPerBatch: options.batchSize)
         var runs: [SamplingBenchmark.Run] = []
         for _ in 0..<repeats { runs.append(SamplingBenchmark.run(mc, examples: prepared)) }
         for r in runs {

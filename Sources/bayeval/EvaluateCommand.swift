@@ -33,6 +33,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         let started = Date()
+        try outputs.prepare()
         var timings = RunRecord.Timings()
         var warnings: [String] = []
         let adapterConfig = try adapter.map { try AdapterConfig.load(path: ($0 as NSString).appendingPathComponent("adapter_config.json")) }
@@ -43,6 +44,12 @@ struct EvaluateCommand: ParsableCommand {
 
         let backend = CPUBackend(threads: options.threads)
         if !ModelLoader.isGGUF(modelPath), case .encoder = try ModelConfig.load(directory: modelPath) {
+            // Encoders have no weight-sampling path yet; deterministic numbers under a Monte Carlo label
+            // would be silently wrong.
+            guard samples == 0 else {
+                throw ValidationError("--samples: \(modelPath) is an encoder, and encoders do not sample weight "
+                                      + "posteriors yet; leave out --samples for the mean prediction")
+            }
             return try runEncoder(modelPath: modelPath, backend: backend, started: started)
         }
         // Model, adapter and tokenizer.
@@ -95,7 +102,7 @@ struct EvaluateCommand: ParsableCommand {
             // Monte Carlo: seeds follow each example's position in the split, so --resume and batching
             // do not change any sample.
             let index = Dictionary(uniqueKeysWithValues: prepared.enumerated().map { ($1.id, $0) })
-            let mc = MonteCarloPredictive(model: loaded.model, samples: samples, seed: seed, examplesPerBatch: max(1, options.batchSize / 4))
+            let mc = MonteCarloPredictive(model: loaded.model, samples: samples, seed: seed, sequencesPerBatch: options.batchSize)
             var s = DecoderEvaluation.Summary()
             let t0 = Date()
             for start in stride(from: 0, to: todo.count, by: 64) {

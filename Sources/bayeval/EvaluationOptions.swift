@@ -22,7 +22,7 @@ struct ModelTaskOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for matrix products and kernels.")
     var threads: Int = 2
 
-    @Option(name: .long, help: "Examples per packed batch.")
+    @Option(name: .long, help: "Sequences per forward pass: examples when scoring the mean; with --samples N each example runs N sequences, so --batch-size / N examples (at least one) run together.")
     var batchSize: Int = 16
 
     @Option(name: .long, help: "What precedes each answer letter when it is scored: \" \" (\" A\", as after \"Answer:\") or \"\" (\"A\").")
@@ -92,5 +92,11 @@ struct RunOutputOptions: ParsableArguments {
         guard bins >= 1 else { throw ValidationError("--bins must be at least 1") }
         guard bootstrap >= 0 else { throw ValidationError("--bootstrap must be ≥ 0") }
         if resume && predictions == nil { throw ValidationError("--resume needs --predictions (the file to continue)") }
+    }
+
+    /// Checks --output and --predictions (creating their folders) before any work starts.
+    func prepare() throws {
+        if let output { try OutputPaths.prepareFile(output, option: "--output") }
+        if let predictions { try OutputPaths.prepareFile(predictions, option: "--predictions") }
     }
 }

@@ -6,6 +6,7 @@ import Metrics
 indirect enum JSONCodable: Encodable {
     case number(Double), string(String), bool(Bool), array([JSONCodable]), object([String: JSONCodable])
     case metrics(MetricReport)
+    case intervals([BootstrapInterval])
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
@@ -16,6 +17,7 @@ indirect enum JSONCodable: Encodable {
         case .array(let a): try c.encode(a)
         case .object(let o): try c.encode(o)
         case .metrics(let m): try c.encode(m)
+        case .intervals(let i): try c.encode(i)
         }
     }
 

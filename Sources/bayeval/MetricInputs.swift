@@ -24,15 +24,33 @@ enum MetricInputs {
     }
 }
 
+/// A method's metrics and (with --bootstrap) their 95 % intervals.
+struct Row {
+    let method: String
+    let report: MetricReport
+    let intervals: [BootstrapInterval]
+}
+
 /// The table every evaluating command prints: method, n, ACC, ECE, NLL, Brier.
 enum ResultTable {
+    /// Several methods, each row's bootstrap intervals on a line of its own below the table.
+    static func render(_ rows: [Row]) -> String {
+        var out = render(rows.map { ($0.method, $0.report) })
+        for r in rows where !r.intervals.isEmpty { out += "\n" + intervalLine(r.intervals, label: " (\(r.method))") }
+        return out
+    }
+
+    static func intervalLine(_ intervals: [BootstrapInterval], label: String = "") -> String {
+        func f(_ x: Double) -> String { String(format: "%.4f", x) }
+        return "95% bootstrap intervals\(label): "
+            + intervals.map { "\($0.metric.rawValue) [\(f($0.lower)), \(f($0.upper))]" }.joined(separator: ", ")
+    }
+
     static func render(_ rows: [(String, MetricReport)], intervals: [BootstrapInterval] = []) -> String {
         func f(_ x: Double) -> String { String(format: "%.4f", x) }
         var out = Rendering.table(header: ["method", "n", "ACC", "ECE", "NLL", "Brier"],
                                   rows: rows.map { [$0.0, String($0.1.count), f($0.1.accuracy), f($0.1.ece), f($0.1.nll), f($0.1.brier)] })
-        if !intervals.isEmpty {
-            out += "\n95% bootstrap intervals: " + intervals.map { "\($0.metric.rawValue) [\(f($0.lower)), \(f($0.upper))]" }.joined(separator: ", ")
-        }
+        if !intervals.isEmpty { out += "\n" + intervalLine(intervals) }
         return out
     }
 }

