@@ -14,6 +14,8 @@ public final class Linear: @unchecked Sendable {
         public var noiseStd: [Float]?
         /// Distinguishes this patch's noise stream from every other patch's.
         public var noiseKey: UInt64 = 0
+        /// LoRA-XS: the fixed A₀ (rank × in); `a` is then the folded R·A₀ and the core R is what trains.
+        public var fixedA: Tensor?
     }
 
     public let inFeatures: Int
@@ -47,11 +49,12 @@ public final class Linear: @unchecked Sendable {
         return Linear(weight: w, bias: b)
     }
 
-    public func addPatch(outputOffset: Int, a: Tensor, b: Tensor, scaling: Float) {
+    public func addPatch(outputOffset: Int, a: Tensor, b: Tensor, scaling: Float, fixedA: Tensor? = nil) {
         precondition(a.shape.count == 2 && b.shape.count == 2 && a.shape[0] == b.shape[1])
         precondition(a.shape[1] == inFeatures && outputOffset + b.shape[0] <= outFeatures)
+        precondition(fixedA == nil || fixedA!.shape == a.shape)
         patches.append(LoRAPatch(outputOffset: outputOffset, outFeatures: b.shape[0], rank: a.shape[0],
-                                 scaling: scaling, a: a, b: b))
+                                 scaling: scaling, a: a, b: b, fixedA: fixedA))
     }
 
     public func removePatches() { patches.removeAll() }

@@ -8,6 +8,8 @@ struct LoRAPatchPlan {
     let a: Tensor
     let b: Tensor
     let scaling: Float
+    /// LoRA-XS: the fixed A₀ the core multiplies (kept so curvature observers can see the core's input).
+    let fixedA: Tensor?
 
     /// `target`: the linear layer, the first output column of the adapted block and its width (nil when
     /// the model has no such module). A LoRA-XS core R sits between fixed A and B (ΔW = s·B·R·A), so it is
@@ -27,9 +29,10 @@ struct LoRAPatchPlan {
         self.a = Tensor(shape: [layer.rank, layer.inFeatures], values: a)
         self.b = Tensor(shape: [layer.outFeatures, layer.rank], values: layer.b)
         scaling = Float(layer.scaling)
+        fixedA = layer.core == nil ? nil : Tensor(shape: [layer.rank, layer.inFeatures], values: layer.a)
     }
 
-    func apply() { linear.addPatch(outputOffset: offset, a: a, b: b, scaling: scaling) }
+    func apply() { linear.addPatch(outputOffset: offset, a: a, b: b, scaling: scaling, fixedA: fixedA) }
 
     /// Small dense product for folding cores: (rows×inner)·(inner×columns).
     static func multiply(_ x: [Float], rows: Int, inner: Int, by y: [Float], columns: Int) -> [Float] {

@@ -282,7 +282,8 @@ extension GradientObserverTests {
 
         let losses = Tally()
         params.zeroGradients()
-        objective.curvature(Array(0..<5), target: .trueLabels, batchSize: 2, parameters: params, observer: losses)
+        objective.curvature(Array(0..<5), target: .trueLabels, batchSize: 2, parameters: params, observer: losses,
+                            accumulatingGradients: true)
         #expect(losses.events.count == modules && losses.events.values.allSatisfy { $0 == 3 }, "\(losses.events)")
         let streamed = params.parameters.map(\.gradient.values)
         // The same sum from one full-batch backward pass with weight 1.
@@ -320,7 +321,7 @@ extension GradientObserverTests {
         for batchSize in [1, 2, 6] {
             params.zeroGradients()
             objective.curvature(Array(0..<6), target: .sampledLabels(seed: 9), batchSize: batchSize, parameters: params,
-                                observer: Tally())
+                                observer: Tally(), accumulatingGradients: true)
             sums.append(params.parameters.map(\.gradient.values))
         }
         for (n, p) in params.parameters.enumerated() {

@@ -72,9 +72,11 @@ public final class AdapterParameters: @unchecked Sendable {
         self.folds = folds
     }
 
-    /// Where a backward pass accumulates these parameters' gradients (and who observes it).
-    public func context(observer: GradientObserver? = nil) -> BackwardContext {
-        BackwardContext(gradients: gradients, observer: observer, names: names)
+    /// Where a backward pass accumulates these parameters' gradients (and who observes it). Without
+    /// `accumulating`, the pass only reports to the observer: no gradient buffer changes and the products
+    /// that fill them are skipped.
+    public func context(observer: GradientObserver? = nil, accumulating: Bool = true) -> BackwardContext {
+        BackwardContext(gradients: accumulating ? gradients : [:], observer: observer, names: names)
     }
 
     public var count: Int { parameters.reduce(0) { $0 + $1.value.count } }

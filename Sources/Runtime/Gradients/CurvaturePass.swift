@@ -11,17 +11,28 @@ public enum CurvatureTarget: Sendable {
 
 extension TrainingObjective {
     /// Streams backward events for the examples at `indices` to `observer`, batch by batch, so an
-    /// accumulator sees the whole dataset without it ever being held: each example's loss enters with
-    /// weight 1 (sums, not means), examples never share rows (no shared header), and with `.logits` every
-    /// batch runs one forward pass and one backward pass per answer position, events tagged with it.
-    /// Gradients also accumulate into `parameters`.
+    /// accumulator sees the whole dataset without it ever being held: first each batch's outputs
+    /// (`observe(batch:)`: logits, probabilities, labels, loss), then its backward events. Each example's
+    /// loss enters with weight 1 (sums, not means), examples never share rows (no shared header), and with
+    /// `.logits` every batch runs one forward pass and one backward pass per answer position, events tagged
+    /// with it. The parameters' gradient buffers are left alone unless `accumulatingGradients`.
     public func curvature(_ indices: [Int], target: CurvatureTarget, batchSize: Int, parameters: AdapterParameters,
-                          observer: GradientObserver, progress: (Int) -> Void = { _ in }) {
+                          observer: GradientObserver, accumulatingGradients: Bool = false,
+                          progress: (Int) -> Void = { _ in }) {
         for start in stride(from: 0, to: indices.count, by: max(1, batchSize)) {
             let batch = Array(indices[start..<min(indices.count, start + batchSize)])
-            backwardForCurvature(batch, target: target, parameters: parameters, observer: observer)
+            let context = parameters.context(observer: observer, accumulating: accumulatingGradients)
+            backwardForCurvature(batch, target: target, context: context)
             progress(min(indices.count, start + batchSize))
         }
+    }
+}
+
+extension CurvatureBatch {
+    init(examples: [Int], logits: [[Float]], labels: [Int]) {
+        let probabilities = logits.map(LogitGradients.softmax)
+        self.init(examples: examples, logits: logits, probabilities: probabilities, labels: labels,
+                  loss: zip(probabilities, labels).reduce(0) { $0 - Foundation.log(max($1.0[$1.1], 1e-300)) })
     }
 }
 
@@ -43,13 +54,15 @@ func curvatureGradients(_ logits: [[Float]], labels: [Int], examples: [Int], tar
 }
 
 extension DecoderObjective {
-    public func backwardForCurvature(_ indices: [Int], target: CurvatureTarget, parameters: AdapterParameters, observer: GradientObserver) {
+    /// One batch of a curvature pass; `context` says where gradients go (usually nowhere) and who observes.
+    public func backwardForCurvature(_ indices: [Int], target: CurvatureTarget, context: BackwardContext) {
         let batch = indices.map { examples[$0] }
         let tape = model.trainingForward(header: [], sequences: batch.map(\.tokens))
         let ids = batch.map(\.answerTokens)
         let logits = model.choiceLogits(tape, answerIDs: ids)
+        context.observer?.observe(batch: CurvatureBatch(examples: indices, logits: logits, labels: batch.map(\.label)))
         for (k, grads) in curvatureGradients(logits, labels: batch.map(\.label), examples: indices, target: target) {
-            var context = parameters.context(observer: observer)
+            var context = context
             context.outputIndex = k
             model.backward(tape, answerIDs: ids, logitGradients: grads, context: context)
         }
@@ -57,13 +70,15 @@ extension DecoderObjective {
 }
 
 extension EncoderObjective {
-    public func backwardForCurvature(_ indices: [Int], target: CurvatureTarget, parameters: AdapterParameters, observer: GradientObserver) {
+    /// One batch of a curvature pass; `context` says where gradients go (usually nowhere) and who observes.
+    public func backwardForCurvature(_ indices: [Int], target: CurvatureTarget, context: BackwardContext) {
         let batch = indices.map { examples[$0] }
         let tape = model.trainingForward(batch.map(\.tokens), tokenTypes: batch.map(\.types))
         let c = tape.logits.columns
         let logits = (0..<batch.count).map { Array(tape.logits.values[($0 * c)..<(($0 + 1) * c)]) }
+        context.observer?.observe(batch: CurvatureBatch(examples: indices, logits: logits, labels: batch.map(\.label)))
         for (k, grads) in curvatureGradients(logits, labels: batch.map(\.label), examples: indices, target: target) {
-            var context = parameters.context(observer: observer)
+            var context = context
             context.outputIndex = k
             model.backward(tape, logitGradients: Tensor(shape: tape.logits.shape, values: grads.flatMap { $0 }), context: context)
         }

@@ -214,11 +214,12 @@ extension LlamaModel {
                 // The head's output gradient is dense over the vocabulary for observers (zero off the answers).
                 let dy = Tensor(shape: [B, p.outFeatures])
                 for i in 0..<B { for (k, id) in answerIDs[i].enumerated() { dy[i * p.outFeatures + id] += p.scaling * logitGradients[i][k] } }
-                observer.observe(LoRABackwardEvent(
+                let v = p.coreInput(tape.hidden.pointer, rows: B, inFeatures: H, backend: backend)
+                withExtendedLifetime(v) { observer.observe(LoRABackwardEvent(
                     module: "lm_head", rows: B, examples: (0..<B).map { $0..<($0 + 1) }, rank: p.rank, inFeatures: H,
                     outFeatures: p.outFeatures, input: tape.hidden.pointer, loraAOutputGradient: du.pointer, loraBInput: u.pointer,
                     loraBOutputGradient: dy.pointer, outputGradientStride: p.outFeatures, scaling: p.scaling,
-                    outputIndex: context.outputIndex))
+                    outputIndex: context.outputIndex, coreInput: v.map { UnsafePointer($0.pointer) })) }
             }
             backend.gemm(m: B, n: H, k: p.rank, alpha: 1, a: du.pointer, lda: p.rank, b: p.a.pointer, ldb: H,
                          transposeB: false, beta: 1, c: dh.pointer, ldc: H)

@@ -47,11 +47,47 @@ public struct LoRABackwardEvent {
     /// Which output the backward pass started from when it walks the outputs one at a time (the answer
     /// logit k of a Jacobian pass); nil for a loss.
     public let outputIndex: Int?
+    /// LoRA-XS only: v = x·A₀ᵀ, rows × rank, the input of the trainable core R (u = v·Rᵀ). R is then the
+    /// parameter (A₀ and B are fixed): its gradient is Σ_t ∂L/∂u_tᵀ v_t, with `loraAOutputGradient` as ∂L/∂u.
+    /// nil for plain LoRA, whose parameters are A and B.
+    public let coreInput: UnsafePointer<Float>?
 }
 
-/// Receives every adapted block's backward event, in reverse layer order.
+/// What a curvature pass saw of one batch before its backward passes: enough for a GGN (diag(p) − ppᵀ)
+/// and for the marginal likelihood (the loss and the example count).
+public struct CurvatureBatch {
+    /// Dataset indices of the batch's examples, in row order.
+    public let examples: [Int]
+    /// The answer logits of each example (examples may have different numbers of choices).
+    public let logits: [[Float]]
+    /// Softmax of `logits`, in double precision.
+    public let probabilities: [[Double]]
+    /// The true labels.
+    public let labels: [Int]
+    /// Σ −log p(label) over the batch: a sum, as the curvature is.
+    public let loss: Double
+    public var count: Int { examples.count }
+}
+
+/// Receives every adapted block's backward event, in reverse layer order, and from a curvature pass each
+/// batch's outputs before its backward passes.
 public protocol GradientObserver: AnyObject {
     func observe(_ event: LoRABackwardEvent)
+    func observe(batch: CurvatureBatch)
+}
+
+extension GradientObserver {
+    public func observe(batch: CurvatureBatch) {}
+}
+
+extension Linear.LoRAPatch {
+    /// v = x·A₀ᵀ (rows × rank) for a LoRA-XS patch, for `LoRABackwardEvent.coreInput`; nil otherwise.
+    func coreInput(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, backend: some ComputeBackend) -> Tensor? {
+        guard let fixedA else { return nil }
+        let v = Tensor(shape: [rows, rank])
+        backend.linear(x, rows: rows, inFeatures: inFeatures, weight: fixedA.pointer, outFeatures: rank, into: v.pointer)
+        return v
+    }
 }
 
 /// Names a linear layer's patches for observers: (linear, patch output offset) → module path.
@@ -122,11 +158,13 @@ extension Linear {
                 let scaled = UnsafeMutablePointer<Float>.allocate(capacity: rows * p.outFeatures)
                 defer { scaled.deallocate() }
                 for r in 0..<rows { for j in 0..<p.outFeatures { scaled[r * p.outFeatures + j] = p.scaling * dyP[r * ld + j] } }
-                observer.observe(LoRABackwardEvent(
+                let v = p.coreInput(x, rows: rows, inFeatures: inFeatures, backend: backend)
+                withExtendedLifetime(v) { observer.observe(LoRABackwardEvent(
                     module: context.names.name(self, offset: p.outputOffset), rows: rows, examples: context.examples,
                     rank: p.rank, inFeatures: inFeatures, outFeatures: p.outFeatures, input: x,
                     loraAOutputGradient: du, loraBInput: u, loraBOutputGradient: scaled,
-                    outputGradientStride: p.outFeatures, scaling: p.scaling, outputIndex: context.outputIndex))
+                    outputGradientStride: p.outFeatures, scaling: p.scaling, outputIndex: context.outputIndex,
+                    coreInput: v.map { UnsafePointer($0.pointer) })) }
             }
             if let dx {
                 backend.gemm(m: rows, n: inFeatures, k: p.rank, alpha: 1, a: du, lda: p.rank, b: p.a.pointer, ldb: inFeatures,

@@ -7,8 +7,9 @@ public protocol TrainingObjective: AnyObject {
     /// Forward and backward over the examples at `indices` (one packed batch), accumulating the
     /// gradient of weight · Σᵢ CEᵢ. Returns Σᵢ CEᵢ and how many were predicted right.
     func accumulate(_ indices: [Int], weight: Double, parameters: AdapterParameters) -> (lossSum: Double, correct: Int)
-    /// One batch of a curvature pass (see `curvature`).
-    func backwardForCurvature(_ indices: [Int], target: CurvatureTarget, parameters: AdapterParameters, observer: GradientObserver)
+    /// One batch of a curvature pass (see `curvature`): the batch's outputs to `context.observer`, then one
+    /// backward pass per target output.
+    func backwardForCurvature(_ indices: [Int], target: CurvatureTarget, context: BackwardContext)
 }
 
 /// Multiple choice with a decoder: cross-entropy over each prompt's K answer tokens at its last position.

@@ -1,0 +1,79 @@
+import Foundation
+import Loaders
+import Testing
+@testable import Runtime
+
+/// What a curvature pass promises an accumulator (Laplace's GGN, Fisher and marginal likelihood): each
+/// batch's outputs before its backward passes, no change to the training gradients, and LoRA-XS events
+/// that give the core R's own gradient.
+@Suite struct CurvatureContractTests {
+    let backend = CPUBackend(threads: 2)
+
+    final class Recorder: GradientObserver {
+        var batches: [CurvatureBatch] = []
+        var events = 0
+        /// Σ over events of Σ_t ∂L/∂u_tᵀ v_t per module: LoRA-XS core gradients from the events.
+        var core: [String: [Double]] = [:]
+        func observe(batch: CurvatureBatch) { batches.append(batch) }
+        func observe(_ e: LoRABackwardEvent) {
+            events += 1
+            guard let v = e.coreInput else { return }
+            var g = core[e.module] ?? [Double](repeating: 0, count: e.rank * e.rank)
+            for t in 0..<e.rows {
+                for i in 0..<e.rank {
+                    let du = Double(e.loraAOutputGradient[t * e.rank + i])
+                    for j in 0..<e.rank { g[i * e.rank + j] += du * Double(v[t * e.rank + j]) }
+                }
+            }
+            core[e.module] = g
+        }
+    }
+
+    func llama3(adapter: String) throws -> (LlamaModel, LoRAAdapter, DecoderObjective) {
+        let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
+        let a = try LoRAAdapter.load(directory: fixture(adapter), baseShapes: loaded.parameterShapes)
+        try loaded.model.attach(a)
+        let seqs = GradientTests.sequences(vocabulary: loaded.model.config.vocabularySize, seed: 23, count: 5)
+        let examples = seqs.enumerated().map {
+            PreparedExample(id: "\($0)", label: ($0 * 3) % 4, tokens: $1, answerTokens: GradientTests.answerIDs)
+        }
+        return (loaded.model, a, DecoderObjective(model: loaded.model, examples: examples))
+    }
+
+    @Test func batchesAreReportedBeforeTheirEventsAndNoGradientAccumulates() throws {
+        let (m, adapter, objective) = try llama3(adapter: "models/tiny-llama3-adapter")
+        let params = try m.adapterParameters(adapter)
+        params.zeroGradients()
+        let recorder = Recorder()
+        objective.curvature(Array(0..<5), target: .logits, batchSize: 2, parameters: params, observer: recorder)
+        #expect(recorder.batches.map(\.examples) == [[0, 1], [2, 3], [4]])
+        #expect(recorder.batches.reduce(0) { $0 + $1.count } == 5)
+        #expect(recorder.events == 3 * 4 * adapter.layers.count, "one event per batch, answer logit and module")
+        #expect(params.gradientSquaredNorm == 0, "a curvature pass changed the training gradients")
+        // The batch's loss and probabilities are those of its logits and true labels.
+        let tape = m.trainingForward(header: [], sequences: [objective.examples[2].tokens, objective.examples[3].tokens])
+        let logits = m.choiceLogits(tape, answerIDs: Array(repeating: GradientTests.answerIDs, count: 2))
+        let second = recorder.batches[1]
+        #expect(second.labels == [2, 1])
+        for (got, want) in zip(second.logits, logits) { expectClose(got, want.map(Double.init), tolerance: 1e-6, "logits") }
+        let loss = LogitGradients.crossEntropy(logits: logits, labels: [2, 1], weight: 1).loss * 2
+        #expect(abs(second.loss - loss) <= 1e-6 * loss, "loss \(second.loss) vs \(loss)")
+        #expect(second.probabilities.allSatisfy { abs($0.reduce(0, +) - 1) < 1e-12 })
+    }
+
+    /// LoRA-XS: the events' core input v = x·A₀ᵀ and ∂L/∂u give the core's gradient, equal to the one the
+    /// backward pass accumulates for R (∂L/∂(R·A₀)·A₀ᵀ).
+    @Test func loraXSEventsGiveTheCoreGradient() throws {
+        let (m, adapter, objective) = try llama3(adapter: "gradients/tiny-llama3-loraxs-adapter")
+        #expect(adapter.kind == .loraXS)
+        let params = try m.adapterParameters(adapter)
+        let recorder = Recorder()
+        params.zeroGradients()
+        objective.curvature(Array(0..<5), target: .trueLabels, batchSize: 2, parameters: params, observer: recorder,
+                            accumulatingGradients: true)
+        params.finishGradients()
+        let cores = params.parameters.filter { $0.role == .core }
+        #expect(!cores.isEmpty && recorder.core.count == cores.count)
+        for p in cores { expectClose(p.gradient.values, recorder.core[p.module] ?? [], tolerance: 1e-4, "\(p.module) core") }
+    }
+}
