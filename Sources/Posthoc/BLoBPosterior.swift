@@ -24,7 +24,8 @@ public enum BLoBPosterior {
         for (i, layer) in adapter.layers.enumerated() {
             guard let rho = layer.aRho, let (linear, offset, _) = model.linear(forModule: layer.module),
                   let patch = linear.patches.lastIndex(where: { $0.outputOffset == offset }) else { continue }
-            linear.setNoise(patch: patch, std: standardDeviations(rho, parameterisation), key: UInt64(i + 1))
+            linear.setSampler(patch: patch, DiagonalGaussianOnA(standardDeviations: standardDeviations(rho, parameterisation),
+                                                                 key: UInt64(i + 1)))
             noisy += 1
         }
         return noisy

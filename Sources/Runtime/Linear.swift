@@ -10,10 +10,8 @@ public final class Linear: @unchecked Sendable {
         public var scaling: Float
         public let a: Tensor     // rank × in
         public let b: Tensor     // out × rank
-        /// Standard deviation of the Gaussian on each row of A (a Bayesian posterior); nil: deterministic.
-        public var noiseStd: [Float]?
-        /// Distinguishes this patch's noise stream from every other patch's.
-        public var noiseKey: UInt64 = 0
+        /// The posterior weight samples are drawn from in Monte Carlo passes; nil: deterministic.
+        public var sampler: (any PatchSampler)?
         /// LoRA-XS: the fixed A₀ (rank × in); `a` is then the folded R·A₀ and the core R is what trains.
         public var fixedA: Tensor?
     }
@@ -67,11 +65,9 @@ public final class Linear: @unchecked Sendable {
         return copy
     }
 
-    /// Sets (or clears, with nil) the noise of patch `index`.
-    public func setNoise(patch index: Int, std: [Float]?, key: UInt64) {
-        precondition(std == nil || std!.count == patches[index].rank || std!.count == patches[index].rank * inFeatures)
-        patches[index].noiseStd = std
-        patches[index].noiseKey = key
+    /// Sets (or clears, with nil) the posterior of patch `index`.
+    public func setSampler(patch index: Int, _ sampler: (any PatchSampler)?) {
+        patches[index].sampler = sampler
     }
 
     /// Folds every patch into the weight (W += s·B·A) and drops it: the same outputs at the cost of one
@@ -93,7 +89,10 @@ public final class Linear: @unchecked Sendable {
         if let bias { backend.addBias(bias.pointer, rows: rows, columns: outFeatures, stride: ld, into: y) }
         for p in patches {
             backend.linear(x, rows: rows, inFeatures: inFeatures, weight: p.a.pointer, outFeatures: p.rank, into: scratch)
-            if let noise, let std = p.noiseStd { Self.addNoise(x, rows: noise, patch: p, std: std, inFeatures: inFeatures, into: scratch, backend: backend) }
+            if let noise, let sampler = p.sampler {
+                p.addSample(sampler, x: x, inFeatures: inFeatures, rows: noise, u: scratch, y: y + p.outputOffset, ldy: ld,
+                            backend: backend)
+            }
             backend.gemm(m: rows, n: p.outFeatures, k: p.rank, alpha: p.scaling, a: scratch, lda: p.rank,
                          b: p.b.pointer, ldb: p.rank, transposeB: true, beta: 1, c: y + p.outputOffset, ldc: ld)
         }
@@ -101,15 +100,36 @@ public final class Linear: @unchecked Sendable {
 
     public var maxRank: Int { patches.map(\.rank).max() ?? 0 }
 
-    /// t[rows of s] += X_s · E_sᵀ for each sequence s, with E_s the sequence's own draw of the A noise.
-    static func addNoise(_ x: UnsafePointer<Float>, rows noise: WeightNoise, patch p: LoRAPatch, std: [Float], inFeatures: Int,
-                         into t: UnsafeMutablePointer<Float>, backend: some ComputeBackend) {
-        let e = UnsafeMutablePointer<Float>.allocate(capacity: p.rank * inFeatures)
-        defer { e.deallocate() }
+}
+
+extension Linear.LoRAPatch {
+    /// Each sequence s's own weight sample, added before the patch's product with B: u_s += X_s·E_Aᵀ, then
+    /// y_s += s·u_s·E_Bᵀ (u_s already perturbed, so y gets s·X_s·(A+E_A)ᵀ(B+E_B)ᵀ once the caller adds
+    /// s·u·Bᵀ). `u` is rows × rank; `y` points at this patch's first output column (row stride `ldy`).
+    /// With `outputRows`, y holds only those rows of the patch's output (the answer logits of a head).
+    func addSample(_ sampler: any PatchSampler, x: UnsafePointer<Float>, inFeatures: Int, rows noise: WeightNoise,
+                   u: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, ldy: Int, outputRows: [Int]? = nil,
+                   backend: some ComputeBackend) {
+        let columns = outputRows?.count ?? outFeatures
+        let eA = UnsafeMutablePointer<Float>.allocate(capacity: rank * inFeatures)
+        let eB = UnsafeMutablePointer<Float>.allocate(capacity: outFeatures * rank)
+        let picked = UnsafeMutablePointer<Float>.allocate(capacity: columns * rank)
+        defer { eA.deallocate(); eB.deallocate(); picked.deallocate() }
         for (range, seed) in zip(noise.rows, noise.seeds) where !range.isEmpty {
-            WeightNoise.draw(into: e, rank: p.rank, inFeatures: inFeatures, std: std, seed: seed, key: p.noiseKey)
-            backend.gemm(m: range.count, n: p.rank, k: inFeatures, alpha: 1, a: x + range.lowerBound * inFeatures, lda: inFeatures,
-                         b: e, ldb: inFeatures, transposeB: true, beta: 1, c: t + range.lowerBound * p.rank, ldc: p.rank)
+            sampler.draw(seed: seed, rank: rank, inFeatures: inFeatures, outFeatures: outFeatures, a: eA, b: eB)
+            let us = u + range.lowerBound * rank
+            if sampler.perturbsA {
+                backend.gemm(m: range.count, n: rank, k: inFeatures, alpha: 1, a: x + range.lowerBound * inFeatures,
+                             lda: inFeatures, b: eA, ldb: inFeatures, transposeB: true, beta: 1, c: us, ldc: rank)
+            }
+            guard sampler.perturbsB else { continue }
+            var rowsOfB = UnsafePointer(eB)
+            if let outputRows {
+                for (k, id) in outputRows.enumerated() { (picked + k * rank).update(from: eB + id * rank, count: rank) }
+                rowsOfB = UnsafePointer(picked)
+            }
+            backend.gemm(m: range.count, n: columns, k: rank, alpha: scaling, a: us, lda: rank, b: rowsOfB, ldb: rank,
+                         transposeB: true, beta: 1, c: y + range.lowerBound * ldy, ldc: ldy)
         }
     }
 }

@@ -51,7 +51,8 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
         let e = UnsafeMutablePointer<Float>.allocate(capacity: r * n)
         defer { e.deallocate() }
         for s in 0..<draws {
-            WeightNoise.draw(into: e, rank: r, inFeatures: n, std: std, seed: UInt64(s), key: 7)
+            DiagonalGaussianOnA(standardDeviations: std, key: 7).draw(seed: UInt64(s), rank: r, inFeatures: n, outFeatures: 0,
+                                                                       a: e, b: e)
             for i in 0..<r {
                 for j in 0..<n {
                     let z = Double(e[i * n + j]) * t.singularValues[i]
@@ -119,6 +120,22 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
             PreparedExample(id: "\(i)", label: 0, tokens: s.array?.compactMap(\.int) ?? [], answerTokens: ids)
         }
         return (loaded.model, posterior, examples, ref)
+    }
+
+    /// A posterior that cannot be placed is refused before the model changes: the adapter already attached
+    /// stays, whole.
+    @Test func refusedPosteriorLeavesTheModelAlone() throws {
+        let (model, posterior, _, _) = try setup()
+        posterior.setSigma(0.01)
+        let before = model.allLinears.map(\.patches.count)
+        let good = try #require(posterior.layers.first)
+        let stray = LoRALayerWeights(module: "model.layers.9.self_attn.q_proj", rank: good.rank, inFeatures: good.inFeatures,
+                                     outFeatures: good.outFeatures, scaling: good.scaling, a: good.a, b: good.b)
+        let config = AdapterConfig(rank: good.rank, alpha: 1, targets: ["q_proj"], taskType: nil, baseModel: nil)
+        let adapter = LoRAAdapter.inMemory(config: config, layers: [stray], savedParameters: [])
+        #expect(throws: LoadError.self) { _ = try TFBPosterior(adapter: adapter, model: model, sigma: 0) }
+        #expect(model.allLinears.map(\.patches.count) == before)
+        #expect(model.allLinears.flatMap(\.patches).allSatisfy { $0.sampler != nil })
     }
 
     @Test func zeroSigmaIsTheMAPAdapter() throws {

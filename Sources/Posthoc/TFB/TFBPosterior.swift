@@ -14,13 +14,18 @@ public final class TFBPosterior: @unchecked Sendable {
         self.layers = try adapter.layers.map(TFBLayer.init)
         self.model = model
         self.sigma = sigma
-        model.detachAdapters()
         let file = adapter.directory + "/adapter_model.safetensors"
-        for l in layers {
+        // Every layer is resolved before the model changes: a refused adapter leaves it as it was.
+        let targets = try layers.map { l in
             guard let (linear, offset, width) = model.linear(forModule: l.module), width == l.outFeatures,
                   linear.inFeatures == l.inFeatures else {
-                throw LoadError(.unknownKey, file: file, item: l.module, "the model has no \(l.outFeatures)×\(l.inFeatures) layer '\(l.module)'")
+                throw LoadError(.unknownKey, file: file, item: l.module,
+                                "the model has no \(l.outFeatures)×\(l.inFeatures) layer '\(l.module)'")
             }
+            return (linear, offset)
+        }
+        model.detachAdapters()
+        for (l, (linear, offset)) in zip(layers, targets) {
             linear.addPatch(outputOffset: offset, a: Tensor(shape: [l.rank, l.inFeatures], values: l.a),
                             b: Tensor(shape: [l.outFeatures, l.rank], values: l.b), scaling: Float(l.scaling))
             handles.append((linear, linear.patches.count - 1))
@@ -32,7 +37,9 @@ public final class TFBPosterior: @unchecked Sendable {
     public func setSigma(_ sigma: Double) {
         self.sigma = sigma
         for (i, (linear, patch)) in handles.enumerated() {
-            linear.setNoise(patch: patch, std: sigma > 0 ? layers[i].standardDeviations(sigma: sigma) : nil, key: UInt64(i + 1))
+            let sampler = sigma > 0
+                ? DiagonalGaussianOnA(standardDeviations: layers[i].standardDeviations(sigma: sigma), key: UInt64(i + 1)) : nil
+            linear.setSampler(patch: patch, sampler)
         }
     }
 }

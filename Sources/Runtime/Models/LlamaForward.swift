@@ -154,8 +154,9 @@ extension LlamaModel {
             let t = Tensor(shape: [rows, p.rank]), b = Tensor(shape: [K, p.rank])
             for (k, id) in ids.enumerated() { (b.pointer + k * p.rank).update(from: p.b.pointer + id * p.rank, count: p.rank) }
             backend.linear(hidden.pointer, rows: rows, inFeatures: H, weight: p.a.pointer, outFeatures: p.rank, into: t.pointer)
-            if let noise, let std = p.noiseStd {
-                Linear.addNoise(hidden.pointer, rows: noise, patch: p, std: std, inFeatures: H, into: t.pointer, backend: backend)
+            if let noise, let sampler = p.sampler {
+                p.addSample(sampler, x: hidden.pointer, inFeatures: H, rows: noise, u: t.pointer, y: logits.pointer, ldy: K,
+                            outputRows: ids, backend: backend)
             }
             backend.gemm(m: rows, n: K, k: p.rank, alpha: p.scaling, a: t.pointer, lda: p.rank, b: b.pointer, ldb: p.rank,
                          transposeB: true, beta: 1, c: logits.pointer, ldc: K)
