@@ -18,7 +18,7 @@ public enum BLoBPosterior {
     /// Attaches the adapter's means and puts each layer's σ_A on its patch. Layers without rho stay
     /// deterministic. Returns the number of layers that carry a posterior.
     @discardableResult
-    public static func attach(_ adapter: LoRAAdapter, to model: LlamaModel, parameterisation: Parameterisation) throws -> Int {
+    public static func attach(_ adapter: LoRAAdapter, to model: any AdaptedModel, parameterisation: Parameterisation) throws -> Int {
         try model.attach(adapter)
         var noisy = 0
         for (i, layer) in adapter.layers.enumerated() {

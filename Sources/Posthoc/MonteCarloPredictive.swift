@@ -5,8 +5,8 @@ import Runtime
 /// samples (each its own packed sequence, so the N samples of a batch run as one larger batch), softmax over
 /// the K answer logits, probabilities averaged. Sample k of example i always uses the same seed, so results
 /// do not depend on batching or on which examples run together.
-public struct MonteCarloPredictive {
-    public let model: LlamaModel
+public struct MonteCarloPredictive<Model: ChoiceModel> {
+    public let model: Model
     public var samples: Int
     public var seed: UInt64
     /// Examples per packed batch: each contributes `samples` sequences.
@@ -14,7 +14,7 @@ public struct MonteCarloPredictive {
 
     /// `sequencesPerBatch`: sequences per forward pass, as for deterministic scoring (`--batch-size`); a
     /// batch holds sequencesPerBatch / samples examples, at least one.
-    public init(model: LlamaModel, samples: Int, seed: UInt64, sequencesPerBatch: Int) {
+    public init(model: Model, samples: Int, seed: UInt64, sequencesPerBatch: Int) {
         self.model = model
         self.samples = max(1, samples)
         self.seed = seed
@@ -29,33 +29,30 @@ public struct MonteCarloPredictive {
         return z ^ (z >> 31)
     }
 
-    /// Averaged probabilities per example; `indices[j]` is example j's stable index (its seeds).
-    public func probabilities(_ examples: [PreparedExample], indices: [Int], progress: (Int) -> Void = { _ in }) -> [[Double]?] {
+    /// Averaged probabilities per example; `indices[j]` is example j's stable index (its seeds). nil for
+    /// an example whose logits were not finite under some sample.
+    public func probabilities(_ examples: [Model.Example], indices: [Int], progress: (Int) -> Void = { _ in }) -> [[Double]?] {
         precondition(indices.count == examples.count)
         var out = [[Double]?](repeating: nil, count: examples.count)
-        let order = examples.indices.sorted { examples[$0].tokens.count < examples[$1].tokens.count }
+        let order = examples.indices.sorted { model.length(of: examples[$0]) < model.length(of: examples[$1]) }
         var done = 0
         for start in stride(from: 0, to: order.count, by: examplesPerBatch) {
             let members = Array(order[start..<min(order.count, start + examplesPerBatch)])
-            var sequences: [[Int]] = [], seeds: [UInt64] = []
-            var union: [Int] = [], column: [Int: Int] = [:]
+            var batch: [Model.Example] = [], seeds: [UInt64] = []
             for m in members {
                 for k in 0..<samples {
-                    sequences.append(examples[m].tokens)
+                    batch.append(examples[m])
                     seeds.append(seed(example: indices[m], sample: k))
                 }
-                for id in examples[m].answerTokens where column[id] == nil { column[id] = union.count; union.append(id) }
             }
-            let logits = model.forward(PackedBatch(sequences), output: .lastPositionLogits(ids: union), seeds: seeds)
+            let logits = model.choiceLogits(batch, seeds: seeds)
             for (j, m) in members.enumerated() {
-                let k = examples[m].answerTokens.count
-                var mean = [Double](repeating: 0, count: k)
+                var mean: [Double] = []
                 var finite = true
                 for s in 0..<samples {
-                    let row = j * samples + s
-                    let l = examples[m].answerTokens.map { logits[row * union.count + column[$0]!] }
-                    guard let p = DecoderEvaluation.softmax(l) else { finite = false; break }
-                    for c in 0..<k { mean[c] += p[c] / Double(samples) }
+                    guard let p = DecoderEvaluation.softmax(logits[j * samples + s]) else { finite = false; break }
+                    if mean.isEmpty { mean = [Double](repeating: 0, count: p.count) }
+                    for c in p.indices { mean[c] += p[c] / Double(samples) }
                 }
                 out[m] = finite ? mean : nil
             }

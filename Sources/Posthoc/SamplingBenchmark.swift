@@ -12,20 +12,19 @@ public enum SamplingBenchmark {
         public var ratio: Double { sampledSeconds / deterministicSeconds }
     }
 
-    public static func run(_ predictive: MonteCarloPredictive, examples: [PreparedExample]) -> Run {
+    public static func run<Model: ChoiceModel>(_ predictive: MonteCarloPredictive<Model>, examples: [Model.Example]) -> Run {
         let model = predictive.model
-        let order = examples.indices.sorted { examples[$0].tokens.count < examples[$1].tokens.count }
+        let order = examples.indices.sorted { model.length(of: examples[$0]) < model.length(of: examples[$1]) }
         var deterministic = 0.0, sampled = 0.0
         for start in stride(from: 0, to: order.count, by: predictive.examplesPerBatch) {
             let members = order[start..<min(order.count, start + predictive.examplesPerBatch)]
-            let sequences = members.flatMap { Array(repeating: examples[$0].tokens, count: predictive.samples) }
-            let ids = Array(Set(members.flatMap { examples[$0].answerTokens })).sorted()
+            let batch = members.flatMap { Array(repeating: examples[$0], count: predictive.samples) }
             let seeds = members.flatMap { m in (0..<predictive.samples).map { predictive.seed(example: m, sample: $0) } }
             var t = Date()
-            _ = model.forward(PackedBatch(sequences), output: .lastPositionLogits(ids: ids))
+            _ = model.choiceLogits(batch, seeds: nil)
             deterministic += Date().timeIntervalSince(t)
             t = Date()
-            _ = model.forward(PackedBatch(sequences), output: .lastPositionLogits(ids: ids), seeds: seeds)
+            _ = model.choiceLogits(batch, seeds: seeds)
             sampled += Date().timeIntervalSince(t)
         }
         return Run(deterministicSeconds: deterministic, sampledSeconds: sampled)

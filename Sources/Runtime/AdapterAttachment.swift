@@ -7,14 +7,22 @@ extension LlamaModel {
     /// refused adapter leaves the model as it was; a module the model does not have, or a saved parameter
     /// bayeval cannot apply, is an error naming it.
     public func attach(_ adapter: LoRAAdapter) throws {
+        let (head, plans) = try attachmentPlan(adapter)
+        lmHead = head
+        plans.forEach { $0.apply() }
+    }
+
+    /// Throws what `attach` would throw, changing nothing.
+    public func checkAttachable(_ adapter: LoRAAdapter) throws { _ = try attachmentPlan(adapter) }
+
+    private func attachmentPlan(_ adapter: LoRAAdapter) throws -> (head: Linear, patches: [LoRAPatchPlan]) {
         let file = adapter.directory + "/adapter_model.safetensors"
         let head = try savedHead(adapter, file: file) ?? lmHead
         let plans = try adapter.layers.map { layer in
             let target = layer.module == "lm_head" ? (head, 0, config.vocabularySize) : linear(forModule: layer.module)
             return try LoRAPatchPlan(layer, target: target, model: config.modelType, file: file)
         }
-        lmHead = head
-        plans.forEach { $0.apply() }
+        return (head, plans)
     }
 
     /// Removes every adapter patch and any saved head (back to the base model). Patches already merged

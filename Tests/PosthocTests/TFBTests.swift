@@ -138,6 +138,22 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
         #expect(model.allLinears.flatMap(\.patches).allSatisfy { $0.sampler != nil })
     }
 
+    /// The posterior is written against any adapted model, and keeps the adapter's saved modules: on a BERT
+    /// classifier whose adapter saves its head, σ = 0 gives transformers + peft's adapter logits.
+    @Test func encoderPosteriorKeepsTheSavedHead() throws {
+        let ref = try JSONValue.parse(file: fixture("models/tiny-bert-reference.json"))
+        let loaded = try ModelLoader.loadEncoder(path: fixture("models/tiny-bert"), backend: backend)
+        let adapter = try LoRAAdapter.load(directory: fixture("models/tiny-bert-adapter"), baseShapes: loaded.parameterShapes)
+        let posterior = try TFBPosterior(adapter: adapter, model: loaded.model, sigma: 0)
+        #expect(posterior.layers.count == adapter.layers.count)
+        let seqs = (ref["sequences"]?.array ?? []).map { $0.array?.compactMap(\.int) ?? [] }
+        let types = zip(ref["batch"]?["token_type_ids"]?.array ?? [], seqs).map { Array(($0.array?.compactMap(\.int) ?? []).prefix($1.count)) }
+        let logits = loaded.model.classify(seqs, tokenTypes: types).values
+        let want = (ref["adapter_applied"]?["logits"]?.array ?? []).flatMap { $0.array?.compactMap(\.double) ?? [] }
+        #expect(logits.count == want.count)
+        for (x, y) in zip(logits, want) { #expect(abs(Double(x) - y) <= 1e-4 * max(1, abs(y)), "\(x) vs \(y)") }
+    }
+
     @Test func zeroSigmaIsTheMAPAdapter() throws {
         let (model, _, examples, ref) = try setup()
         let ids = examples[0].answerTokens

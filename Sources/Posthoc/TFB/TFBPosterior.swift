@@ -2,33 +2,33 @@ import Loaders
 import Runtime
 
 /// A TFB posterior put on a model: the adapter, reparametrised (B' = U diag(d), A' = Vᵀ A), replaces any
-/// patches, and each A' carries Gaussian noise of standard deviation σ/dᵢ on row i. Changing σ only rewrites
+/// attached adapter, and each A' carries Gaussian noise of standard deviation σ/dᵢ on row i. Changing σ only rewrites
 /// the noise scales, so a σ search reuses the same model.
 public final class TFBPosterior: @unchecked Sendable {
     public let layers: [TFBLayer]
-    public let model: LlamaModel
+    public let model: any AdaptedModel
     public private(set) var sigma: Double
     private var handles: [(Linear, Int)] = []
 
-    public init(adapter: LoRAAdapter, model: LlamaModel, sigma: Double) throws {
+    public init(adapter: LoRAAdapter, model: any AdaptedModel, sigma: Double) throws {
         self.layers = try adapter.layers.map(TFBLayer.init)
         self.model = model
         self.sigma = sigma
-        let file = adapter.directory + "/adapter_model.safetensors"
-        // Every layer is resolved before the model changes: a refused adapter leaves it as it was.
-        let targets = try layers.map { l in
-            guard let (linear, offset, width) = model.linear(forModule: l.module), width == l.outFeatures,
-                  linear.inFeatures == l.inFeatures else {
-                throw LoadError(.unknownKey, file: file, item: l.module,
-                                "the model has no \(l.outFeatures)×\(l.inFeatures) layer '\(l.module)'")
-            }
-            return (linear, offset)
-        }
+        // The reparametrised adapter keeps the original's saved modules (a head): attached like any adapter,
+        // checked whole before the model changes, so a refused one leaves the model as it was.
+        let reparametrised = LoRAAdapter.inMemory(
+            config: adapter.config,
+            layers: layers.map {
+                LoRALayerWeights(module: $0.module, rank: $0.rank, inFeatures: $0.inFeatures, outFeatures: $0.outFeatures,
+                                 scaling: $0.scaling, a: $0.a, b: $0.b)
+            },
+            savedParameters: adapter.savedParameters, directory: adapter.directory, metadata: adapter.metadata)
+        try model.checkAttachable(reparametrised)
         model.detachAdapters()
-        for (l, (linear, offset)) in zip(layers, targets) {
-            linear.addPatch(outputOffset: offset, a: Tensor(shape: [l.rank, l.inFeatures], values: l.a),
-                            b: Tensor(shape: [l.outFeatures, l.rank], values: l.b), scaling: Float(l.scaling))
-            handles.append((linear, linear.patches.count - 1))
+        try model.attach(reparametrised)
+        for l in layers {
+            let (linear, offset, _) = model.linear(forModule: l.module)!
+            handles.append((linear, linear.patches.lastIndex { $0.outputOffset == offset }!))
         }
         setSigma(sigma)
     }

@@ -7,6 +7,15 @@ extension BertModel {
     /// adapter leaves the model as it was. Modules or saved parameters the model cannot place are errors
     /// naming them: ignoring one would give plausible but wrong logits.
     public func attach(_ adapter: LoRAAdapter) throws {
+        let (newPooler, newClassifier, patches) = try attachmentPlan(adapter)
+        setHead(pooler: newPooler, classifier: newClassifier)
+        patches.forEach { $0.apply() }
+    }
+
+    /// Throws what `attach` would throw, changing nothing.
+    public func checkAttachable(_ adapter: LoRAAdapter) throws { _ = try attachmentPlan(adapter) }
+
+    private func attachmentPlan(_ adapter: LoRAAdapter) throws -> (Linear?, Linear?, [LoRAPatchPlan]) {
         let file = adapter.directory + "/adapter_model.safetensors"
         let (newPooler, newClassifier) = try savedHead(adapter, file: file)
         // Patches must land on the head that will be in use, so resolve against it.
@@ -24,8 +33,7 @@ extension BertModel {
             }
             patches.append(try LoRAPatchPlan(layer, target: target, model: config.modelType, file: file))
         }
-        setHead(pooler: newPooler, classifier: newClassifier)
-        patches.forEach { $0.apply() }
+        return (newPooler, newClassifier, patches)
     }
 
     /// Removes every adapter patch and the adapter's head (back to the base model). Patches already

@@ -1,0 +1,52 @@
+import Loaders
+
+/// What every model family offers the post-hoc methods, so TFB, BLoB, Laplace and the Monte Carlo
+/// predictive are written once: adapters on and off, the linear layers their patches live on (where a
+/// posterior's sampler goes), and the adapter's trainable parameters for curvature passes.
+public protocol AdaptedModel: AnyObject {
+    /// `model_type` of the config (llama, qwen2, bert, …), for messages.
+    var architecture: String { get }
+    var backend: any ComputeBackend { get }
+    /// Puts the adapter's patches (and saved modules) on the model; refuses it whole or applies it whole.
+    func attach(_ adapter: LoRAAdapter) throws
+    /// Throws exactly what `attach` would, and changes nothing.
+    func checkAttachable(_ adapter: LoRAAdapter) throws
+    func detachAdapters()
+    func mergeAdapters()
+    /// The linear layer holding a PEFT module path, with the module's first output column and width.
+    func linear(forModule module: String) -> (Linear, offset: Int, width: Int)?
+    var allLinears: [Linear] { get }
+    /// The trainable parameters of an attached adapter, with gradient buffers.
+    func adapterParameters(_ adapter: LoRAAdapter) throws -> AdapterParameters
+}
+
+/// A model that answers classification examples with one logit per choice, optionally under weight
+/// samples: the decoder's prompted multiple choice (the answer tokens' logits), an encoder's head.
+public protocol ChoiceModel: AdaptedModel {
+    associatedtype Example
+    /// Cost of an example, to batch similar ones together (its token count).
+    func length(of example: Example) -> Int
+    /// The choice logits of each example. With `seeds` (one per example), example i runs under the weight
+    /// sample its patches' samplers draw from seeds[i]; without, the patches' means.
+    func choiceLogits(_ examples: [Example], seeds: [UInt64]?) -> [[Float]]
+}
+
+extension LlamaModel: ChoiceModel {
+    public var architecture: String { config.modelType }
+
+    public func length(of example: PreparedExample) -> Int { example.tokens.count }
+
+    /// One packed pass over the prompts; the head computes only the union of their answer rows.
+    public func choiceLogits(_ examples: [PreparedExample], seeds: [UInt64]?) -> [[Float]] {
+        var union: [Int] = [], column: [Int: Int] = [:]
+        for e in examples {
+            for id in e.answerTokens where column[id] == nil { column[id] = union.count; union.append(id) }
+        }
+        let logits = forward(PackedBatch(examples.map(\.tokens)), output: .lastPositionLogits(ids: union), seeds: seeds)
+        return examples.enumerated().map { i, e in e.answerTokens.map { logits[i * union.count + column[$0]!] } }
+    }
+}
+
+extension BertModel: AdaptedModel {
+    public var architecture: String { config.modelType }
+}
