@@ -22,10 +22,12 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["Loaders", "CBLAS", "CLAPACKE"], swiftSettings: fastMath),
         .target(name: "Metrics", swiftSettings: fastMath),
         .target(name: "Posthoc", dependencies: ["Runtime", "Loaders", "CLAPACKE"], swiftSettings: fastMath),
+        // run.json: the versioned record every command writes and the report reads.
+        .target(name: "Records", dependencies: ["Loaders", "Metrics"]),
         .executableTarget(
             name: "bayeval",
             dependencies: [
-                "Loaders", "Runtime", "Metrics", "Posthoc",
+                "Loaders", "Runtime", "Metrics", "Posthoc", "Records",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Where the tests find the real models, and whether a missing one is a skip or a failure.
@@ -33,8 +35,9 @@ let package = Package(
         .testTarget(name: "LoadersTests", dependencies: ["Loaders", "TestModels"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestModels"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "RecordsTests", dependencies: ["Records", "Metrics", "Loaders"]),
         .testTarget(name: "PosthocTests", dependencies: ["Posthoc", "Runtime", "Loaders", "TestModels"]),
         // End-to-end: runs the built `bayeval` binary as a user would.
-        .testTarget(name: "CLITests", dependencies: ["bayeval", "TestModels"]),
+        .testTarget(name: "CLITests", dependencies: ["bayeval", "Records", "TestModels"]),
     ]
 )

@@ -39,18 +39,22 @@ for r in $(seq "$rounds"); do
   python3 - "$r" "${ours[-1]}" "${theirs[-1]}" "$out/bayeval-$r.json" "$out/transformers-$r.json" <<'PY'
 import json, sys
 r, to, tt, fo, ft = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), json.load(open(sys.argv[4])), json.load(open(sys.argv[5]))
-def rows(d): return {x["method"]: x["metrics"] for x in d["rows"]}
+# bayeval writes its run record (results, tfbSearch); the transformers script its own flat JSON (rows, sigma, steps).
+def rows(d):
+    if "results" in d: return {x["method"]["label"]: x["metrics"] for x in d["results"]}
+    return {x["method"]: x["metrics"] for x in d["rows"]}
+def search(d): return d.get("tfbSearch", d)
 def fmt(d):
     m = rows(d)
-    return (f"σ* {d['sigma']:.6f}, MAP ACC {m['MAP']['accuracy']:.4f} NLL {m['MAP']['nll']:.4f}, "
+    return (f"σ* {search(d)['sigma']:.6f}, MAP ACC {m['MAP']['accuracy']:.4f} NLL {m['MAP']['nll']:.4f}, "
             f"TFB ACC {m['TFB']['accuracy']:.4f} NLL {m['TFB']['nll']:.4f} ECE {m['TFB']['ece']:.4f}")
 t = ft["times"]
 print(f"round {r}: bayeval {to:.1f} s ({fmt(fo)})")
 print(f"         transformers {tt:.1f} s ({fmt(ft)})")
 print(f"         transformers split: load {t['load_s']:.1f} s, MAP test {t['map_test_s']:.1f} s, "
       f"anchor reference {t['anchor_reference_s']:.1f} s, search {t['search_s']:.1f} s, final eval {t['final_eval_s']:.1f} s")
-print("         steps bayeval:      " + ", ".join(f"{s['sigma']:.6f}:{s['value']:.4g}{'+' if s['accepted'] else '-'}" for s in fo["steps"]))
-print("         steps transformers: " + ", ".join(f"{s['sigma']:.6f}:{s['value']:.4g}{'+' if s['accepted'] else '-'}" for s in ft["steps"]))
+print("         steps bayeval:      " + ", ".join(f"{s['sigma']:.6f}:{s['value']:.4g}{'+' if s['accepted'] else '-'}" for s in search(fo)["steps"]))
+print("         steps transformers: " + ", ".join(f"{s['sigma']:.6f}:{s['value']:.4g}{'+' if s['accepted'] else '-'}" for s in search(ft)["steps"]))
 PY
 done
 python3 - "${ours[*]}" "${theirs[*]}" "$out" "$rounds" <<'PY'

@@ -1,12 +1,22 @@
 import ArgumentParser
+import Runtime
 
 @main
 struct Bayeval: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bayeval",
         abstract: "Post-hoc Bayesian LoRA: load checkpoints, evaluate calibration, build posteriors.",
-        version: "0.1.0",
+        version: version,
         subcommands: [EvaluateCommand.self, TFBCommand.self, TrainCommand.self, InspectCommand.self, TokenizeCommand.self, DatasetsCommand.self, BenchCommand.self])
+}
+
+extension Bayeval {
+    static let version = "0.1.0"
+
+    /// Where a run ran, for its record.
+    static func platform(threads: Int) -> [String: String] {
+        ["backend": "cpu", "threads": String(threads), "blas": CPUBackend.libraryDescription]
+    }
 }
 
 /// `--json` for commands whose report can be read by programs.

@@ -3,6 +3,7 @@ import Foundation
 import Loaders
 import Metrics
 import Posthoc
+import Records
 import Runtime
 
 struct EvaluateCommand: ParsableCommand {
@@ -54,18 +55,17 @@ struct EvaluateCommand: ParsableCommand {
         }
         // Model, adapter and tokenizer.
         let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
-        var method = "base"
+        var method = Method.evaluating(nil, samples: 0)
         if let adapter {
             let a = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
+            method = Method.evaluating(a, samples: samples)
             if samples > 0 {
                 guard a.kind == .blob else {
                     throw ValidationError("--samples needs an adapter with a posterior (lora_A_rho); \(adapter) is a plain \(a.kind.rawValue) adapter: use `bayeval tfb` to make one")
                 }
                 try BLoBPosterior.attach(a, to: loaded.model, parameterisation: blobSoftplus ? .softplus : .squared)
-                method = (a.metadata["bayeval_posterior"] == "tfb" ? "TFB" : "BLoB") + " (N=\(samples))"
             } else {
                 try loaded.model.attach(a)
-                method = a.kind == .blob ? "BLoB (mean)" : a.kind == .loraXS ? "LoRA-XS" : "LoRA"
             }
             if let base = a.config.baseModelNameOrPath, FileManager.default.fileExists(atPath: base),
                URL(fileURLWithPath: base).standardizedFileURL != URL(fileURLWithPath: modelPath).standardizedFileURL {
@@ -132,7 +132,7 @@ struct EvaluateCommand: ParsableCommand {
 
     /// Metrics over every example in dataset order, the table, and run.json.
     func finish(ids: [String], previous: [ExamplePrediction], fresh: [ExamplePrediction], summary: DecoderEvaluation.Summary,
-                method: String, modelPath: String, files: [String], timings: RunRecord.Timings, warnings: [String],
+                method: Method, modelPath: String, files: [String], timings: RunRecord.Timings, warnings: [String],
                 started: Date) throws {
         var timings = timings, warnings = warnings
         var byID: [String: ExamplePrediction] = [:]
@@ -150,21 +150,21 @@ struct EvaluateCommand: ParsableCommand {
         timings.totalSeconds = Date().timeIntervalSince(started)
 
         for w in warnings { warn(w) }
-        print(ResultTable.render([(method, report)], intervals: intervals))
+        print(ResultTable.render([(method.label, report)], intervals: intervals))
         let throughput = RunRecord.Throughput(promptTokens: summary.promptTokens, computedTokens: summary.computedTokens,
-                                              promptTokensPerSecond: summary.seconds > 0 ? Double(summary.promptTokens) / summary.seconds : 0)
+                                              seconds: summary.seconds)
         note(String(format: "%d examples scored in %.1f s (%.0f prompt tokens/s; %d of %d tokens computed after the shared header); load %.1f s",
                     summary.examples, summary.seconds, throughput.promptTokensPerSecond, summary.computedTokens,
                     summary.promptTokens, timings.loadSeconds))
         if let path = outputs.output {
-            var inputs: [(String, String)] = [("model", modelPath)]
+            var inputs: [(role: String, path: String)] = [("model", modelPath)]
             if let adapter { inputs.append(("adapter", adapter)) }
             inputs += files.map { ("data", $0) }
             let record = RunRecord(
-                command: "evaluate", configuration: configuration(modelPath: modelPath), method: method, metrics: report,
-                intervals: intervals, inputs: try RunRecord.hashInputs(inputs), timings: timings, throughput: throughput,
-                resumedExamples: previous.count, warnings: warnings,
-                platform: ["backend": "cpu", "threads": String(options.threads), "blas": CPUBackend.libraryDescription])
+                command: .evaluate, bayevalVersion: Bayeval.version, configuration: configuration(modelPath: modelPath),
+                results: [MethodResult(method: method, metrics: report, intervals: intervals)],
+                inputs: try RunRecord.hashInputs(inputs), timings: timings, throughput: throughput,
+                resumedExamples: previous.count, warnings: warnings, platform: Bayeval.platform(threads: options.threads))
             try record.write(to: path)
         }
     }
@@ -173,11 +173,11 @@ struct EvaluateCommand: ParsableCommand {
     func runEncoder(modelPath: String, backend: CPUBackend, started: Date) throws {
         var timings = RunRecord.Timings()
         let loaded = try ModelLoader.loadEncoder(path: modelPath, backend: backend)
-        var method = "base"
+        var method = Method.evaluating(nil, samples: 0)
         if let adapter {
             let a = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
             try loaded.model.attach(a)
-            method = a.kind == .loraXS ? "LoRA-XS" : "LoRA"
+            method = Method.evaluating(a, samples: 0)
         }
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
         timings.loadSeconds = Date().timeIntervalSince(started)

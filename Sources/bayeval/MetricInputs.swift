@@ -1,4 +1,5 @@
 import Metrics
+import Records
 import Runtime
 
 /// Shapes per-example probabilities for the Metrics module. Tasks with a varying number of choices (ARC
@@ -24,19 +25,12 @@ enum MetricInputs {
     }
 }
 
-/// A method's metrics and (with --bootstrap) their 95 % intervals.
-struct Row {
-    let method: String
-    let report: MetricReport
-    let intervals: [BootstrapInterval]
-}
-
 /// The table every evaluating command prints: method, n, ACC, ECE, NLL, Brier.
 enum ResultTable {
     /// Several methods, each row's bootstrap intervals on a line of its own below the table.
-    static func render(_ rows: [Row]) -> String {
-        var out = render(rows.map { ($0.method, $0.report) })
-        for r in rows where !r.intervals.isEmpty { out += "\n" + intervalLine(r.intervals, label: " (\(r.method))") }
+    static func render(_ results: [MethodResult]) -> String {
+        var out = render(results.map { ($0.method.label, $0.metrics) })
+        for r in results where !r.intervals.isEmpty { out += "\n" + intervalLine(r.intervals, label: " (\(r.method.label))") }
         return out
     }
 

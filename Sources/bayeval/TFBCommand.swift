@@ -3,6 +3,7 @@ import Foundation
 import Loaders
 import Metrics
 import Posthoc
+import Records
 import Runtime
 
 struct TFBCommand: ParsableCommand {
@@ -84,6 +85,8 @@ struct TFBCommand: ParsableCommand {
         let lora = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
         let posterior = try TFBPosterior(adapter: lora, model: loaded.model, sigma: 0)
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
+        var timings = RunRecord.Timings()
+        timings.loadSeconds = Date().timeIntervalSince(started)
         let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
         var prep = PromptPreparation(tokenizer: tokenizer, task: task, options: options.promptOptions,
                                      contextLength: loaded.model.config.scoringContextLength, vocabularySize: loaded.model.config.vocabularySize)
@@ -91,9 +94,10 @@ struct TFBCommand: ParsableCommand {
         if let limit = options.limit { test = test.select(first: limit) }
         let testExamples = try prep.prepare(test)
         let mapProbs = deterministic(testExamples, model: loaded.model)
-        var rows: [Row] = [try row("MAP", testExamples, mapProbs)]
-        var record: [String: JSONCodable] = ["seed": .number(Double(seed)), "samples": .number(Double(samples)),
-                                             "adapter": .string(adapter), "model": .string(modelPath), "task": .string(options.task)]
+        let mapMethod = Method(lora.kind == .loraXS ? .loraXS : .lora, label: "MAP")
+        var rows: [MethodResult] = [try row(mapMethod, testExamples, mapProbs)]
+        var search: TFBSearchRecord? = nil
+        var dataFiles = test.files
 
         if let grid = try sweep() {
             var points: [(Double, MetricReport)] = []
@@ -102,11 +106,10 @@ struct TFBCommand: ParsableCommand {
                 let probs = predictive(testExamples, model: loaded.model, label: "σ=\(Self.text(sigma))")
                 // One predictions file per σ, next to the one named: a.jsonl → a.sigma-0.003.jsonl.
                 if let path = outputs.predictions { try writePredictions(testExamples, probs, to: Self.path(path, sigma: sigma)) }
-                let r = try row("TFB σ=\(Self.text(sigma))", testExamples, probs)
-                points.append((sigma, r.report))
+                let r = try row(tfbMethod(sigma, label: "TFB σ=\(Self.text(sigma))"), testExamples, probs)
+                points.append((sigma, r.metrics))
                 rows.append(r)
             }
-            record["sweep"] = .array(points.map { .object(["sigma": .number($0.0), "metrics": .metrics($0.1)]) })
             print(ResultTable.render(rows))
             if let out = outputs.output {
                 let svg = ((out as NSString).deletingPathExtension) + "-sweep.svg"
@@ -122,15 +125,16 @@ struct TFBCommand: ParsableCommand {
             var anchorSet = try DatasetLoader.load(task: task, split: Split(rawValue: anchorSplit)!, dataDirectory: dataDirectory)
             anchorSet = anchorSet.shuffled(seed: seed).select(first: anchorSize)
             let anchors = try prep.prepare(anchorSet)
+            dataFiles += anchorSet.files
             let reference = deterministic(anchors, model: loaded.model).map { $0 ?? [] }
             let kind = AnchorCriterion.Kind(rawValue: criterion)!
             let crit = AnchorCriterion(kind: kind, reference: reference, upstream: upstream)
             let eps = tolerance ?? (upstream && kind == .nll ? 0.003 : 0.01)
-            let search = SigmaSearch(minimum: sigmaMin, maximum: sigmaMax, steps: steps, tolerance: eps,
+            let sigmaSearch = SigmaSearch(minimum: sigmaMin, maximum: sigmaMax, steps: steps, tolerance: eps,
                                      rule: upstream ? .upstream : .largestAccepted,
                                      minimumWidth: upstream && kind == .flip ? 5e-4 : 0)
             note("σ search on \(anchors.count) \(anchorSplit) anchors, criterion \(criterion), ε = \(eps), \(max(samples, 1)) samples per candidate")
-            let result = search.run({ sigma in
+            let result = sigmaSearch.run({ sigma in
                 posterior.setSigma(sigma)
                 return crit.value(predictive(anchors, model: loaded.model, label: "anchors σ=\(Self.text(sigma))"))
             }, report: { step in
@@ -142,11 +146,10 @@ struct TFBCommand: ParsableCommand {
             posterior.setSigma(result.sigma)
             note(String(format: "σ* = %.6f", result.sigma))
             let tfbProbs = predictive(testExamples, model: loaded.model, label: "test")
-            rows.append(try row("TFB", testExamples, tfbProbs))
-            record["sigma"] = .number(result.sigma)
-            record["steps"] = .array(result.steps.map { .object(["sigma": .number($0.sigma), "value": .number($0.value), "accepted": .bool($0.accepted)]) })
-            record["criterion"] = .string(criterion); record["tolerance"] = .number(eps); record["rule"] = .string(search.rule.rawValue)
-            record["anchors"] = .number(Double(anchors.count))
+            rows.append(try row(tfbMethod(result.sigma, label: "TFB"), testExamples, tfbProbs))
+            search = TFBSearchRecord(
+                criterion: criterion, tolerance: eps, rule: sigmaSearch.rule.rawValue, anchors: anchors.count,
+                steps: result.steps.map { .init(sigma: $0.sigma, value: $0.value, accepted: $0.accepted) }, sigma: result.sigma)
             if let path = outputs.predictions { try writePredictions(testExamples, tfbProbs, to: path) }
             if let dir = savePosterior {
                 let steps = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
@@ -155,12 +158,34 @@ struct TFBCommand: ParsableCommand {
             }
             print(ResultTable.render(rows))
         }
-        record["rows"] = .array(rows.map { r in
-            .object(["method": .string(r.method), "metrics": .metrics(r.report)]
-                .merging(r.intervals.isEmpty ? [:] : ["intervals": .intervals(r.intervals)]) { $1 })
-        })
-        record["seconds"] = .number(Date().timeIntervalSince(started))
-        if let out = outputs.output { try JSONCodable.object(record).write(to: out) }
+        timings.totalSeconds = Date().timeIntervalSince(started)
+        if let out = outputs.output {
+            let inputs = [(role: "model", path: modelPath), (role: "adapter", path: adapter)] + dataFiles.map { (role: "data", path: $0) }
+            try RunRecord(command: .tfb, bayevalVersion: Bayeval.version, configuration: configuration(modelPath: modelPath),
+                          results: rows, tfbSearch: search, inputs: try RunRecord.hashInputs(inputs), timings: timings,
+                          platform: Bayeval.platform(threads: options.threads)).write(to: out)
+        }
+    }
+
+    func tfbMethod(_ sigma: Double, label: String) -> Method {
+        Method(.tfb, samples: samples > 0 ? samples : nil, sigma: sigma, label: label)
+    }
+
+    /// What shapes tfb's numbers, for the run record.
+    func configuration(modelPath: String) -> [String: String] {
+        var c = ["model": modelPath, "adapter": adapter, "task": options.task, "split": options.split,
+                 "bins": String(outputs.bins), "batch_size": String(options.batchSize), "threads": String(options.threads),
+                 "prompts": options.upstreamPrompts ? "upstream" : "standard", "answer_prefix": options.answerPrefix,
+                 "bootstrap": String(outputs.bootstrap), "samples": String(samples), "seed": String(seed),
+                 "anchor_size": String(anchorSize), "anchor_split": anchorSplit, "criterion": criterion,
+                 "sigma_min": String(sigmaMin), "sigma_max": String(sigmaMax), "steps": String(steps),
+                 "upstream": String(upstream)]
+        if let limit = options.limit { c["limit"] = String(limit) }
+        if let d = options.dataDir { c["data_dir"] = d }
+        if let sigmas { c["sigmas"] = sigmas }
+        if let sigmaGrid { c["sigma_grid"] = sigmaGrid }
+        if let tolerance { c["tolerance"] = String(tolerance) }
+        return c
     }
 
     func deterministic(_ examples: [PreparedExample], model: LlamaModel) -> [[Double]?] {
@@ -178,13 +203,13 @@ struct TFBCommand: ParsableCommand {
     }
 
     /// One row of the table: metrics of the finite predictions, with --bootstrap intervals.
-    func row(_ method: String, _ examples: [PreparedExample], _ probs: [[Double]?]) throws -> Row {
+    func row(_ method: Method, _ examples: [PreparedExample], _ probs: [[Double]?]) throws -> MethodResult {
         let predictions = zip(examples, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) }.filter { $0.probs != nil }
         if predictions.count < examples.count { warn("\(examples.count - predictions.count) example(s) with non-finite logits left out") }
         guard !predictions.isEmpty else { throw ValidationError("no example produced finite logits") }
         let (p, binning) = try MetricInputs.make(predictions, bins: outputs.bins)
         let intervals = try MetricInputs.intervals(p, binning: binning, resamples: outputs.bootstrap, threads: options.threads)
-        return Row(method: method, report: MetricReport(p, binning: binning), intervals: intervals)
+        return MethodResult(method: method, metrics: MetricReport(p, binning: binning), intervals: intervals)
     }
 
     func writePredictions(_ examples: [PreparedExample], _ probs: [[Double]?], to path: String) throws {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Loaders
 import Metrics
+import Records
 import Runtime
 
 /// One `bayeval train` run: the model with its adapter attached, the training and validation examples,
@@ -115,6 +116,28 @@ final class TrainingSession {
                                     settings: settings, to: command.output)
     }
 
+    /// `run.json` next to the adapter: the validation metrics before (when this run started from scratch)
+    /// and after training, the settings, and the hashes of the model and the adapter written.
+    func writeRunRecord(before: MetricReport?, after: MetricReport?, seconds: Double) throws {
+        var results: [MethodResult] = []
+        if let before { results.append(MethodResult(method: Method(.base, label: "before (base)"), metrics: before)) }
+        if let after {
+            let kind: Method.Kind = adapter.kind == .loraXS ? .loraXS : .lora
+            results.append(MethodResult(method: Method(kind, label: "after \(trainer.schedule.totalSteps) updates"), metrics: after))
+        }
+        var timings = RunRecord.Timings()
+        timings.totalSeconds = seconds
+        let inputs = try RunRecord.hashInputs([(role: "model", path: command.model)])
+            + RunRecord.hashInputs([(role: "adapter", path: command.output)]).filter { !$0.path.hasSuffix("run.json") }
+        // The checkpoint's settings without their metadata prefix (bayeval_lr → lr).
+        let configuration = Dictionary(uniqueKeysWithValues: settings.map { key, value in
+            (key.hasPrefix("bayeval_") ? String(key.dropFirst("bayeval_".count)) : key, value)
+        })
+        try RunRecord(command: .train, bayevalVersion: Bayeval.version, configuration: configuration, results: results,
+                      inputs: inputs, timings: timings, resumedExamples: 0, platform: Bayeval.platform(threads: command.threads))
+            .write(to: (command.output as NSString).appendingPathComponent("run.json"))
+    }
+
     func evaluateAndLog(step: Int, label: String) throws -> MetricReport? {
         let start = Date()
         guard let r = try evaluate() else { return nil }
@@ -170,6 +193,7 @@ final class TrainingSession {
         if let first, let last {
             print(ResultTable.render([("before (base)", first), ("after \(total) updates", last)]))
         }
+        try writeRunRecord(before: first, after: last, seconds: Date().timeIntervalSince(started))
         note("adapter saved in \(command.output) (PEFT format; evaluate it with `bayeval evaluate \(command.output) --model \(command.model) --task \(command.task)`)")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Records
 import Testing
 import TestModels
 
@@ -16,11 +17,15 @@ import TestModels
         #expect(full.stdout.contains("base") && full.stdout.contains("ACC"))
         let lines = try String(contentsOfFile: dir.path + "/full.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 12)
-        let run = try jsonObject(try String(contentsOfFile: dir.path + "/run.json", encoding: .utf8))
-        let metrics = try #require(run["metrics"] as? [String: Any])
-        #expect(metrics["n"] as? Int == 12)
-        #expect(((run["inputs"] as? [[String: Any]])?.first?["sha256"] as? String)?.count == 64)
-        #expect((metrics["reliability"] as? [Any])?.count == 16)
+        // The run record reads back as the library's type.
+        let run = try RunRecord.read(from: dir.path + "/run.json")
+        #expect(run.schemaVersion == RunRecord.currentSchemaVersion && run.command == .evaluate)
+        let result = try #require(run.results.first)
+        #expect(run.results.count == 1 && result.method.kind == .base)
+        #expect(result.metrics.count == 12)
+        #expect(run.inputs.first?.sha256.count == 64)
+        #expect(result.metrics.reliability.count == 16)
+        #expect(run.configuration["task"] == "obqa" && run.throughput?.promptTokens ?? 0 > 0)
 
         // An interrupted run: 5 finished lines and half of a sixth. --resume ends with the same numbers.
         let partial = lines.prefix(5).joined(separator: "\n") + "\n" + lines[5].prefix(10)

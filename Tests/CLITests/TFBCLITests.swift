@@ -1,4 +1,5 @@
 import Foundation
+import Records
 import Testing
 import TestModels
 
@@ -16,13 +17,14 @@ import TestModels
         let r = try bayeval(args)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("σ = 0.008000") && r.stdout.contains("MAP") && r.stdout.contains("TFB"))
-        let run = try jsonObject(try String(contentsOfFile: dir.path + "/run.json", encoding: .utf8))
-        let sigma = try #require(run["sigma"] as? Double)
-        #expect((run["steps"] as? [Any])?.count == 2 && run["seed"] as? Double == 3)
+        let run = try RunRecord.read(from: dir.path + "/run.json")
+        let sigma = try #require(run.tfbSearch?.sigma)
+        #expect(run.tfbSearch?.steps.count == 2 && run.configuration["seed"] == "3" && run.command == .tfb)
+        #expect(run.results.map(\.method.kind) == [.lora, .tfb] && run.results[1].method.sigma == sigma)
+        #expect(run.inputs.contains { $0.role == "data" } && run.inputs.contains { $0.role == "adapter" })
         // Same seed, same σ and metrics.
         let again = try bayeval(args.dropLast(4) + ["--output", dir.path + "/run2.json"])
-        let run2 = try jsonObject(try String(contentsOfFile: dir.path + "/run2.json", encoding: .utf8))
-        #expect(run2["sigma"] as? Double == sigma)
+        #expect(try RunRecord.read(from: dir.path + "/run2.json").tfbSearch?.sigma == sigma)
         #expect(again.stdout == r.stdout)
         // The saved posterior is a BLoB-convention adapter that evaluate samples from.
         let inspect = try bayeval(["inspect", dir.path + "/post", "--json"])
@@ -52,8 +54,9 @@ import TestModels
         }
         // --bootstrap: intervals for every row, in the table and the run record.
         #expect(r.stdout.contains("95% bootstrap intervals (TFB σ=0.0045)"))
-        let rows = try #require(try jsonObject(String(contentsOfFile: out, encoding: .utf8))["rows"] as? [[String: Any]])
-        #expect(rows.count == 3 && rows.allSatisfy { ($0["intervals"] as? [Any])?.count == 4 }, "\(rows)")
+        let results = try RunRecord.read(from: out).results
+        #expect(results.count == 3 && results.allSatisfy { $0.intervals.count == 4 })
+        #expect(results.compactMap(\.method.sigma) == [0.002, 0.0045])
     }
 
     /// Output paths are checked before any model is loaded: a directory given as --output, or a folder that

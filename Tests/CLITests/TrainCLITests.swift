@@ -1,4 +1,5 @@
 import Foundation
+import Records
 import Testing
 import TestModels
 
@@ -21,6 +22,9 @@ import TestModels
         }
         let log = try String(contentsOfFile: straight + "/training_log.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(log.count == 6, "2 evaluations + 4 updates: \(log.count) lines")
+        let record = try RunRecord.read(from: straight + "/run.json")
+        #expect(record.command == .train && record.results.map(\.method.kind) == [.base, .lora])
+        #expect(record.results.allSatisfy { $0.metrics.count == 8 } && record.configuration["lr"] != nil, "\(record.configuration)")
 
         let first = try bayeval(common + ["--output", resumed, "--stop-after", "2"])
         #expect(first.status == 0 && first.stderr.contains("continue with --resume"), "\(first.stderr)")
@@ -64,8 +68,7 @@ func bundledTrainedEncoderAdapterStillClassifies() throws {
     let r = try bayeval(["evaluate", fixture("trained/minilm-sst2"), "--model", minilm, "--task", "sst2", "--split", "validation",
                          "--limit", "200", "--output", tmp.path + "/run.json"])
     #expect(r.status == 0, "\(r.stderr)")
-    let metrics = try jsonObject(String(contentsOfFile: tmp.path + "/run.json", encoding: .utf8))["metrics"] as? [String: Any]
-    let accuracy = try #require(metrics?["accuracy"] as? Double)
+    let accuracy = try #require(try RunRecord.read(from: tmp.path + "/run.json").results.first?.metrics.accuracy)
     #expect(accuracy > 0.78, "accuracy \(accuracy) on the first 200 validation sentences")
     // Without --model the adapter's base (a hub id, not a local path) cannot be found: a clear error.
     let noModel = try bayeval(["evaluate", fixture("trained/minilm-sst2"), "--task", "sst2", "--limit", "2"])
