@@ -196,7 +196,7 @@ extension RunRecord {
                 : [path]
             for f in files {
                 let size = (try? fm.attributesOfItem(atPath: f)[.size] as? Int) ?? 0
-                out.append(InputFile(role: role, path: f, bytes: size ?? 0, sha256: try SHA256.hexDigest(file: f)))
+                out.append(InputFile(role: role, path: f, bytes: size, sha256: try SHA256.hexDigest(file: f)))
             }
         }
         return out

@@ -22,8 +22,7 @@ struct LoRAPatchPlan {
             throw LoadError(.shapeMismatch, file: file, item: layer.module,
                             "adapter update is \(layer.outFeatures)×\(layer.inFeatures), the layer is \(width)×\(linear.inFeatures)")
         }
-        var a = layer.a
-        if let core = layer.core { a = Self.multiply(core, rows: layer.rank, inner: layer.rank, by: layer.a, columns: layer.inFeatures) }
+        let a = layer.effectiveA
         self.linear = linear
         self.offset = offset
         self.a = Tensor(shape: [layer.rank, layer.inFeatures], values: a)
@@ -33,16 +32,4 @@ struct LoRAPatchPlan {
     }
 
     func apply() { linear.addPatch(outputOffset: offset, a: a, b: b, scaling: scaling, fixedA: fixedA) }
-
-    /// Small dense product for folding cores: (rows×inner)·(inner×columns).
-    static func multiply(_ x: [Float], rows: Int, inner: Int, by y: [Float], columns: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: rows * columns)
-        for r in 0..<rows {
-            for k in 0..<inner {
-                let s = x[r * inner + k]
-                for c in 0..<columns { out[r * columns + c] += s * y[k * columns + c] }
-            }
-        }
-        return out
-    }
 }

@@ -38,7 +38,7 @@ struct EvaluateCommand: ParsableCommand {
         var timings = RunRecord.Timings()
         var warnings: [String] = []
         let adapterConfig = try adapter.map { try AdapterConfig.load(path: ($0 as NSString).appendingPathComponent("adapter_config.json")) }
-        let modelPath = try resolveModelPath(adapterConfig)
+        let modelPath = try options.resolveModel(adapter: adapter, config: adapterConfig)
         let task = options.taskName
         // A split the task does not have is known before any model is loaded.
         _ = try task.files(for: options.splitName)
@@ -235,16 +235,6 @@ struct EvaluateCommand: ParsableCommand {
 
     /// --model, else the adapter's base model when it is a local path (as written, or relative to the
     /// adapter's own directory).
-    func resolveModelPath(_ config: AdapterConfig?) throws -> String {
-        if let m = options.model { return m }
-        if let base = config?.baseModelNameOrPath, let adapter {
-            for candidate in [base, ((adapter as NSString).appendingPathComponent(base) as NSString).standardizingPath]
-            where FileManager.default.fileExists(atPath: candidate) { return candidate }
-            throw ValidationError("the adapter's base model '\(base)' is not a local path; pass --model")
-        }
-        throw ValidationError("--model is required (a model directory or .gguf file)")
-    }
-
     func configuration(modelPath: String) -> [String: String] {
         var c = ["model": modelPath, "task": options.task, "split": options.split, "bins": String(outputs.bins),
                  "batch_size": String(options.batchSize), "threads": String(options.threads),

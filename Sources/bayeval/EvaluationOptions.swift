@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Loaders
 
 /// Model, task and data options shared by the commands that score a model on a task.
@@ -39,6 +40,18 @@ struct ModelTaskOptions: ParsableArguments {
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
         guard threads > 0, batchSize > 0 else { throw ValidationError("--threads and --batch-size must be positive") }
         guard answerPrefix == " " || answerPrefix.isEmpty else { throw ValidationError("--answer-prefix is \" \" or \"\"") }
+    }
+
+    /// --model, or else the adapter's `base_model_name_or_path` when it is a local path: as written (from
+    /// the current directory) or relative to the adapter directory.
+    func resolveModel(adapter: String?, config: AdapterConfig?) throws -> String {
+        if let model { return model }
+        if let base = config?.baseModelNameOrPath, let adapter {
+            for candidate in [base, ((adapter as NSString).appendingPathComponent(base) as NSString).standardizingPath]
+            where FileManager.default.fileExists(atPath: candidate) { return candidate }
+            throw ValidationError("the adapter's base model '\(base)' is not a local path; pass --model")
+        }
+        throw ValidationError("--model is required (a model directory or .gguf file)")
     }
 
     var taskName: TaskName { TaskName(rawValue: task)! }

@@ -77,9 +77,7 @@ struct TFBCommand: ParsableCommand {
         _ = try task.files(for: options.splitName)
         _ = try task.files(for: Split(rawValue: anchorSplit)!)
         let config = try AdapterConfig.load(path: (adapter as NSString).appendingPathComponent("adapter_config.json"))
-        guard let modelPath = options.model ?? config.baseModelNameOrPath.flatMap({ FileManager.default.fileExists(atPath: $0) ? $0 : nil }) else {
-            throw ValidationError("--model is required (the adapter's base model is not a local path)")
-        }
+        let modelPath = try options.resolveModel(adapter: adapter, config: config)
         let backend = CPUBackend(threads: options.threads)
         let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
         let lora = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)

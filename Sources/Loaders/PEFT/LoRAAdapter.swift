@@ -17,6 +17,40 @@ public struct LoRALayerWeights: Sendable, Equatable {
     public var core: [Float]?      // rank × rank, LoRA-XS
 }
 
+extension LoRALayerWeights {
+    /// The A the layer's update multiplies: R·A₀ for a LoRA-XS core R between the fixed A₀ and B, else A.
+    public var effectiveA: [Float] {
+        guard let core else { return a }
+        var out = [Float](repeating: 0, count: rank * inFeatures)
+        core.withUnsafeBufferPointer { r in
+            a.withUnsafeBufferPointer { a0 in
+                out.withUnsafeMutableBufferPointer { o in
+                    LoRAXS.fold(core: r.baseAddress!, fixedA: a0.baseAddress!, rank: rank, inFeatures: inFeatures,
+                                into: o.baseAddress!)
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// LoRA-XS: ΔW = s·B·R·A₀ with only the r × r core R trained. The runtime folds R into A₀ once, so every
+/// product with the layer costs what plain LoRA's does; one routine so the fold is the same everywhere.
+public enum LoRAXS {
+    /// out (rank × in) = R (rank × rank) · A₀ (rank × in), accumulated in Float row by row.
+    public static func fold(core: UnsafePointer<Float>, fixedA: UnsafePointer<Float>, rank: Int, inFeatures: Int,
+                            into out: UnsafeMutablePointer<Float>) {
+        for i in 0..<rank {
+            let row = out + i * inFeatures
+            row.update(repeating: 0, count: inFeatures)
+            for k in 0..<rank {
+                let c = core[i * rank + k], a = fixedA + k * inFeatures
+                for j in 0..<inFeatures { row[j] += c * a[j] }
+            }
+        }
+    }
+}
+
 /// A saved whole parameter: a `modules_to_save` head or a base layer PEFT stored with the adapter.
 public struct SavedParameter: Sendable, Equatable {
     public let name: String

@@ -25,13 +25,8 @@ public struct TFBLayer: Sendable, Equatable {
 
     public init(_ layer: LoRALayerWeights) throws {
         let r = layer.rank, n = layer.inFeatures, m = layer.outFeatures
-        var a = layer.a.map(Double.init)
-        if let core = layer.core {
-            // LoRA-XS: the trainable core sits between A and B; fold it in first (A ← R·A).
-            var folded = [Double](repeating: 0, count: r * n)
-            for i in 0..<r { for k in 0..<r { let c = Double(core[i * r + k]); for j in 0..<n { folded[i * n + j] += c * a[k * n + j] } } }
-            a = folded
-        }
+        // LoRA-XS: the core sits between A and B; folded in first (A ← R·A), as the runtime folds it.
+        let a = layer.effectiveA.map(Double.init)
         let svd = try ThinSVD(layer.b.map(Double.init), rows: m, columns: r)
         var bPrime = [Float](repeating: 0, count: m * r)
         for i in 0..<m { for k in 0..<r { bPrime[i * r + k] = Float(svd.u[i * r + k] * svd.s[k]) } }

@@ -52,10 +52,6 @@ public struct DecoderEvaluation {
 
     /// Softmax in Double; nil when any logit is NaN or infinite.
     public static func softmax(_ logits: [Float]) -> [Double]? {
-        guard logits.allSatisfy(\.isFinite) else { return nil }
-        let m = Double(logits.max() ?? 0)
-        let e = logits.map { Foundation.exp(Double($0) - m) }
-        let s = e.reduce(0, +)
-        return e.map { $0 / s }
+        logits.allSatisfy(\.isFinite) ? LogitGradients.softmax(logits) : nil
     }
 }

@@ -101,15 +101,8 @@ public final class AdapterParameters: @unchecked Sendable {
     /// After values changed (an optimizer step, a restored checkpoint): refolds R·A₀ into the model.
     public func valuesChanged() {
         for f in folds {
-            let r = f.core.shape[0], n = f.fixedA.shape[1]
-            for i in 0..<r {
-                let out = f.folded.pointer + i * n
-                for j in 0..<n { out[j] = 0 }
-                for k in 0..<r {
-                    let c = f.core[i * r + k], a = f.fixedA.pointer + k * n
-                    for j in 0..<n { out[j] += c * a[j] }
-                }
-            }
+            LoRAXS.fold(core: f.core.pointer, fixedA: f.fixedA.pointer, rank: f.core.shape[0], inFeatures: f.fixedA.shape[1],
+                        into: f.folded.pointer)
         }
     }
 

@@ -38,12 +38,9 @@ extension LlamaModel: ChoiceModel {
 
     /// One packed pass over the prompts; the head computes only the union of their answer rows.
     public func choiceLogits(_ examples: [PreparedExample], seeds: [UInt64]?) -> [[Float]] {
-        var union: [Int] = [], column: [Int: Int] = [:]
-        for e in examples {
-            for id in e.answerTokens where column[id] == nil { column[id] = union.count; union.append(id) }
-        }
-        let logits = forward(PackedBatch(examples.map(\.tokens)), output: .lastPositionLogits(ids: union), seeds: seeds)
-        return examples.enumerated().map { i, e in e.answerTokens.map { logits[i * union.count + column[$0]!] } }
+        let answers = AnswerColumns(examples.lazy.map(\.answerTokens))
+        let logits = forward(PackedBatch(examples.map(\.tokens)), output: .lastPositionLogits(ids: answers.ids), seeds: seeds)
+        return examples.enumerated().map { i, e in answers.logits(logits, row: i, answers: e.answerTokens) }
     }
 }
 

@@ -60,13 +60,11 @@ public final class ChoiceScorer: @unchecked Sendable {
             }
             let members = Array(order[start..<end])
             let sequences = members.map { Array(ownTokens(requests[$0])) }
-            var union: [Int] = []
-            var column: [Int: Int] = [:]
-            for m in members { for id in requests[m].answerTokens where column[id] == nil { column[id] = union.count; union.append(id) } }
+            let answers = AnswerColumns(members.lazy.map { requests[$0].answerTokens })
             let logits = model.forward(PackedBatch(sequences), prefix: withPrefix ? prefix : nil,
-                                       output: .lastPositionLogits(ids: union))
+                                       output: .lastPositionLogits(ids: answers.ids))
             for (row, m) in members.enumerated() {
-                results[m] = requests[m].answerTokens.map { logits[row * union.count + column[$0]!] }
+                results[m] = answers.logits(logits, row: row, answers: requests[m].answerTokens)
             }
             done += members.count
             progress(done)
