@@ -36,7 +36,8 @@ public enum ElementConversion {
 
     /// Converts `count` little-endian elements of `dtype` starting at `src` into `dst`.
     /// Integer types convert exactly where Float32 can hold them; BOOL gives 0 or 1.
-    public static func toFloat(_ src: UnsafeRawPointer, dtype: DType, count: Int, into dst: UnsafeMutablePointer<Float>) {
+    public static func toFloat(_ src: UnsafeRawPointer, dtype: DType, count: Int, into dst: UnsafeMutablePointer<Float>)
+    {
         switch dtype {
         case .f32:
             // An unaligned copy: safetensors data is only guaranteed byte-aligned in general.

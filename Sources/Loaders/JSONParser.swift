@@ -139,7 +139,8 @@ struct JSONParser {
             case UInt8(ascii: "u"):
                 var scalar = try hex4()
                 if (0xD800..<0xDC00).contains(scalar), i + 1 < bytes.count,
-                   bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
+                    bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u")
+                {
                     let save = i
                     i += 2
                     let low = try hex4()
@@ -164,7 +165,9 @@ struct JSONParser {
             guard i < bytes.count else { throw fail("unterminated string") }
         }
         i += 1
-        guard let s = String(validating: utf8, as: UTF8.self) else { throw Failure(offset: start, reason: "invalid UTF-8 in a string") }
+        guard let s = String(validating: utf8, as: UTF8.self) else {
+            throw Failure(offset: start, reason: "invalid UTF-8 in a string")
+        }
         return s
     }
 
@@ -184,7 +187,9 @@ struct JSONParser {
             isInteger = false
             i += 1
             if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
-            guard i < bytes.count, (0x30...0x39).contains(bytes[i]) else { throw fail("digits expected in the exponent") }
+            guard i < bytes.count, (0x30...0x39).contains(bytes[i]) else {
+                throw fail("digits expected in the exponent")
+            }
             while i < bytes.count, (0x30...0x39).contains(bytes[i]) { i += 1 }
         }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)

@@ -2,19 +2,19 @@
 /// so that a user holding a broken checkpoint or dataset knows exactly what to look at.
 public struct LoadError: Error, CustomStringConvertible, Equatable, Sendable {
     public enum Kind: String, Sendable {
-        case io                 // the file cannot be opened, read or mapped
-        case truncated          // the file ends before a declared structure does
-        case invalidHeader      // a header field is out of range or inconsistent
-        case invalidJSON        // JSON that does not parse or has the wrong shape
-        case unsupportedDType   // a dtype or quantisation type bayeval does not read
-        case shapeMismatch      // declared shape and byte size (or two shapes) disagree
-        case outOfBounds        // an offset or index points outside its container
-        case overlap            // two tensors claim the same bytes
-        case missingKey         // a required key, tensor or field is absent
-        case unknownKey         // a key that maps to nothing known
-        case unsupported        // a valid but unsupported feature (model type, file format)
-        case malformedRow       // a dataset row that does not have the expected layout
-        case invalidValue       // a value of the right type but an impossible content
+        case io  // the file cannot be opened, read or mapped
+        case truncated  // the file ends before a declared structure does
+        case invalidHeader  // a header field is out of range or inconsistent
+        case invalidJSON  // JSON that does not parse or has the wrong shape
+        case unsupportedDType  // a dtype or quantisation type bayeval does not read
+        case shapeMismatch  // declared shape and byte size (or two shapes) disagree
+        case outOfBounds  // an offset or index points outside its container
+        case overlap  // two tensors claim the same bytes
+        case missingKey  // a required key, tensor or field is absent
+        case unknownKey  // a key that maps to nothing known
+        case unsupported  // a valid but unsupported feature (model type, file format)
+        case malformedRow  // a dataset row that does not have the expected layout
+        case invalidValue  // a value of the right type but an impossible content
     }
 
     public let kind: Kind

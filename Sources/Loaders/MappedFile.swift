@@ -53,8 +53,9 @@ public final class MappedFile: @unchecked Sendable {
     /// A bounds-checked sub-range; `item` names what is being read for the error message.
     public func slice(_ offset: Int, _ length: Int, item: String) throws -> UnsafeRawBufferPointer {
         guard offset >= 0, length >= 0, offset <= count, length <= count - offset else {
-            throw LoadError(.truncated, file: path, item: item,
-                            "needs bytes \(offset)..<\(offset &+ length) but the file has \(count)")
+            throw LoadError(
+                .truncated, file: path, item: item,
+                "needs bytes \(offset)..<\(offset &+ length) but the file has \(count)")
         }
         return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
     }

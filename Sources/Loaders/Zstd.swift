@@ -19,8 +19,9 @@ public enum Zstd {
                 var outBuf = ZSTD_outBuffer(dst: raw.baseAddress, size: raw.count, pos: 0)
                 let r = ZSTD_decompressStream(dctx, &outBuf, &inBuf)
                 if ZSTD_isError(r) != 0 {
-                    throw LoadError(.invalidHeader, file: file, item: "",
-                                    "zstd: \(String(cString: ZSTD_getErrorName(r)))")
+                    throw LoadError(
+                        .invalidHeader, file: file, item: "",
+                        "zstd: \(String(cString: ZSTD_getErrorName(r)))")
                 }
                 lastResult = r
                 return outBuf.pos

@@ -35,7 +35,9 @@ public struct Predictions: Sendable, Equatable {
             throw Problem.shape(expected: labels.count * classCount, got: probabilities.count)
         }
         for (i, y) in labels.enumerated() {
-            guard (0..<classCount).contains(y) else { throw Problem.labelOutOfRange(row: i, label: y, classes: classCount) }
+            guard (0..<classCount).contains(y) else {
+                throw Problem.labelOutOfRange(row: i, label: y, classes: classCount)
+            }
             var sum = 0.0
             for k in 0..<classCount {
                 let p = probabilities[i * classCount + k]

@@ -18,14 +18,20 @@ public enum BLoBPosterior {
     /// Attaches the adapter's means and puts each layer's σ_A on its patch. Layers without rho stay
     /// deterministic. Returns the number of layers that carry a posterior.
     @discardableResult
-    public static func attach(_ adapter: LoRAAdapter, to model: any AdaptedModel, parameterisation: Parameterisation) throws -> Int {
+    public static func attach(
+        _ adapter: LoRAAdapter, to model: any AdaptedModel, parameterisation: Parameterisation
+    ) throws -> Int {
         try model.attach(adapter)
         var noisy = 0
         for (i, layer) in adapter.layers.enumerated() {
             guard let rho = layer.aRho, let (linear, offset, _) = model.linear(forModule: layer.module),
-                  let patch = linear.patches.lastIndex(where: { $0.outputOffset == offset }) else { continue }
-            linear.setSampler(patch: patch, DiagonalGaussianOnA(standardDeviations: standardDeviations(rho, parameterisation),
-                                                                 key: UInt64(i + 1)))
+                let patch = linear.patches.lastIndex(where: { $0.outputOffset == offset })
+            else { continue }
+            linear.setSampler(
+                patch: patch,
+                DiagonalGaussianOnA(
+                    standardDeviations: standardDeviations(rho, parameterisation),
+                    key: UInt64(i + 1)))
             noisy += 1
         }
         return noisy

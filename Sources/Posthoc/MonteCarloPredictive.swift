@@ -31,7 +31,9 @@ public struct MonteCarloPredictive<Model: ChoiceModel> {
 
     /// Averaged probabilities per example; `indices[j]` is example j's stable index (its seeds). nil for
     /// an example whose logits were not finite under some sample.
-    public func probabilities(_ examples: [Model.Example], indices: [Int], progress: (Int) -> Void = { _ in }) -> [[Double]?] {
+    public func probabilities(
+        _ examples: [Model.Example], indices: [Int], progress: (Int) -> Void = { _ in }
+    ) -> [[Double]?] {
         precondition(indices.count == examples.count)
         var out = [[Double]?](repeating: nil, count: examples.count)
         let order = examples.indices.sorted { model.length(of: examples[$0]) < model.length(of: examples[$1]) }

@@ -57,9 +57,11 @@ public struct RunRecord: Codable, Sendable, Equatable {
     public var warnings: [String]
     public var platform: [String: String]
 
-    public init(command: Command, bayevalVersion: String, configuration: [String: String], results: [MethodResult],
-                tfbSearch: TFBSearchRecord? = nil, inputs: [InputFile], timings: Timings, throughput: Throughput? = nil,
-                resumedExamples: Int = 0, warnings: [String] = [], platform: [String: String]) {
+    public init(
+        command: Command, bayevalVersion: String, configuration: [String: String], results: [MethodResult],
+        tfbSearch: TFBSearchRecord? = nil, inputs: [InputFile], timings: Timings, throughput: Throughput? = nil,
+        resumedExamples: Int = 0, warnings: [String] = [], platform: [String: String]
+    ) {
         self.command = command
         self.bayevalVersion = bayevalVersion
         createdAt = ISO8601DateFormatter().string(from: Date())
@@ -146,7 +148,8 @@ extension RunRecord {
     static var encoder: JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        e.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return e
     }
 
@@ -170,13 +173,16 @@ extension RunRecord {
         }
         struct Version: Decodable { let schemaVersion: Int? }
         let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        d.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         guard let version = (try? d.decode(Version.self, from: data))?.schemaVersion else {
-            throw LoadError(.invalidValue, file: path, item: "schemaVersion", "not a bayeval run record (no schemaVersion)")
+            throw LoadError(
+                .invalidValue, file: path, item: "schemaVersion", "not a bayeval run record (no schemaVersion)")
         }
         guard version == currentSchemaVersion else {
-            throw LoadError(.unsupported, file: path, item: "schemaVersion",
-                            "run record schema \(version); this bayeval reads schema \(currentSchemaVersion)")
+            throw LoadError(
+                .unsupported, file: path, item: "schemaVersion",
+                "run record schema \(version); this bayeval reads schema \(currentSchemaVersion)")
         }
         do { return try d.decode(RunRecord.self, from: data) } catch let e as DecodingError {
             throw LoadError(.invalidValue, file: path, item: e.codingPathDescription, "malformed run record: \(e)")
@@ -190,9 +196,14 @@ extension RunRecord {
         for (role, path) in roles {
             var isDirectory: ObjCBool = false
             guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
-            let files = isDirectory.boolValue
-                ? ((try? fm.contentsOfDirectory(atPath: path)) ?? []).sorted().map { (path as NSString).appendingPathComponent($0) }
-                    .filter { var d: ObjCBool = false; return fm.fileExists(atPath: $0, isDirectory: &d) && !d.boolValue }
+            let files =
+                isDirectory.boolValue
+                ? ((try? fm.contentsOfDirectory(atPath: path)) ?? []).sorted().map {
+                    (path as NSString).appendingPathComponent($0)
+                }
+                .filter {
+                    var d: ObjCBool = false; return fm.fileExists(atPath: $0, isDirectory: &d) && !d.boolValue
+                }
                 : [path]
             for f in files {
                 let size = (try? fm.attributesOfItem(atPath: f)[.size] as? Int) ?? 0

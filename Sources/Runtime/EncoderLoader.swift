@@ -14,13 +14,15 @@ extension ModelLoader {
     /// loads, and the caller decides whether an adapter supplies the head.
     public static func loadEncoder(path: String, backend: any ComputeBackend) throws -> LoadedEncoder {
         if isGGUF(path) {
-            throw LoadError(.unsupported, file: path, item: "format",
-                            "encoders are read from a Hugging Face directory (config.json + model.safetensors), not GGUF")
+            throw LoadError(
+                .unsupported, file: path, item: "format",
+                "encoders are read from a Hugging Face directory (config.json + model.safetensors), not GGUF")
         }
         let config = try ModelConfig.load(directory: path)
         guard case .encoder(let c) = config else {
-            throw LoadError(.unsupported, file: path, item: "model_type",
-                            "'\(config.modelType)' is a decoder; sequence classification needs an encoder (bert, roberta)")
+            throw LoadError(
+                .unsupported, file: path, item: "model_type",
+                "'\(config.modelType)' is a decoder; sequence classification needs an encoder (bert, roberta)")
         }
         let ckpt = try SafeTensorsCheckpoint(directory: path)
         var shapes: [String: [Int]] = [:]

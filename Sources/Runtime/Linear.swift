@@ -8,8 +8,8 @@ public final class Linear: @unchecked Sendable {
         public let outFeatures: Int
         public let rank: Int
         public var scaling: Float
-        public let a: Tensor     // rank × in
-        public let b: Tensor     // out × rank
+        public let a: Tensor  // rank × in
+        public let b: Tensor  // out × rank
         /// The posterior weight samples are drawn from in Monte Carlo passes; nil: deterministic.
         public var sampler: (any PatchSampler)?
         /// LoRA-XS: the fixed A₀ (rank × in); `a` is then the folded R·A₀ and the core R is what trains.
@@ -18,8 +18,8 @@ public final class Linear: @unchecked Sendable {
 
     public let inFeatures: Int
     public let outFeatures: Int
-    public let weight: Tensor    // out × in
-    public let bias: Tensor?     // out
+    public let weight: Tensor  // out × in
+    public let bias: Tensor?  // out
     public private(set) var patches: [LoRAPatch] = []
 
     public init(weight: Tensor, bias: Tensor? = nil) {
@@ -51,8 +51,10 @@ public final class Linear: @unchecked Sendable {
         precondition(a.shape.count == 2 && b.shape.count == 2 && a.shape[0] == b.shape[1])
         precondition(a.shape[1] == inFeatures && outputOffset + b.shape[0] <= outFeatures)
         precondition(fixedA == nil || fixedA!.shape == a.shape)
-        patches.append(LoRAPatch(outputOffset: outputOffset, outFeatures: b.shape[0], rank: a.shape[0],
-                                 scaling: scaling, a: a, b: b, fixedA: fixedA))
+        patches.append(
+            LoRAPatch(
+                outputOffset: outputOffset, outFeatures: b.shape[0], rank: a.shape[0],
+                scaling: scaling, a: a, b: b, fixedA: fixedA))
     }
 
     public func removePatches() { patches.removeAll() }
@@ -74,27 +76,34 @@ public final class Linear: @unchecked Sendable {
     /// product fewer per call.
     public func mergePatches(backend: some ComputeBackend) {
         for p in patches {
-            backend.gemm(m: p.outFeatures, n: inFeatures, k: p.rank, alpha: p.scaling,
-                         a: p.b.pointer, lda: p.rank, b: p.a.pointer, ldb: inFeatures, transposeB: false,
-                         beta: 1, c: weight.pointer + p.outputOffset * inFeatures, ldc: inFeatures)
+            backend.gemm(
+                m: p.outFeatures, n: inFeatures, k: p.rank, alpha: p.scaling,
+                a: p.b.pointer, lda: p.rank, b: p.a.pointer, ldb: inFeatures, transposeB: false,
+                beta: 1, c: weight.pointer + p.outputOffset * inFeatures, ldc: inFeatures)
         }
         patches.removeAll()
     }
 
     /// y[rows × outFeatures] (row stride `ldy`) = x · Wᵀ + b + LoRA. `scratch` holds rows × max rank.
-    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
-                        backend: some ComputeBackend, scratch: UnsafeMutablePointer<Float>, noise: WeightNoise? = nil) {
+    public func forward(
+        _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
+        backend: some ComputeBackend, scratch: UnsafeMutablePointer<Float>, noise: WeightNoise? = nil
+    ) {
         let ld = ldy ?? outFeatures
-        backend.linear(x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, outFeatures: outFeatures, into: y, ldy: ld)
+        backend.linear(
+            x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, outFeatures: outFeatures, into: y, ldy: ld)
         if let bias { backend.addBias(bias.pointer, rows: rows, columns: outFeatures, stride: ld, into: y) }
         for p in patches {
-            backend.linear(x, rows: rows, inFeatures: inFeatures, weight: p.a.pointer, outFeatures: p.rank, into: scratch)
+            backend.linear(
+                x, rows: rows, inFeatures: inFeatures, weight: p.a.pointer, outFeatures: p.rank, into: scratch)
             if let noise, let sampler = p.sampler {
-                p.addSample(sampler, x: x, inFeatures: inFeatures, rows: noise, u: scratch, y: y + p.outputOffset, ldy: ld,
-                            backend: backend)
+                p.addSample(
+                    sampler, x: x, inFeatures: inFeatures, rows: noise, u: scratch, y: y + p.outputOffset, ldy: ld,
+                    backend: backend)
             }
-            backend.gemm(m: rows, n: p.outFeatures, k: p.rank, alpha: p.scaling, a: scratch, lda: p.rank,
-                         b: p.b.pointer, ldb: p.rank, transposeB: true, beta: 1, c: y + p.outputOffset, ldc: ld)
+            backend.gemm(
+                m: rows, n: p.outFeatures, k: p.rank, alpha: p.scaling, a: scratch, lda: p.rank,
+                b: p.b.pointer, ldb: p.rank, transposeB: true, beta: 1, c: y + p.outputOffset, ldc: ld)
         }
     }
 
@@ -107,9 +116,11 @@ extension Linear.LoRAPatch {
     /// y_s += s·u_s·E_Bᵀ (u_s already perturbed, so y gets s·X_s·(A+E_A)ᵀ(B+E_B)ᵀ once the caller adds
     /// s·u·Bᵀ). `u` is rows × rank; `y` points at this patch's first output column (row stride `ldy`).
     /// With `outputRows`, y holds only those rows of the patch's output (the answer logits of a head).
-    func addSample(_ sampler: any PatchSampler, x: UnsafePointer<Float>, inFeatures: Int, rows noise: WeightNoise,
-                   u: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, ldy: Int, outputRows: [Int]? = nil,
-                   backend: some ComputeBackend) {
+    func addSample(
+        _ sampler: any PatchSampler, x: UnsafePointer<Float>, inFeatures: Int, rows noise: WeightNoise,
+        u: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, ldy: Int, outputRows: [Int]? = nil,
+        backend: some ComputeBackend
+    ) {
         let columns = outputRows?.count ?? outFeatures
         let eA = UnsafeMutablePointer<Float>.allocate(capacity: rank * inFeatures)
         let eB = UnsafeMutablePointer<Float>.allocate(capacity: outFeatures * rank)
@@ -119,8 +130,9 @@ extension Linear.LoRAPatch {
             sampler.draw(seed: seed, rank: rank, inFeatures: inFeatures, outFeatures: outFeatures, a: eA, b: eB)
             let us = u + range.lowerBound * rank
             if sampler.perturbsA {
-                backend.gemm(m: range.count, n: rank, k: inFeatures, alpha: 1, a: x + range.lowerBound * inFeatures,
-                             lda: inFeatures, b: eA, ldb: inFeatures, transposeB: true, beta: 1, c: us, ldc: rank)
+                backend.gemm(
+                    m: range.count, n: rank, k: inFeatures, alpha: 1, a: x + range.lowerBound * inFeatures,
+                    lda: inFeatures, b: eA, ldb: inFeatures, transposeB: true, beta: 1, c: us, ldc: rank)
             }
             guard sampler.perturbsB else { continue }
             var rowsOfB = UnsafePointer(eB)
@@ -128,8 +140,9 @@ extension Linear.LoRAPatch {
                 for (k, id) in outputRows.enumerated() { (picked + k * rank).update(from: eB + id * rank, count: rank) }
                 rowsOfB = UnsafePointer(picked)
             }
-            backend.gemm(m: range.count, n: columns, k: rank, alpha: scaling, a: us, lda: rank, b: rowsOfB, ldb: rank,
-                         transposeB: true, beta: 1, c: y + range.lowerBound * ldy, ldc: ldy)
+            backend.gemm(
+                m: range.count, n: columns, k: rank, alpha: scaling, a: us, lda: rank, b: rowsOfB, ldb: rank,
+                transposeB: true, beta: 1, c: y + range.lowerBound * ldy, ldc: ldy)
         }
     }
 }

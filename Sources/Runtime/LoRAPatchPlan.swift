@@ -16,11 +16,15 @@ struct LoRAPatchPlan {
     /// folded into A here.
     init(_ layer: LoRALayerWeights, target: (Linear, offset: Int, width: Int)?, model: String, file: String) throws {
         guard let (linear, offset, width) = target else {
-            throw LoadError(.unknownKey, file: file, item: layer.module, "the \(model) model has no adaptable linear layer '\(layer.module)'")
+            throw LoadError(
+                .unknownKey, file: file, item: layer.module,
+                "the \(model) model has no adaptable linear layer '\(layer.module)'")
         }
         guard layer.outFeatures == width, layer.inFeatures == linear.inFeatures else {
-            throw LoadError(.shapeMismatch, file: file, item: layer.module,
-                            "adapter update is \(layer.outFeatures)×\(layer.inFeatures), the layer is \(width)×\(linear.inFeatures)")
+            throw LoadError(
+                .shapeMismatch, file: file, item: layer.module,
+                "adapter update is \(layer.outFeatures)×\(layer.inFeatures), the layer is \(width)×\(linear.inFeatures)"
+            )
         }
         let a = layer.effectiveA
         self.linear = linear

@@ -20,13 +20,17 @@ public enum ModelLoader {
         if isGGUF(path) { return try loadGGUF(path: path, backend: backend) }
         let config = try ModelConfig.load(directory: path)
         guard case .decoder(let c) = config else {
-            throw LoadError(.unsupported, file: path, item: "model_type",
-                            "'\(config.modelType)' is an encoder; multiple-choice prompting needs a decoder (llama, mistral, qwen2)")
+            throw LoadError(
+                .unsupported, file: path, item: "model_type",
+                "'\(config.modelType)' is an encoder; multiple-choice prompting needs a decoder (llama, mistral, qwen2)"
+            )
         }
         let ckpt = try SafeTensorsCheckpoint(directory: path)
         var shapes: [String: [Int]] = [:]
         for n in ckpt.names { shapes[n] = ckpt.info(n)?.shape }
-        if c.tieWordEmbeddings, shapes["lm_head.weight"] == nil { shapes["lm_head.weight"] = shapes["model.embed_tokens.weight"] }
+        if c.tieWordEmbeddings, shapes["lm_head.weight"] == nil {
+            shapes["lm_head.weight"] = shapes["model.embed_tokens.weight"]
+        }
         let model = try LlamaModel(config: c, backend: backend, source: path) { name in
             guard let info = ckpt.info(name) else { return nil }
             return Tensor(shape: info.shape, values: try ckpt.floats(name))
@@ -37,8 +41,9 @@ public enum ModelLoader {
     static func loadGGUF(path: String, backend: any ComputeBackend) throws -> LoadedDecoder {
         let file = try GGUFFile(path: path, populate: true)
         guard file.architecture == "llama" else {
-            throw LoadError(.unsupported, file: path, item: "general.architecture",
-                            "GGUF architecture '\(file.architecture ?? "none")' is not supported (supported: llama)")
+            throw LoadError(
+                .unsupported, file: path, item: "general.architecture",
+                "GGUF architecture '\(file.architecture ?? "none")' is not supported (supported: llama)")
         }
         var (hp, tensors) = try file.llamaTensors()
         let config = DecoderConfig(

@@ -11,8 +11,9 @@ public protocol PatchSampler: Sendable {
     var perturbsB: Bool { get }
     /// Writes E_A into `a` (rank × in) when `perturbsA`, E_B into `b` (out × rank) when `perturbsB`; the
     /// buffers are exactly that size. Called once per sequence and layer: no allocation.
-    func draw(seed: UInt64, rank: Int, inFeatures: Int, outFeatures: Int,
-              a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>)
+    func draw(
+        seed: UInt64, rank: Int, inFeatures: Int, outFeatures: Int,
+        a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>)
 }
 
 /// Independent Gaussians on the entries of A, B fixed: standard deviation per row of A (TFB's σ/dᵢ) or
@@ -29,10 +30,14 @@ public struct DiagonalGaussianOnA: PatchSampler {
         self.key = key
     }
 
-    public func draw(seed: UInt64, rank: Int, inFeatures: Int, outFeatures: Int,
-                     a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>) {
+    public func draw(
+        seed: UInt64, rank: Int, inFeatures: Int, outFeatures: Int,
+        a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>
+    ) {
         let std = standardDeviations
-        precondition(std.count == rank || std.count == rank * inFeatures, "\(std.count) deviations for a \(rank)×\(inFeatures) A")
+        precondition(
+            std.count == rank || std.count == rank * inFeatures, "\(std.count) deviations for a \(rank)×\(inFeatures) A"
+        )
         var rng = SplitMix64(seed: seed ^ (key &* 0x9E37_79B9_7F4A_7C15))
         let count = rank * inFeatures
         let perEntry = std.count == count

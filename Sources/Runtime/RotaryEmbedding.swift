@@ -59,8 +59,10 @@ public final class RotaryEmbedding: @unchecked Sendable {
     /// Rotates `heads` heads of one token in place; `position` must be reserved. `inverse` rotates by
     /// −angle instead: the backward of the rotation, since rotations are orthogonal.
     @inline(__always)
-    public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int,
-                      cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, inverse: Bool = false) {
+    public func apply(
+        _ x: UnsafeMutablePointer<Float>, heads: Int, position: Int,
+        cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, inverse: Bool = false
+    ) {
         let half = headDimension / 2
         let c = cos + position * half, s = sin + position * half
         let sign: Float = inverse ? -1 : 1
@@ -76,6 +78,8 @@ public final class RotaryEmbedding: @unchecked Sendable {
 
     /// Applies `body` with stable pointers to the tables.
     public func withTables<R>(_ body: (UnsafePointer<Float>, UnsafePointer<Float>) -> R) -> R {
-        cosTable.withUnsafeBufferPointer { c in sinTable.withUnsafeBufferPointer { s in body(c.baseAddress!, s.baseAddress!) } }
+        cosTable.withUnsafeBufferPointer { c in
+            sinTable.withUnsafeBufferPointer { s in body(c.baseAddress!, s.baseAddress!) }
+        }
     }
 }

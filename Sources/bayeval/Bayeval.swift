@@ -7,7 +7,10 @@ struct Bayeval: ParsableCommand {
         commandName: "bayeval",
         abstract: "Post-hoc Bayesian LoRA: load checkpoints, evaluate calibration, build posteriors.",
         version: version,
-        subcommands: [EvaluateCommand.self, TFBCommand.self, TrainCommand.self, InspectCommand.self, TokenizeCommand.self, DatasetsCommand.self, BenchCommand.self])
+        subcommands: [
+            EvaluateCommand.self, TFBCommand.self, TrainCommand.self, InspectCommand.self, TokenizeCommand.self,
+            DatasetsCommand.self, BenchCommand.self,
+        ])
 }
 
 extension Bayeval {

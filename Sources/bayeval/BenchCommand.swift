@@ -33,7 +33,9 @@ struct LoadersBench: ParsableCommand {
     }
 
     func run() throws {
-        guard repeats > 0, megabytes > 0, threads > 0 else { throw ValidationError("--repeats, --megabytes and --threads must be positive") }
+        guard repeats > 0, megabytes > 0, threads > 0 else {
+            throw ValidationError("--repeats, --megabytes and --threads must be positive")
+        }
         let dir = NSTemporaryDirectory() + "bayeval-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -42,8 +44,9 @@ struct LoadersBench: ParsableCommand {
         var st: [Double] = []
         for _ in 0..<repeats { st.append(try LoaderBenchmarks.loadAllAsFloat32(path: file, threads: threads).seconds) }
         let stMedian = LoaderBenchmarks.median(st)
-        var report = Report(safetensorsBytes: bytes, safetensorsSeconds: st,
-                            safetensorsMedianGBps: Double(bytes) / stMedian / 1e9, ggufSeconds: [])
+        var report = Report(
+            safetensorsBytes: bytes, safetensorsSeconds: st,
+            safetensorsMedianGBps: Double(bytes) / stMedian / 1e9, ggufSeconds: [])
         let ggufPath = gguf ?? ModelPaths.smolLM2GGUF
         if FileManager.default.fileExists(atPath: ggufPath) {
             report.ggufPath = ggufPath
@@ -57,10 +60,16 @@ struct LoadersBench: ParsableCommand {
         if output.json { print(try Rendering.json(report)); return }
         func list(_ xs: [Double]) -> String { xs.map { String(format: "%.3f", $0) }.joined(separator: " ") }
         print("safetensors bf16 → Float32: \(bytes / 1_000_000) MB, \(threads) threads, runs [s]: \(list(st))")
-        print(String(format: "  median %.3f s = %.2f GB/s of bf16 input (target ≥ 1 GB/s)", stMedian, report.safetensorsMedianGBps))
+        print(
+            String(
+                format: "  median %.3f s = %.2f GB/s of bf16 input (target ≥ 1 GB/s)", stMedian,
+                report.safetensorsMedianGBps))
         if let m = report.ggufMedianSeconds {
             print("GGUF load + dequantise + HF layout: \(ggufPath), runs [s]: \(list(report.ggufSeconds))")
-            print(String(format: "  median %.3f s for %@ parameters (target < 1 s)", m, Rendering.count(report.ggufParameters ?? 0)))
+            print(
+                String(
+                    format: "  median %.3f s for %@ parameters (target < 1 s)", m,
+                    Rendering.count(report.ggufParameters ?? 0)))
         } else {
             print("GGUF: \(ggufPath) not found (run scripts/setup.sh or pass --gguf)")
         }
@@ -70,7 +79,8 @@ struct LoadersBench: ParsableCommand {
 struct ScoringBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scoring",
-        abstract: "Multiple-choice scoring speed: prompt tokens/s, executed GFLOP/s against the machine's sgemm rate, peak memory.",
+        abstract:
+            "Multiple-choice scoring speed: prompt tokens/s, executed GFLOP/s against the machine's sgemm rate, peak memory.",
         discussion: """
             Loads the model once, scores the same examples --repeats times and reports medians. The ratio to \
             transformers is measured by scripts/bench_scoring.sh, which runs both end to end in one session.
@@ -96,26 +106,39 @@ struct ScoringBench: ParsableCommand {
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
         let load = Date().timeIntervalSince(started)
         let prepared = try options.preparedExamples(model: loaded.model, tokenizer: tokenizer)
-        let scorer = ChoiceScorer(model: loaded.model, sharedPrefix: PromptPreparation.commonPrefix(of: prepared), maxSequences: options.batchSize)
+        let scorer = ChoiceScorer(
+            model: loaded.model, sharedPrefix: PromptPreparation.commonPrefix(of: prepared),
+            maxSequences: options.batchSize)
         var runs: [ScoringBenchmark.Run] = []
         for _ in 0..<repeats { runs.append(try ScoringBenchmark.run(prepared, scorer: scorer)) }
         let peak = backend.measuredSgemmGFLOPs()
         let median = LoaderBenchmarks.median(runs.map(\.seconds))
-        let weights = Double(loaded.parameterShapes.filter { $0.key != "lm_head.weight" || !loaded.model.config.tieWordEmbeddings }
-            .values.reduce(0) { $0 + $1.reduce(1, *) }) * 4 / 1e6
-        let r = Report(examples: prepared.count, promptTokens: runs[0].promptTokens, computedTokens: runs[0].computedTokens,
-                       gflop: runs[0].gflop, seconds: runs.map(\.seconds), medianSeconds: median,
-                       promptTokensPerSecond: Double(runs[0].promptTokens) / median,
-                       executedGFLOPs: runs[0].gflop / median, sgemmGFLOPs: peak, fractionOfPeak: runs[0].gflop / median / peak,
-                       loadSeconds: load, peakResidentMB: Double(ScoringBenchmark.peakResidentBytes) / 1e6, float32WeightsMB: weights)
+        let weights =
+            Double(
+                loaded.parameterShapes.filter { $0.key != "lm_head.weight" || !loaded.model.config.tieWordEmbeddings }
+                    .values.reduce(0) { $0 + $1.reduce(1, *) }) * 4 / 1e6
+        let r = Report(
+            examples: prepared.count, promptTokens: runs[0].promptTokens, computedTokens: runs[0].computedTokens,
+            gflop: runs[0].gflop, seconds: runs.map(\.seconds), medianSeconds: median,
+            promptTokensPerSecond: Double(runs[0].promptTokens) / median,
+            executedGFLOPs: runs[0].gflop / median, sgemmGFLOPs: peak, fractionOfPeak: runs[0].gflop / median / peak,
+            loadSeconds: load, peakResidentMB: Double(ScoringBenchmark.peakResidentBytes) / 1e6,
+            float32WeightsMB: weights)
         if output.json { print(try Rendering.json(r)); return }
-        print(String(format: "%d examples, %d prompt tokens (%d computed after the shared header), %.1f GFLOP executed",
-                     r.examples, r.promptTokens, r.computedTokens, r.gflop))
+        print(
+            String(
+                format: "%d examples, %d prompt tokens (%d computed after the shared header), %.1f GFLOP executed",
+                r.examples, r.promptTokens, r.computedTokens, r.gflop))
         print("runs [s]: " + r.seconds.map { String(format: "%.2f", $0) }.joined(separator: " "))
-        print(String(format: "median %.2f s: %.0f prompt tokens/s, %.1f GFLOP/s executed = %.0f%% of measured sgemm %.1f GFLOP/s",
-                     median, r.promptTokensPerSecond, r.executedGFLOPs, 100 * r.fractionOfPeak, peak))
-        print(String(format: "load %.2f s; peak RSS %.0f MB = %.2f× the Float32 weights (%.0f MB)",
-                     load, r.peakResidentMB, r.peakResidentMB / weights, weights))
+        print(
+            String(
+                format:
+                    "median %.2f s: %.0f prompt tokens/s, %.1f GFLOP/s executed = %.0f%% of measured sgemm %.1f GFLOP/s",
+                median, r.promptTokensPerSecond, r.executedGFLOPs, 100 * r.fractionOfPeak, peak))
+        print(
+            String(
+                format: "load %.2f s; peak RSS %.0f MB = %.2f× the Float32 weights (%.0f MB)",
+                load, r.peakResidentMB, r.peakResidentMB / weights, weights))
     }
 }
 
@@ -144,15 +167,21 @@ struct SamplingBench: ParsableCommand {
         _ = try TFBPosterior(adapter: a, model: loaded.model, sigma: sigma)
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
         let prepared = try options.preparedExamples(model: loaded.model, tokenizer: tokenizer)
-        let mc = MonteCarloPredictive(model: loaded.model, samples: samples, seed: 0, sequencesPerBatch: options.batchSize)
+        let mc = MonteCarloPredictive(
+            model: loaded.model, samples: samples, seed: 0, sequencesPerBatch: options.batchSize)
         var runs: [SamplingBenchmark.Run] = []
         for _ in 0..<repeats { runs.append(SamplingBenchmark.run(mc, examples: prepared)) }
         for r in runs {
-            print(String(format: "deterministic %.2f s, sampled %.2f s, ratio %.3f", r.deterministicSeconds, r.sampledSeconds, r.ratio))
+            print(
+                String(
+                    format: "deterministic %.2f s, sampled %.2f s, ratio %.3f", r.deterministicSeconds,
+                    r.sampledSeconds, r.ratio))
         }
-        print(String(format: "%d examples × %d samples: median cost of a sample = %.3f× a deterministic pass (runs %@)",
-                     prepared.count, samples, LoaderBenchmarks.median(runs.map(\.ratio)),
-                     runs.map { String(format: "%.3f", $0.ratio) }.joined(separator: " ")))
+        print(
+            String(
+                format: "%d examples × %d samples: median cost of a sample = %.3f× a deterministic pass (runs %@)",
+                prepared.count, samples, LoaderBenchmarks.median(runs.map(\.ratio)),
+                runs.map { String(format: "%.3f", $0.ratio) }.joined(separator: " ")))
     }
 }
 
@@ -162,8 +191,9 @@ extension ModelTaskOptions {
         let dir = try dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
         var dataset = try DatasetLoader.load(task: taskName, split: splitName, dataDirectory: dir)
         if let limit { dataset = dataset.select(first: limit) }
-        var prep = PromptPreparation(tokenizer: tokenizer, task: taskName, options: promptOptions,
-                                     contextLength: model.config.scoringContextLength, vocabularySize: model.config.vocabularySize)
+        var prep = PromptPreparation(
+            tokenizer: tokenizer, task: taskName, options: promptOptions,
+            contextLength: model.config.scoringContextLength, vocabularySize: model.config.vocabularySize)
         return try prep.prepare(dataset)
     }
 }

@@ -23,7 +23,8 @@ struct DatasetsCommand: ParsableCommand {
         let tasks: [TaskName]
         if let task {
             guard let t = TaskName(rawValue: task) else {
-                throw ValidationError("unknown task '\(task)' (known: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw ValidationError(
+                    "unknown task '\(task)' (known: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             tasks = [t]
         } else {
@@ -34,21 +35,28 @@ struct DatasetsCommand: ParsableCommand {
         for t in tasks {
             for split in t.splits {
                 let s = try DatasetLoader.load(task: t, split: split, dataDirectory: dir).summary
-                rows.append(Row(task: t.rawValue, split: split.rawValue, examples: s.count,
-                                choices: Dictionary(uniqueKeysWithValues: s.choiceCountHistogram.map { (String($0.key), $0.value) }),
-                                labels: Dictionary(uniqueKeysWithValues: s.labelRows.map { ($0.name, $0.count) })))
+                rows.append(
+                    Row(
+                        task: t.rawValue, split: split.rawValue, examples: s.count,
+                        choices: Dictionary(
+                            uniqueKeysWithValues: s.choiceCountHistogram.map { (String($0.key), $0.value) }),
+                        labels: Dictionary(uniqueKeysWithValues: s.labelRows.map { ($0.name, $0.count) })))
             }
         }
         if output.json {
             print(try Rendering.json(rows))
             return
         }
-        print(Rendering.table(
-            header: ["task", "split", "examples", "choices", "labels"],
-            rows: rows.map { r in
-                [r.task, r.split, String(r.examples),
-                 r.choices.sorted { Int($0.key)! < Int($1.key)! }.map { "\($0.key):\($0.value)" }.joined(separator: " "),
-                 r.labels.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")]
-            }))
+        print(
+            Rendering.table(
+                header: ["task", "split", "examples", "choices", "labels"],
+                rows: rows.map { r in
+                    [
+                        r.task, r.split, String(r.examples),
+                        r.choices.sorted { Int($0.key)! < Int($1.key)! }.map { "\($0.key):\($0.value)" }.joined(
+                            separator: " "),
+                        r.labels.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "),
+                    ]
+                }))
     }
 }

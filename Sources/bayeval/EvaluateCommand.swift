@@ -23,7 +23,10 @@ struct EvaluateCommand: ParsableCommand {
     @OptionGroup var options: ModelTaskOptions
     @OptionGroup var outputs: RunOutputOptions
 
-    @Option(help: "Monte Carlo weight samples for an adapter that carries a posterior (BLoB's lora_A_rho, or a saved TFB posterior); 0: the mean prediction.")
+    @Option(
+        help:
+            "Monte Carlo weight samples for an adapter that carries a posterior (BLoB's lora_A_rho, or a saved TFB posterior); 0: the mean prediction."
+    )
     var samples = 0
 
     @Flag(help: "Read lora_A_rho as softplus(rho) (bayesian-peft with eps < 0) instead of rho².")
@@ -37,7 +40,9 @@ struct EvaluateCommand: ParsableCommand {
         try outputs.prepare()
         var timings = RunRecord.Timings()
         var warnings: [String] = []
-        let adapterConfig = try adapter.map { try AdapterConfig.load(path: ($0 as NSString).appendingPathComponent("adapter_config.json")) }
+        let adapterConfig = try adapter.map {
+            try AdapterConfig.load(path: ($0 as NSString).appendingPathComponent("adapter_config.json"))
+        }
         let modelPath = try options.resolveModel(adapter: adapter, config: adapterConfig)
         let task = options.taskName
         // A split the task does not have is known before any model is loaded.
@@ -48,8 +53,9 @@ struct EvaluateCommand: ParsableCommand {
             // Encoders have no weight-sampling path yet; deterministic numbers under a Monte Carlo label
             // would be silently wrong.
             guard samples == 0 else {
-                throw ValidationError("--samples: \(modelPath) is an encoder, and encoders do not sample weight "
-                                      + "posteriors yet; leave out --samples for the mean prediction")
+                throw ValidationError(
+                    "--samples: \(modelPath) is an encoder, and encoders do not sample weight "
+                        + "posteriors yet; leave out --samples for the mean prediction")
             }
             return try runEncoder(modelPath: modelPath, backend: backend, started: started)
         }
@@ -61,14 +67,17 @@ struct EvaluateCommand: ParsableCommand {
             method = Method.evaluating(a, samples: samples)
             if samples > 0 {
                 guard a.kind == .blob else {
-                    throw ValidationError("--samples needs an adapter with a posterior (lora_A_rho); \(adapter) is a plain \(a.kind.rawValue) adapter: use `bayeval tfb` to make one")
+                    throw ValidationError(
+                        "--samples needs an adapter with a posterior (lora_A_rho); \(adapter) is a plain \(a.kind.rawValue) adapter: use `bayeval tfb` to make one"
+                    )
                 }
                 try BLoBPosterior.attach(a, to: loaded.model, parameterisation: blobSoftplus ? .softplus : .squared)
             } else {
                 try loaded.model.attach(a)
             }
             if let base = a.config.baseModelNameOrPath, FileManager.default.fileExists(atPath: base),
-               URL(fileURLWithPath: base).standardizedFileURL != URL(fileURLWithPath: modelPath).standardizedFileURL {
+                URL(fileURLWithPath: base).standardizedFileURL != URL(fileURLWithPath: modelPath).standardizedFileURL
+            {
                 warnings.append("the adapter names \(base) as its base model but \(modelPath) is evaluated")
             }
         }
@@ -78,12 +87,15 @@ struct EvaluateCommand: ParsableCommand {
         // Data and prompts.
         let prepareStart = Date()
         let dataset = try loadDataset()
-        var preparation = PromptPreparation(tokenizer: tokenizer, task: task, options: options.promptOptions,
-                                            contextLength: loaded.model.config.scoringContextLength,
-                                            vocabularySize: loaded.model.config.vocabularySize)
+        var preparation = PromptPreparation(
+            tokenizer: tokenizer, task: task, options: options.promptOptions,
+            contextLength: loaded.model.config.scoringContextLength,
+            vocabularySize: loaded.model.config.vocabularySize)
         let prepared = try preparation.prepare(dataset)
         if !preparation.fallbackAnswers.isEmpty {
-            warnings.append("answers \(preparation.fallbackAnswers.sorted()) merged with the prompt when tokenized; scored on their own last token instead")
+            warnings.append(
+                "answers \(preparation.fallbackAnswers.sorted()) merged with the prompt when tokenized; scored on their own last token instead"
+            )
         }
         timings.prepareSeconds = Date().timeIntervalSince(prepareStart)
 
@@ -93,21 +105,26 @@ struct EvaluateCommand: ParsableCommand {
 
         // Scoring.
         let scoreStart = Date()
-        let scorer = ChoiceScorer(model: loaded.model, sharedPrefix: PromptPreparation.commonPrefix(of: prepared),
-                                  tokenBudget: 4096, maxSequences: options.batchSize)
-        let progress = ProgressReporter(total: prepared.count, label: "\(task.rawValue) \(options.split)", offset: previous.count)
+        let scorer = ChoiceScorer(
+            model: loaded.model, sharedPrefix: PromptPreparation.commonPrefix(of: prepared),
+            tokenBudget: 4096, maxSequences: options.batchSize)
+        let progress = ProgressReporter(
+            total: prepared.count, label: "\(task.rawValue) \(options.split)", offset: previous.count)
         var fresh: [ExamplePrediction] = []
         let summary: DecoderEvaluation.Summary
         if samples > 0 {
             // Monte Carlo: seeds follow each example's position in the split, so --resume and batching
             // do not change any sample.
             let index = Dictionary(uniqueKeysWithValues: prepared.enumerated().map { ($1.id, $0) })
-            let mc = MonteCarloPredictive(model: loaded.model, samples: samples, seed: seed, sequencesPerBatch: options.batchSize)
+            let mc = MonteCarloPredictive(
+                model: loaded.model, samples: samples, seed: seed, sequencesPerBatch: options.batchSize)
             var s = DecoderEvaluation.Summary()
             let t0 = Date()
             for start in stride(from: 0, to: todo.count, by: 64) {
                 let chunk = Array(todo[start..<min(todo.count, start + 64)])
-                let probs = mc.probabilities(chunk, indices: chunk.map { index[$0.id]! }) { progress.update(start + $0) }
+                let probs = mc.probabilities(chunk, indices: chunk.map { index[$0.id]! }) {
+                    progress.update(start + $0)
+                }
                 let records = zip(chunk, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) }
                 try log?.append(records)
                 fresh += records
@@ -119,21 +136,26 @@ struct EvaluateCommand: ParsableCommand {
             s.seconds = Date().timeIntervalSince(t0)
             summary = s
         } else {
-            summary = try DecoderEvaluation(scorer: scorer).run(todo, record: { chunk in
-                try log?.append(chunk)
-                fresh += chunk
-            }, progress: progress.update)
+            summary = try DecoderEvaluation(scorer: scorer).run(
+                todo,
+                record: { chunk in
+                    try log?.append(chunk)
+                    fresh += chunk
+                }, progress: progress.update)
         }
         timings.scoreSeconds = Date().timeIntervalSince(scoreStart)
 
-        try finish(ids: prepared.map(\.id), previous: previous, fresh: fresh, summary: summary, method: method,
-                   modelPath: modelPath, files: dataset.files, timings: timings, warnings: warnings, started: started)
+        try finish(
+            ids: prepared.map(\.id), previous: previous, fresh: fresh, summary: summary, method: method,
+            modelPath: modelPath, files: dataset.files, timings: timings, warnings: warnings, started: started)
     }
 
     /// Metrics over every example in dataset order, the table, and run.json.
-    func finish(ids: [String], previous: [ExamplePrediction], fresh: [ExamplePrediction], summary: DecoderEvaluation.Summary,
-                method: Method, modelPath: String, files: [String], timings: RunRecord.Timings, warnings: [String],
-                started: Date) throws {
+    func finish(
+        ids: [String], previous: [ExamplePrediction], fresh: [ExamplePrediction], summary: DecoderEvaluation.Summary,
+        method: Method, modelPath: String, files: [String], timings: RunRecord.Timings, warnings: [String],
+        started: Date
+    ) throws {
         var timings = timings, warnings = warnings
         var byID: [String: ExamplePrediction] = [:]
         for p in previous + fresh { byID[p.id] = p }
@@ -143,19 +165,26 @@ struct EvaluateCommand: ParsableCommand {
             warnings.append("\(nonFinite) example(s) had NaN or infinite logits and are left out of the metrics")
         }
         let scored = ordered.filter { $0.probs != nil }
-        guard !scored.isEmpty else { throw ValidationError("no example produced finite logits; no metric can be computed") }
+        guard !scored.isEmpty else {
+            throw ValidationError("no example produced finite logits; no metric can be computed")
+        }
         let (predictions, binning) = try MetricInputs.make(scored, bins: outputs.bins)
         let report = MetricReport(predictions, binning: binning)
-        let intervals = try MetricInputs.intervals(predictions, binning: binning, resamples: outputs.bootstrap, threads: options.threads)
+        let intervals = try MetricInputs.intervals(
+            predictions, binning: binning, resamples: outputs.bootstrap, threads: options.threads)
         timings.totalSeconds = Date().timeIntervalSince(started)
 
         for w in warnings { warn(w) }
         print(ResultTable.render([(method.label, report)], intervals: intervals))
-        let throughput = RunRecord.Throughput(promptTokens: summary.promptTokens, computedTokens: summary.computedTokens,
-                                              seconds: summary.seconds)
-        note(String(format: "%d examples scored in %.1f s (%.0f prompt tokens/s; %d of %d tokens computed after the shared header); load %.1f s",
-                    summary.examples, summary.seconds, throughput.promptTokensPerSecond, summary.computedTokens,
-                    summary.promptTokens, timings.loadSeconds))
+        let throughput = RunRecord.Throughput(
+            promptTokens: summary.promptTokens, computedTokens: summary.computedTokens,
+            seconds: summary.seconds)
+        note(
+            String(
+                format:
+                    "%d examples scored in %.1f s (%.0f prompt tokens/s; %d of %d tokens computed after the shared header); load %.1f s",
+                summary.examples, summary.seconds, throughput.promptTokensPerSecond, summary.computedTokens,
+                summary.promptTokens, timings.loadSeconds))
         if let path = outputs.output {
             var inputs: [(role: String, path: String)] = [("model", modelPath)]
             if let adapter { inputs.append(("adapter", adapter)) }
@@ -164,7 +193,8 @@ struct EvaluateCommand: ParsableCommand {
                 command: .evaluate, bayevalVersion: Bayeval.version, configuration: configuration(modelPath: modelPath),
                 results: [MethodResult(method: method, metrics: report, intervals: intervals)],
                 inputs: try RunRecord.hashInputs(inputs), timings: timings, throughput: throughput,
-                resumedExamples: previous.count, warnings: warnings, platform: Bayeval.platform(threads: options.threads))
+                resumedExamples: previous.count, warnings: warnings,
+                platform: Bayeval.platform(threads: options.threads))
             try record.write(to: path)
         }
     }
@@ -187,25 +217,32 @@ struct EvaluateCommand: ParsableCommand {
         let prepared = try evaluation.prepare(dataset)
         timings.prepareSeconds = Date().timeIntervalSince(prepareStart)
         let (previous, todo, log, warnings) = try resumeState(ids: prepared.map(\.id))
-        let progress = ProgressReporter(total: prepared.count, label: "\(options.task) \(options.split)", offset: previous.count)
+        let progress = ProgressReporter(
+            total: prepared.count, label: "\(options.task) \(options.split)", offset: previous.count)
         var fresh: [ExamplePrediction] = []
         let scoreStart = Date()
-        let summary = try evaluation.run(prepared.filter { todo.contains($0.id) }, record: { chunk in
-            try log?.append(chunk)
-            fresh += chunk
-        }, progress: progress.update)
+        let summary = try evaluation.run(
+            prepared.filter { todo.contains($0.id) },
+            record: { chunk in
+                try log?.append(chunk)
+                fresh += chunk
+            }, progress: progress.update)
         timings.scoreSeconds = Date().timeIntervalSince(scoreStart)
-        try finish(ids: prepared.map(\.id), previous: previous, fresh: fresh, summary: summary, method: method,
-                   modelPath: modelPath, files: dataset.files, timings: timings, warnings: warnings, started: started)
+        try finish(
+            ids: prepared.map(\.id), previous: previous, fresh: fresh, summary: summary, method: method,
+            modelPath: modelPath, files: dataset.files, timings: timings, warnings: warnings, started: started)
     }
 
     /// The split to evaluate (first --limit examples), refusing an empty one.
     func loadDataset() throws -> Dataset {
         let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
-        var dataset = try DatasetLoader.load(task: options.taskName, split: options.splitName, dataDirectory: dataDirectory)
+        var dataset = try DatasetLoader.load(
+            task: options.taskName, split: options.splitName, dataDirectory: dataDirectory)
         if let limit = options.limit { dataset = dataset.select(first: limit) }
         guard dataset.count > 0 else {
-            throw LoadError(.invalidValue, file: dataset.files.first ?? dataDirectory.path, item: options.split, "the split has no examples")
+            throw LoadError(
+                .invalidValue, file: dataset.files.first ?? dataDirectory.path, item: options.split,
+                "the split has no examples")
         }
         return dataset
     }
@@ -213,7 +250,9 @@ struct EvaluateCommand: ParsableCommand {
     /// What an earlier run finished (with --resume), the ids still to do, and the log to append to.
     func resumeState(ids: [String]) throws -> ([ExamplePrediction], Set<String>, PredictionLog?, [String]) {
         guard Set(ids).count == ids.count else {
-            throw LoadError(.invalidValue, file: options.task, item: "id", "example ids are not unique; results could not be matched on --resume")
+            throw LoadError(
+                .invalidValue, file: options.task, item: "id",
+                "example ids are not unique; results could not be matched on --resume")
         }
         var previous: [ExamplePrediction] = []
         var warnings: [String] = []
@@ -221,10 +260,15 @@ struct EvaluateCommand: ParsableCommand {
             let (read, dropped) = try PredictionLog.read(path: path)
             let known = Set(ids)
             if let stray = read.first(where: { !known.contains($0.id) }) {
-                throw LoadError(.invalidValue, file: path, item: stray.id, "this prediction is not an example of \(options.task)/\(options.split) (another run's file?)")
+                throw LoadError(
+                    .invalidValue, file: path, item: stray.id,
+                    "this prediction is not an example of \(options.task)/\(options.split) (another run's file?)")
             }
             previous = read
-            if dropped { warnings.append("dropped an incomplete last line of \(path) (interrupted write); that example is scored again") }
+            if dropped {
+                warnings.append(
+                    "dropped an incomplete last line of \(path) (interrupted write); that example is scored again")
+            }
             note("resuming: \(previous.count) of \(ids.count) examples already in \(path)")
         }
         let finished = Set(previous.map(\.id))
@@ -236,10 +280,12 @@ struct EvaluateCommand: ParsableCommand {
     /// --model, else the adapter's base model when it is a local path (as written, or relative to the
     /// adapter's own directory).
     func configuration(modelPath: String) -> [String: String] {
-        var c = ["model": modelPath, "task": options.task, "split": options.split, "bins": String(outputs.bins),
-                 "batch_size": String(options.batchSize), "threads": String(options.threads),
-                 "prompts": options.upstreamPrompts ? "upstream" : "standard", "answer_prefix": options.answerPrefix,
-                 "bootstrap": String(outputs.bootstrap), "samples": String(samples), "seed": String(seed)]
+        var c = [
+            "model": modelPath, "task": options.task, "split": options.split, "bins": String(outputs.bins),
+            "batch_size": String(options.batchSize), "threads": String(options.threads),
+            "prompts": options.upstreamPrompts ? "upstream" : "standard", "answer_prefix": options.answerPrefix,
+            "bootstrap": String(outputs.bootstrap), "samples": String(samples), "seed": String(seed),
+        ]
         if let adapter { c["adapter"] = adapter }
         if let limit = options.limit { c["limit"] = String(limit) }
         if let d = options.dataDir { c["data_dir"] = d }

@@ -4,11 +4,18 @@ import Loaders
 
 /// Model, task and data options shared by the commands that score a model on a task.
 struct ModelTaskOptions: ParsableArguments {
-    @Option(name: .long, help: "A Hugging Face model directory or a .gguf file (default: the adapter's base_model_name_or_path when it is a local path).")
+    @Option(
+        name: .long,
+        help:
+            "A Hugging Face model directory or a .gguf file (default: the adapter's base_model_name_or_path when it is a local path)."
+    )
     var model: String?
 
-    @Option(name: .long, help: ArgumentHelp("Task: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")).",
-                                            discussion: TaskPromptHelp.text))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Task: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")).",
+            discussion: TaskPromptHelp.text))
     var task: String
 
     @Option(name: .long, help: "Split to evaluate (train, validation, test).")
@@ -23,23 +30,39 @@ struct ModelTaskOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for matrix products and kernels.")
     var threads: Int = 2
 
-    @Option(name: .long, help: "Sequences per forward pass: examples when scoring the mean; with --samples N each example runs N sequences, so --batch-size / N examples (at least one) run together.")
+    @Option(
+        name: .long,
+        help:
+            "Sequences per forward pass: examples when scoring the mean; with --samples N each example runs N sequences, so --batch-size / N examples (at least one) run together."
+    )
     var batchSize: Int = 16
 
-    @Option(name: .long, help: "What precedes each answer letter when it is scored: \" \" (\" A\", as after \"Answer:\") or \"\" (\"A\").")
+    @Option(
+        name: .long,
+        help:
+            "What precedes each answer letter when it is scored: \" \" (\" A\", as after \"Answer:\") or \"\" (\"A\").")
     var answerPrefix: String = " "
 
-    @Flag(name: .long, help: "bayesian-peft's prompts exactly: choice lines rendered \"text) label\", bare answer letters, ARC scored over A–E, BoolQ's swapped True/False mapping.")
+    @Flag(
+        name: .long,
+        help:
+            "bayesian-peft's prompts exactly: choice lines rendered \"text) label\", bare answer letters, ARC scored over A–E, BoolQ's swapped True/False mapping."
+    )
     var upstreamPrompts = false
 
     func validate() throws {
         guard TaskName(rawValue: task) != nil else {
-            throw ValidationError("unknown task '\(task)' (known: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw ValidationError(
+                "unknown task '\(task)' (known: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        guard Split(rawValue: split) != nil else { throw ValidationError("unknown split '\(split)' (train, validation, test)") }
+        guard Split(rawValue: split) != nil else {
+            throw ValidationError("unknown split '\(split)' (train, validation, test)")
+        }
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
         guard threads > 0, batchSize > 0 else { throw ValidationError("--threads and --batch-size must be positive") }
-        guard answerPrefix == " " || answerPrefix.isEmpty else { throw ValidationError("--answer-prefix is \" \" or \"\"") }
+        guard answerPrefix == " " || answerPrefix.isEmpty else {
+            throw ValidationError("--answer-prefix is \" \" or \"\"")
+        }
     }
 
     /// --model, or else the adapter's `base_model_name_or_path` when it is a local path: as written (from
@@ -67,15 +90,21 @@ struct ModelTaskOptions: ParsableArguments {
 /// The prompt of each task, for --help.
 enum TaskPromptHelp {
     static var text: String {
-        var lines = ["Decoders score every task as prompted multiple choice (logits of the answer tokens after \"Answer:\"):",
-                     "  arc-c, arc-e, obqa, winogrande: \"\(PromptBuilder.multipleChoiceInstruction)\\n\\nQuestion: …\\nChoices:\\nA) …\\nB) …\\nAnswer:\"",
-                     "  boolq: \"\(PromptBuilder.boolQInstruction)\\n\\nPassage: …\\nQuestion: …\\nAnswer (true or false):\", answers \" false\" / \" true\""]
+        var lines = [
+            "Decoders score every task as prompted multiple choice (logits of the answer tokens after \"Answer:\"):",
+            "  arc-c, arc-e, obqa, winogrande: \"\(PromptBuilder.multipleChoiceInstruction)\\n\\nQuestion: …\\nChoices:\\nA) …\\nB) …\\nAnswer:\"",
+            "  boolq: \"\(PromptBuilder.boolQInstruction)\\n\\nPassage: …\\nQuestion: …\\nAnswer (true or false):\", answers \" false\" / \" true\"",
+        ]
         for t in [TaskName.sst2, .cola, .mrpc, .rte] {
             if let g = GLUEPrompts.template(t) {
-                lines.append("  \(t.rawValue): \"\(g.instruction)\\n\\n\(g.textField): …\(g.pairField.map { "\\n\($0): …" } ?? "")\\nChoices:\\n" + g.choiceNames.enumerated().map { "\(PromptBuilderLetters.letter($0.offset))) \($0.element)" }.joined(separator: "\\n") + "\\nAnswer:\"")
+                lines.append(
+                    "  \(t.rawValue): \"\(g.instruction)\\n\\n\(g.textField): …\(g.pairField.map { "\\n\($0): …" } ?? "")\\nChoices:\\n"
+                        + g.choiceNames.enumerated().map { "\(PromptBuilderLetters.letter($0.offset))) \($0.element)" }
+                        .joined(separator: "\\n") + "\\nAnswer:\"")
             }
         }
-        lines.append("Encoders use the classification head saved with the adapter (modules_to_save) on text / text pairs.")
+        lines.append(
+            "Encoders use the classification head saved with the adapter (modules_to_save) on text / text pairs.")
         return lines.joined(separator: "\n")
     }
 }
@@ -86,7 +115,9 @@ enum PromptBuilderLetters {
 
 /// Where results go.
 struct RunOutputOptions: ParsableArguments {
-    @Option(name: .long, help: "Write the run record (metrics, reliability bins, configuration, input hashes, timings) here.")
+    @Option(
+        name: .long,
+        help: "Write the run record (metrics, reliability bins, configuration, input hashes, timings) here.")
     var output: String?
 
     @Option(name: .long, help: "Append one JSON line per example ({id, label, probs}) here as results are computed.")

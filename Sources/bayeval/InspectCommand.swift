@@ -27,26 +27,35 @@ struct InspectCommand: ParsableCommand {
         if let p = r.parameterCount { rows.append(("parameters", Rendering.count(p))) }
         if let t = r.tensorCount { rows.append(("tensors", Rendering.count(t))) }
         if !r.dtypes.isEmpty {
-            rows.append(("dtypes", r.dtypes.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")))
+            rows.append(
+                ("dtypes", r.dtypes.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
+            )
         }
         if let d = r.dimensions {
-            let dims: [(String, Int?)] = [("hidden", d.hiddenSize), ("layers", d.layers), ("heads", d.attentionHeads),
-                                          ("kv heads", d.keyValueHeads), ("head dim", d.headDimension),
-                                          ("intermediate", d.intermediateSize), ("vocabulary", d.vocabularySize),
-                                          ("context", d.contextLength)]
+            let dims: [(String, Int?)] = [
+                ("hidden", d.hiddenSize), ("layers", d.layers), ("heads", d.attentionHeads),
+                ("kv heads", d.keyValueHeads), ("head dim", d.headDimension),
+                ("intermediate", d.intermediateSize), ("vocabulary", d.vocabularySize),
+                ("context", d.contextLength),
+            ]
             rows.append(("dimensions", dims.compactMap { k, v in v.map { "\(k) \($0)" } }.joined(separator: ", ")))
-            if let t = d.ropeTheta { rows.append(("rope", "theta \(t)" + (d.ropeScaling.map { ", scaling \($0)" } ?? ""))) }
+            if let t = d.ropeTheta {
+                rows.append(("rope", "theta \(t)" + (d.ropeScaling.map { ", scaling \($0)" } ?? "")))
+            }
             if let tied = d.tiedEmbeddings { rows.append(("tied embeddings", tied ? "yes" : "no")) }
             if let labels = d.labels { rows.append(("labels", labels.joined(separator: ", "))) }
         }
         if let tok = r.tokenizer { rows.append(("tokenizer", tok)) }
         if let a = r.adapter {
             rows.append(("adapter", "\(a.kind) (\(a.peftType)\(a.taskType.map { ", \($0)" } ?? ""))"))
-            rows.append(("rank / alpha", "r \(a.rank), alpha \(a.alpha), scaling \(a.scaling)\(a.rsLoRA ? " (rsLoRA)" : "")"))
+            rows.append(
+                ("rank / alpha", "r \(a.rank), alpha \(a.alpha), scaling \(a.scaling)\(a.rsLoRA ? " (rsLoRA)" : "")"))
             rows.append(("targets", a.targetPattern.map { "regex \($0)" } ?? a.targetModules.joined(separator: ", ")))
             if !a.modulesToSave.isEmpty { rows.append(("modules to save", a.modulesToSave.joined(separator: ", "))) }
             rows.append(("adapted layers", "\(a.adaptedLayers.count)"))
-            if !a.savedParameters.isEmpty { rows.append(("saved parameters", a.savedParameters.joined(separator: ", "))) }
+            if !a.savedParameters.isEmpty {
+                rows.append(("saved parameters", a.savedParameters.joined(separator: ", ")))
+            }
             rows.append(("trainable", Rendering.count(a.trainableParameters)))
             rows.append(("BLoB lora_A_rho", a.hasBLoBRho ? "yes" : "no"))
             rows.append(("LoRA-XS cores", a.hasLoRAXSCores ? "yes" : "no"))

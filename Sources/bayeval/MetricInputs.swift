@@ -15,13 +15,20 @@ enum MetricInputs {
             flat += probs
             flat += [Double](repeating: 0, count: k - probs.count)
         }
-        return (try Predictions(probabilities: flat, labels: predictions.map(\.label), classCount: k), try Binning(count: bins))
+        return (
+            try Predictions(probabilities: flat, labels: predictions.map(\.label), classCount: k),
+            try Binning(count: bins)
+        )
     }
 
-    static func intervals(_ p: Predictions, binning: Binning, resamples: Int, threads: Int) throws -> [BootstrapInterval] {
+    static func intervals(
+        _ p: Predictions, binning: Binning, resamples: Int, threads: Int
+    ) throws -> [BootstrapInterval] {
         guard resamples > 0 else { return [] }
         let b = try Bootstrap(resamples: resamples, level: 0.95, seed: 0)
-        return [Metric.accuracy, .ece, .nll, .brier].map { b.interval(of: $0, for: p, binning: binning, threads: threads) }
+        return [Metric.accuracy, .ece, .nll, .brier].map {
+            b.interval(of: $0, for: p, binning: binning, threads: threads)
+        }
     }
 }
 
@@ -30,7 +37,9 @@ enum ResultTable {
     /// Several methods, each row's bootstrap intervals on a line of its own below the table.
     static func render(_ results: [MethodResult]) -> String {
         var out = render(results.map { ($0.method.label, $0.metrics) })
-        for r in results where !r.intervals.isEmpty { out += "\n" + intervalLine(r.intervals, label: " (\(r.method.label))") }
+        for r in results where !r.intervals.isEmpty {
+            out += "\n" + intervalLine(r.intervals, label: " (\(r.method.label))")
+        }
         return out
     }
 
@@ -42,8 +51,9 @@ enum ResultTable {
 
     static func render(_ rows: [(String, MetricReport)], intervals: [BootstrapInterval] = []) -> String {
         func f(_ x: Double) -> String { String(format: "%.4f", x) }
-        var out = Rendering.table(header: ["method", "n", "ACC", "ECE", "NLL", "Brier"],
-                                  rows: rows.map { [$0.0, String($0.1.count), f($0.1.accuracy), f($0.1.ece), f($0.1.nll), f($0.1.brier)] })
+        var out = Rendering.table(
+            header: ["method", "n", "ACC", "ECE", "NLL", "Brier"],
+            rows: rows.map { [$0.0, String($0.1.count), f($0.1.accuracy), f($0.1.ece), f($0.1.nll), f($0.1.brier)] })
         if !intervals.isEmpty { out += "\n" + intervalLine(intervals) }
         return out
     }

@@ -21,7 +21,9 @@ enum OutputPaths {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: path, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw ValidationError("\(option): \(path) exists and is not a directory") }
+            guard isDirectory.boolValue else {
+                throw ValidationError("\(option): \(path) exists and is not a directory")
+            }
         } else {
             do {
                 try fm.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -29,14 +31,17 @@ enum OutputPaths {
                 throw ValidationError("\(option): cannot create the folder \(path) (\(reason(error)))")
             }
         }
-        guard fm.isWritableFile(atPath: path) else { throw ValidationError("\(option): the folder \(path) is not writable") }
+        guard fm.isWritableFile(atPath: path) else {
+            throw ValidationError("\(option): the folder \(path) is not writable")
+        }
     }
 
     /// Foundation's errors in words: the underlying POSIX message where there is one, not a Cocoa domain code.
     static func reason(_ error: Error) -> String {
         let ns = error as NSError
         if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain,
-           let code = POSIXErrorCode(rawValue: Int32(posix.code)) {
+            let code = POSIXErrorCode(rawValue: Int32(posix.code))
+        {
             return String(cString: strerror(code.rawValue))
         }
         return ns.localizedFailureReason ?? ns.localizedDescription

@@ -35,15 +35,25 @@ final class ProgressReporter {
             let width = 30
             let filled = Int(fraction * Double(width))
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            FileHandle.standardError.write(Data(String(format: "\r%@ [%@] %d/%d  %.1f ex/s  ETA %@ ",
-                                                       label, bar, done, total, rate, Self.clock(eta)).utf8))
+            FileHandle.standardError.write(
+                Data(
+                    String(
+                        format: "\r%@ [%@] %d/%d  %.1f ex/s  ETA %@ ",
+                        label, bar, done, total, rate, Self.clock(eta)
+                    ).utf8))
             if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
         } else {
             // Every 10 % or 30 s, whichever comes first.
-            guard fraction - lastFraction >= 0.1 || Date().timeIntervalSince(lastPrint) > 30 || done == total else { return }
+            guard fraction - lastFraction >= 0.1 || Date().timeIntervalSince(lastPrint) > 30 || done == total else {
+                return
+            }
             lastFraction = fraction
-            FileHandle.standardError.write(Data(String(format: "%@: %d/%d examples, %.1f ex/s, ETA %@\n",
-                                                       label, done, total, rate, Self.clock(eta)).utf8))
+            FileHandle.standardError.write(
+                Data(
+                    String(
+                        format: "%@: %d/%d examples, %.1f ex/s, ETA %@\n",
+                        label, done, total, rate, Self.clock(eta)
+                    ).utf8))
         }
         lastPrint = Date()
     }

@@ -26,12 +26,14 @@ enum Rendering {
         let widths = header.indices.map { i in max(header[i].count, rows.map { $0[i].count }.max() ?? 0) }
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { i, c in
-                i == 0 ? c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-                       : String(repeating: " ", count: widths[i] - c.count) + c
+                i == 0
+                    ? c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[i] - c.count) + c
             }.joined(separator: "  ")
         }
-        return ([line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")]
-                + rows.map(line)).joined(separator: "\n")
+        return
+            ([line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")]
+            + rows.map(line)).joined(separator: "\n")
     }
 
     static func count(_ n: Int) -> String {

@@ -9,7 +9,8 @@ import Runtime
 struct TFBCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tfb",
-        abstract: "Training-Free Bayesianization: find σ on an anchor set, then evaluate the MAP adapter and its TFB posterior.",
+        abstract:
+            "Training-Free Bayesianization: find σ on an anchor set, then evaluate the MAP adapter and its TFB posterior.",
         discussion: """
             Each LoRA layer is re-expressed as B' = U diag(d), A' = VᵀA (thin SVD of B, same product) and gets a \
             Gaussian on A' with standard deviation σ/dᵢ on row i. σ is bisected on [--sigma-min, --sigma-max] \
@@ -36,19 +37,30 @@ struct TFBCommand: ParsableCommand {
     @Option(help: "Bisection steps.") var steps = 5
     @Option(help: "Weight samples per prediction (0: the mean-only prediction).") var samples = 10
     @Option(help: "nll or flip.") var criterion = "nll"
-    @Option(help: "Tolerance ε (default: 0.01 for flip and for nll; 0.003 for nll with --upstream).") var tolerance: Double?
+    @Option(help: "Tolerance ε (default: 0.01 for flip and for nll; 0.003 for nll with --upstream).") var tolerance:
+        Double?
     @Option(help: "Seed of the anchor shuffle and of every weight sample.") var seed: UInt64 = 42
     @Flag(help: "bayesian-peft's search exactly (see above).") var upstream = false
     @Option(help: "Evaluate at these σ instead of searching, e.g. 0.001,0.003,0.01.") var sigmas: String?
-    @Option(help: "Evaluate at COUNT evenly spaced σ in [MIN, MAX] instead of searching, e.g. 0.001:0.015:8.") var sigmaGrid: String?
-    @Option(help: "Write the posterior as a PEFT adapter (lora_A_rho in BLoB's convention) to this directory.") var savePosterior: String?
+    @Option(help: "Evaluate at COUNT evenly spaced σ in [MIN, MAX] instead of searching, e.g. 0.001:0.015:8.")
+    var sigmaGrid: String?
+    @Option(help: "Write the posterior as a PEFT adapter (lora_A_rho in BLoB's convention) to this directory.")
+    var savePosterior: String?
 
     func validate() throws {
-        guard AnchorCriterion.Kind(rawValue: criterion) != nil else { throw ValidationError("--criterion is nll or flip") }
-        guard Split(rawValue: anchorSplit) != nil else { throw ValidationError("unknown --anchor-split '\(anchorSplit)'") }
-        guard anchorSize > 0, steps > 0, samples >= 0 else { throw ValidationError("--anchor-size and --steps must be positive, --samples ≥ 0") }
+        guard AnchorCriterion.Kind(rawValue: criterion) != nil else {
+            throw ValidationError("--criterion is nll or flip")
+        }
+        guard Split(rawValue: anchorSplit) != nil else {
+            throw ValidationError("unknown --anchor-split '\(anchorSplit)'")
+        }
+        guard anchorSize > 0, steps > 0, samples >= 0 else {
+            throw ValidationError("--anchor-size and --steps must be positive, --samples ≥ 0")
+        }
         guard sigmaMin > 0, sigmaMax > sigmaMin else { throw ValidationError("need 0 < --sigma-min < --sigma-max") }
-        guard !outputs.resume else { throw ValidationError("--resume is not supported by tfb (the search is not resumable); rerun it") }
+        guard !outputs.resume else {
+            throw ValidationError("--resume is not supported by tfb (the search is not resumable); rerun it")
+        }
         _ = try sweep()
     }
 
@@ -56,12 +68,16 @@ struct TFBCommand: ParsableCommand {
     func sweep() throws -> [Double]? {
         if let sigmas {
             let v = sigmas.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-            guard !v.isEmpty, v.allSatisfy({ ($0 ?? -1) >= 0 }) else { throw ValidationError("--sigmas takes non-negative numbers separated by commas") }
+            guard !v.isEmpty, v.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+                throw ValidationError("--sigmas takes non-negative numbers separated by commas")
+            }
             return v.map { $0! }
         }
         if let sigmaGrid {
             let p = sigmaGrid.split(separator: ":").map(String.init)
-            guard p.count == 3, let lo = Double(p[0]), let hi = Double(p[1]), let n = Int(p[2]), n >= 2, lo >= 0, hi > lo else {
+            guard p.count == 3, let lo = Double(p[0]), let hi = Double(p[1]), let n = Int(p[2]), n >= 2, lo >= 0,
+                hi > lo
+            else {
                 throw ValidationError("--sigma-grid is MIN:MAX:COUNT with 0 ≤ MIN < MAX and COUNT ≥ 2")
             }
             return (0..<n).map { lo + (hi - lo) * Double($0) / Double(n - 1) }
@@ -86,8 +102,9 @@ struct TFBCommand: ParsableCommand {
         var timings = RunRecord.Timings()
         timings.loadSeconds = Date().timeIntervalSince(started)
         let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
-        var prep = PromptPreparation(tokenizer: tokenizer, task: task, options: options.promptOptions,
-                                     contextLength: loaded.model.config.scoringContextLength, vocabularySize: loaded.model.config.vocabularySize)
+        var prep = PromptPreparation(
+            tokenizer: tokenizer, task: task, options: options.promptOptions,
+            contextLength: loaded.model.config.scoringContextLength, vocabularySize: loaded.model.config.vocabularySize)
         var test = try DatasetLoader.load(task: task, split: options.splitName, dataDirectory: dataDirectory)
         if let limit = options.limit { test = test.select(first: limit) }
         let testExamples = try prep.prepare(test)
@@ -103,7 +120,9 @@ struct TFBCommand: ParsableCommand {
                 posterior.setSigma(sigma)
                 let probs = predictive(testExamples, model: loaded.model, label: "σ=\(Self.text(sigma))")
                 // One predictions file per σ, next to the one named: a.jsonl → a.sigma-0.003.jsonl.
-                if let path = outputs.predictions { try writePredictions(testExamples, probs, to: Self.path(path, sigma: sigma)) }
+                if let path = outputs.predictions {
+                    try writePredictions(testExamples, probs, to: Self.path(path, sigma: sigma))
+                }
                 let r = try row(tfbMethod(sigma, label: "TFB σ=\(Self.text(sigma))"), testExamples, probs)
                 points.append((sigma, r.metrics))
                 rows.append(r)
@@ -120,7 +139,8 @@ struct TFBCommand: ParsableCommand {
                 note("plot: \(svg)")
             }
         } else {
-            var anchorSet = try DatasetLoader.load(task: task, split: Split(rawValue: anchorSplit)!, dataDirectory: dataDirectory)
+            var anchorSet = try DatasetLoader.load(
+                task: task, split: Split(rawValue: anchorSplit)!, dataDirectory: dataDirectory)
             anchorSet = anchorSet.shuffled(seed: seed).select(first: anchorSize)
             let anchors = try prep.prepare(anchorSet)
             dataFiles += anchorSet.files
@@ -128,18 +148,27 @@ struct TFBCommand: ParsableCommand {
             let kind = AnchorCriterion.Kind(rawValue: criterion)!
             let crit = AnchorCriterion(kind: kind, reference: reference, upstream: upstream)
             let eps = tolerance ?? (upstream && kind == .nll ? 0.003 : 0.01)
-            let sigmaSearch = SigmaSearch(minimum: sigmaMin, maximum: sigmaMax, steps: steps, tolerance: eps,
-                                     rule: upstream ? .upstream : .largestAccepted,
-                                     minimumWidth: upstream && kind == .flip ? 5e-4 : 0)
-            note("σ search on \(anchors.count) \(anchorSplit) anchors, criterion \(criterion), ε = \(eps), \(max(samples, 1)) samples per candidate")
-            let result = sigmaSearch.run({ sigma in
-                posterior.setSigma(sigma)
-                return crit.value(predictive(anchors, model: loaded.model, label: "anchors σ=\(Self.text(sigma))"))
-            }, report: { step in
-                // Unbuffered, so each step shows as soon as it is known even when stdout is a pipe.
-                FileHandle.standardOutput.write(Data(String(format: "  σ = %.6f  %@ = %.6g  %@\n", step.sigma, criterion, step.value,
-                                                            step.accepted ? "accepted" : "violated").utf8))
-            })
+            let sigmaSearch = SigmaSearch(
+                minimum: sigmaMin, maximum: sigmaMax, steps: steps, tolerance: eps,
+                rule: upstream ? .upstream : .largestAccepted,
+                minimumWidth: upstream && kind == .flip ? 5e-4 : 0)
+            note(
+                "σ search on \(anchors.count) \(anchorSplit) anchors, criterion \(criterion), ε = \(eps), \(max(samples, 1)) samples per candidate"
+            )
+            let result = sigmaSearch.run(
+                { sigma in
+                    posterior.setSigma(sigma)
+                    return crit.value(predictive(anchors, model: loaded.model, label: "anchors σ=\(Self.text(sigma))"))
+                },
+                report: { step in
+                    // Unbuffered, so each step shows as soon as it is known even when stdout is a pipe.
+                    FileHandle.standardOutput.write(
+                        Data(
+                            String(
+                                format: "  σ = %.6f  %@ = %.6g  %@\n", step.sigma, criterion, step.value,
+                                step.accepted ? "accepted" : "violated"
+                            ).utf8))
+                })
             if !result.anyAccepted { warn("no σ in [\(sigmaMin), \(sigmaMax)] met the tolerance") }
             posterior.setSigma(result.sigma)
             note(String(format: "σ* = %.6f", result.sigma))
@@ -147,21 +176,27 @@ struct TFBCommand: ParsableCommand {
             rows.append(try row(tfbMethod(result.sigma, label: "TFB"), testExamples, tfbProbs))
             search = TFBSearchRecord(
                 criterion: criterion, tolerance: eps, rule: sigmaSearch.rule.rawValue, anchors: anchors.count,
-                steps: result.steps.map { .init(sigma: $0.sigma, value: $0.value, accepted: $0.accepted) }, sigma: result.sigma)
+                steps: result.steps.map { .init(sigma: $0.sigma, value: $0.value, accepted: $0.accepted) },
+                sigma: result.sigma)
             if let path = outputs.predictions { try writePredictions(testExamples, tfbProbs, to: path) }
             if let dir = savePosterior {
                 let steps = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
-                try PosteriorWriter.write(posterior, adapter: lora, to: dir, metadata: ["tfb_search": steps, "tfb_seed": String(seed)])
+                try PosteriorWriter.write(
+                    posterior, adapter: lora, to: dir, metadata: ["tfb_search": steps, "tfb_seed": String(seed)])
                 note("posterior written to \(dir)")
             }
             print(ResultTable.render(rows))
         }
         timings.totalSeconds = Date().timeIntervalSince(started)
         if let out = outputs.output {
-            let inputs = [(role: "model", path: modelPath), (role: "adapter", path: adapter)] + dataFiles.map { (role: "data", path: $0) }
-            try RunRecord(command: .tfb, bayevalVersion: Bayeval.version, configuration: configuration(modelPath: modelPath),
-                          results: rows, tfbSearch: search, inputs: try RunRecord.hashInputs(inputs), timings: timings,
-                          platform: Bayeval.platform(threads: options.threads)).write(to: out)
+            let inputs =
+                [(role: "model", path: modelPath), (role: "adapter", path: adapter)]
+                + dataFiles.map { (role: "data", path: $0) }
+            try RunRecord(
+                command: .tfb, bayevalVersion: Bayeval.version, configuration: configuration(modelPath: modelPath),
+                results: rows, tfbSearch: search, inputs: try RunRecord.hashInputs(inputs), timings: timings,
+                platform: Bayeval.platform(threads: options.threads)
+            ).write(to: out)
         }
     }
 
@@ -171,13 +206,15 @@ struct TFBCommand: ParsableCommand {
 
     /// What shapes tfb's numbers, for the run record.
     func configuration(modelPath: String) -> [String: String] {
-        var c = ["model": modelPath, "adapter": adapter, "task": options.task, "split": options.split,
-                 "bins": String(outputs.bins), "batch_size": String(options.batchSize), "threads": String(options.threads),
-                 "prompts": options.upstreamPrompts ? "upstream" : "standard", "answer_prefix": options.answerPrefix,
-                 "bootstrap": String(outputs.bootstrap), "samples": String(samples), "seed": String(seed),
-                 "anchor_size": String(anchorSize), "anchor_split": anchorSplit, "criterion": criterion,
-                 "sigma_min": String(sigmaMin), "sigma_max": String(sigmaMax), "steps": String(steps),
-                 "upstream": String(upstream)]
+        var c = [
+            "model": modelPath, "adapter": adapter, "task": options.task, "split": options.split,
+            "bins": String(outputs.bins), "batch_size": String(options.batchSize), "threads": String(options.threads),
+            "prompts": options.upstreamPrompts ? "upstream" : "standard", "answer_prefix": options.answerPrefix,
+            "bootstrap": String(outputs.bootstrap), "samples": String(samples), "seed": String(seed),
+            "anchor_size": String(anchorSize), "anchor_split": anchorSplit, "criterion": criterion,
+            "sigma_min": String(sigmaMin), "sigma_max": String(sigmaMax), "steps": String(steps),
+            "upstream": String(upstream),
+        ]
         if let limit = options.limit { c["limit"] = String(limit) }
         if let d = options.dataDir { c["data_dir"] = d }
         if let sigmas { c["sigmas"] = sigmas }
@@ -187,8 +224,10 @@ struct TFBCommand: ParsableCommand {
     }
 
     func deterministic(_ examples: [PreparedExample], model: LlamaModel) -> [[Double]?] {
-        let scorer = ChoiceScorer(model: model, sharedPrefix: PromptPreparation.commonPrefix(of: examples), maxSequences: options.batchSize)
-        let logits = scorer.score(examples.map { ChoiceScorer.Request(tokens: $0.tokens, answerTokens: $0.answerTokens) })
+        let scorer = ChoiceScorer(
+            model: model, sharedPrefix: PromptPreparation.commonPrefix(of: examples), maxSequences: options.batchSize)
+        let logits = scorer.score(
+            examples.map { ChoiceScorer.Request(tokens: $0.tokens, answerTokens: $0.answerTokens) })
         return logits.map(DecoderEvaluation.softmax)
     }
 
@@ -202,11 +241,16 @@ struct TFBCommand: ParsableCommand {
 
     /// One row of the table: metrics of the finite predictions, with --bootstrap intervals.
     func row(_ method: Method, _ examples: [PreparedExample], _ probs: [[Double]?]) throws -> MethodResult {
-        let predictions = zip(examples, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) }.filter { $0.probs != nil }
-        if predictions.count < examples.count { warn("\(examples.count - predictions.count) example(s) with non-finite logits left out") }
+        let predictions = zip(examples, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) }.filter {
+            $0.probs != nil
+        }
+        if predictions.count < examples.count {
+            warn("\(examples.count - predictions.count) example(s) with non-finite logits left out")
+        }
         guard !predictions.isEmpty else { throw ValidationError("no example produced finite logits") }
         let (p, binning) = try MetricInputs.make(predictions, bins: outputs.bins)
-        let intervals = try MetricInputs.intervals(p, binning: binning, resamples: outputs.bootstrap, threads: options.threads)
+        let intervals = try MetricInputs.intervals(
+            p, binning: binning, resamples: outputs.bootstrap, threads: options.threads)
         return MethodResult(method: method, metrics: MetricReport(p, binning: binning), intervals: intervals)
     }
 

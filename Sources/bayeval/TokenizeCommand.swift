@@ -32,7 +32,9 @@ struct TokenizeCommand: ParsableCommand {
     }
 
     func validate() throws {
-        if !jsonl && texts.isEmpty { throw ValidationError("give texts to tokenize, or --jsonl to read them from standard input") }
+        if !jsonl && texts.isEmpty {
+            throw ValidationError("give texts to tokenize, or --jsonl to read them from standard input")
+        }
     }
 
     func run() throws {
@@ -46,11 +48,13 @@ struct TokenizeCommand: ParsableCommand {
                 if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
                 let v = try JSONValue.parse(Data(line.utf8), file: "<stdin>")
                 guard let text = v["text"]?.string else {
-                    throw LoadError(.malformedRow, file: "<stdin>", item: "line \(lineNumber)", "needs a string field 'text'")
+                    throw LoadError(
+                        .malformedRow, file: "<stdin>", item: "line \(lineNumber)", "needs a string field 'text'")
                 }
                 let pair = v["pair"]
                 guard pair == nil || pair!.isNull || pair!.string != nil else {
-                    throw LoadError(.malformedRow, file: "<stdin>", item: "line \(lineNumber)", "'pair' must be a string")
+                    throw LoadError(
+                        .malformedRow, file: "<stdin>", item: "line \(lineNumber)", "'pair' must be a string")
                 }
                 inputs.append((text, pair?.string))
             }
@@ -58,8 +62,11 @@ struct TokenizeCommand: ParsableCommand {
         for (text, pair) in inputs {
             let (ids, types) = tokenizer.encodeWithTypes(text, pair: pair, addSpecialTokens: !noSpecial)
             if output.json {
-                print(try Rendering.jsonLine(Line(text: text, pair: pair, ids: ids,
-                                                  tokens: ids.map { tokenizer.idToToken($0) ?? "" }, typeIDs: types)))
+                print(
+                    try Rendering.jsonLine(
+                        Line(
+                            text: text, pair: pair, ids: ids,
+                            tokens: ids.map { tokenizer.idToToken($0) ?? "" }, typeIDs: types)))
             } else {
                 print("[" + ids.map(String.init).joined(separator: ", ") + "]")
             }

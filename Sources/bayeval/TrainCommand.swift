@@ -20,12 +20,17 @@ struct TrainCommand: ParsableCommand {
             """)
 
     @Option(help: "A Hugging Face model directory or a .gguf file.") var model: String
-    @Option(help: ArgumentHelp("Task: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")).", discussion: TaskPromptHelp.text))
+    @Option(
+        help: ArgumentHelp(
+            "Task: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")).", discussion: TaskPromptHelp.text))
     var task: String
     @Option(help: "The adapter directory to write (checkpoints go here).") var output: String
     @Option(help: "LoRA rank.") var rank = 8
     @Option(help: "LoRA alpha (scaling alpha/rank).") var alpha = 16.0
-    @Option(help: "Modules to adapt, comma-separated (decoders: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head; encoders: query,key,value,…; default q_proj,v_proj or query,value).")
+    @Option(
+        help:
+            "Modules to adapt, comma-separated (decoders: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head; encoders: query,key,value,…; default q_proj,v_proj or query,value)."
+    )
     var targets: String?
     @Option(help: "LoRA dropout (only 0 is supported: the backward pass has no dropout masks).") var dropout = 0.0
     @Option(help: "Peak learning rate.") var lr = 1e-4
@@ -37,27 +42,38 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Batches whose gradients are summed per update.") var gradAccum = 1
     @Option(help: "Clip the global gradient norm to this (0: no clipping).") var maxGradNorm = 1.0
     @Option(help: "Seed of the adapter initialisation and the data order.") var seed: UInt64 = 0
-    @Option(help: "Score the validation split and save a checkpoint every N updates (0: only at the start and the end).")
+    @Option(
+        help: "Score the validation split and save a checkpoint every N updates (0: only at the start and the end).")
     var evalEvery = 0
     @Option(help: "Validation examples scored at each evaluation (first N in file order; 0: all).") var evalLimit = 500
     @Option(help: "Train on the first N training examples only.") var trainLimit: Int?
     @Flag(help: "Continue the run saved in --output (same settings) from its last checkpoint.") var resume = false
-    @Option(help: "Stop (with a checkpoint) after N updates in this invocation; --resume continues later.") var stopAfter: Int?
+    @Option(help: "Stop (with a checkpoint) after N updates in this invocation; --resume continues later.")
+    var stopAfter: Int?
     @Flag(help: "Replace an existing --output directory.") var overwrite = false
     @Option(help: "Threads for matrix products and kernels.") var threads = 2
     @Option(help: "A directory laid out like fixtures/data (default: the bundled data).") var dataDir: String?
     @Flag(help: "bayesian-peft's prompts exactly (see evaluate --help).") var upstreamPrompts = false
 
     func validate() throws {
-        guard let t = TaskName(rawValue: task) else { throw ValidationError("unknown task '\(task)' (known: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")))") }
+        guard let t = TaskName(rawValue: task) else {
+            throw ValidationError(
+                "unknown task '\(task)' (known: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
         _ = t
         guard lr.isFinite, lr > 0, lr <= 1 else { throw ValidationError("--lr must be in (0, 1], not \(lr)") }
-        guard weightDecay.isFinite, weightDecay >= 0, lr * weightDecay < 1 else { throw ValidationError("--weight-decay must be ≥ 0 with lr · weight decay < 1") }
+        guard weightDecay.isFinite, weightDecay >= 0, lr * weightDecay < 1 else {
+            throw ValidationError("--weight-decay must be ≥ 0 with lr · weight decay < 1")
+        }
         guard rank >= 1, rank <= 4096 else { throw ValidationError("--rank must be between 1 and 4096, not \(rank)") }
         guard alpha.isFinite, alpha > 0 else { throw ValidationError("--alpha must be positive") }
         guard warmup >= 0, warmup < 1 else { throw ValidationError("--warmup is a share of the updates in [0, 1)") }
-        guard dropout == 0 else { throw ValidationError("--dropout: only 0 is supported (bayeval's backward pass has no dropout masks)") }
-        guard batchSize > 0, gradAccum > 0, threads > 0 else { throw ValidationError("--batch-size, --grad-accum and --threads must be positive") }
+        guard dropout == 0 else {
+            throw ValidationError("--dropout: only 0 is supported (bayeval's backward pass has no dropout masks)")
+        }
+        guard batchSize > 0, gradAccum > 0, threads > 0 else {
+            throw ValidationError("--batch-size, --grad-accum and --threads must be positive")
+        }
         guard maxGradNorm >= 0, maxGradNorm.isFinite else { throw ValidationError("--max-grad-norm must be ≥ 0") }
         guard evalEvery >= 0, evalLimit >= 0 else { throw ValidationError("--eval-every and --eval-limit must be ≥ 0") }
         if let epochs, !(epochs > 0 && epochs.isFinite) { throw ValidationError("--epochs must be positive") }
@@ -65,7 +81,9 @@ struct TrainCommand: ParsableCommand {
         if epochs != nil && steps != nil { throw ValidationError("give --epochs or --steps, not both") }
         if let trainLimit, trainLimit <= 0 { throw ValidationError("--train-limit must be positive") }
         if let stopAfter, stopAfter <= 0 { throw ValidationError("--stop-after must be positive") }
-        if resume && overwrite { throw ValidationError("--resume continues --output; --overwrite replaces it: choose one") }
+        if resume && overwrite {
+            throw ValidationError("--resume continues --output; --overwrite replaces it: choose one")
+        }
     }
 
     var taskName: TaskName { TaskName(rawValue: task)! }
@@ -73,7 +91,9 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let task = taskName
         guard (try? task.files(for: .train)) != nil else {
-            throw ValidationError("\(task.rawValue) has no train split in the bundled data (splits: \(Split.allCases.filter { (try? task.files(for: $0)) != nil }.map(\.rawValue).joined(separator: ", "))); train on another task")
+            throw ValidationError(
+                "\(task.rawValue) has no train split in the bundled data (splits: \(Split.allCases.filter { (try? task.files(for: $0)) != nil }.map(\.rawValue).joined(separator: ", "))); train on another task"
+            )
         }
         try prepareOutputDirectory()
         let session = try TrainingSession(command: self)
@@ -86,24 +106,31 @@ struct TrainCommand: ParsableCommand {
         var isDirectory: ObjCBool = false
         let exists = fm.fileExists(atPath: output, isDirectory: &isDirectory)
         if resume {
-            guard exists, isDirectory.boolValue else { throw ValidationError("--resume: \(output) does not exist; start a run without --resume") }
+            guard exists, isDirectory.boolValue else {
+                throw ValidationError("--resume: \(output) does not exist; start a run without --resume")
+            }
             return
         }
         guard exists else { return }
         guard isDirectory.boolValue else { throw ValidationError("--output \(output) is a file, not a directory") }
         let contents = (try? fm.contentsOfDirectory(atPath: output)) ?? []
         guard contents.isEmpty || overwrite else {
-            throw ValidationError("--output \(output) already exists; pass --overwrite to replace it or --resume to continue it")
+            throw ValidationError(
+                "--output \(output) already exists; pass --overwrite to replace it or --resume to continue it")
         }
         for name in contents { try fm.removeItem(atPath: (output as NSString).appendingPathComponent(name)) }
     }
 
     /// The settings a resumed run must share with the run it continues.
     func settings(examples: Int, totalSteps: Int) -> [String: String] {
-        ["bayeval_task": task, "bayeval_model": model, "bayeval_rank": String(rank), "bayeval_alpha": String(alpha),
-         "bayeval_targets": targets ?? "", "bayeval_lr": String(lr), "bayeval_weight_decay": String(weightDecay),
-         "bayeval_warmup": String(warmup), "bayeval_total_steps": String(totalSteps), "bayeval_batch_size": String(batchSize),
-         "bayeval_grad_accum": String(gradAccum), "bayeval_seed": String(seed), "bayeval_train_examples": String(examples),
-         "bayeval_max_grad_norm": String(maxGradNorm), "bayeval_prompts": upstreamPrompts ? "upstream" : "standard"]
+        [
+            "bayeval_task": task, "bayeval_model": model, "bayeval_rank": String(rank), "bayeval_alpha": String(alpha),
+            "bayeval_targets": targets ?? "", "bayeval_lr": String(lr), "bayeval_weight_decay": String(weightDecay),
+            "bayeval_warmup": String(warmup), "bayeval_total_steps": String(totalSteps),
+            "bayeval_batch_size": String(batchSize),
+            "bayeval_grad_accum": String(gradAccum), "bayeval_seed": String(seed),
+            "bayeval_train_examples": String(examples),
+            "bayeval_max_grad_norm": String(maxGradNorm), "bayeval_prompts": upstreamPrompts ? "upstream" : "standard",
+        ]
     }
 }

@@ -26,28 +26,41 @@ final class TrainingSession {
         var train = try DatasetLoader.load(task: task, split: .train, dataDirectory: dataDirectory)
         if let limit = c.trainLimit { train = train.select(first: limit) }
         guard train.count > 0 else {
-            throw LoadError(.invalidValue, file: train.files.first ?? dataDirectory.path, item: "train", "the training split has no examples")
+            throw LoadError(
+                .invalidValue, file: train.files.first ?? dataDirectory.path, item: "train",
+                "the training split has no examples")
         }
         let validationSplit: Split? = (try? task.files(for: .validation)) != nil ? .validation : nil
-        var validation = try validationSplit.map { try DatasetLoader.load(task: task, split: $0, dataDirectory: dataDirectory) }
+        var validation = try validationSplit.map {
+            try DatasetLoader.load(task: task, split: $0, dataDirectory: dataDirectory)
+        }
         if c.evalLimit > 0 { validation = validation?.select(first: c.evalLimit) }
         let tokenizer = try TokenizerLoader.load(modelPath: c.model)
         let targets = c.targets?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
 
         let objective: TrainingObjective
-        let isDecoder = ModelLoader.isGGUF(c.model) || { if case .decoder = try? ModelConfig.load(directory: c.model) { return true }; return false }()
+        let isDecoder =
+            ModelLoader.isGGUF(c.model)
+            || {
+                if case .decoder = try? ModelConfig.load(directory: c.model) { return true }; return false
+            }()
         var adapter: LoRAAdapter
         if isDecoder {
             let loaded = try ModelLoader.loadDecoder(path: c.model, backend: backend)
             let m = loaded.model
-            adapter = c.resume ? try LoRAAdapter.load(directory: c.output, baseShapes: loaded.parameterShapes)
-                : try NewAdapter.decoder(m, rank: c.rank, alpha: c.alpha, targets: targets ?? ["q_proj", "v_proj"], baseModel: c.model, seed: c.seed)
+            adapter =
+                c.resume
+                ? try LoRAAdapter.load(directory: c.output, baseShapes: loaded.parameterShapes)
+                : try NewAdapter.decoder(
+                    m, rank: c.rank, alpha: c.alpha, targets: targets ?? ["q_proj", "v_proj"], baseModel: c.model,
+                    seed: c.seed)
             try m.attach(adapter)
             parameters = try m.adapterParameters(adapter)
             var options = c.upstreamPrompts ? PromptOptions.upstream : PromptOptions.standard
             if !c.upstreamPrompts { options.answerLeadingSpace = true }
-            var preparation = PromptPreparation(tokenizer: tokenizer, task: task, options: options,
-                                                contextLength: m.config.scoringContextLength, vocabularySize: m.config.vocabularySize)
+            var preparation = PromptPreparation(
+                tokenizer: tokenizer, task: task, options: options,
+                contextLength: m.config.scoringContextLength, vocabularySize: m.config.vocabularySize)
             let examples = try preparation.prepare(train)
             let heldOut = try validation.map { try preparation.prepare($0) }
             objective = DecoderObjective(model: m, examples: examples)
@@ -55,17 +68,22 @@ final class TrainingSession {
             let batch = c.batchSize
             evaluate = {
                 guard let heldOut else { return nil }
-                let scorer = ChoiceScorer(model: m, sharedPrefix: PromptPreparation.commonPrefix(of: heldOut), maxSequences: max(batch, 16))
+                let scorer = ChoiceScorer(
+                    model: m, sharedPrefix: PromptPreparation.commonPrefix(of: heldOut), maxSequences: max(batch, 16))
                 var predictions: [ExamplePrediction] = []
-                _ = try DecoderEvaluation(scorer: scorer).run(heldOut, record: { predictions += $0 }, progress: { _ in })
+                _ = try DecoderEvaluation(scorer: scorer).run(
+                    heldOut, record: { predictions += $0 }, progress: { _ in })
                 return try Self.report(predictions)
             }
         } else {
             let loaded = try ModelLoader.loadEncoder(path: c.model, backend: backend)
             let m = loaded.model
-            adapter = c.resume ? try LoRAAdapter.load(directory: c.output, baseShapes: loaded.parameterShapes)
-                : try NewAdapter.encoder(m, labels: task.labelNames.count, rank: c.rank, alpha: c.alpha,
-                                         targets: targets ?? ["query", "value"], baseModel: c.model, seed: c.seed)
+            adapter =
+                c.resume
+                ? try LoRAAdapter.load(directory: c.output, baseShapes: loaded.parameterShapes)
+                : try NewAdapter.encoder(
+                    m, labels: task.labelNames.count, rank: c.rank, alpha: c.alpha,
+                    targets: targets ?? ["query", "value"], baseModel: c.model, seed: c.seed)
             try m.attach(adapter)
             parameters = try m.adapterParameters(adapter)
             let evaluation = EncoderEvaluation(model: m, tokenizer: tokenizer, batchSize: max(c.batchSize, 16))
@@ -83,23 +101,30 @@ final class TrainingSession {
         self.adapter = adapter
 
         let perUpdate = c.batchSize * c.gradAccum
-        let totalSteps = c.steps ?? max(1, Int((Double(objective.exampleCount) * (c.epochs ?? 1) / Double(perUpdate)).rounded(.up)))
+        let totalSteps =
+            c.steps ?? max(1, Int((Double(objective.exampleCount) * (c.epochs ?? 1) / Double(perUpdate)).rounded(.up)))
         settings = c.settings(examples: objective.exampleCount, totalSteps: totalSteps)
         let optimizer = AdamW(parameters: parameters, weightDecay: Float(c.weightDecay))
         if c.resume {
             let state = try TrainingCheckpoint.readState(directory: c.output)
             for (key, value) in settings where state.settings[key] != value {
-                throw ValidationError("--resume: this run's \(key.dropFirst("bayeval_".count)) is \(value) but the saved run used \(state.settings[key] ?? "nothing"); resume with the same settings")
+                throw ValidationError(
+                    "--resume: this run's \(key.dropFirst("bayeval_".count)) is \(value) but the saved run used \(state.settings[key] ?? "nothing"); resume with the same settings"
+                )
             }
             try optimizer.restore(from: state.file, path: state.path, steps: state.steps, parameters: parameters)
         }
         startStep = optimizer.steps
-        trainer = Trainer(objective: objective, parameters: parameters, optimizer: optimizer,
-                          schedule: LinearSchedule(peak: Float(c.lr), totalSteps: totalSteps, warmupRatio: c.warmup),
-                          batchSize: c.batchSize, accumulation: c.gradAccum, maxGradientNorm: c.maxGradNorm, seed: c.seed)
-        log = try TrainingLog(path: (c.output as NSString).appendingPathComponent("training_log.jsonl"), append: c.resume)
-        note("\(objective.exampleCount) training examples, \(parameters.count) trainable parameters in \(parameters.parameters.count) tensors, "
-             + "\(totalSteps) updates of \(perUpdate) examples" + (startStep > 0 ? "; resuming after update \(startStep)" : ""))
+        trainer = Trainer(
+            objective: objective, parameters: parameters, optimizer: optimizer,
+            schedule: LinearSchedule(peak: Float(c.lr), totalSteps: totalSteps, warmupRatio: c.warmup),
+            batchSize: c.batchSize, accumulation: c.gradAccum, maxGradientNorm: c.maxGradNorm, seed: c.seed)
+        log = try TrainingLog(
+            path: (c.output as NSString).appendingPathComponent("training_log.jsonl"), append: c.resume)
+        note(
+            "\(objective.exampleCount) training examples, \(parameters.count) trainable parameters in \(parameters.parameters.count) tensors, "
+                + "\(totalSteps) updates of \(perUpdate) examples"
+                + (startStep > 0 ? "; resuming after update \(startStep)" : ""))
     }
 
     static func report(_ predictions: [ExamplePrediction]) throws -> MetricReport {
@@ -112,8 +137,9 @@ final class TrainingSession {
     }
 
     func checkpoint() throws {
-        try TrainingCheckpoint.save(adapter: adapter, parameters: parameters, optimizer: trainer.optimizer,
-                                    settings: settings, to: command.output)
+        try TrainingCheckpoint.save(
+            adapter: adapter, parameters: parameters, optimizer: trainer.optimizer,
+            settings: settings, to: command.output)
     }
 
     /// `run.json` next to the adapter: the validation metrics before (when this run started from scratch)
@@ -123,29 +149,40 @@ final class TrainingSession {
         if let before { results.append(MethodResult(method: Method(.base, label: "before (base)"), metrics: before)) }
         if let after {
             let kind: Method.Kind = adapter.kind == .loraXS ? .loraXS : .lora
-            results.append(MethodResult(method: Method(kind, label: "after \(trainer.schedule.totalSteps) updates"), metrics: after))
+            results.append(
+                MethodResult(
+                    method: Method(kind, label: "after \(trainer.schedule.totalSteps) updates"), metrics: after))
         }
         var timings = RunRecord.Timings()
         timings.totalSeconds = seconds
-        let inputs = try RunRecord.hashInputs([(role: "model", path: command.model)])
+        let inputs =
+            try RunRecord.hashInputs([(role: "model", path: command.model)])
             + RunRecord.hashInputs([(role: "adapter", path: command.output)]).filter { !$0.path.hasSuffix("run.json") }
         // The checkpoint's settings without their metadata prefix (bayeval_lr → lr).
-        let configuration = Dictionary(uniqueKeysWithValues: settings.map { key, value in
-            (key.hasPrefix("bayeval_") ? String(key.dropFirst("bayeval_".count)) : key, value)
-        })
-        try RunRecord(command: .train, bayevalVersion: Bayeval.version, configuration: configuration, results: results,
-                      inputs: inputs, timings: timings, resumedExamples: 0, platform: Bayeval.platform(threads: command.threads))
-            .write(to: (command.output as NSString).appendingPathComponent("run.json"))
+        let configuration = Dictionary(
+            uniqueKeysWithValues: settings.map { key, value in
+                (key.hasPrefix("bayeval_") ? String(key.dropFirst("bayeval_".count)) : key, value)
+            })
+        try RunRecord(
+            command: .train, bayevalVersion: Bayeval.version, configuration: configuration, results: results,
+            inputs: inputs, timings: timings, resumedExamples: 0, platform: Bayeval.platform(threads: command.threads)
+        )
+        .write(to: (command.output as NSString).appendingPathComponent("run.json"))
     }
 
     func evaluateAndLog(step: Int, label: String) throws -> MetricReport? {
         let start = Date()
         guard let r = try evaluate() else { return nil }
-        try log.append(["event": .string("evaluation"), "step": .number(Double(step)), "split": .string("validation"), "n": .number(Double(r.count)),
-                        "accuracy": .number(r.accuracy), "ece": .number(r.ece), "nll": .number(r.nll), "brier": .number(r.brier),
-                        "seconds": .number(Date().timeIntervalSince(start))])
-        note(String(format: "validation %@ (update %d): ACC %.4f  ECE %.4f  NLL %.4f  Brier %.4f  (n=%d, %.1f s)",
-                    label, step, r.accuracy, r.ece, r.nll, r.brier, r.count, Date().timeIntervalSince(start)))
+        try log.append([
+            "event": .string("evaluation"), "step": .number(Double(step)), "split": .string("validation"),
+            "n": .number(Double(r.count)),
+            "accuracy": .number(r.accuracy), "ece": .number(r.ece), "nll": .number(r.nll), "brier": .number(r.brier),
+            "seconds": .number(Date().timeIntervalSince(start)),
+        ])
+        note(
+            String(
+                format: "validation %@ (update %d): ACC %.4f  ECE %.4f  NLL %.4f  Brier %.4f  (n=%d, %.1f s)",
+                label, step, r.accuracy, r.ece, r.nll, r.brier, r.count, Date().timeIntervalSince(start)))
         return r
     }
 
@@ -164,20 +201,27 @@ final class TrainingSession {
                 update = try trainer.update()
             } catch let error as TrainingError {
                 try checkpoint()
-                throw ValidationError("\(error); the last good parameters (after update \(trainer.optimizer.steps)) are saved in \(command.output)")
+                throw ValidationError(
+                    "\(error); the last good parameters (after update \(trainer.optimizer.steps)) are saved in \(command.output)"
+                )
             }
             step = update.step
             tokens += update.indices.reduce(0) { $0 + exampleTokens[$1] }
             recentLoss.append(update.loss)
             if recentLoss.count > 20 { recentLoss.removeFirst() }
-            try log.append(["event": .string("update"), "step": .number(Double(step)), "loss": .number(update.loss),
-                            "accuracy": .number(update.accuracy), "grad_norm": .number(update.gradientNorm),
-                            "lr": .number(Double(update.learningRate)), "seconds": .number(update.seconds)])
+            try log.append([
+                "event": .string("update"), "step": .number(Double(step)), "loss": .number(update.loss),
+                "accuracy": .number(update.accuracy), "grad_norm": .number(update.gradientNorm),
+                "lr": .number(Double(update.learningRate)), "seconds": .number(update.seconds),
+            ])
             let elapsed = Date().timeIntervalSince(started)
             if step == startStep + 1 || step % 10 == 0 || step == total {
-                note(String(format: "update %d/%d  loss %.4f (mean of last %d %.4f)  lr %.2e  |g| %.3f  %.0f prompt tokens/s",
-                            step, total, update.loss, recentLoss.count, recentLoss.reduce(0, +) / Double(recentLoss.count),
-                            Double(update.learningRate), update.gradientNorm, Double(tokens) / max(elapsed, 1e-9)))
+                note(
+                    String(
+                        format:
+                            "update %d/%d  loss %.4f (mean of last %d %.4f)  lr %.2e  |g| %.3f  %.0f prompt tokens/s",
+                        step, total, update.loss, recentLoss.count, recentLoss.reduce(0, +) / Double(recentLoss.count),
+                        Double(update.learningRate), update.gradientNorm, Double(tokens) / max(elapsed, 1e-9)))
             }
             if command.evalEvery > 0, step % command.evalEvery == 0, step < total {
                 try checkpoint()
@@ -194,7 +238,9 @@ final class TrainingSession {
             print(ResultTable.render([("before (base)", first), ("after \(total) updates", last)]))
         }
         try writeRunRecord(before: first, after: last, seconds: Date().timeIntervalSince(started))
-        note("adapter saved in \(command.output) (PEFT format; evaluate it with `bayeval evaluate \(command.output) --model \(command.model) --task \(command.task)`)")
+        note(
+            "adapter saved in \(command.output) (PEFT format; evaluate it with `bayeval evaluate \(command.output) --model \(command.model) --task \(command.task)`)"
+        )
     }
 }
 
@@ -212,7 +258,9 @@ final class TrainingLog {
                 throw LoadError(.io, file: path, item: "", "cannot create the training log")
             }
         }
-        guard let h = FileHandle(forWritingAtPath: path) else { throw LoadError(.io, file: path, item: "", "cannot open the training log") }
+        guard let h = FileHandle(forWritingAtPath: path) else {
+            throw LoadError(.io, file: path, item: "", "cannot open the training log")
+        }
         h.seekToEndOfFile()
         handle = h
     }
@@ -221,7 +269,8 @@ final class TrainingLog {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do { try handle.write(contentsOf: try e.encode(JSONCodable.object(fields)) + Data("\n".utf8)) } catch {
-            throw LoadError(.io, file: path, item: "", "cannot append to the training log: \(error.localizedDescription)")
+            throw LoadError(
+                .io, file: path, item: "", "cannot append to the training log: \(error.localizedDescription)")
         }
     }
 }

@@ -9,7 +9,8 @@ struct CLIResult {
     let stderr: String
 }
 
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent("fixtures/" + relative).path }
 
 var bayevalBinary: URL {
@@ -40,7 +41,9 @@ func bayeval(_ arguments: [String], stdin: String? = nil, environment: [String: 
     let o = out.fileHandleForReading.readDataToEndOfFile()
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return CLIResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    return CLIResult(
+        status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+        stderr: String(decoding: e, as: UTF8.self))
 }
 
 func jsonObject(_ s: String) throws -> [String: Any] {

@@ -44,7 +44,8 @@ import TestModels
         for f in ["config.json", "model.safetensors"] {
             try FileManager.default.copyItem(atPath: fixture("models/tiny-llama3/\(f)"), toPath: dir.path + "/\(f)")
         }
-        try FileManager.default.copyItem(atPath: fixture("tokenizers/gpt2-style/tokenizer.json"), toPath: dir.path + "/tokenizer.json")
+        try FileManager.default.copyItem(
+            atPath: fixture("tokenizers/gpt2-style/tokenizer.json"), toPath: dir.path + "/tokenizer.json")
         let r = try bayeval(["evaluate", "--model", dir.path, "--task", "arc-e", "--limit", "3"])
         #expect(r.status != 0)
         #expect(r.stderr.contains("vocabulary"), "\(r.stderr)")
@@ -70,7 +71,9 @@ import TestModels
         #expect(noModel.status != 0 && noModel.stderr.contains("--model"))
         let resume = try bayeval(["evaluate", "--model", "x", "--task", "obqa", "--resume"])
         #expect(resume.status != 0 && resume.stderr.contains("--predictions"))
-        let split = try bayeval(["evaluate", "--model", fixture("models/tiny-llama3"), "--task", "boolq", "--split", "train"])
+        let split = try bayeval([
+            "evaluate", "--model", fixture("models/tiny-llama3"), "--task", "boolq", "--split", "train",
+        ])
         #expect(split.status != 0 && split.stderr.contains("validation"), "\(split.stderr)")
     }
 
@@ -78,7 +81,9 @@ import TestModels
     func resumingAnotherRunsFileIsRefused() throws {
         let dir = TempDir()
         let path = dir.write("other.jsonl", Data(#"{"id":"not-an-obqa-id","label":0,"probs":[1,0,0,0]}"#.utf8 + [0x0A]))
-        let r = try bayeval(["evaluate", "--model", gguf, "--task", "obqa", "--limit", "3", "--predictions", path, "--resume"])
+        let r = try bayeval([
+            "evaluate", "--model", gguf, "--task", "obqa", "--limit", "3", "--predictions", path, "--resume",
+        ])
         #expect(r.status != 0 && r.stderr.contains("not-an-obqa-id"), "\(r.stderr)")
     }
 }

@@ -12,8 +12,10 @@ import TestModels
     @Test(.enabled(if: RealModels.smolLM2Enabled, Comment(rawValue: RealModels.smolLM2Note)))
     func searchSaveAndEvaluateThePosterior() throws {
         let dir = TempDir()
-        let args = ["tfb", adapter, "--model", gguf, "--task", "obqa", "--anchor-size", "6", "--steps", "2", "--samples", "2",
-                    "--limit", "4", "--seed", "3", "--output", dir.path + "/run.json", "--save-posterior", dir.path + "/post"]
+        let args = [
+            "tfb", adapter, "--model", gguf, "--task", "obqa", "--anchor-size", "6", "--steps", "2", "--samples", "2",
+            "--limit", "4", "--seed", "3", "--output", dir.path + "/run.json", "--save-posterior", dir.path + "/post",
+        ]
         let r = try bayeval(args)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("σ = 0.008000") && r.stdout.contains("MAP") && r.stdout.contains("TFB"))
@@ -29,7 +31,9 @@ import TestModels
         // The saved posterior is a BLoB-convention adapter that evaluate samples from.
         let inspect = try bayeval(["inspect", dir.path + "/post", "--json"])
         #expect(((try jsonObject(inspect.stdout))["adapter"] as? [String: Any])?["hasBLoBRho"] as? Bool == true)
-        let ev = try bayeval(["evaluate", dir.path + "/post", "--model", gguf, "--task", "obqa", "--limit", "4", "--samples", "2"])
+        let ev = try bayeval([
+            "evaluate", dir.path + "/post", "--model", gguf, "--task", "obqa", "--limit", "4", "--samples", "2",
+        ])
         #expect(ev.status == 0, "\(ev.stderr)")
         #expect(ev.stdout.contains("TFB (N=2)"))
     }
@@ -39,17 +43,21 @@ import TestModels
         let dir = TempDir()
         // The output folder does not exist yet: it is made before the sweep starts.
         let out = dir.path + "/runs/a/sweep.json"
-        let r = try bayeval(["tfb", adapter, "--model", gguf, "--task", "obqa", "--limit", "3", "--samples", "2",
-                             "--sigmas", "0.002,0.0045", "--output", out, "--predictions", dir.path + "/p.jsonl",
-                             "--bootstrap", "20"])
+        let r = try bayeval([
+            "tfb", adapter, "--model", gguf, "--task", "obqa", "--limit", "3", "--samples", "2",
+            "--sigmas", "0.002,0.0045", "--output", out, "--predictions", dir.path + "/p.jsonl",
+            "--bootstrap", "20",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("TFB σ=0.002") && r.stdout.contains("TFB σ=0.0045"))
-        #expect(r.stderr.contains("σ=0.0045") && !(r.stdout + r.stderr).contains("0.0045000000000000005"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("σ=0.0045") && !(r.stdout + r.stderr).contains("0.0045000000000000005"), "\(r.stderr)")
         let svg = try String(contentsOfFile: dir.path + "/runs/a/sweep-sweep.svg", encoding: .utf8)
         #expect(svg.hasPrefix("<svg") && svg.contains("polyline"))
         // --predictions: one file per σ, an example per line.
         for sigma in ["0.002", "0.0045"] {
-            let lines = try String(contentsOfFile: dir.path + "/p.sigma-\(sigma).jsonl", encoding: .utf8).split(separator: "\n")
+            let lines = try String(contentsOfFile: dir.path + "/p.sigma-\(sigma).jsonl", encoding: .utf8).split(
+                separator: "\n")
             #expect(lines.count == 3, "σ=\(sigma): \(lines.count) lines")
         }
         // --bootstrap: intervals for every row, in the table and the run record.
@@ -63,14 +71,22 @@ import TestModels
     /// cannot be made, fails at once with the path named (no raw Foundation error).
     @Test func unusableOutputPathsFailBeforeAnyWork() throws {
         let dir = TempDir()
-        let isDirectory = try bayeval(["tfb", adapter, "--model", "missing.gguf", "--task", "obqa", "--output", dir.path])
+        let isDirectory = try bayeval([
+            "tfb", adapter, "--model", "missing.gguf", "--task", "obqa", "--output", dir.path,
+        ])
         #expect(isDirectory.status != 0 && isDirectory.stderr.contains("is a directory"), "\(isDirectory.stderr)")
         let file = dir.write("plain.txt", Data("x".utf8))
-        let underFile = try bayeval(["evaluate", "--model", "missing.gguf", "--task", "obqa",
-                                     "--predictions", file + "/p.jsonl"])
-        #expect(underFile.status != 0 && underFile.stderr.contains(file) && !underFile.stderr.contains("NSCocoaErrorDomain"),
-                "\(underFile.stderr)")
-        let posterior = try bayeval(["tfb", adapter, "--model", "missing.gguf", "--task", "obqa", "--save-posterior", file])
+        let underFile = try bayeval([
+            "evaluate", "--model", "missing.gguf", "--task", "obqa",
+            "--predictions", file + "/p.jsonl",
+        ])
+        #expect(
+            underFile.status != 0 && underFile.stderr.contains(file)
+                && !underFile.stderr.contains("NSCocoaErrorDomain"),
+            "\(underFile.stderr)")
+        let posterior = try bayeval([
+            "tfb", adapter, "--model", "missing.gguf", "--task", "obqa", "--save-posterior", file,
+        ])
         #expect(posterior.status != 0 && posterior.stderr.contains("not a directory"), "\(posterior.stderr)")
     }
 
@@ -79,7 +95,9 @@ import TestModels
         #expect(grid.status != 0 && grid.stderr.contains("--sigma-grid"))
         let crit = try bayeval(["tfb", adapter, "--model", "x", "--task", "obqa", "--criterion", "kl"])
         #expect(crit.status != 0 && crit.stderr.contains("nll or flip"))
-        let plain = try bayeval(["evaluate", adapter, "--model", gguf, "--task", "obqa", "--limit", "2", "--samples", "3"])
+        let plain = try bayeval([
+            "evaluate", adapter, "--model", gguf, "--task", "obqa", "--limit", "2", "--samples", "3",
+        ])
         if RealModels.smolLM2Enabled { #expect(plain.status != 0 && plain.stderr.contains("lora_A_rho")) }
     }
 }

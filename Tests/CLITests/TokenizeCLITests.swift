@@ -37,7 +37,8 @@ import TestModels
     @Test func badInput() throws {
         let noText = try bayeval(["tokenize", "--model", minilm])
         #expect(noText.status != 0 && noText.stderr.contains("--jsonl"))
-        let badLine = try bayeval(["tokenize", "--model", minilm, "--jsonl"], stdin: "{\"text\": \"ok\"}\n{\"pair\": \"x\"}\n")
+        let badLine = try bayeval(
+            ["tokenize", "--model", minilm, "--jsonl"], stdin: "{\"text\": \"ok\"}\n{\"pair\": \"x\"}\n")
         #expect(badLine.status != 0 && badLine.stderr.contains("line 2"))
         let notJSON = try bayeval(["tokenize", "--model", minilm, "--jsonl"], stdin: "plain text\n")
         #expect(notJSON.status != 0 && notJSON.stderr.contains("<stdin>"))

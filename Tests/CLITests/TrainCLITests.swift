@@ -7,8 +7,12 @@ import TestModels
 /// interrupted-and-resumed run that must end bit-identical, the trained adapter evaluated, and the refusals.
 @Suite(.serialized) struct TrainCLITests {
     let minilm = RealModels.miniLM
-    var common: [String] { ["train", "--model", minilm, "--task", "rte", "--steps", "4", "--batch-size", "4", "--train-limit", "32",
-                            "--eval-limit", "8", "--lr", "1e-3", "--seed", "3"] }
+    var common: [String] {
+        [
+            "train", "--model", minilm, "--task", "rte", "--steps", "4", "--batch-size", "4", "--train-limit", "32",
+            "--eval-limit", "8", "--lr", "1e-3", "--seed", "3",
+        ]
+    }
 
     @Test(.enabled(if: RealModels.miniLMEnabled, Comment(rawValue: RealModels.miniLMNote)))
     func trainsResumesAndEvaluates() throws {
@@ -24,7 +28,9 @@ import TestModels
         #expect(log.count == 6, "2 evaluations + 4 updates: \(log.count) lines")
         let record = try RunRecord.read(from: straight + "/run.json")
         #expect(record.command == .train && record.results.map(\.method.kind) == [.base, .lora])
-        #expect(record.results.allSatisfy { $0.metrics.count == 8 } && record.configuration["lr"] != nil, "\(record.configuration)")
+        #expect(
+            record.results.allSatisfy { $0.metrics.count == 8 } && record.configuration["lr"] != nil,
+            "\(record.configuration)")
 
         let first = try bayeval(common + ["--output", resumed, "--stop-after", "2"])
         #expect(first.status == 0 && first.stderr.contains("continue with --resume"), "\(first.stderr)")
@@ -48,8 +54,10 @@ import TestModels
     @Test(.enabled(if: RealModels.miniLMEnabled, Comment(rawValue: RealModels.miniLMNote)))
     func badSettingsAreRefused() throws {
         let tmp = TempDir()
-        for (args, message) in [(["--lr", "0"], "--lr"), (["--lr", "nan"], "--lr"), (["--rank", "0"], "--rank"),
-                                (["--warmup", "1.5"], "--warmup"), (["--dropout", "0.1"], "--dropout")] {
+        for (args, message) in [
+            (["--lr", "0"], "--lr"), (["--lr", "nan"], "--lr"), (["--rank", "0"], "--rank"),
+            (["--warmup", "1.5"], "--warmup"), (["--dropout", "0.1"], "--dropout"),
+        ] {
             let r = try bayeval(["train", "--model", minilm, "--task", "rte", "--output", tmp.path + "/x"] + args)
             #expect(r.status != 0 && r.stderr.contains(message), "\(args): \(r.stderr)")
         }
@@ -65,8 +73,10 @@ import TestModels
 func bundledTrainedEncoderAdapterStillClassifies() throws {
     let minilm = RealModels.miniLM
     let tmp = TempDir()
-    let r = try bayeval(["evaluate", fixture("trained/minilm-sst2"), "--model", minilm, "--task", "sst2", "--split", "validation",
-                         "--limit", "200", "--output", tmp.path + "/run.json"])
+    let r = try bayeval([
+        "evaluate", fixture("trained/minilm-sst2"), "--model", minilm, "--task", "sst2", "--split", "validation",
+        "--limit", "200", "--output", tmp.path + "/run.json",
+    ])
     #expect(r.status == 0, "\(r.stderr)")
     let accuracy = try #require(try RunRecord.read(from: tmp.path + "/run.json").results.first?.metrics.accuracy)
     #expect(accuracy > 0.78, "accuracy \(accuracy) on the first 200 validation sentences")

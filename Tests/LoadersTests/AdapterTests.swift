@@ -24,10 +24,14 @@ import Testing
     }
 
     @Test func mapAdapterWithHead() throws {
-        let a = try LoRAAdapter.load(directory: fixture("adapters/llama-qv-head"), baseShapes: try shapes("tiny-llama-base-shapes.json"))
+        let a = try LoRAAdapter.load(
+            directory: fixture("adapters/llama-qv-head"), baseShapes: try shapes("tiny-llama-base-shapes.json"))
         #expect(a.kind == .lora)
-        #expect(a.layers.map(\.module) == ["lm_head", "model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj",
-                                           "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj"])
+        #expect(
+            a.layers.map(\.module) == [
+                "lm_head", "model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj",
+                "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj",
+            ])
         #expect(a.layers.allSatisfy { $0.scaling == 2 && $0.rank == 4 })
         #expect(a.layer("model.layers.0.self_attn.v_proj")?.outFeatures == 16)  // 2 kv heads × 8
         #expect(a.layer("lm_head")?.outFeatures == 96)
@@ -38,42 +42,52 @@ import Testing
     }
 
     @Test func blobCarriesRho() throws {
-        let a = try LoRAAdapter.load(directory: fixture("adapters/llama-blob"), baseShapes: try shapes("tiny-llama-base-shapes.json"))
+        let a = try LoRAAdapter.load(
+            directory: fixture("adapters/llama-blob"), baseShapes: try shapes("tiny-llama-base-shapes.json"))
         #expect(a.kind == .blob)
         #expect(a.layers.allSatisfy { $0.aRho?.count == $0.a.count })
         try checkValues(a, "llama-blob")
     }
 
     @Test func loraXSCores() throws {
-        let a = try LoRAAdapter.load(directory: fixture("adapters/llama-loraxs"), baseShapes: try shapes("tiny-llama-base-shapes.json"))
+        let a = try LoRAAdapter.load(
+            directory: fixture("adapters/llama-loraxs"), baseShapes: try shapes("tiny-llama-base-shapes.json"))
         #expect(a.kind == .loraXS)
         #expect(a.layers.count == 4 && a.layers.allSatisfy { $0.core?.count == 16 && $0.scaling == 1 })
         #expect(a.trainableParameterCount == 4 * 16)
     }
 
     @Test func regexTargetsAndRSLoRA() throws {
-        let a = try LoRAAdapter.load(directory: fixture("adapters/llama-regex-rslora"), baseShapes: try shapes("tiny-llama-base-shapes.json"))
+        let a = try LoRAAdapter.load(
+            directory: fixture("adapters/llama-regex-rslora"), baseShapes: try shapes("tiny-llama-base-shapes.json"))
         #expect(a.config.targets == .pattern(#".*\.(q_proj|k_proj|down_proj)"#))
-        #expect(Set(a.layers.map { $0.module.components(separatedBy: ".").last! }) == ["q_proj", "k_proj", "down_proj"])
+        #expect(
+            Set(a.layers.map { $0.module.components(separatedBy: ".").last! }) == ["q_proj", "k_proj", "down_proj"])
         #expect(a.layers.allSatisfy { abs($0.scaling - 16 / 8.0.squareRoot()) < 1e-12 })
         #expect(a.layer("model.layers.1.mlp.down_proj")?.inFeatures == 64)
     }
 
     @Test func rankAndAlphaPatterns() throws {
-        let a = try LoRAAdapter.load(directory: fixture("adapters/llama-rank-pattern"), baseShapes: try shapes("tiny-llama-base-shapes.json"))
+        let a = try LoRAAdapter.load(
+            directory: fixture("adapters/llama-rank-pattern"), baseShapes: try shapes("tiny-llama-base-shapes.json"))
         let o = try #require(a.layer("model.layers.0.self_attn.o_proj"))
         #expect(o.rank == 2 && o.scaling == 1.5)
         #expect(a.layer("model.layers.0.self_attn.q_proj")?.scaling == 2)
     }
 
     @Test func robertaClassifierAgainstTaskModelAndBackbone() throws {
-        let a = try LoRAAdapter.load(directory: fixture("adapters/roberta-cls"), baseShapes: try shapes("tiny-roberta-cls-base-shapes.json"))
+        let a = try LoRAAdapter.load(
+            directory: fixture("adapters/roberta-cls"), baseShapes: try shapes("tiny-roberta-cls-base-shapes.json"))
         #expect(a.layers.count == 4 && a.layers.allSatisfy { $0.scaling == 4 })
-        #expect(a.savedParameters.map(\.name) == ["classifier.dense.bias", "classifier.dense.weight",
-                                                 "classifier.out_proj.bias", "classifier.out_proj.weight"])
+        #expect(
+            a.savedParameters.map(\.name) == [
+                "classifier.dense.bias", "classifier.dense.weight",
+                "classifier.out_proj.bias", "classifier.out_proj.weight",
+            ])
         #expect(a.savedParameters.last?.shape == [3, 32])
         // Against a backbone checkpoint: LoRA modules resolve without the "roberta." prefix; the head is new.
-        let b = try LoRAAdapter.load(directory: fixture("adapters/roberta-cls"), baseShapes: try shapes("tiny-roberta-backbone-shapes.json"))
+        let b = try LoRAAdapter.load(
+            directory: fixture("adapters/roberta-cls"), baseShapes: try shapes("tiny-roberta-backbone-shapes.json"))
         #expect(b.layers.first?.baseWeight == "encoder.layer.0.attention.self.query.weight")
         #expect(b.savedParameters.allSatisfy { $0.baseName == nil })
         // Without base shapes everything still parses, unchecked.
@@ -82,8 +96,10 @@ import Testing
 
     // MARK: bad input
 
-    func brokenCopy(_ name: String, edit: (inout [String: (DType, [Int], Data)]) -> Void,
-                    config: ((String) -> String)? = nil) throws -> ScratchDirectory {
+    func brokenCopy(
+        _ name: String, edit: (inout [String: (DType, [Int], Data)]) -> Void,
+        config: ((String) -> String)? = nil
+    ) throws -> ScratchDirectory {
         let dir = ScratchDirectory()
         let src = fixture("adapters/\(name)")
         var text = try String(contentsOfFile: src + "/adapter_config.json", encoding: .utf8)
@@ -109,8 +125,12 @@ import Testing
 
     @Test func keyWithoutBaseModule() throws {
         let dir = try brokenCopy("llama-qv-head") { t in
-            t["base_model.model.model.layers.7.self_attn.q_proj.lora_A.weight"] = (.f32, [4, 32], Data(count: 4 * 32 * 4))
-            t["base_model.model.model.layers.7.self_attn.q_proj.lora_B.weight"] = (.f32, [32, 4], Data(count: 4 * 32 * 4))
+            t["base_model.model.model.layers.7.self_attn.q_proj.lora_A.weight"] = (
+                .f32, [4, 32], Data(count: 4 * 32 * 4)
+            )
+            t["base_model.model.model.layers.7.self_attn.q_proj.lora_B.weight"] = (
+                .f32, [32, 4], Data(count: 4 * 32 * 4)
+            )
         }
         expectLoadError(.unknownKey, item: "base_model.model.model.layers.7.self_attn.q_proj.lora_A.weight") {
             _ = try LoRAAdapter.load(directory: dir.path, baseShapes: try shapes("tiny-llama-base-shapes.json"))
@@ -131,27 +151,38 @@ import Testing
     }
 
     @Test func rankDisagreesWithConfig() throws {
-        let dir = try brokenCopy("llama-qv-head", edit: { _ in }, config: { $0.replacingOccurrences(of: "\"r\": 4", with: "\"r\": 8") })
+        let dir = try brokenCopy(
+            "llama-qv-head", edit: { _ in }, config: { $0.replacingOccurrences(of: "\"r\": 4", with: "\"r\": 8") })
         expectLoadError(.shapeMismatch) { _ = try LoRAAdapter.load(directory: dir.path) }
     }
 
     @Test func loneAOrB() throws {
         let b = "base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight"
         let dir = try brokenCopy("llama-qv-head") { t in t[b] = nil }
-        expectLoadError(.missingKey, item: "model.layers.1.self_attn.v_proj.lora_B.weight") { _ = try LoRAAdapter.load(directory: dir.path) }
+        expectLoadError(.missingKey, item: "model.layers.1.self_attn.v_proj.lora_B.weight") {
+            _ = try LoRAAdapter.load(directory: dir.path)
+        }
     }
 
     @Test func unknownLoRAPartAndIntegerDType() throws {
-        let dir = try brokenCopy("llama-qv-head") { t in t["base_model.model.lm_head.lora_magnitude_vector"] = (.f32, [1], Data(count: 4)) }
-        expectLoadError(.unknownKey, item: "base_model.model.lm_head.lora_magnitude_vector") { _ = try LoRAAdapter.load(directory: dir.path) }
+        let dir = try brokenCopy("llama-qv-head") { t in
+            t["base_model.model.lm_head.lora_magnitude_vector"] = (.f32, [1], Data(count: 4))
+        }
+        expectLoadError(.unknownKey, item: "base_model.model.lm_head.lora_magnitude_vector") {
+            _ = try LoRAAdapter.load(directory: dir.path)
+        }
         let key = "base_model.model.lm_head.lora_B.weight"
         let dir2 = try brokenCopy("llama-qv-head") { t in t[key] = (.i32, [96, 4], Data(count: 96 * 4 * 4)) }
         expectLoadError(.unsupportedDType, item: key) { _ = try LoRAAdapter.load(directory: dir2.path) }
     }
 
     @Test func moduleNotSelectedByTargets() throws {
-        let dir = try brokenCopy("llama-qv-head", edit: { _ in },
-                                 config: { $0.replacingOccurrences(of: "\"lm_head\",", with: "").replacingOccurrences(of: ",\n    \"lm_head\"", with: "") })
+        let dir = try brokenCopy(
+            "llama-qv-head", edit: { _ in },
+            config: {
+                $0.replacingOccurrences(of: "\"lm_head\",", with: "").replacingOccurrences(
+                    of: ",\n    \"lm_head\"", with: "")
+            })
         expectLoadError(.unknownKey) { _ = try LoRAAdapter.load(directory: dir.path) }
     }
 
@@ -159,7 +190,9 @@ import Testing
         let dir = ScratchDirectory()
         expectLoadError(.missingKey, item: "adapter_config.json") { _ = try LoRAAdapter.load(directory: dir.path) }
         dir.write("adapter_config.json", #"{"peft_type":"LORA","r":8,"lora_alpha":16,"target_modules":["q_proj"]}"#)
-        expectLoadError(.missingKey, item: "adapter_model.safetensors") { _ = try LoRAAdapter.load(directory: dir.path) }
+        expectLoadError(.missingKey, item: "adapter_model.safetensors") {
+            _ = try LoRAAdapter.load(directory: dir.path)
+        }
         dir.write("adapter_model.bin", Data([0x80, 0x02]))
         do { _ = try LoRAAdapter.load(directory: dir.path); Issue.record("loaded") } catch let e as LoadError {
             #expect(e.kind == .unsupported && e.message.contains("save_file"))
@@ -167,12 +200,18 @@ import Testing
     }
 
     @Test func badAdapterConfigs() {
-        func cfg(_ s: String) throws -> AdapterConfig { try AdapterConfig.decode(JSONValue.parse(Data(s.utf8), file: "a.json"), file: "a.json") }
-        expectLoadError(.unsupported, item: "peft_type") { _ = try cfg(#"{"peft_type":"IA3","r":8,"target_modules":["q"]}"#) }
+        func cfg(_ s: String) throws -> AdapterConfig {
+            try AdapterConfig.decode(JSONValue.parse(Data(s.utf8), file: "a.json"), file: "a.json")
+        }
+        expectLoadError(.unsupported, item: "peft_type") {
+            _ = try cfg(#"{"peft_type":"IA3","r":8,"target_modules":["q"]}"#)
+        }
         expectLoadError(.missingKey, item: "r") { _ = try cfg(#"{"peft_type":"LORA","target_modules":["q"]}"#) }
         expectLoadError(.invalidValue, item: "r") { _ = try cfg(#"{"r":0,"target_modules":["q"]}"#) }
         expectLoadError(.missingKey, item: "target_modules") { _ = try cfg(#"{"r":8}"#) }
         expectLoadError(.invalidValue, item: "target_modules") { _ = try cfg(#"{"r":8,"target_modules":"(unclosed"}"#) }
-        expectLoadError(.invalidValue, item: "modules_to_save") { _ = try cfg(#"{"r":8,"target_modules":["q"],"modules_to_save":[1]}"#) }
+        expectLoadError(.invalidValue, item: "modules_to_save") {
+            _ = try cfg(#"{"r":8,"target_modules":["q"],"modules_to_save":[1]}"#)
+        }
     }
 }

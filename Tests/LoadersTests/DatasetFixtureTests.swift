@@ -47,7 +47,7 @@ import Testing
         #expect(s.labelHistogram == [0: 266, 1: 311, 2: 310, 3: 285])
         #expect(s.labelRows.map(\.name) == ["A", "B", "C", "D"])
         let v = try DatasetFixtures.load(.arcChallenge, .validation).summary
-        #expect(v.labelHistogram[4] == 1)   // the one 5-choice item whose answer is E
+        #expect(v.labelHistogram[4] == 1)  // the one 5-choice item whose answer is E
     }
 
     @Test func firstExamples() throws {
@@ -86,7 +86,8 @@ import Testing
 
         let mrpc = try #require(try DatasetFixtures.load(.mrpc, .validation).examples[0].cls)
         #expect(mrpc.id == "1355540-1355592" && mrpc.label == 1)
-        #expect(mrpc.text == "He said the foodservice pie business doesn't fit the company's long-term growth strategy.")
+        #expect(
+            mrpc.text == "He said the foodservice pie business doesn't fit the company's long-term growth strategy.")
 
         let rte = try #require(try DatasetFixtures.load(.rte, .validation).examples[0].cls)
         #expect(rte.id == "0" && rte.label == 1 && rte.pair == "Christopher Reeve had an accident.")
@@ -103,7 +104,10 @@ import Testing
     }
 
     @Test func taskNamesRoundTrip() {
-        #expect(TaskName.allCases.map(\.rawValue) == ["arc-c", "arc-e", "obqa", "boolq", "winogrande", "sst2", "cola", "mrpc", "rte"])
+        #expect(
+            TaskName.allCases.map(\.rawValue) == [
+                "arc-c", "arc-e", "obqa", "boolq", "winogrande", "sst2", "cola", "mrpc", "rte",
+            ])
         #expect(TaskName(rawValue: "obqa") == .openBookQA)
         #expect(TaskName.allCases.allSatisfy { !$0.humanDescription.isEmpty })
     }

@@ -6,7 +6,8 @@ import Testing
     /// The first outputs of SplitMix64 from state 0 as given by the reference C implementation.
     @Test func splitMixReferenceValues() {
         var g = SplitMix64(seed: 0)
-        #expect([g.next(), g.next(), g.next()] == [0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4, 0x06C4_5D18_8009_454F])
+        #expect(
+            [g.next(), g.next(), g.next()] == [0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4, 0x06C4_5D18_8009_454F])
     }
 
     /// Expected orders were computed with a separate Python transcription of the documented algorithm
@@ -14,8 +15,9 @@ import Testing
     @Test func shuffleIsPinned() throws {
         #expect(SeededShuffle.shuffled(Array(0..<10), seed: 42) == [0, 9, 5, 8, 6, 4, 7, 2, 1, 3])
         let arc = try DatasetFixtures.load(.arcChallenge, .train).shuffled(seed: 42)
-        #expect(arc.examples.prefix(5).map(\.id)
-            == ["Mercury_SC_415349", "Mercury_182718", "Mercury_414102", "TAKS_2009_8_45", "Mercury_7187040"])
+        #expect(
+            arc.examples.prefix(5).map(\.id)
+                == ["Mercury_SC_415349", "Mercury_182718", "Mercury_414102", "TAKS_2009_8_45", "Mercury_7187040"])
         let anchors = try DatasetFixtures.load(.openBookQA, .train).shuffled(seed: 42).select(first: 500)
         #expect(anchors.count == 500)
         #expect(anchors.examples.prefix(3).map(\.id) == ["13-137", "7-766", "12-940"])
@@ -52,16 +54,19 @@ import Testing
     @Test func locateDataDirectory() throws {
         let root = DatasetFixtures.dataDirectory.deletingLastPathComponent().deletingLastPathComponent()
         // From the checkout's current directory (or any folder below it).
-        let fromCwd = try DataDirectory.locate(environment: [:], executable: nil,
-                                               currentDirectory: root.appendingPathComponent("Sources/Loaders"))
+        let fromCwd = try DataDirectory.locate(
+            environment: [:], executable: nil,
+            currentDirectory: root.appendingPathComponent("Sources/Loaders"))
         #expect(fromCwd.standardizedFileURL.path == DatasetFixtures.dataDirectory.standardizedFileURL.path)
         // From an executable inside the checkout's build folder.
-        let fromExe = try DataDirectory.locate(environment: [:], executable: root.appendingPathComponent(".build/release/bayeval"),
-                                               currentDirectory: URL(fileURLWithPath: "/"))
+        let fromExe = try DataDirectory.locate(
+            environment: [:], executable: root.appendingPathComponent(".build/release/bayeval"),
+            currentDirectory: URL(fileURLWithPath: "/"))
         #expect(fromExe.standardizedFileURL.path == DatasetFixtures.dataDirectory.standardizedFileURL.path)
         // BAYEVAL_HOME names the checkout; BAYEVAL_DATA is taken as is.
-        let fromHome = try DataDirectory.locate(environment: ["BAYEVAL_HOME": root.path], executable: nil,
-                                                currentDirectory: URL(fileURLWithPath: "/"))
+        let fromHome = try DataDirectory.locate(
+            environment: ["BAYEVAL_HOME": root.path], executable: nil,
+            currentDirectory: URL(fileURLWithPath: "/"))
         #expect(fromHome.standardizedFileURL.path == DatasetFixtures.dataDirectory.standardizedFileURL.path)
         let tmp = FileManager.default.temporaryDirectory
         #expect(try DataDirectory.locate(environment: ["BAYEVAL_DATA": tmp.path]).path == tmp.path)

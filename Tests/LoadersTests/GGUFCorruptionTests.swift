@@ -14,8 +14,10 @@ import Loaders
     }
 
     /// Applies `edit` to a copy of the fixture and returns the error parsing it gives.
-    func failure(_ name: String, _ edit: (inout GGUFImage) throws -> Void,
-                 sourceLocation: SourceLocation = #_sourceLocation) rethrows -> LoadError? {
+    func failure(
+        _ name: String, _ edit: (inout GGUFImage) throws -> Void,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) rethrows -> LoadError? {
         var image = original
         try edit(&image)
         let e = loadError({ _ = try parseGGUF(image.bytes, name: name) }, sourceLocation: sourceLocation)
@@ -78,7 +80,7 @@ import Loaders
 
     @Test func arrayLengthPastEnd() throws {
         let typeAt = try valueTypeOffset(original, key: "tokenizer.ggml.tokens")
-        #expect(original.u32(at: typeAt) == 9 && original.u32(at: typeAt + 4) == 8)   // array of strings
+        #expect(original.u32(at: typeAt) == 9 && original.u32(at: typeAt + 4) == 8)  // array of strings
         let e = failure("array.gguf") { $0.setU64(1 << 23, at: typeAt + 8) }
         #expect(e?.kind == .truncated && e?.item == "tokenizer.ggml.tokens")
         let e2 = failure("array2.gguf") { $0.setU64(UInt64.max, at: typeAt + 8) }
@@ -156,7 +158,7 @@ import Loaders
     }
 
     @Test func rowsNotWholeBlocksAndTooManyDims() throws {
-        let down = try #require(original.tensorInfo("blk.0.ffn_down.weight"))   // Q8_0, dims [96, 64]
+        let down = try #require(original.tensorInfo("blk.0.ffn_down.weight"))  // Q8_0, dims [96, 64]
         #expect(original.u64(at: down.dims) == 96)
         let e = failure("blocks.gguf") { $0.setU64(80, at: down.dims) }
         #expect(e?.kind == .shapeMismatch && e?.item == "blk.0.ffn_down.weight")
@@ -176,7 +178,8 @@ import Loaders
     @Test func errorsFromDiskNameThePath() throws {
         var image = original
         image.setU32(1, at: 4)
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bayeval-gguf-\(UUID().uuidString).gguf")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bayeval-gguf-\(UUID().uuidString).gguf")
         try Data(image.bytes).write(to: url)
         defer { try? FileManager.default.removeItem(at: url) }
         let e = loadError { _ = try GGUFFile(path: url.path) }

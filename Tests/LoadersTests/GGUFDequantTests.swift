@@ -17,9 +17,9 @@ import Loaders
         try #require(got.count == expected.count && got.count == info.elementCount)
         var maxError: Float = 0
         var bad = 0
-        for (a, b) in zip(got, expected) where a.bitPattern != b.bitPattern {   // bit-equal covers ±0 and ±inf
+        for (a, b) in zip(got, expected) where a.bitPattern != b.bitPattern {  // bit-equal covers ±0 and ±inf
             let d = abs(a - b)
-            if !(d <= 1e-6) { bad += 1 }      // also counts NaN differences
+            if !(d <= 1e-6) { bad += 1 }  // also counts NaN differences
             if d > maxError { maxError = d }
         }
         #expect(bad == 0, "\(type.name): \(bad) values differ by more than 1e-6, max abs error \(maxError)")

@@ -21,7 +21,9 @@ import Loaders
             ("blk.7.ffn_norm.weight", "model.layers.7.post_attention_layernorm.weight"),
         ]
         for (g, h) in cases { #expect(GGUFLlamaLayout.hfName(forGGUF: g) == h) }
-        for bad in ["blk.x.attn_q.weight", "blk.01.attn_q.weight", "blk.0.attn_qq.weight", "rope_freqs.weight", "token_embd"] {
+        for bad in [
+            "blk.x.attn_q.weight", "blk.01.attn_q.weight", "blk.0.attn_qq.weight", "rope_freqs.weight", "token_embd",
+        ] {
             #expect(GGUFLlamaLayout.hfName(forGGUF: bad) == nil, "\(bad)")
         }
     }
@@ -29,8 +31,8 @@ import Loaders
     @Test func rowMapUndoesTheConverterPermutation() throws {
         // 2 heads of 4 rows: HF rows (h, half j, i) are stored interleaved as GGUF row h·4 + 2i + j.
         #expect(GGUFLlamaLayout.unpermuteRowMap(rows: 8, heads: 2) == [0, 2, 1, 3, 4, 6, 5, 7])
-        #expect(GGUFLlamaLayout.unpermuteRowMap(rows: 6, heads: 2) == nil)   // heads of odd size
-        let gguf: [Float] = [0, 0.5, 2, 2.5, 1, 1.5, 3, 3.5]                  // 4 rows × 2 columns
+        #expect(GGUFLlamaLayout.unpermuteRowMap(rows: 6, heads: 2) == nil)  // heads of odd size
+        let gguf: [Float] = [0, 0.5, 2, 2.5, 1, 1.5, 3, 3.5]  // 4 rows × 2 columns
         #expect(GGUFLlamaLayout.unpermute(gguf, rows: 4, columns: 2, heads: 1) == [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5])
     }
 
@@ -39,10 +41,12 @@ import Loaders
         // must come back bit-exact, quantised ones as gguf-py dequantises them.
         let file = try GGUFFile(path: GGUFFixtures.path("synthetic_llama.gguf"))
         let (hp, tensors) = try file.llamaTensors()
-        #expect(hp == GGUFLlamaHyperParameters(
-            blockCount: 2, embeddingLength: 64, feedForwardLength: 96, headCount: 4, headCountKV: 2,
-            contextLength: 256, vocabSize: 32, ropeDimensionCount: 16, ropeFreqBase: 500000,
-            rmsNormEpsilon: 1e-6, tiedEmbeddings: false))
+        #expect(
+            hp
+                == GGUFLlamaHyperParameters(
+                    blockCount: 2, embeddingLength: 64, feedForwardLength: 96, headCount: 4, headCountKV: 2,
+                    contextLength: 256, vocabSize: 32, ropeDimensionCount: 16, ropeFreqBase: 500000,
+                    rmsNormEpsilon: 1e-6, tiedEmbeddings: false))
         let index = try GGUFFixtures.json("synthetic_llama_hf.json")["tensors"] as! [[String: Any]]
         let blob = try GGUFFixtures.floats("synthetic_llama_hf.bin")
         #expect(tensors.count == index.count)
@@ -62,7 +66,7 @@ import Loaders
         // Renaming output.weight leaves a tensor with no HF name, and no LM head: embeddings become tied.
         var image = GGUFImage(bytes: try GGUFFixtures.bytes("synthetic_llama.gguf"))
         let at = try #require(image.tensorInfo("output.weight")).nDims - 1
-        image.bytes[at] = UInt8(ascii: "x")                                   // "output.weighx"
+        image.bytes[at] = UInt8(ascii: "x")  // "output.weighx"
         let file = try parseGGUF(image.bytes, name: "renamed.gguf")
         #expect(try file.llamaHyperParameters().tiedEmbeddings)
         let e = loadError { _ = try file.llamaTensors() }
@@ -76,7 +80,8 @@ import Loaders
         #expect(llama3.ropeScaling == .frequencyDivisors([1, 8, 8, 8, 8, 8, 8, 8]))
         let linear = try GGUFFile(path: GGUFFixtures.path("tiny_llama_linear.gguf")).llamaHyperParameters()
         #expect(linear.ropeScaling == .linear(factor: 2))
-        #expect(try GGUFFile(path: GGUFFixtures.path("synthetic_llama.gguf")).llamaHyperParameters().ropeScaling == .none)
+        #expect(
+            try GGUFFile(path: GGUFFixtures.path("synthetic_llama.gguf")).llamaHyperParameters().ropeScaling == .none)
     }
 
     @Test func unsupportedRopeScalingIsRefused() throws {
@@ -85,17 +90,18 @@ import Loaders
         let value = try #require(image.find("linear", from: key))
         image.bytes.replaceSubrange(value..<(value + 6), with: Array("yarn__".utf8))
         let e = loadError { _ = try parseGGUF(image.bytes, name: "yarn.gguf").llamaHyperParameters() }
-        #expect(e?.kind == .unsupported && e?.item == "llama.rope.scaling.type" && e?.message.contains("yarn__") == true)
+        #expect(
+            e?.kind == .unsupported && e?.item == "llama.rope.scaling.type" && e?.message.contains("yarn__") == true)
 
         var short = GGUFImage(bytes: try GGUFFixtures.bytes("tiny_llama3.gguf"))
         let info = try #require(short.tensorInfo("rope_freqs.weight"))
-        short.setU64(4, at: info.dims)                                        // 4 divisors for 8 rotary pairs
+        short.setU64(4, at: info.dims)  // 4 divisors for 8 rotary pairs
         let f = loadError { _ = try parseGGUF(short.bytes, name: "short.gguf").llamaHyperParameters() }
         #expect(f?.kind == .shapeMismatch && f?.item == "rope_freqs.weight" && f?.file == "short.gguf")
     }
 
     @Test func nonLlamaArchitectureIsRejected() throws {
-        let file = try GGUFFile(path: GGUFFixtures.path("types/f32.gguf"))   // arch "fixture"
+        let file = try GGUFFile(path: GGUFFixtures.path("types/f32.gguf"))  // arch "fixture"
         let e = loadError { _ = try file.llamaHyperParameters() }
         #expect(e?.kind == .unsupported && e?.item == "general.architecture")
     }
@@ -131,7 +137,9 @@ import Loaders
         #expect(hp.feedForwardLength == llama["feed_forward_length"] as! Int)
         #expect(hp.headCount == llama["attention.head_count"] as! Int)
         #expect(hp.headCountKV == llama["attention.head_count_kv"] as! Int)
-        #expect(hp.vocabSize == llama["vocab_size"] as! Int && hp.ropeDimensionCount == llama["rope.dimension_count"] as! Int)
+        #expect(
+            hp.vocabSize == llama["vocab_size"] as! Int
+                && hp.ropeDimensionCount == llama["rope.dimension_count"] as! Int)
         #expect(hp.ropeFreqBase == Float(llama["rope.freq_base"] as! Double))
         #expect(hp.rmsNormEpsilon == Float(llama["attention.layer_norm_rms_epsilon"] as! Double))
         #expect(hp.tiedEmbeddings)
@@ -139,9 +147,13 @@ import Loaders
         let tr = ref["tokenizer"] as! [String: Any]
         let tok = try file.tokenizerData()
         #expect(tok.model == tr["model"] as! String && tok.pre == tr["pre"] as? String)
-        #expect(tok.tokens.count == tr["token_count"] as! Int && Array(tok.tokens.prefix(5)) == tr["first_tokens"] as! [String])
+        #expect(
+            tok.tokens.count == tr["token_count"] as! Int
+                && Array(tok.tokens.prefix(5)) == tr["first_tokens"] as! [String])
         #expect(tok.tokens.last == tr["last_token"] as? String)
-        #expect(tok.merges?.count == tr["merge_count"] as? Int && tok.merges.map { Array($0.prefix(3)) } == tr["first_merges"] as? [String])
+        #expect(
+            tok.merges?.count == tr["merge_count"] as? Int
+                && tok.merges.map { Array($0.prefix(3)) } == tr["first_merges"] as? [String])
         #expect(tok.tokenTypes?.filter { $0 == 3 }.count == tr["control_token_count"] as? Int)
         #expect(tok.bosTokenID == tr["bos"] as? Int && tok.eosTokenID == tr["eos"] as? Int)
         #expect(tok.unknownTokenID == tr["unknown"] as? Int && tok.paddingTokenID == tr["padding"] as? Int)

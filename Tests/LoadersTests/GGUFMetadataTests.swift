@@ -46,9 +46,13 @@ import Loaders
         #expect(file["test.array.uint64"] == .array(.uint64, [.uint64(0), .uint64(UInt64.max)]))
         #expect(file["test.array.int64"]?.ints == [-1, 42])
         #expect(file["test.array.string"]?.strings == ["a", "", "ç"])
-        #expect(file["test.array.nested_int32"] == .array(.array, [
-            .array(.int32, [.int32(1), .int32(2)]), .array(.int32, [.int32(3)]),
-        ]))
+        #expect(
+            file["test.array.nested_int32"]
+                == .array(
+                    .array,
+                    [
+                        .array(.int32, [.int32(1), .int32(2)]), .array(.int32, [.int32(3)]),
+                    ]))
         #expect(file["test.array.nested_string"]?.array?.map { $0.strings ?? [] } == [["x"], ["y", "z"]])
         #expect(file["test.array.nested_string"]?.elementType == .array)
     }
@@ -66,8 +70,8 @@ import Loaders
         #expect(q.type == .f32)
         #expect(q.dims == [64, 64])
         let k = try #require(file.tensor("blk.0.attn_k.weight"))
-        #expect(k.dims == [64, 32])          // GGUF order: columns first
-        #expect(k.shape == [32, 64])         // PyTorch order: [rows, cols]
+        #expect(k.dims == [64, 32])  // GGUF order: columns first
+        #expect(k.shape == [32, 64])  // PyTorch order: [rows, cols]
         let down = try #require(file.tensor("blk.0.ffn_down.weight"))
         #expect(down.type == .q8_0)
         #expect(down.shape == [64, 96])

@@ -20,7 +20,9 @@ enum GGUFFixtures {
     static func floats(_ relative: String) throws -> [Float] {
         let data = try Data(contentsOf: root.appendingPathComponent(relative))
         return data.withUnsafeBytes { raw in
-            (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+            (0..<(raw.count / 4)).map {
+                Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))
+            }
         }
     }
 
@@ -67,8 +69,12 @@ struct GGUFImage {
 
     func u32(at o: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[o + $1]) << (8 * $1) } }
     func u64(at o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[o + $1]) << (8 * $1) } }
-    mutating func setU32(_ v: UInt32, at o: Int) { for k in 0..<4 { bytes[o + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) } }
-    mutating func setU64(_ v: UInt64, at o: Int) { for k in 0..<8 { bytes[o + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) } }
+    mutating func setU32(_ v: UInt32, at o: Int) {
+        for k in 0..<4 { bytes[o + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) }
+    }
+    mutating func setU64(_ v: UInt64, at o: Int) {
+        for k in 0..<8 { bytes[o + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) }
+    }
 
     /// Where the fields of a tensor-info record live: the record starts with the name (u64 length + bytes),
     /// then n_dims (u32), dims (u64 each), the ggml type (u32) and the data offset (u64).

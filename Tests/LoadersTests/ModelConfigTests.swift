@@ -11,8 +11,13 @@ import Testing
         guard case .decoder(let c) = try load("llama31-rope-parameters") else { Issue.record("not a decoder"); return }
         #expect(c.modelType == "llama")
         #expect(c.headCount == 32 && c.keyValueHeadCount == 8 && c.headDimension == 128)
-        #expect(c.rope == RoPEConfig(theta: 500000, scaling: .llama3(factor: 8, lowFrequencyFactor: 1,
-                                                                   highFrequencyFactor: 4, originalMaxPositions: 8192)))
+        #expect(
+            c.rope
+                == RoPEConfig(
+                    theta: 500000,
+                    scaling: .llama3(
+                        factor: 8, lowFrequencyFactor: 1,
+                        highFrequencyFactor: 4, originalMaxPositions: 8192)))
         #expect(c.rmsNormEpsilon == 1e-5 && !c.tieWordEmbeddings && !c.attentionBias)
         #expect(c.eosTokenIDs == [128001] && c.bosTokenID == 128000)
         // Meta-Llama-3.1-8B has 8.03 B parameters.
@@ -62,30 +67,50 @@ import Testing
         expectLoadError(.missingKey, item: "model_type") { _ = try ModelConfig.decode(Data("{}".utf8), file: "c.json") }
         expectLoadError(.invalidJSON) { _ = try ModelConfig.decode(Data("{".utf8), file: "c.json") }
         expectLoadError(.invalidValue, item: "hidden_size") {
-            _ = try ModelConfig.decode(Data(#"{"model_type":"llama","vocab_size":10,"hidden_size":"big","intermediate_size":4,"num_hidden_layers":1,"num_attention_heads":2}"#.utf8), file: "c.json")
+            _ = try ModelConfig.decode(
+                Data(
+                    #"{"model_type":"llama","vocab_size":10,"hidden_size":"big","intermediate_size":4,"num_hidden_layers":1,"num_attention_heads":2}"#
+                        .utf8), file: "c.json")
         }
         expectLoadError(.invalidValue, item: "num_key_value_heads") {
-            _ = try ModelConfig.decode(Data(#"{"model_type":"llama","vocab_size":10,"hidden_size":12,"intermediate_size":4,"num_hidden_layers":1,"num_attention_heads":3,"num_key_value_heads":2}"#.utf8), file: "c.json")
+            _ = try ModelConfig.decode(
+                Data(
+                    #"{"model_type":"llama","vocab_size":10,"hidden_size":12,"intermediate_size":4,"num_hidden_layers":1,"num_attention_heads":3,"num_key_value_heads":2}"#
+                        .utf8), file: "c.json")
         }
         expectLoadError(.invalidValue, item: "rope_scaling") {
-            _ = try ModelConfig.decode(Data(#"{"model_type":"llama","vocab_size":10,"hidden_size":16,"intermediate_size":4,"num_hidden_layers":1,"num_attention_heads":2,"rope_scaling":{"rope_type":"yarn","factor":2}}"#.utf8), file: "c.json")
+            _ = try ModelConfig.decode(
+                Data(
+                    #"{"model_type":"llama","vocab_size":10,"hidden_size":16,"intermediate_size":4,"num_hidden_layers":1,"num_attention_heads":2,"rope_scaling":{"rope_type":"yarn","factor":2}}"#
+                        .utf8), file: "c.json")
         }
         expectLoadError(.invalidValue, item: "rope_scaling.original_max_position_embeddings") {
-            _ = try ModelConfig.decode(Data(#"{"model_type":"llama","vocab_size":10,"hidden_size":16,"intermediate_size":4,"num_hidden_layers":1,"num_attention_heads":2,"rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4}}"#.utf8), file: "c.json")
+            _ = try ModelConfig.decode(
+                Data(
+                    #"{"model_type":"llama","vocab_size":10,"hidden_size":16,"intermediate_size":4,"num_hidden_layers":1,"num_attention_heads":2,"rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4}}"#
+                        .utf8), file: "c.json")
         }
     }
 
     @Test func missingConfigInDirectory() {
         let dir = ScratchDirectory()
-        expectLoadError(.missingKey, file: dir.path, item: "config.json") { _ = try ModelConfig.load(directory: dir.path) }
+        expectLoadError(.missingKey, file: dir.path, item: "config.json") {
+            _ = try ModelConfig.load(directory: dir.path)
+        }
     }
 }
 
 @Suite struct SlidingWindowTests {
     @Test func scoringContextIsCappedByTheWindow() throws {
-        guard case .decoder(let m) = try ModelConfig.decode(Data(contentsOf: URL(fileURLWithPath: fixture("configs/mistral.json"))), file: "m") else { return }
+        guard
+            case .decoder(let m) = try ModelConfig.decode(
+                Data(contentsOf: URL(fileURLWithPath: fixture("configs/mistral.json"))), file: "m")
+        else { return }
         #expect(m.scoringContextLength == 4096)
-        guard case .decoder(let l) = try ModelConfig.decode(Data(contentsOf: URL(fileURLWithPath: fixture("configs/llama31-rope-parameters.json"))), file: "l") else { return }
+        guard
+            case .decoder(let l) = try ModelConfig.decode(
+                Data(contentsOf: URL(fileURLWithPath: fixture("configs/llama31-rope-parameters.json"))), file: "l")
+        else { return }
         #expect(l.scoringContextLength == 131072)
     }
 }

@@ -6,10 +6,13 @@ import Testing
     @Test func knownVectors() {
         // FIPS 180-4 examples and the empty string.
         #expect(SHA256.hexDigest([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(SHA256.hexDigest(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(SHA256.hexDigest(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+        #expect(
+            SHA256.hexDigest(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            SHA256.hexDigest(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
                 == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        #expect(SHA256.hexDigest([UInt8](repeating: 0x61, count: 1_000_000))
+        #expect(
+            SHA256.hexDigest([UInt8](repeating: 0x61, count: 1_000_000))
                 == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
@@ -22,6 +25,8 @@ import Testing
 
     @Test func fileDigestMatchesSha256sum() throws {
         // `sha256sum fixtures/configs/bert.json`
-        #expect(try SHA256.hexDigest(file: fixture("configs/bert.json")) == "ce5ced5dd1a66476589bc1221689572f9a85e325435695e00fdde3d07eb609f0")
+        #expect(
+            try SHA256.hexDigest(file: fixture("configs/bert.json"))
+                == "ce5ced5dd1a66476589bc1221689572f9a85e325435695e00fdde3d07eb609f0")
     }
 }

@@ -26,8 +26,10 @@ func rawSafeTensors(header: String, data: [UInt8] = [], declaredLength: UInt64? 
     return out
 }
 
-func expectLoadError(_ kind: LoadError.Kind, file: String? = nil, item: String? = nil,
-                     sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+func expectLoadError(
+    _ kind: LoadError.Kind, file: String? = nil, item: String? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
+) {
     do {
         try body()
         Issue.record("expected LoadError.\(kind), nothing was thrown", sourceLocation: sourceLocation)
@@ -41,8 +43,11 @@ func expectLoadError(_ kind: LoadError.Kind, file: String? = nil, item: String? 
     }
 }
 
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent("fixtures").appendingPathComponent(relative).path }
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+func fixture(_ relative: String) -> String {
+    packageRoot.appendingPathComponent("fixtures").appendingPathComponent(relative).path
+}
 
 @Suite struct SafeTensorsReadWriteTests {
     @Test func floatRoundTripInEveryFloatDType() throws {
@@ -101,12 +106,17 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
         let f = try SafeTensorsFile(path: dir.file("big.safetensors"))
         let got = try f.floats("big")
         #expect(got.count == n)
-        #expect(got.indices.allSatisfy { got[$0] == ElementConversion.bf16ToFloat(ElementConversion.floatToBF16(values[$0])) })
+        #expect(
+            got.indices.allSatisfy {
+                got[$0] == ElementConversion.bf16ToFloat(ElementConversion.floatToBF16(values[$0]))
+            })
         var buffer = [Float](repeating: 0, count: n)
         try buffer.withUnsafeMutableBufferPointer { try f.copyFloats("big", into: $0) }
         #expect(buffer == got)
         var wrong = [Float](repeating: 0, count: 3)
-        expectLoadError(.shapeMismatch, item: "big") { try wrong.withUnsafeMutableBufferPointer { try f.copyFloats("big", into: $0) } }
+        expectLoadError(.shapeMismatch, item: "big") {
+            try wrong.withUnsafeMutableBufferPointer { try f.copyFloats("big", into: $0) }
+        }
     }
 
     @Test func bf16RoundingIsNearestEven() {
@@ -161,46 +171,75 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
     }
     @Test func unknownDType() {
         expectLoadError(.unsupportedDType, item: "a") {
-            _ = try open(rawSafeTensors(header: #"{"a":{"dtype":"Q7","shape":[2],"data_offsets":[0,8]}}"#, data: .init(repeating: 0, count: 8)))
+            _ = try open(
+                rawSafeTensors(
+                    header: #"{"a":{"dtype":"Q7","shape":[2],"data_offsets":[0,8]}}"#,
+                    data: .init(repeating: 0, count: 8)))
         }
     }
     @Test func shapeDisagreesWithByteSize() {
         expectLoadError(.shapeMismatch, item: "a") {
-            _ = try open(rawSafeTensors(header: #"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: .init(repeating: 0, count: 8)))
+            _ = try open(
+                rawSafeTensors(
+                    header: #"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#,
+                    data: .init(repeating: 0, count: 8)))
         }
     }
     @Test func offsetsOutsideTheData() {
         expectLoadError(.outOfBounds, item: "a") {
-            _ = try open(rawSafeTensors(header: #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, data: .init(repeating: 0, count: 8)))
+            _ = try open(
+                rawSafeTensors(
+                    header: #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#,
+                    data: .init(repeating: 0, count: 8)))
         }
     }
     @Test func reversedOffsets() {
         expectLoadError(.invalidHeader, item: "a") {
-            _ = try open(rawSafeTensors(header: #"{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}}"#, data: .init(repeating: 0, count: 8)))
+            _ = try open(
+                rawSafeTensors(
+                    header: #"{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}}"#,
+                    data: .init(repeating: 0, count: 8)))
         }
     }
     @Test func overlappingTensors() {
-        let h = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
+        let h =
+            #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
         expectLoadError(.overlap) { _ = try open(rawSafeTensors(header: h, data: .init(repeating: 0, count: 12))) }
     }
     @Test func missingFields() {
-        expectLoadError(.missingKey, item: "a") { _ = try open(rawSafeTensors(header: #"{"a":{"shape":[2],"data_offsets":[0,8]}}"#)) }
-        expectLoadError(.missingKey, item: "a") { _ = try open(rawSafeTensors(header: #"{"a":{"dtype":"F32","data_offsets":[0,8]}}"#)) }
-        expectLoadError(.missingKey, item: "a") { _ = try open(rawSafeTensors(header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}}"#)) }
+        expectLoadError(.missingKey, item: "a") {
+            _ = try open(rawSafeTensors(header: #"{"a":{"shape":[2],"data_offsets":[0,8]}}"#))
+        }
+        expectLoadError(.missingKey, item: "a") {
+            _ = try open(rawSafeTensors(header: #"{"a":{"dtype":"F32","data_offsets":[0,8]}}"#))
+        }
+        expectLoadError(.missingKey, item: "a") {
+            _ = try open(rawSafeTensors(header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}}"#))
+        }
     }
     @Test func negativeAndOverflowingShapes() {
         expectLoadError(.invalidHeader, item: "a") {
-            _ = try open(rawSafeTensors(header: #"{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, data: .init(repeating: 0, count: 8)))
+            _ = try open(
+                rawSafeTensors(
+                    header: #"{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#,
+                    data: .init(repeating: 0, count: 8)))
         }
         expectLoadError(.invalidHeader, item: "a") {
-            _ = try open(rawSafeTensors(header: #"{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}}"#, data: .init(repeating: 0, count: 8)))
+            _ = try open(
+                rawSafeTensors(
+                    header: #"{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}}"#,
+                    data: .init(repeating: 0, count: 8)))
         }
     }
     @Test func metadataMustBeStrings() {
-        expectLoadError(.invalidHeader, item: "__metadata__.n") { _ = try open(rawSafeTensors(header: #"{"__metadata__":{"n":3}}"#)) }
+        expectLoadError(.invalidHeader, item: "__metadata__.n") {
+            _ = try open(rawSafeTensors(header: #"{"__metadata__":{"n":3}}"#))
+        }
     }
     @Test func missingFileAndDirectory() {
-        expectLoadError(.io, file: "/nonexistent/x.safetensors") { _ = try SafeTensorsFile(path: "/nonexistent/x.safetensors") }
+        expectLoadError(.io, file: "/nonexistent/x.safetensors") {
+            _ = try SafeTensorsFile(path: "/nonexistent/x.safetensors")
+        }
         expectLoadError(.io) { _ = try SafeTensorsFile(path: dir.path) }
     }
     @Test func unknownTensorName() throws {
@@ -220,7 +259,10 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
         let dir = ScratchDirectory()
         try writeShard(dir, "model-00001-of-00002.safetensors", ["a": [1, 2], "b": [3]])
         try writeShard(dir, "model-00002-of-00002.safetensors", ["c": [4, 5, 6]])
-        dir.write("model.safetensors.index.json", #"{"metadata":{},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00001-of-00002.safetensors","c":"model-00002-of-00002.safetensors"}}"#)
+        dir.write(
+            "model.safetensors.index.json",
+            #"{"metadata":{},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00001-of-00002.safetensors","c":"model-00002-of-00002.safetensors"}}"#
+        )
         let ckpt = try SafeTensorsCheckpoint(directory: dir.path)
         #expect(ckpt.names == ["a", "b", "c"])
         #expect(try ckpt.floats("c") == [4, 5, 6])
@@ -239,15 +281,19 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
     @Test func indexNamingAMissingShard() throws {
         let dir = ScratchDirectory()
         try writeShard(dir, "model-1.safetensors", ["a": [1]])
-        let index = dir.write("model.safetensors.index.json", #"{"weight_map":{"a":"model-1.safetensors","b":"model-2.safetensors"}}"#)
-        expectLoadError(.missingKey, file: index, item: "model-2.safetensors") { _ = try SafeTensorsCheckpoint(directory: dir.path) }
+        let index = dir.write(
+            "model.safetensors.index.json", #"{"weight_map":{"a":"model-1.safetensors","b":"model-2.safetensors"}}"#)
+        expectLoadError(.missingKey, file: index, item: "model-2.safetensors") {
+            _ = try SafeTensorsCheckpoint(directory: dir.path)
+        }
     }
 
     @Test func indexPlacingATensorInTheWrongShard() throws {
         let dir = ScratchDirectory()
         try writeShard(dir, "model-1.safetensors", ["a": [1]])
         try writeShard(dir, "model-2.safetensors", ["b": [1]])
-        let index = dir.write("model.safetensors.index.json", #"{"weight_map":{"a":"model-2.safetensors","b":"model-2.safetensors"}}"#)
+        let index = dir.write(
+            "model.safetensors.index.json", #"{"weight_map":{"a":"model-2.safetensors","b":"model-2.safetensors"}}"#)
         expectLoadError(.missingKey, file: index, item: "a") { _ = try SafeTensorsCheckpoint(directory: dir.path) }
     }
 

@@ -36,8 +36,11 @@ import Testing
     }
 
     @Test func unknownNormalizerAndPreTokenizer() {
-        let n = error { try self.load(#"{"normalizer": {"type": "Sequence", "normalizers": [{"type": "Lowercase"}, {"type": "Foo"}]}, "#
-                                      + bpeModel + "}") }
+        let n = error {
+            try self.load(
+                #"{"normalizer": {"type": "Sequence", "normalizers": [{"type": "Lowercase"}, {"type": "Foo"}]}, "#
+                    + bpeModel + "}")
+        }
         #expect(n?.kind == .unsupported)
         #expect(n?.item == "normalizer.normalizers[1].type")
         #expect(n?.message.contains("\"Foo\"") == true)
@@ -55,7 +58,9 @@ import Testing
         #expect(e?.kind == .invalidValue)
         #expect(e?.item == "model.merges[1]")
         #expect(e?.message.contains("\"c\" is not in the vocabulary") == true)
-        let merged = error { try self.load(#"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": [["a", "b"]]}}"#) }
+        let merged = error {
+            try self.load(#"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": [["a", "b"]]}}"#)
+        }
         #expect(merged?.item == "model.merges[0]")
         #expect(merged?.message.contains("\"ab\"") == true)
         let shape = error { try self.load(#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a"]}}"#) }
@@ -64,25 +69,30 @@ import Testing
 
     @Test func templateWithUndefinedSpecialToken() {
         let e = error {
-            try self.load(#"{"post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<x>", "type_id": 0}}], "pair": [], "special_tokens": {}}, "#
-                          + bpeModel + "}")
+            try self.load(
+                #"{"post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<x>", "type_id": 0}}], "pair": [], "special_tokens": {}}, "#
+                    + bpeModel + "}")
         }
         #expect(e?.item == "post_processor.single[0]")
     }
 
     @Test func ggufErrors() {
         let unknownPre = error {
-            try TokenizerLoader.fromGGUF(GGUFTokenizerData(model: "gpt2", pre: "qwen9", tokens: ["a"], merges: []),
-                                         file: "m.gguf")
+            try TokenizerLoader.fromGGUF(
+                GGUFTokenizerData(model: "gpt2", pre: "qwen9", tokens: ["a"], merges: []),
+                file: "m.gguf")
         }
         #expect(unknownPre?.kind == .unsupported)
         #expect(unknownPre?.item == "tokenizer.ggml.pre")
         #expect(unknownPre?.message.contains("smollm") == true)
-        let model = error { try TokenizerLoader.fromGGUF(GGUFTokenizerData(model: "rwkv", tokens: ["a"]), file: "m.gguf") }
+        let model = error {
+            try TokenizerLoader.fromGGUF(GGUFTokenizerData(model: "rwkv", tokens: ["a"]), file: "m.gguf")
+        }
         #expect(model?.item == "tokenizer.ggml.model")
         let merge = error {
-            try TokenizerLoader.fromGGUF(GGUFTokenizerData(model: "gpt2", pre: "smollm", tokens: ["a", "b"], merges: ["a b"]),
-                                         file: "m.gguf")
+            try TokenizerLoader.fromGGUF(
+                GGUFTokenizerData(model: "gpt2", pre: "smollm", tokens: ["a", "b"], merges: ["a b"]),
+                file: "m.gguf")
         }
         #expect(merge?.item == "tokenizer.ggml.merges[0]")
         #expect(merge?.file == "m.gguf")

@@ -19,9 +19,10 @@ import TestModels
             if let s = m.string { return s }
             return (m.array ?? []).compactMap(\.string).joined(separator: " ")
         }
-        return GGUFTokenizerData(model: "gpt2", pre: "smollm", tokens: tokens, tokenTypes: types, merges: merges,
-                                 bosTokenID: 1, eosTokenID: 2, unknownTokenID: 0, paddingTokenID: 2, addBOS: false,
-                                 addSpacePrefix: false)
+        return GGUFTokenizerData(
+            model: "gpt2", pre: "smollm", tokens: tokens, tokenTypes: types, merges: merges,
+            bosTokenID: 1, eosTokenID: 2, unknownTokenID: 0, paddingTokenID: 2, addBOS: false,
+            addSpacePrefix: false)
     }
 
     static let ggufPath = RealModels.smolLM2

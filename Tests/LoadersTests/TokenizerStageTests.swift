@@ -26,21 +26,29 @@ import Testing
     }
 
     @Test func gpt2Scanner() {
-        #expect(pieces("Hello  world's 12345!!\n\n x\u{a0}y \u{3000}\tz 'Sam", RegexScanners.gpt2) ==
-                ["Hello", " ", " world", "'s", " 12345", "!!", "\n\n", " x", "\u{a0}", "y", " \u{3000}", "\t", "z",
-                 " '", "Sam"])
-        #expect(pieces("I'M  \r\n\r\n  ok?!\nnext 1234567 ça", RegexScanners.gpt2) ==
-                ["I", "'", "M", "  \r\n\r\n ", " ok", "?!", "\n", "next", " 1234567", " ça"])
+        #expect(
+            pieces("Hello  world's 12345!!\n\n x\u{a0}y \u{3000}\tz 'Sam", RegexScanners.gpt2) == [
+                "Hello", " ", " world", "'s", " 12345", "!!", "\n\n", " x", "\u{a0}", "y", " \u{3000}", "\t", "z",
+                " '", "Sam",
+            ])
+        #expect(
+            pieces("I'M  \r\n\r\n  ok?!\nnext 1234567 ça", RegexScanners.gpt2) == [
+                "I", "'", "M", "  \r\n\r\n ", " ok", "?!", "\n", "next", " 1234567", " ça",
+            ])
         #expect(pieces("", RegexScanners.gpt2).isEmpty)
         #expect(pieces("   ", RegexScanners.gpt2) == ["   "])
     }
 
     @Test func llama3Scanner() {
-        #expect(pieces("Hello  world's 12345!!\n\n x\u{a0}y \u{3000}\tz 'Sam", RegexScanners.llama3) ==
-                ["Hello", " ", " world", "'s", " ", "123", "45", "!!\n\n", " x", "\u{a0}y", " \u{3000}", "\tz", " '",
-                 "Sam"])
-        #expect(pieces("I'M  \r\n\r\n  ok?!\nnext 1234567 ça", RegexScanners.llama3) ==
-                ["I", "'M", "  \r\n\r\n", " ", " ok", "?!\n", "next", " ", "123", "456", "7", " ça"])
+        #expect(
+            pieces("Hello  world's 12345!!\n\n x\u{a0}y \u{3000}\tz 'Sam", RegexScanners.llama3) == [
+                "Hello", " ", " world", "'s", " ", "123", "45", "!!\n\n", " x", "\u{a0}y", " \u{3000}", "\tz", " '",
+                "Sam",
+            ])
+        #expect(
+            pieces("I'M  \r\n\r\n  ok?!\nnext 1234567 ça", RegexScanners.llama3) == [
+                "I", "'M", "  \r\n\r\n", " ", " ok", "?!\n", "next", " ", "123", "456", "7", " ça",
+            ])
     }
 
     @Test func swiftRegexFallbackAgreesWithScanner() throws {
@@ -69,14 +77,14 @@ import Testing
 
     private func wordPieceTokenizer(maxChars: Int = 100) throws -> TokenizerPipeline {
         let json = """
-        {"added_tokens": [{"id": 0, "content": "[UNK]", "special": true}, {"id": 5, "content": "[SEP]", "special": true}],
-         "normalizer": {"type": "BertNormalizer", "lowercase": true, "strip_accents": null},
-         "pre_tokenizer": {"type": "BertPreTokenizer"},
-         "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
-         "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
-                   "max_input_chars_per_word": \(maxChars),
-                   "vocab": {"[UNK]": 0, "un": 1, "##aff": 2, "##able": 3, ",": 4, "[SEP]": 5, "a": 6}}}
-        """
+            {"added_tokens": [{"id": 0, "content": "[UNK]", "special": true}, {"id": 5, "content": "[SEP]", "special": true}],
+             "normalizer": {"type": "BertNormalizer", "lowercase": true, "strip_accents": null},
+             "pre_tokenizer": {"type": "BertPreTokenizer"},
+             "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
+             "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                       "max_input_chars_per_word": \(maxChars),
+                       "vocab": {"[UNK]": 0, "un": 1, "##aff": 2, "##able": 3, ",": 4, "[SEP]": 5, "a": 6}}}
+            """
         return try TokenizerLoader.load(json: try JSONValue.parse(Data(json.utf8), file: "wp.json"), file: "wp.json")
     }
 
@@ -100,8 +108,10 @@ import Testing
     }
 
     @Test func addedTokenStripping() {
-        let tokens = [AddedToken(content: "<m>", id: 9, special: true, lstrip: true),
-                      AddedToken(content: "<w>", id: 8, special: true, rstrip: true, singleWord: true)]
+        let tokens = [
+            AddedToken(content: "<m>", id: 9, special: true, lstrip: true),
+            AddedToken(content: "<w>", id: 8, special: true, rstrip: true, singleWord: true),
+        ]
         let m = AddedTokenMatcher(tokens, normalize: nil)
         func show(_ s: String) -> [String] {
             m.split(Array(s.unicodeScalars)).map {
@@ -121,9 +131,11 @@ import Testing
         func make(byteFallback: Bool, fuse: Bool) throws -> TokenizerPipeline {
             var vocab: [String: JSONValue] = ["<unk>": .int(0), "a": .int(1), "b": .int(2), "ab": .int(3)]
             if byteFallback { for b in 0..<256 { vocab[String(format: "<0x%02X>", b)] = .int(4 + b) } }
-            let model: JSONValue = .object(["type": .string("BPE"), "unk_token": .string("<unk>"),
-                                            "byte_fallback": .bool(byteFallback), "fuse_unk": .bool(fuse),
-                                            "vocab": .object(vocab), "merges": .array([.array([.string("a"), .string("b")])])])
+            let model: JSONValue = .object([
+                "type": .string("BPE"), "unk_token": .string("<unk>"),
+                "byte_fallback": .bool(byteFallback), "fuse_unk": .bool(fuse),
+                "vocab": .object(vocab), "merges": .array([.array([.string("a"), .string("b")])]),
+            ])
             return try TokenizerLoader.load(json: .object(["model": model]), file: "bpe.json")
         }
         #expect(try make(byteFallback: false, fuse: true).encode("abxyab") == [3, 0, 3])
@@ -137,10 +149,11 @@ import Testing
         let scores: [Float] = [0, 0, 0, -10, -10, -10, -1, -2, -3, -10]
         var types = [Int32](repeating: 1, count: tokens.count)
         types[0] = 2; types[1] = 3; types[2] = 3
-        let data = GGUFTokenizerData(model: "llama", tokens: tokens + (0..<256).map { String(format: "<0x%02X>", $0) },
-                                     scores: scores + [Float](repeating: 0, count: 256),
-                                     tokenTypes: types + [Int32](repeating: 6, count: 256), bosTokenID: 1, eosTokenID: 2,
-                                     unknownTokenID: 0)
+        let data = GGUFTokenizerData(
+            model: "llama", tokens: tokens + (0..<256).map { String(format: "<0x%02X>", $0) },
+            scores: scores + [Float](repeating: 0, count: 256),
+            tokenTypes: types + [Int32](repeating: 6, count: 256), bosTokenID: 1, eosTokenID: 2,
+            unknownTokenID: 0)
         let t = try TokenizerLoader.fromGGUF(data, file: "spm.gguf")
         #expect(t.encode("ab abc") == [1, 8, 8, 9])
         // "é" is not a token: its two UTF-8 bytes.

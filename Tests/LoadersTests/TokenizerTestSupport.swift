@@ -47,8 +47,10 @@ enum TokenizerFixtures {
                     endNumber(); fields.append([])
                 case UInt8(ascii: "\n"):
                     endNumber()
-                    out.append(Golden(index: fields[0][0], ids: fields.count > 1 ? fields[1] : [],
-                                      typeIDs: fields.count > 2 ? fields[2] : nil))
+                    out.append(
+                        Golden(
+                            index: fields[0][0], ids: fields.count > 1 ? fields[1] : [],
+                            typeIDs: fields.count > 2 ? fields[2] : nil))
                     fields = [[]]
                 default:
                     break
@@ -63,8 +65,11 @@ enum TokenizerFixtures {
     }
 
     /// Compares every golden line; returns (matched, total, first mismatches described).
-    static func parity(_ tokenizer: any Tokenizer, _ golden: [Golden], addSpecialTokens: Bool)
-        -> (matched: Int, total: Int, report: [String]) {
+    static func parity(
+        _ tokenizer: any Tokenizer, _ golden: [Golden], addSpecialTokens: Bool
+    )
+        -> (matched: Int, total: Int, report: [String])
+    {
         var matched = 0
         var report: [String] = []
         for g in golden {
@@ -74,9 +79,10 @@ enum TokenizerFixtures {
             if ids == g.ids && typesOK {
                 matched += 1
             } else if report.count < 5 {
-                report.append("#\(g.index) \(String(reflecting: item.text))\(item.pair.map { " + " + String(reflecting: $0) } ?? "")"
-                              + "\n  expected \(g.ids)\(g.typeIDs.map { " types \($0)" } ?? "")"
-                              + "\n  actual   \(ids)\(g.typeIDs == nil ? "" : " types \(types)")")
+                report.append(
+                    "#\(g.index) \(String(reflecting: item.text))\(item.pair.map { " + " + String(reflecting: $0) } ?? "")"
+                        + "\n  expected \(g.ids)\(g.typeIDs.map { " types \($0)" } ?? "")"
+                        + "\n  actual   \(ids)\(g.typeIDs == nil ? "" : " types \(types)")")
             }
         }
         return (matched, golden.count, report)

@@ -34,7 +34,9 @@ import Testing
         for metric in Metric.allCases {
             let one = bootstrap.replicates(of: metric, for: p, threads: 1)
             for threads in [2, 3, 8, 500] { #expect(bootstrap.replicates(of: metric, for: p, threads: threads) == one) }
-            #expect(bootstrap.interval(of: metric, for: p, threads: 4) == bootstrap.interval(of: metric, for: p, threads: 1))
+            #expect(
+                bootstrap.interval(of: metric, for: p, threads: 4) == bootstrap.interval(of: metric, for: p, threads: 1)
+            )
         }
         let other = try Bootstrap(resamples: 101, seed: 8).replicates(of: .accuracy, for: p)
         #expect(other != bootstrap.replicates(of: .accuracy, for: p))

@@ -25,8 +25,10 @@ import Testing
 
     @Test func perfectCalibrationHasZeroECE() throws {
         // Per bin, the fraction correct equals the confidence: 4 × 0.75 (3 right), 5 × 0.6 (3 right), 2 × 1.0.
-        let confs: [(Double, Bool)] = [(0.75, true), (0.75, true), (0.75, true), (0.75, false),
-            (0.6, true), (0.6, true), (0.6, true), (0.6, false), (0.6, false), (1, true), (1, true)]
+        let confs: [(Double, Bool)] = [
+            (0.75, true), (0.75, true), (0.75, true), (0.75, false),
+            (0.6, true), (0.6, true), (0.6, true), (0.6, false), (0.6, false), (1, true), (1, true),
+        ]
         let p = try Predictions(
             probabilities: confs.flatMap { [$0.0, 1 - $0.0] }, labels: confs.map { $0.1 ? 0 : 1 }, classCount: 2)
         for bins in [1, 10, 15] {
@@ -46,7 +48,8 @@ import Testing
     }
 
     @Test func tiesGoToTheLowestIndex() throws {
-        let p = try Predictions(probabilities: [0.25, 0.25, 0.25, 0.25, 0.1, 0.45, 0.45, 0], labels: [0, 2], classCount: 4)
+        let p = try Predictions(
+            probabilities: [0.25, 0.25, 0.25, 0.25, 0.1, 0.45, 0.45, 0], labels: [0, 2], classCount: 4)
         #expect(accuracy(p) == 0.5)
     }
 
@@ -82,8 +85,11 @@ import Testing
         let data = try JSONEncoder().encode(report)
         #expect(try JSONDecoder().decode(MetricReport.self, from: data) == report)
         let keys = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any]).keys
-        #expect(Set(keys) == ["n", "classes", "bins", "accuracy", "ece", "mce", "classwise_ece", "nll", "brier",
-                              "mean_confidence", "reliability"])
+        #expect(
+            Set(keys) == [
+                "n", "classes", "bins", "accuracy", "ece", "mce", "classwise_ece", "nll", "brier",
+                "mean_confidence", "reliability",
+            ])
         for metric in Metric.allCases {
             #expect(report[metric] == metric.value(of: try set.predictions(), binning: try Binning(count: 10)))
         }

@@ -4,7 +4,8 @@ import Testing
 @testable import Posthoc
 @testable import Runtime
 
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent("fixtures/" + relative).path }
 
 @Suite struct TFBReparametrisationTests {
@@ -12,7 +13,9 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
 
     func product(_ b: [Float], _ a: [Float], out m: Int, rank r: Int, in n: Int) -> [Double] {
         var p = [Double](repeating: 0, count: m * n)
-        for i in 0..<m { for k in 0..<r { let x = Double(b[i * r + k]); for j in 0..<n { p[i * n + j] += x * Double(a[k * n + j]) } } }
+        for i in 0..<m {
+            for k in 0..<r { let x = Double(b[i * r + k]); for j in 0..<n { p[i * n + j] += x * Double(a[k * n + j]) } }
+        }
         return p
     }
 
@@ -37,7 +40,10 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
                 #expect(abs(dot - want) <= 1e-4 * max(1, want))
             }
         }
-        #expect(t.standardDeviations(sigma: 0.01).enumerated().allSatisfy { abs(Double($1) - 0.01 / (t.singularValues[$0] + 1e-6)) < 1e-9 })
+        #expect(
+            t.standardDeviations(sigma: 0.01).enumerated().allSatisfy {
+                abs(Double($1) - 0.01 / (t.singularValues[$0] + 1e-6)) < 1e-9
+            })
     }
 
     /// Z = diag(d)·E must be i.i.d. N(0, σ²): the weight noise B'E = U·Z is isotropic in B's column space.
@@ -51,8 +57,9 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
         let e = UnsafeMutablePointer<Float>.allocate(capacity: r * n)
         defer { e.deallocate() }
         for s in 0..<draws {
-            DiagonalGaussianOnA(standardDeviations: std, key: 7).draw(seed: UInt64(s), rank: r, inFeatures: n, outFeatures: 0,
-                                                                       a: e, b: e)
+            DiagonalGaussianOnA(standardDeviations: std, key: 7).draw(
+                seed: UInt64(s), rank: r, inFeatures: n, outFeatures: 0,
+                a: e, b: e)
             for i in 0..<r {
                 for j in 0..<n {
                     let z = Double(e[i * n + j]) * t.singularValues[i]
@@ -68,7 +75,8 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
             #expect(abs(mean) < 4 * sigma / count.squareRoot(), "row \(i) mean \(mean)")
             #expect(abs(variance / (sigma * sigma) - 1) < 0.03, "row \(i) variance \(variance)")
         }
-        #expect(abs(cross / count) < 4 * sigma * sigma / count.squareRoot(), "rows 0 and 1 correlated: \(cross / count)")
+        #expect(
+            abs(cross / count) < 4 * sigma * sigma / count.squareRoot(), "rows 0 and 1 correlated: \(cross / count)")
     }
 }
 
@@ -85,7 +93,10 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
         // 0.0058125 ✓. bayesian-peft returns the last violating mid, 0.00625 (a σ its OOD scripts use).
         let criterion: (Double) -> Double = { $0 > 0.006 ? 1 : 0 }
         let upstream = SigmaSearch(steps: 5, tolerance: 0.5, rule: .upstream).run(criterion)
-        #expect(zip(upstream.steps.map(\.sigma), [0.008, 0.0045, 0.00625, 0.005375, 0.0058125]).allSatisfy { abs($0 - $1) < 1e-15 })
+        #expect(
+            zip(upstream.steps.map(\.sigma), [0.008, 0.0045, 0.00625, 0.005375, 0.0058125]).allSatisfy {
+                abs($0 - $1) < 1e-15
+            })
         #expect(upstream.steps.map(\.accepted) == [false, true, false, true, true])
         #expect(abs(upstream.sigma - 0.00625) < 1e-15)
         #expect(abs(SigmaSearch(steps: 5, tolerance: 0.5).run(criterion).sigma - 0.0058125) < 1e-15)
@@ -112,7 +123,8 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
 
     func setup() throws -> (LlamaModel, TFBPosterior, [PreparedExample], JSONValue) {
         let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
-        let adapter = try LoRAAdapter.load(directory: fixture("models/tiny-llama3-adapter"), baseShapes: loaded.parameterShapes)
+        let adapter = try LoRAAdapter.load(
+            directory: fixture("models/tiny-llama3-adapter"), baseShapes: loaded.parameterShapes)
         let posterior = try TFBPosterior(adapter: adapter, model: loaded.model, sigma: 0)
         let ref = try JSONValue.parse(file: fixture("models/tiny-llama3-reference.json"))
         let ids = ref["answer_token_ids"]?.array?.compactMap(\.int) ?? []
@@ -129,8 +141,9 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
         posterior.setSigma(0.01)
         let before = model.allLinears.map(\.patches.count)
         let good = try #require(posterior.layers.first)
-        let stray = LoRALayerWeights(module: "model.layers.9.self_attn.q_proj", rank: good.rank, inFeatures: good.inFeatures,
-                                     outFeatures: good.outFeatures, scaling: good.scaling, a: good.a, b: good.b)
+        let stray = LoRALayerWeights(
+            module: "model.layers.9.self_attn.q_proj", rank: good.rank, inFeatures: good.inFeatures,
+            outFeatures: good.outFeatures, scaling: good.scaling, a: good.a, b: good.b)
         let config = AdapterConfig(rank: good.rank, alpha: 1, targets: ["q_proj"], taskType: nil, baseModel: nil)
         let adapter = LoRAAdapter.inMemory(config: config, layers: [stray], savedParameters: [])
         #expect(throws: LoadError.self) { _ = try TFBPosterior(adapter: adapter, model: model, sigma: 0) }
@@ -143,11 +156,14 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
     @Test func encoderPosteriorKeepsTheSavedHead() throws {
         let ref = try JSONValue.parse(file: fixture("models/tiny-bert-reference.json"))
         let loaded = try ModelLoader.loadEncoder(path: fixture("models/tiny-bert"), backend: backend)
-        let adapter = try LoRAAdapter.load(directory: fixture("models/tiny-bert-adapter"), baseShapes: loaded.parameterShapes)
+        let adapter = try LoRAAdapter.load(
+            directory: fixture("models/tiny-bert-adapter"), baseShapes: loaded.parameterShapes)
         let posterior = try TFBPosterior(adapter: adapter, model: loaded.model, sigma: 0)
         #expect(posterior.layers.count == adapter.layers.count)
         let seqs = (ref["sequences"]?.array ?? []).map { $0.array?.compactMap(\.int) ?? [] }
-        let types = zip(ref["batch"]?["token_type_ids"]?.array ?? [], seqs).map { Array(($0.array?.compactMap(\.int) ?? []).prefix($1.count)) }
+        let types = zip(ref["batch"]?["token_type_ids"]?.array ?? [], seqs).map {
+            Array(($0.array?.compactMap(\.int) ?? []).prefix($1.count))
+        }
         let logits = loaded.model.classify(seqs, tokenTypes: types).values
         let want = (ref["adapter_applied"]?["logits"]?.array ?? []).flatMap { $0.array?.compactMap(\.double) ?? [] }
         #expect(logits.count == want.count)
@@ -158,7 +174,9 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
         let (model, _, examples, ref) = try setup()
         let ids = examples[0].answerTokens
         let logits = model.forward(PackedBatch(examples.map(\.tokens)), output: .lastPositionLogits(ids: ids)).values
-        let want = (ref["adapter_applied"]?.array ?? []).flatMap { ($0["answer_logits"]?.array ?? []).compactMap(\.double) }
+        let want = (ref["adapter_applied"]?.array ?? []).flatMap {
+            ($0["answer_logits"]?.array ?? []).compactMap(\.double)
+        }
         #expect(zip(logits, want).allSatisfy { abs(Double($0) - $1) <= 1e-4 * max(1, abs($1)) })
     }
 
@@ -167,16 +185,19 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
         posterior.setSigma(0.5)
         let mc = MonteCarloPredictive(model: model, samples: 6, seed: 42, sequencesPerBatch: 12)
         let a = mc.probabilities(examples, indices: [0, 1, 2])
-        let b = MonteCarloPredictive(model: model, samples: 6, seed: 42, sequencesPerBatch: 18).probabilities(examples, indices: [0, 1, 2])
+        let b = MonteCarloPredictive(model: model, samples: 6, seed: 42, sequencesPerBatch: 18).probabilities(
+            examples, indices: [0, 1, 2])
         // Same seeds, other batching: the same numbers.
         for (x, y) in zip(a, b) { #expect(zip(x!, y!).allSatisfy { abs($0 - $1) < 1e-6 }) }
         // Alone, example 2 keeps its seeds (they depend on its index, not on its batch).
         let alone = mc.probabilities([examples[2]], indices: [2])
         #expect(zip(alone[0]!, a[2]!).allSatisfy { abs($0 - $1) < 1e-6 })
-        let other = MonteCarloPredictive(model: model, samples: 6, seed: 43, sequencesPerBatch: 24).probabilities(examples, indices: [0, 1, 2])
+        let other = MonteCarloPredictive(model: model, samples: 6, seed: 43, sequencesPerBatch: 24).probabilities(
+            examples, indices: [0, 1, 2])
         #expect(zip(other[0]!, a[0]!).contains { abs($0 - $1) > 1e-4 })
         posterior.setSigma(0)
-        let mean = MonteCarloPredictive(model: model, samples: 1, seed: 42, sequencesPerBatch: 4).probabilities(examples, indices: [0, 1, 2])
+        let mean = MonteCarloPredictive(model: model, samples: 1, seed: 42, sequencesPerBatch: 4).probabilities(
+            examples, indices: [0, 1, 2])
         #expect(zip(mean[0]!, a[0]!).contains { abs($0 - $1) > 1e-4 })
         #expect(a.allSatisfy { abs($0!.reduce(0, +) - 1) < 1e-9 })
     }

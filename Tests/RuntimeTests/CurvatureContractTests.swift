@@ -51,11 +51,14 @@ import Testing
         #expect(recorder.events == 3 * 4 * adapter.layers.count, "one event per batch, answer logit and module")
         #expect(params.gradientSquaredNorm == 0, "a curvature pass changed the training gradients")
         // The batch's loss and probabilities are those of its logits and true labels.
-        let tape = m.trainingForward(header: [], sequences: [objective.examples[2].tokens, objective.examples[3].tokens])
+        let tape = m.trainingForward(
+            header: [], sequences: [objective.examples[2].tokens, objective.examples[3].tokens])
         let logits = m.choiceLogits(tape, answerIDs: Array(repeating: GradientTests.answerIDs, count: 2))
         let second = recorder.batches[1]
         #expect(second.labels == [2, 1])
-        for (got, want) in zip(second.logits, logits) { expectClose(got, want.map(Double.init), tolerance: 1e-6, "logits") }
+        for (got, want) in zip(second.logits, logits) {
+            expectClose(got, want.map(Double.init), tolerance: 1e-6, "logits")
+        }
         let loss = LogitGradients.crossEntropy(logits: logits, labels: [2, 1], weight: 1).loss * 2
         #expect(abs(second.loss - loss) <= 1e-6 * loss, "loss \(second.loss) vs \(loss)")
         #expect(second.probabilities.allSatisfy { abs($0.reduce(0, +) - 1) < 1e-12 })
@@ -69,11 +72,14 @@ import Testing
         let params = try m.adapterParameters(adapter)
         let recorder = Recorder()
         params.zeroGradients()
-        objective.curvature(Array(0..<5), target: .trueLabels, batchSize: 2, parameters: params, observer: recorder,
-                            accumulatingGradients: true)
+        objective.curvature(
+            Array(0..<5), target: .trueLabels, batchSize: 2, parameters: params, observer: recorder,
+            accumulatingGradients: true)
         params.finishGradients()
         let cores = params.parameters.filter { $0.role == .core }
         #expect(!cores.isEmpty && recorder.core.count == cores.count)
-        for p in cores { expectClose(p.gradient.values, recorder.core[p.module] ?? [], tolerance: 1e-4, "\(p.module) core") }
+        for p in cores {
+            expectClose(p.gradient.values, recorder.core[p.module] ?? [], tolerance: 1e-4, "\(p.module) core")
+        }
     }
 }

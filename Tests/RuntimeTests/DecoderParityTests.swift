@@ -9,7 +9,9 @@ import Testing
     static let models = ["tiny-llama3", "tiny-qwen2", "tiny-llama-linear"]
     let backend = CPUBackend(threads: 2)
 
-    func reference(_ name: String) throws -> JSONValue { try JSONValue.parse(file: fixture("models/\(name)-reference.json")) }
+    func reference(_ name: String) throws -> JSONValue {
+        try JSONValue.parse(file: fixture("models/\(name)-reference.json"))
+    }
 
     func load(_ name: String) throws -> ModelLoader.LoadedDecoder {
         try ModelLoader.loadDecoder(path: fixture("models/\(name)"), backend: backend)
@@ -40,29 +42,37 @@ import Testing
         // A cached prefix (the first 4 tokens of each sequence sharing them) gives the same scores.
         let last = sequences[sequences.count - 1]
         let cache = m.makePrefixCache(tokens: Array(last.prefix(4)))
-        let cached = m.forward(PackedBatch([Array(last.dropFirst(4))]), prefix: cache, output: .lastPositionLogits(ids: ids)).values
+        let cached = m.forward(
+            PackedBatch([Array(last.dropFirst(4))]), prefix: cache, output: .lastPositionLogits(ids: ids)
+        ).values
         expectClose(cached, doubles(ref["base"]?.array?[sequences.count - 1]["answer_logits"]), "\(name) cached prefix")
     }
 
     @Test(arguments: models) func adapterAppliedAndMerged(_ name: String) throws {
         let ref = try reference(name)
         let loaded = try load(name)
-        let adapter = try LoRAAdapter.load(directory: fixture("models/\(name)-adapter"), baseShapes: loaded.parameterShapes)
+        let adapter = try LoRAAdapter.load(
+            directory: fixture("models/\(name)-adapter"), baseShapes: loaded.parameterShapes)
         let m = loaded.model
         try m.attach(adapter)
         let sequences = (ref["sequences"]?.array ?? []).map(ints)
         for (i, s) in sequences.enumerated() {
             let logits = m.forward(PackedBatch([s]), output: .allLogits)
-            expectClose(logits.values, doubles(ref["adapter_applied"]?.array?[i]["logits"]), "\(name) adapter sequence \(i)")
+            expectClose(
+                logits.values, doubles(ref["adapter_applied"]?.array?[i]["logits"]), "\(name) adapter sequence \(i)")
         }
         let ids = ints(ref["answer_token_ids"])
         let answers = m.forward(PackedBatch(sequences), output: .lastPositionLogits(ids: ids)).values
-        expectClose(answers, sequences.indices.flatMap { doubles(ref["adapter_applied"]?.array?[$0]["answer_logits"]) }, "\(name) adapter answers")
+        expectClose(
+            answers, sequences.indices.flatMap { doubles(ref["adapter_applied"]?.array?[$0]["answer_logits"]) },
+            "\(name) adapter answers")
         if let merged = ref["merged"]?["logits"]?.array {
             m.mergeAdapters()
             #expect(m.allLinears.allSatisfy { $0.patches.isEmpty })
             for (i, s) in sequences.enumerated() {
-                expectClose(m.forward(PackedBatch([s]), output: .allLogits).values, doubles(merged[i]), "\(name) merged sequence \(i)")
+                expectClose(
+                    m.forward(PackedBatch([s]), output: .allLogits).values, doubles(merged[i]),
+                    "\(name) merged sequence \(i)")
             }
         }
     }
@@ -79,12 +89,14 @@ import Testing
             let logits = m.forward(PackedBatch([s]), output: .allLogits)
             expectClose(logits.values, doubles(ref["base"]?.array?[i]["logits"]), "\(file) base sequence \(i)")
         }
-        let adapter = try LoRAAdapter.load(directory: fixture("models/\(name)-adapter"), baseShapes: loaded.parameterShapes)
+        let adapter = try LoRAAdapter.load(
+            directory: fixture("models/\(name)-adapter"), baseShapes: loaded.parameterShapes)
         try m.attach(adapter)
         let ids = ints(ref["answer_token_ids"])
         let answers = m.forward(PackedBatch(sequences), output: .lastPositionLogits(ids: ids)).values
-        expectClose(answers, sequences.indices.flatMap { doubles(ref["adapter_applied"]?.array?[$0]["answer_logits"]) },
-                    "\(file) adapter answers")
+        expectClose(
+            answers, sequences.indices.flatMap { doubles(ref["adapter_applied"]?.array?[$0]["answer_logits"]) },
+            "\(file) adapter answers")
     }
 
     /// A decoder adapter's saved head (`modules_to_save`) replaces the base head while attached, as peft loads
@@ -93,15 +105,18 @@ import Testing
         let ref = try reference("tiny-llama3")
         let m = try load("tiny-llama3").model
         let head = m.lmHead.weight
-        let config = AdapterConfig(rank: 1, alpha: 1, targets: [], modulesToSave: ["lm_head"], taskType: "CAUSAL_LM", baseModel: nil)
+        let config = AdapterConfig(
+            rank: 1, alpha: 1, targets: [], modulesToSave: ["lm_head"], taskType: "CAUSAL_LM", baseModel: nil)
         let saved = SavedParameter(name: "lm_head.weight", shape: head.shape, values: head.values.map { 2 * $0 })
         try m.attach(LoRAAdapter.inMemory(config: config, layers: [], savedParameters: [saved]))
         let sequences = (ref["sequences"]?.array ?? []).map(ints)
         let doubled = m.forward(PackedBatch([sequences[1]]), output: .allLogits).values
         expectClose(doubled, doubles(ref["base"]?.array?[1]["logits"]).map { 2 * $0 }, "saved head 2·W")
         m.detachAdapters()
-        expectClose(m.forward(PackedBatch([sequences[1]]), output: .allLogits).values, doubles(ref["base"]?.array?[1]["logits"]),
-                    "after detaching")
+        expectClose(
+            m.forward(PackedBatch([sequences[1]]), output: .allLogits).values,
+            doubles(ref["base"]?.array?[1]["logits"]),
+            "after detaching")
     }
 
     /// A saved module bayeval cannot apply (a sequence-classification `score` head) is refused by name, and
@@ -109,9 +124,11 @@ import Testing
     @Test func unsupportedSavedModuleIsRefused() throws {
         let m = try load("tiny-llama3").model
         let h = m.config.hiddenSize
-        let config = AdapterConfig(rank: 1, alpha: 1, targets: ["q_proj"], modulesToSave: ["score"], taskType: nil, baseModel: nil)
-        let q = LoRALayerWeights(module: "model.layers.0.self_attn.q_proj", rank: 1, inFeatures: h, outFeatures: m.queryWidth,
-                                 scaling: 1, a: [Float](repeating: 0.1, count: h), b: [Float](repeating: 0.1, count: m.queryWidth))
+        let config = AdapterConfig(
+            rank: 1, alpha: 1, targets: ["q_proj"], modulesToSave: ["score"], taskType: nil, baseModel: nil)
+        let q = LoRALayerWeights(
+            module: "model.layers.0.self_attn.q_proj", rank: 1, inFeatures: h, outFeatures: m.queryWidth,
+            scaling: 1, a: [Float](repeating: 0.1, count: h), b: [Float](repeating: 0.1, count: m.queryWidth))
         let score = SavedParameter(name: "score.weight", shape: [2, h], values: [Float](repeating: 0, count: 2 * h))
         do {
             try m.attach(LoRAAdapter.inMemory(config: config, layers: [q], savedParameters: [score]))
@@ -131,20 +148,24 @@ import Testing
         var rng = SplitMix64(seed: 4)
         func noise(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 } }
         let config = AdapterConfig(rank: 2, alpha: 2, targets: ["lm_head"], taskType: "CAUSAL_LM", baseModel: nil)
-        let head = LoRALayerWeights(module: "lm_head", rank: 2, inFeatures: h, outFeatures: v, scaling: 1,
-                                    a: noise(2 * h), b: noise(2 * v))
+        let head = LoRALayerWeights(
+            module: "lm_head", rank: 2, inFeatures: h, outFeatures: v, scaling: 1,
+            a: noise(2 * h), b: noise(2 * v))
         try m.attach(LoRAAdapter.inMemory(config: config, layers: [head], savedParameters: []))
         let tokens = [5, 17, 99, 3, 250, 41]
         let unmerged = m.forward(PackedBatch([tokens]), output: .allLogits).values
         let table = m.embedding.values
         m.mergeAdapters()
         #expect(m.embedding.values == table, "the merge changed the embedding table")
-        expectClose(m.forward(PackedBatch([tokens]), output: .allLogits).values, unmerged.map(Double.init), "merged tied head")
+        expectClose(
+            m.forward(PackedBatch([tokens]), output: .allLogits).values, unmerged.map(Double.init), "merged tied head")
     }
 
     /// Config fields the runtime does not implement are refused by name rather than decoded and ignored.
-    @Test(arguments: [("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"", "hidden_act"),
-                      ("\"mlp_bias\": false", "\"mlp_bias\": true", "mlp_bias")])
+    @Test(arguments: [
+        ("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"", "hidden_act"),
+        ("\"mlp_bias\": false", "\"mlp_bias\": true", "mlp_bias"),
+    ])
     func unimplementedConfigFieldsAreRefused(_ from: String, _ to: String, _ field: String) throws {
         let fm = FileManager.default
         let dir = fm.temporaryDirectory.appendingPathComponent("bayeval-config-\(field)-\(UUID().uuidString)")
@@ -155,7 +176,8 @@ import Testing
         #expect(config.contains(from))
         try config.replacingOccurrences(of: from, with: to)
             .write(to: dir.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
-        try fm.copyItem(at: source.appendingPathComponent("model.safetensors"), to: dir.appendingPathComponent("model.safetensors"))
+        try fm.copyItem(
+            at: source.appendingPathComponent("model.safetensors"), to: dir.appendingPathComponent("model.safetensors"))
         do {
             _ = try ModelLoader.loadDecoder(path: dir.path, backend: backend)
             Issue.record("a model with \(to) loaded")
@@ -177,10 +199,15 @@ import Testing
 }
 
 @Suite struct CommonPrefixTests {
-    func example(_ tokens: [Int]) -> PreparedExample { PreparedExample(id: "\(tokens)", label: 0, tokens: tokens, answerTokens: [1]) }
+    func example(_ tokens: [Int]) -> PreparedExample {
+        PreparedExample(id: "\(tokens)", label: 0, tokens: tokens, answerTokens: [1])
+    }
 
     @Test func longestSharedTokensLeavingOneToRun() {
-        #expect(PromptPreparation.commonPrefix(of: [example([1, 2, 3, 4]), example([1, 2, 3, 9, 9]), example([1, 2, 3, 4, 5])]) == [1, 2, 3])
+        #expect(
+            PromptPreparation.commonPrefix(of: [
+                example([1, 2, 3, 4]), example([1, 2, 3, 9, 9]), example([1, 2, 3, 4, 5]),
+            ]) == [1, 2, 3])
         #expect(PromptPreparation.commonPrefix(of: [example([1, 2, 3]), example([1, 2, 3, 4])]) == [1, 2])
         #expect(PromptPreparation.commonPrefix(of: [example([5, 6])]) == [5])
         #expect(PromptPreparation.commonPrefix(of: [example([1, 2]), example([3, 4])]) == [])

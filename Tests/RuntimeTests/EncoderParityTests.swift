@@ -15,7 +15,9 @@ import TestModels
         .deletingLastPathComponent()
     static func model(_ name: String) -> String { root.appendingPathComponent("fixtures/models/" + name).path }
 
-    func reference(_ name: String) throws -> JSONValue { try JSONValue.parse(file: Self.model(name + "-reference.json")) }
+    func reference(_ name: String) throws -> JSONValue {
+        try JSONValue.parse(file: Self.model(name + "-reference.json"))
+    }
 
     static func numbers(_ v: JSONValue?) -> [Double] {
         guard let a = v?.array else { return [] }
@@ -27,13 +29,17 @@ import TestModels
 
     /// Worst |a − b| / max(1, |b|), after checking the counts agree; printed for the parity report.
     @discardableResult
-    static func check(_ a: [Float], _ b: [Double], _ what: String, tolerance: Double = 1e-4,
-                      sourceLocation: SourceLocation = #_sourceLocation) -> Double {
-        #expect(a.count == b.count && !b.isEmpty, "\(what): \(a.count) values vs \(b.count)", sourceLocation: sourceLocation)
+    static func check(
+        _ a: [Float], _ b: [Double], _ what: String, tolerance: Double = 1e-4,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) -> Double {
+        #expect(
+            a.count == b.count && !b.isEmpty, "\(what): \(a.count) values vs \(b.count)", sourceLocation: sourceLocation
+        )
         var worst = 0.0
         for (x, y) in zip(a, b) {
             let err = abs(Double(x) - y) / max(1, abs(y))
-            if !(err <= worst) { worst = err }   // NaN propagates as a failure
+            if !(err <= worst) { worst = err }  // NaN propagates as a failure
         }
         #expect(worst <= tolerance, "\(what): max relative error \(worst)", sourceLocation: sourceLocation)
         print("encoder parity \(what): max relative error \(worst)")
@@ -55,7 +61,9 @@ import TestModels
     /// The same checkpoint with some tensors hidden, as a base that lacks (part of) the head.
     func loadWithout(_ name: String, _ hidden: (String) -> Bool) throws -> BertModel {
         let dir = Self.model(name)
-        guard case .encoder(let config) = try ModelConfig.load(directory: dir) else { throw LoadError(.unsupported, file: dir, item: "model_type", "not an encoder") }
+        guard case .encoder(let config) = try ModelConfig.load(directory: dir) else {
+            throw LoadError(.unsupported, file: dir, item: "model_type", "not an encoder")
+        }
         let ckpt = try SafeTensorsCheckpoint(directory: dir)
         return try BertModel(config: config, backend: backend, source: dir) { n in
             guard !hidden(n), let info = ckpt.info(n) else { return nil }
@@ -76,13 +84,17 @@ import TestModels
         let hidden = m.hiddenStates(seqs, tokenTypes: types)
         #expect(hidden.shape == [seqs.map(\.count).reduce(0, +), m.config.hiddenSize])
         let firstRows = Array(hidden.values.prefix(seqs[0].count * m.config.hiddenSize))
-        Self.check(firstRows, Self.numbers(ref["base"]?["first_sequence_last_hidden_state"]), "\(name) first last-hidden-state")
+        Self.check(
+            firstRows, Self.numbers(ref["base"]?["first_sequence_last_hidden_state"]), "\(name) first last-hidden-state"
+        )
 
         // Packing must keep sequences apart: each alone gives its row of the batch.
         for (i, s) in seqs.enumerated() {
             let alone = m.classify([s], tokenTypes: types.map { [$0[i]] })
-            Self.check(alone.values, logits.values.map(Double.init).encoderRows(logits.columns)[i], "\(name) sequence \(i) alone vs packed",
-                       tolerance: 1e-5)
+            Self.check(
+                alone.values, logits.values.map(Double.init).encoderRows(logits.columns)[i],
+                "\(name) sequence \(i) alone vs packed",
+                tolerance: 1e-5)
         }
     }
 
@@ -121,13 +133,16 @@ import TestModels
         // The adapter's saved head replaces the base one (the fixture perturbed it, so keeping the base
         // head would miss the reference).
         #expect(m.classifier !== baseHead)
-        Self.check(m.classify(seqs, tokenTypes: types).values, Self.numbers(ref["adapter_applied"]?["logits"]),
-                   "\(name) adapter logits")
+        Self.check(
+            m.classify(seqs, tokenTypes: types).values, Self.numbers(ref["adapter_applied"]?["logits"]),
+            "\(name) adapter logits")
 
         m.detachAdapters()
         #expect(m.classifier === baseHead)
         #expect(m.allLinears.allSatisfy { $0.patches.isEmpty })
-        Self.check(m.classify(seqs, tokenTypes: types).values, Self.numbers(ref["base"]?["logits"]), "\(name) base after detach")
+        Self.check(
+            m.classify(seqs, tokenTypes: types).values, Self.numbers(ref["base"]?["logits"]),
+            "\(name) base after detach")
 
         try m.attach(adapter)
         m.mergeAdapters()
@@ -145,8 +160,9 @@ import TestModels
         let adapter = try LoRAAdapter.load(directory: Self.model("tiny-bert-adapter"))
         try m.attach(adapter)
         #expect(m.hasClassificationHead)
-        Self.check(m.classify(sequences(ref), tokenTypes: tokenTypes(ref)).values,
-                   Self.numbers(ref["adapter_applied"]?["logits"]), "tiny-bert headless base + adapter logits")
+        Self.check(
+            m.classify(sequences(ref), tokenTypes: tokenTypes(ref)).values,
+            Self.numbers(ref["adapter_applied"]?["logits"]), "tiny-bert headless base + adapter logits")
         m.detachAdapters()
         #expect(!m.hasClassificationHead)
 
@@ -166,7 +182,9 @@ import TestModels
     }
 
     @Test func decoderDirectoryIsRefused() throws {
-        #expect(throws: LoadError.self) { try ModelLoader.loadEncoder(path: Self.model("tiny-llama3"), backend: backend) }
+        #expect(throws: LoadError.self) {
+            try ModelLoader.loadEncoder(path: Self.model("tiny-llama3"), backend: backend)
+        }
     }
 
     /// all-MiniLM-L6-v2, a bare BERT backbone (keys `embeddings.…`, pooler, no classifier).
@@ -185,10 +203,14 @@ import TestModels
         #expect(hidden.values.allSatisfy { $0.isFinite })
         // Made with transformers 5.23.0: BertModel.from_pretrained(dir, attn_implementation="eager"), float32,
         // last_hidden_state[0, 0, :5] (the [CLS] row) and [0, -1, :5] (the [SEP] row).
-        let cls: [Double] = [0.04644400626420975, 0.3380618095397949, 0.20820532739162445, 0.6467972993850708,
-                             -0.1957094371318817]
-        let sep: [Double] = [0.3477138876914978, 0.0940036028623581, 0.2563757598400116, 0.871071994304657,
-                             -0.07452841103076935]
+        let cls: [Double] = [
+            0.04644400626420975, 0.3380618095397949, 0.20820532739162445, 0.6467972993850708,
+            -0.1957094371318817,
+        ]
+        let sep: [Double] = [
+            0.3477138876914978, 0.0940036028623581, 0.2563757598400116, 0.871071994304657,
+            -0.07452841103076935,
+        ]
         let last = (ids.count - 1) * 384
         Self.check(Array(hidden.values[0..<5]), cls, "all-MiniLM-L6-v2 [CLS] hidden state")
         Self.check(Array(hidden.values[last..<(last + 5)]), sep, "all-MiniLM-L6-v2 [SEP] hidden state")

@@ -7,8 +7,10 @@ import Testing
 /// every trainable tensor of every case within 1e-3 relative to that tensor's largest reference entry.
 @Suite struct GradientReferenceTests {
     let backend = CPUBackend(threads: 2)
-    static let cases = ["tiny-llama3", "tiny-llama3-header", "tiny-qwen2", "tiny-qwen2-header", "tiny-llama-linear",
-                        "tiny-llama-linear-header", "tiny-bert", "tiny-roberta-cls", "tiny-llama3-loraxs"]
+    static let cases = [
+        "tiny-llama3", "tiny-llama3-header", "tiny-qwen2", "tiny-qwen2-header", "tiny-llama-linear",
+        "tiny-llama-linear-header", "tiny-bert", "tiny-roberta-cls", "tiny-llama3-loraxs",
+    ]
 
     func rows(_ v: JSONValue?) -> [[Int]] { (v?.array ?? []).map(ints) }
 
@@ -50,7 +52,9 @@ import Testing
             logits = (0..<sequences.count).map { Array(tape.logits.values[($0 * c)..<(($0 + 1) * c)]) }
             let (l, g) = LogitGradients.crossEntropy(logits: logits, labels: labels)
             loss = l
-            m.backward(tape, logitGradients: Tensor(shape: tape.logits.shape, values: g.flatMap { $0 }), context: params.context())
+            m.backward(
+                tape, logitGradients: Tensor(shape: tape.logits.shape, values: g.flatMap { $0 }),
+                context: params.context())
         }
         params.finishGradients()
         expectClose(logits.flatMap { $0 }, doubles(ref["logits"]), tolerance: 1e-4, "\(name) logits")
@@ -58,7 +62,9 @@ import Testing
 
         let want = ref["gradients"]?.object ?? [:]
         let got = Dictionary(uniqueKeysWithValues: params.parameters.map { ($0.key, $0.gradient.values) })
-        #expect(Set(got.keys) == Set(want.keys), "\(name): trainable keys differ: \(Set(got.keys).symmetricDifference(want.keys).sorted())")
+        #expect(
+            Set(got.keys) == Set(want.keys),
+            "\(name): trainable keys differ: \(Set(got.keys).symmetricDifference(want.keys).sorted())")
         for (key, entry) in want {
             guard let g = got[key] else { continue }
             let r = doubles(entry["values"])

@@ -16,7 +16,8 @@ import Testing
 
     func decoder(_ name: String) throws -> (LlamaModel, LoRAAdapter) {
         let loaded = try ModelLoader.loadDecoder(path: fixture("models/\(name)"), backend: backend)
-        let adapter = try LoRAAdapter.load(directory: fixture("models/\(name)-adapter"), baseShapes: loaded.parameterShapes)
+        let adapter = try LoRAAdapter.load(
+            directory: fixture("models/\(name)-adapter"), baseShapes: loaded.parameterShapes)
         try loaded.model.attach(adapter)
         return (loaded.model, adapter)
     }
@@ -33,8 +34,10 @@ import Testing
     }
 
     /// Worst relative error over the parameter tensors of the directional finite difference.
-    func directionalCheck(_ params: AdapterParameters, epsilon: Float = 1e-2, seed: UInt64 = 7,
-                          loss: () -> Double) -> [(String, Double, Double)] {
+    func directionalCheck(
+        _ params: AdapterParameters, epsilon: Float = 1e-2, seed: UInt64 = 7,
+        loss: () -> Double
+    ) -> [(String, Double, Double)] {
         var rng = SplitMix64(seed: seed)
         var results: [(String, Double, Double)] = []
         for p in params.parameters {
@@ -64,13 +67,16 @@ import Testing
         return results
     }
 
-    func expectAgreement(_ results: [(String, Double, Double)], tolerance: Double, sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectAgreement(
+        _ results: [(String, Double, Double)], tolerance: Double, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let scale = results.map { abs($0.1) }.max() ?? 1
         #expect(scale > 1e-6, "gradients are all ~0", sourceLocation: sourceLocation)
         for (key, analytic, numeric) in results {
             let err = abs(analytic - numeric) / max(abs(numeric), 1e-2 * scale)
-            #expect(err <= tolerance, "\(key): analytic \(analytic), finite difference \(numeric), rel. error \(err)",
-                    sourceLocation: sourceLocation)
+            #expect(
+                err <= tolerance, "\(key): analytic \(analytic), finite difference \(numeric), rel. error \(err)",
+                sourceLocation: sourceLocation)
         }
     }
 
@@ -127,14 +133,17 @@ extension GradientTests {
 
     func encoder(_ name: String) throws -> (BertModel, LoRAAdapter) {
         let loaded = try ModelLoader.loadEncoder(path: fixture("models/\(name)"), backend: backend)
-        let adapter = try LoRAAdapter.load(directory: fixture("models/\(name)-adapter"), baseShapes: loaded.parameterShapes)
+        let adapter = try LoRAAdapter.load(
+            directory: fixture("models/\(name)-adapter"), baseShapes: loaded.parameterShapes)
         try loaded.model.attach(adapter)
         return (loaded.model, adapter)
     }
 
     static func encoderSequences(_ m: BertModel, seed: UInt64) -> [[Int]] {
         let (first, last) = m.isRoberta ? (0, 2) : (101 % m.config.vocabularySize, 102 % m.config.vocabularySize)
-        return sequences(vocabulary: m.config.vocabularySize, seed: seed).map { [first] + $0.map { max(3, $0) } + [last] }
+        return sequences(vocabulary: m.config.vocabularySize, seed: seed).map {
+            [first] + $0.map { max(3, $0) } + [last]
+        }
     }
 
     func encoderLoss(_ m: BertModel, _ seqs: [[Int]], _ labels: [Int]) -> Double {
@@ -153,9 +162,12 @@ extension GradientTests {
         let tape = m.trainingForward(seqs)
         let want = m.classify(seqs).values
         expectClose(tape.logits.values, want.map(Double.init), tolerance: 1e-5, "\(name) training forward")
-        let rows = (0..<seqs.count).map { Array(tape.logits.values[($0 * tape.logits.columns)..<(($0 + 1) * tape.logits.columns)]) }
+        let rows = (0..<seqs.count).map {
+            Array(tape.logits.values[($0 * tape.logits.columns)..<(($0 + 1) * tape.logits.columns)])
+        }
         let (_, g) = LogitGradients.crossEntropy(logits: rows, labels: labels)
-        m.backward(tape, logitGradients: Tensor(shape: tape.logits.shape, values: g.flatMap { $0 }), context: params.context())
+        m.backward(
+            tape, logitGradients: Tensor(shape: tape.logits.shape, values: g.flatMap { $0 }), context: params.context())
         params.finishGradients()
         expectAgreement(directionalCheck(params) { encoderLoss(m, seqs, labels) }, tolerance: 1e-3)
     }
@@ -179,8 +191,12 @@ extension GradientTests {
                 for t in rows {
                     for r in 0..<e.rank {
                         let du = Double(e.loraAOutputGradient[t * e.rank + r]), u = Double(e.loraBInput[t * e.rank + r])
-                        for j in 0..<e.inFeatures { ga[r * e.inFeatures + j] += du * Double(e.input[t * e.inFeatures + j]) }
-                        for o in 0..<e.outFeatures { gb[o * e.rank + r] += Double(e.loraBOutputGradient[t * e.outputGradientStride + o]) * u }
+                        for j in 0..<e.inFeatures {
+                            ga[r * e.inFeatures + j] += du * Double(e.input[t * e.inFeatures + j])
+                        }
+                        for o in 0..<e.outFeatures {
+                            gb[o * e.rank + r] += Double(e.loraBOutputGradient[t * e.outputGradientStride + o]) * u
+                        }
                     }
                 }
                 perA.append(ga); perB.append(gb)
@@ -191,7 +207,8 @@ extension GradientTests {
 
     @Test func decoderEventsGiveThePerExampleGradients() throws {
         let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
-        let adapter = try LoRAAdapter.load(directory: fixture("models/tiny-llama3-adapter"), baseShapes: loaded.parameterShapes)
+        let adapter = try LoRAAdapter.load(
+            directory: fixture("models/tiny-llama3-adapter"), baseShapes: loaded.parameterShapes)
         let m = loaded.model
         try m.attach(adapter)
         let seqs = GradientTests.sequences(vocabulary: m.config.vocabularySize, seed: 9, count: 3)
@@ -201,8 +218,12 @@ extension GradientTests {
         func run(_ s: [[Int]], _ y: [Int], observer: GradientObserver?) {
             params.zeroGradients()
             let tape = m.trainingForward(header: [], sequences: s)
-            let g = LogitGradients.crossEntropy(logits: m.choiceLogits(tape, answerIDs: Array(ids.prefix(s.count))), labels: y, weight: 1).gradients
-            m.backward(tape, answerIDs: Array(ids.prefix(s.count)), logitGradients: g, context: params.context(observer: observer))
+            let g = LogitGradients.crossEntropy(
+                logits: m.choiceLogits(tape, answerIDs: Array(ids.prefix(s.count))), labels: y, weight: 1
+            ).gradients
+            m.backward(
+                tape, answerIDs: Array(ids.prefix(s.count)), logitGradients: g,
+                context: params.context(observer: observer))
         }
         let observer = PerExample()
         run(seqs, labels, observer: observer)
@@ -212,7 +233,8 @@ extension GradientTests {
             let summed = perExample.dropFirst().reduce(perExample[0]) { zip($0, $1).map(+) }
             expectClose(total["base_model.model.\(module).lora_A.weight"] ?? [], summed, tolerance: 1e-5, "\(module) A")
             let summedB = observer.b[module]!.dropFirst().reduce(observer.b[module]![0]) { zip($0, $1).map(+) }
-            expectClose(total["base_model.model.\(module).lora_B.weight"] ?? [], summedB, tolerance: 1e-5, "\(module) B")
+            expectClose(
+                total["base_model.model.\(module).lora_B.weight"] ?? [], summedB, tolerance: 1e-5, "\(module) B")
         }
         for i in 0..<3 {
             run([seqs[i]], [labels[i]], observer: nil)
@@ -226,7 +248,8 @@ extension GradientTests {
     /// add up to the cross-entropy gradient (the chain rule the GGN relies on).
     @Test func jacobianRowsRecombineIntoTheLossGradient() throws {
         let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-qwen2"), backend: backend)
-        let adapter = try LoRAAdapter.load(directory: fixture("models/tiny-qwen2-adapter"), baseShapes: loaded.parameterShapes)
+        let adapter = try LoRAAdapter.load(
+            directory: fixture("models/tiny-qwen2-adapter"), baseShapes: loaded.parameterShapes)
         let m = loaded.model
         try m.attach(adapter)
         let seqs = GradientTests.sequences(vocabulary: m.config.vocabularySize, seed: 13, count: 3)
@@ -271,32 +294,41 @@ extension GradientObserverTests {
     /// answer position for the Jacobian rows; gradients summed (weight 1) equal the per-example total.
     @Test func curvatureStreamVisitsEveryBatchAndOutput() throws {
         let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
-        let adapter = try LoRAAdapter.load(directory: fixture("models/tiny-llama3-adapter"), baseShapes: loaded.parameterShapes)
+        let adapter = try LoRAAdapter.load(
+            directory: fixture("models/tiny-llama3-adapter"), baseShapes: loaded.parameterShapes)
         let m = loaded.model
         try m.attach(adapter)
         let params = try m.adapterParameters(adapter)
         let seqs = GradientTests.sequences(vocabulary: m.config.vocabularySize, seed: 17, count: 5)
-        let examples = seqs.enumerated().map { PreparedExample(id: "\($0)", label: $0 % 4, tokens: $1, answerTokens: GradientTests.answerIDs) }
+        let examples = seqs.enumerated().map {
+            PreparedExample(id: "\($0)", label: $0 % 4, tokens: $1, answerTokens: GradientTests.answerIDs)
+        }
         let objective = DecoderObjective(model: m, examples: examples)
         let modules = adapter.layers.count
 
         let losses = Tally()
         params.zeroGradients()
-        objective.curvature(Array(0..<5), target: .trueLabels, batchSize: 2, parameters: params, observer: losses,
-                            accumulatingGradients: true)
+        objective.curvature(
+            Array(0..<5), target: .trueLabels, batchSize: 2, parameters: params, observer: losses,
+            accumulatingGradients: true)
         #expect(losses.events.count == modules && losses.events.values.allSatisfy { $0 == 3 }, "\(losses.events)")
         let streamed = params.parameters.map(\.gradient.values)
         // The same sum from one full-batch backward pass with weight 1.
         params.zeroGradients()
         _ = objective.accumulate(Array(0..<5), weight: 1, parameters: params)
         // `accumulate` runs with the shared header; the sums agree to float rounding.
-        for (p, g) in zip(params.parameters, streamed) { expectClose(g, p.gradient.values.map(Double.init), tolerance: 1e-4, p.key) }
+        for (p, g) in zip(params.parameters, streamed) {
+            expectClose(g, p.gradient.values.map(Double.init), tolerance: 1e-4, p.key)
+        }
 
         let jacobian = Tally()
         objective.curvature(Array(0..<5), target: .logits, batchSize: 5, parameters: params, observer: jacobian)
-        #expect(jacobian.events.count == modules * 4 && jacobian.events.values.allSatisfy { $0 == 1 }, "\(jacobian.events.count) keys")
+        #expect(
+            jacobian.events.count == modules * 4 && jacobian.events.values.allSatisfy { $0 == 1 },
+            "\(jacobian.events.count) keys")
         let sampled = Tally()
-        objective.curvature(Array(0..<5), target: .sampledLabels(seed: 1), batchSize: 5, parameters: params, observer: sampled)
+        objective.curvature(
+            Array(0..<5), target: .sampledLabels(seed: 1), batchSize: 5, parameters: params, observer: sampled)
         #expect(sampled.events.count == modules)
     }
 
@@ -306,22 +338,27 @@ extension GradientObserverTests {
         let flat: [[Float]] = Array(repeating: [0, 0, 0, 0], count: 64)
         let drawn = LogitGradients.sampledLabels(logits: flat, examples: Array(0..<64), seed: 3)
         #expect(Set(drawn).count == 4, "uniform logits in 64 examples drew \(Set(drawn))")
-        let halves = LogitGradients.sampledLabels(logits: Array(flat[..<32]), examples: Array(0..<32), seed: 3)
+        let halves =
+            LogitGradients.sampledLabels(logits: Array(flat[..<32]), examples: Array(0..<32), seed: 3)
             + LogitGradients.sampledLabels(logits: Array(flat[32...]), examples: Array(32..<64), seed: 3)
         #expect(halves == drawn)
 
         let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
-        let adapter = try LoRAAdapter.load(directory: fixture("models/tiny-llama3-adapter"), baseShapes: loaded.parameterShapes)
+        let adapter = try LoRAAdapter.load(
+            directory: fixture("models/tiny-llama3-adapter"), baseShapes: loaded.parameterShapes)
         try loaded.model.attach(adapter)
         let params = try loaded.model.adapterParameters(adapter)
         let seqs = GradientTests.sequences(vocabulary: loaded.model.config.vocabularySize, seed: 19, count: 6)
-        let examples = seqs.enumerated().map { PreparedExample(id: "\($0)", label: 0, tokens: $1, answerTokens: GradientTests.answerIDs) }
+        let examples = seqs.enumerated().map {
+            PreparedExample(id: "\($0)", label: 0, tokens: $1, answerTokens: GradientTests.answerIDs)
+        }
         let objective = DecoderObjective(model: loaded.model, examples: examples)
         var sums: [[[Float]]] = []
         for batchSize in [1, 2, 6] {
             params.zeroGradients()
-            objective.curvature(Array(0..<6), target: .sampledLabels(seed: 9), batchSize: batchSize, parameters: params,
-                                observer: Tally(), accumulatingGradients: true)
+            objective.curvature(
+                Array(0..<6), target: .sampledLabels(seed: 9), batchSize: batchSize, parameters: params,
+                observer: Tally(), accumulatingGradients: true)
             sums.append(params.parameters.map(\.gradient.values))
         }
         for (n, p) in params.parameters.enumerated() {

@@ -18,8 +18,10 @@ import Testing
             var rng = SplitMix64(seed: seed)
             return (0..<count).map { _ in Float(Int(rng.next() % 2001) - 1000) * 1e-4 }
         }
-        func draw(seed: UInt64, rank: Int, inFeatures: Int, outFeatures: Int,
-                  a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>) {
+        func draw(
+            seed: UInt64, rank: Int, inFeatures: Int, outFeatures: Int,
+            a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>
+        ) {
             if perturbsA { for (i, v) in Self.values(rank * inFeatures, seed: seed).enumerated() { a[i] = v } }
             if perturbsB { for (i, v) in Self.values(outFeatures * rank, seed: seed ^ 1).enumerated() { b[i] = v } }
         }
@@ -27,7 +29,8 @@ import Testing
 
     func model() throws -> (LlamaModel, LoRAAdapter) {
         let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
-        let adapter = try LoRAAdapter.load(directory: fixture("models/tiny-llama3-adapter"), baseShapes: loaded.parameterShapes)
+        let adapter = try LoRAAdapter.load(
+            directory: fixture("models/tiny-llama3-adapter"), baseShapes: loaded.parameterShapes)
         return (loaded.model, adapter)
     }
 
@@ -56,7 +59,8 @@ import Testing
             if onB { l.b = zip(l.b, SeededShift.values(l.b.count, seed: seed ^ 1)).map(+) }
             return l
         }
-        try plain.attach(LoRAAdapter.inMemory(config: adapter.config, layers: layers, savedParameters: adapter.savedParameters))
+        try plain.attach(
+            LoRAAdapter.inMemory(config: adapter.config, layers: layers, savedParameters: adapter.savedParameters))
         let want = plain.forward(PackedBatch([tokens]), output: .lastPositionLogits(ids: ids)).values
         expectClose(sampled, want.map(Double.init), tolerance: 1e-5, "A \(onA) B \(onB)")
         let mean = m.forward(PackedBatch([tokens]), output: .lastPositionLogits(ids: ids)).values

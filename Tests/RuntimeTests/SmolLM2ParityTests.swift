@@ -17,10 +17,12 @@ import TestModels
         let backend = CPUBackend(threads: 2)
         let model = try ModelLoader.loadDecoder(path: Self.ggufPath, backend: backend).model
         let tokenizer = try TokenizerLoader.load(modelPath: Self.ggufPath)
-        var dataset = try DatasetLoader.load(task: .arcEasy, split: .test, dataDirectory: URL(fileURLWithPath: fixture("data")))
+        var dataset = try DatasetLoader.load(
+            task: .arcEasy, split: .test, dataDirectory: URL(fileURLWithPath: fixture("data")))
         dataset = dataset.select(first: examples.count)
-        var prep = PromptPreparation(tokenizer: tokenizer, task: .arcEasy, options: .standard,
-                                     contextLength: model.config.scoringContextLength, vocabularySize: model.config.vocabularySize)
+        var prep = PromptPreparation(
+            tokenizer: tokenizer, task: .arcEasy, options: .standard,
+            contextLength: model.config.scoringContextLength, vocabularySize: model.config.vocabularySize)
         let prepared = try prep.prepare(dataset)
         for (p, e) in zip(prepared, examples) {
             #expect(p.id == e["id"]?.string)

@@ -9,10 +9,12 @@ import Testing
     /// One linear layer with one LoRA patch: the smallest thing AdapterParameters can hold.
     func oneLayer(a: [Float], b: [Float]) -> (Linear, AdapterParameters) {
         let linear = Linear(weight: Tensor(shape: [2, 2], values: [1, 0, 0, 1]))
-        linear.addPatch(outputOffset: 0, a: Tensor(shape: [1, 2], values: a), b: Tensor(shape: [2, 1], values: b), scaling: 1)
+        linear.addPatch(
+            outputOffset: 0, a: Tensor(shape: [1, 2], values: a), b: Tensor(shape: [2, 1], values: b), scaling: 1)
         var names = ModuleNames()
         names.add(linear, offset: 0, module: "m")
-        let p = AdapterParameters(targets: [.init(module: "m", linear: linear, offset: 0, core: nil)], heads: [], names: names)
+        let p = AdapterParameters(
+            targets: [.init(module: "m", linear: linear, offset: 0, core: nil)], heads: [], names: names)
         return (linear, p)
     }
 
@@ -48,19 +50,23 @@ import Testing
     func tinyTrainer(lr: Float = 1e-2, steps: Int = 12) throws -> (Trainer, LlamaModel) {
         let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
         let m = loaded.model
-        let adapter = try NewAdapter.decoder(m, rank: 4, alpha: 8, targets: ["q_proj", "v_proj", "down_proj"], baseModel: nil, seed: 1)
+        let adapter = try NewAdapter.decoder(
+            m, rank: 4, alpha: 8, targets: ["q_proj", "v_proj", "down_proj"], baseModel: nil, seed: 1)
         try m.attach(adapter)
         let params = try m.adapterParameters(adapter)
         var rng = SplitMix64(seed: 3)
         let examples = (0..<12).map { i in
-            PreparedExample(id: "\(i)", label: i % 4, tokens: [1, 2, 3] + (0..<(2 + i % 3)).map { _ in Int(rng.next() % 200) + 50 },
-                            answerTokens: [10, 20, 30, 40])
+            PreparedExample(
+                id: "\(i)", label: i % 4,
+                tokens: [1, 2, 3] + (0..<(2 + i % 3)).map { _ in Int(rng.next() % 200) + 50 },
+                answerTokens: [10, 20, 30, 40])
         }
         let objective = DecoderObjective(model: m, examples: examples)
         #expect(objective.header == [1, 2, 3])
-        let trainer = Trainer(objective: objective, parameters: params, optimizer: AdamW(parameters: params, weightDecay: 0),
-                              schedule: LinearSchedule(peak: lr, totalSteps: steps, warmupRatio: 0), batchSize: 4,
-                              accumulation: 3, maxGradientNorm: 1, seed: 9)
+        let trainer = Trainer(
+            objective: objective, parameters: params, optimizer: AdamW(parameters: params, weightDecay: 0),
+            schedule: LinearSchedule(peak: lr, totalSteps: steps, warmupRatio: 0), batchSize: 4,
+            accumulation: 3, maxGradientNorm: 1, seed: 9)
         return (trainer, m)
     }
 
@@ -95,8 +101,14 @@ import Testing
 
     @Test func nonsenseSettingsAreRefused() throws {
         let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
-        #expect(throws: TrainingError.self) { try NewAdapter.decoder(loaded.model, rank: 0, alpha: 8, targets: ["q_proj"], baseModel: nil, seed: 0) }
-        #expect(throws: TrainingError.self) { try NewAdapter.decoder(loaded.model, rank: 4, alpha: 8, targets: ["query"], baseModel: nil, seed: 0) }
-        #expect(throws: TrainingError.self) { try NewAdapter.decoder(loaded.model, rank: 4, alpha: -1, targets: ["q_proj"], baseModel: nil, seed: 0) }
+        #expect(throws: TrainingError.self) {
+            try NewAdapter.decoder(loaded.model, rank: 0, alpha: 8, targets: ["q_proj"], baseModel: nil, seed: 0)
+        }
+        #expect(throws: TrainingError.self) {
+            try NewAdapter.decoder(loaded.model, rank: 4, alpha: 8, targets: ["query"], baseModel: nil, seed: 0)
+        }
+        #expect(throws: TrainingError.self) {
+            try NewAdapter.decoder(loaded.model, rank: 4, alpha: -1, targets: ["q_proj"], baseModel: nil, seed: 0)
+        }
     }
 }

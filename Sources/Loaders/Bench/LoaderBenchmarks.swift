@@ -13,8 +13,11 @@ public enum LoaderBenchmarks {
         var w = SafeTensorsWriter(metadata: ["format": "pt", "made_by": "bayeval bench"])
         var bits = [UInt16](repeating: 0, count: rows * cols)
         for t in 0..<count {
-            for i in bits.indices { bits[i] = ElementConversion.floatToBF16(Float((i &* 2654435761 &+ t) % 2001) / 1000 - 1) }
-            try w.add("model.layers.\(t).weight", dtype: .bf16, shape: [rows, cols], bytes: bits.withUnsafeBytes { Data($0) })
+            for i in bits.indices {
+                bits[i] = ElementConversion.floatToBF16(Float((i &* 2654435761 &+ t) % 2001) / 1000 - 1)
+            }
+            try w.add(
+                "model.layers.\(t).weight", dtype: .bf16, shape: [rows, cols], bytes: bits.withUnsafeBytes { Data($0) })
         }
         try w.write(to: path)
         return (count, count * perTensor)
@@ -38,7 +41,8 @@ public enum LoaderBenchmarks {
                     let src = try f.view(names[i])
                     // Per-tensor conversion is serial here: the parallelism is across tensors.
                     let values = [Float](unsafeUninitializedCapacity: info.elementCount) { dst, n in
-                        ElementConversion.toFloat(src.baseAddress!, dtype: info.dtype, count: info.elementCount, into: dst.baseAddress!)
+                        ElementConversion.toFloat(
+                            src.baseAddress!, dtype: info.dtype, count: info.elementCount, into: dst.baseAddress!)
                         n = info.elementCount
                     }
                     lock.lock(); results[i] = values; lock.unlock()

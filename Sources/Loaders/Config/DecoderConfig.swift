@@ -22,13 +22,14 @@ public struct DecoderConfig: Sendable, Equatable {
     public var eosTokenIDs: [Int]
     public var padTokenID: Int?
 
-    public init(modelType: String, vocabularySize: Int, hiddenSize: Int, intermediateSize: Int,
-                layerCount: Int, headCount: Int, keyValueHeadCount: Int, headDimension: Int? = nil,
-                rmsNormEpsilon: Double = 1e-6, rope: RoPEConfig = RoPEConfig(theta: 10000),
-                maxPositions: Int = 2048, tieWordEmbeddings: Bool = false, attentionBias: Bool = false,
-                mlpBias: Bool = false, hiddenActivation: String = "silu", slidingWindow: Int? = nil,
-                bosTokenID: Int? = nil, eosTokenIDs: [Int] = [], padTokenID: Int? = nil)
-    {
+    public init(
+        modelType: String, vocabularySize: Int, hiddenSize: Int, intermediateSize: Int,
+        layerCount: Int, headCount: Int, keyValueHeadCount: Int, headDimension: Int? = nil,
+        rmsNormEpsilon: Double = 1e-6, rope: RoPEConfig = RoPEConfig(theta: 10000),
+        maxPositions: Int = 2048, tieWordEmbeddings: Bool = false, attentionBias: Bool = false,
+        mlpBias: Bool = false, hiddenActivation: String = "silu", slidingWindow: Int? = nil,
+        bosTokenID: Int? = nil, eosTokenIDs: [Int] = [], padTokenID: Int? = nil
+    ) {
         self.modelType = modelType; self.vocabularySize = vocabularySize; self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize; self.layerCount = layerCount; self.headCount = headCount
         self.keyValueHeadCount = keyValueHeadCount
@@ -59,15 +60,19 @@ public struct DecoderConfig: Sendable, Equatable {
     /// Checks the relations the runtime relies on; `file` names the config in the error.
     func validate(file: String) throws {
         func fail(_ item: String, _ msg: String) -> LoadError { LoadError(.invalidValue, file: file, item: item, msg) }
-        for (k, v) in [("vocab_size", vocabularySize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
-                       ("num_hidden_layers", layerCount), ("num_attention_heads", headCount),
-                       ("num_key_value_heads", keyValueHeadCount), ("head_dim", headDimension)] where v <= 0 {
+        for (k, v) in [
+            ("vocab_size", vocabularySize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
+            ("num_hidden_layers", layerCount), ("num_attention_heads", headCount),
+            ("num_key_value_heads", keyValueHeadCount), ("head_dim", headDimension),
+        ] where v <= 0 {
             throw fail(k, "must be positive, is \(v)")
         }
         guard headCount % keyValueHeadCount == 0 else {
             throw fail("num_key_value_heads", "\(keyValueHeadCount) does not divide num_attention_heads \(headCount)")
         }
-        guard headDimension % 2 == 0 else { throw fail("head_dim", "rotary embeddings need an even head_dim, got \(headDimension)") }
+        guard headDimension % 2 == 0 else {
+            throw fail("head_dim", "rotary embeddings need an even head_dim, got \(headDimension)")
+        }
         guard rmsNormEpsilon > 0 else { throw fail("rms_norm_eps", "must be positive") }
         guard rope.theta > 0 else { throw fail("rope_theta", "must be positive") }
     }
@@ -98,8 +103,11 @@ extension DecoderConfig: Decodable {
             window = try c.decodeIfPresent(Int.self, forKey: .slidingWindow)
         }
         let eos: [Int]
-        if let many = try? c.decodeIfPresent([Int].self, forKey: .eos) { eos = many }
-        else { eos = try c.decodeIfPresent(Int.self, forKey: .eos).map { [$0] } ?? [] }
+        if let many = try? c.decodeIfPresent([Int].self, forKey: .eos) {
+            eos = many
+        } else {
+            eos = try c.decodeIfPresent(Int.self, forKey: .eos).map { [$0] } ?? []
+        }
         self.init(
             modelType: type,
             vocabularySize: try c.decode(Int.self, forKey: .vocabSize),
@@ -110,9 +118,10 @@ extension DecoderConfig: Decodable {
             keyValueHeadCount: try c.decodeIfPresent(Int.self, forKey: .kvHeads) ?? heads,
             headDimension: try c.decodeIfPresent(Int.self, forKey: .headDim),
             rmsNormEpsilon: try c.decodeIfPresent(Double.self, forKey: .rmsEps) ?? 1e-6,
-            rope: try RoPEConfig.decode(from: c, thetaKey: .ropeTheta, scalingKey: .ropeScaling,
-                                        parametersKey: .ropeParameters,
-                                        defaultTheta: type == "qwen2" || type == "mistral" ? 1_000_000 : 10_000),
+            rope: try RoPEConfig.decode(
+                from: c, thetaKey: .ropeTheta, scalingKey: .ropeScaling,
+                parametersKey: .ropeParameters,
+                defaultTheta: type == "qwen2" || type == "mistral" ? 1_000_000 : 10_000),
             maxPositions: try c.decodeIfPresent(Int.self, forKey: .maxPositions) ?? (type == "llama" ? 2048 : 32768),
             tieWordEmbeddings: try c.decodeIfPresent(Bool.self, forKey: .tie) ?? false,
             attentionBias: bias,

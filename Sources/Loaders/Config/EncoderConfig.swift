@@ -27,18 +27,22 @@ public struct EncoderConfig: Sendable, Equatable {
     }
 
     func validate(file: String) throws {
-        for (k, v) in [("vocab_size", vocabularySize), ("hidden_size", hiddenSize), ("num_hidden_layers", layerCount),
-                       ("num_attention_heads", headCount), ("intermediate_size", intermediateSize),
-                       ("max_position_embeddings", maxPositions)] where v <= 0 {
+        for (k, v) in [
+            ("vocab_size", vocabularySize), ("hidden_size", hiddenSize), ("num_hidden_layers", layerCount),
+            ("num_attention_heads", headCount), ("intermediate_size", intermediateSize),
+            ("max_position_embeddings", maxPositions),
+        ] where v <= 0 {
             throw LoadError(.invalidValue, file: file, item: k, "must be positive, is \(v)")
         }
         guard hiddenSize % headCount == 0 else {
-            throw LoadError(.invalidValue, file: file, item: "num_attention_heads",
-                            "\(headCount) does not divide hidden_size \(hiddenSize)")
+            throw LoadError(
+                .invalidValue, file: file, item: "num_attention_heads",
+                "\(headCount) does not divide hidden_size \(hiddenSize)")
         }
         guard positionEmbeddingType == "absolute" else {
-            throw LoadError(.unsupported, file: file, item: "position_embedding_type",
-                            "'\(positionEmbeddingType)' is not supported (only 'absolute')")
+            throw LoadError(
+                .unsupported, file: file, item: "position_embedding_type",
+                "'\(positionEmbeddingType)' is not supported (only 'absolute')")
         }
     }
 }
@@ -72,8 +76,10 @@ extension EncoderConfig: Decodable {
             var names = [String](repeating: "", count: map.count)
             for (k, v) in map {
                 guard let i = Int(k), i >= 0, i < map.count else {
-                    throw DecodingError.dataCorrupted(.init(codingPath: [Keys.id2label, AnyKey(k)],
-                                                            debugDescription: "id2label keys must be 0..<\(map.count)"))
+                    throw DecodingError.dataCorrupted(
+                        .init(
+                            codingPath: [Keys.id2label, AnyKey(k)],
+                            debugDescription: "id2label keys must be 0..<\(map.count)"))
                 }
                 names[i] = v
             }

@@ -49,8 +49,9 @@ public enum ModelConfig: Sendable, Equatable {
             throw LoadError(.missingKey, file: file, item: "model_type", "config.json has no 'model_type'")
         }
         guard let family = registry[type] else {
-            throw LoadError(.unsupported, file: file, item: "model_type",
-                            "model type '\(type)' is not supported (supported: \(registry.keys.sorted().joined(separator: ", ")))")
+            throw LoadError(
+                .unsupported, file: file, item: "model_type",
+                "model type '\(type)' is not supported (supported: \(registry.keys.sorted().joined(separator: ", ")))")
         }
         do {
             switch family {

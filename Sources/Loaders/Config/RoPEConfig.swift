@@ -6,8 +6,9 @@ public struct RoPEConfig: Sendable, Equatable {
         /// Positions divided by `factor`.
         case linear(factor: Double)
         /// LLaMA-3.1's frequency-dependent rescaling.
-        case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double,
-                    originalMaxPositions: Int)
+        case llama3(
+            factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double,
+            originalMaxPositions: Int)
         /// Inverse frequency i divided by `divisors[i]` (one per rotary pair): llama.cpp's `rope_freqs.weight`,
         /// which is how GGUF files carry llama3 scaling, with any linear factor folded in.
         case frequencyDivisors([Double])
@@ -22,9 +23,10 @@ public struct RoPEConfig: Sendable, Equatable {
     }
 
     /// Reads the settings from the decoder's keyed container; `defaultTheta` when the file names none.
-    static func decode<K: CodingKey>(from c: KeyedDecodingContainer<K>, thetaKey: K, scalingKey: K,
-                                     parametersKey: K, defaultTheta: Double) throws -> RoPEConfig
-    {
+    static func decode<K: CodingKey>(
+        from c: KeyedDecodingContainer<K>, thetaKey: K, scalingKey: K,
+        parametersKey: K, defaultTheta: Double
+    ) throws -> RoPEConfig {
         let parameters = try c.decodeIfPresent([String: JSONValue].self, forKey: parametersKey)
         let scaling = try c.decodeIfPresent([String: JSONValue].self, forKey: scalingKey)
         var theta = try c.decodeIfPresent(Double.self, forKey: thetaKey) ?? defaultTheta
@@ -35,8 +37,10 @@ public struct RoPEConfig: Sendable, Equatable {
         func number(_ key: String) throws -> Double {
             guard let v = table[key]?.double else {
                 throw DecodingError.keyNotFound(
-                    AnyKey(key), .init(codingPath: c.codingPath + [scalingKey],
-                                       debugDescription: "rope scaling '\(kind)' needs '\(key)'"))
+                    AnyKey(key),
+                    .init(
+                        codingPath: c.codingPath + [scalingKey],
+                        debugDescription: "rope scaling '\(kind)' needs '\(key)'"))
             }
             return v
         }
@@ -46,14 +50,18 @@ public struct RoPEConfig: Sendable, Equatable {
         case "linear":
             return RoPEConfig(theta: theta, scaling: .linear(factor: try number("factor")))
         case "llama3":
-            return RoPEConfig(theta: theta, scaling: .llama3(
-                factor: try number("factor"), lowFrequencyFactor: try number("low_freq_factor"),
-                highFrequencyFactor: try number("high_freq_factor"),
-                originalMaxPositions: Int(try number("original_max_position_embeddings"))))
+            return RoPEConfig(
+                theta: theta,
+                scaling: .llama3(
+                    factor: try number("factor"), lowFrequencyFactor: try number("low_freq_factor"),
+                    highFrequencyFactor: try number("high_freq_factor"),
+                    originalMaxPositions: Int(try number("original_max_position_embeddings"))))
         default:
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: c.codingPath + [scalingKey],
-                debugDescription: "rope scaling type '\(kind)' is not supported (supported: default, linear, llama3)"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: c.codingPath + [scalingKey],
+                    debugDescription:
+                        "rope scaling type '\(kind)' is not supported (supported: default, linear, llama3)"))
         }
     }
 }

@@ -14,9 +14,11 @@ public enum DataDirectory {
     /// 3. The executable's real directory (symlinks resolved) and each of its parents: `fixtures/data`
     ///    there (a binary under `.build/<config>/` inside the checkout) or `share/bayeval/data` (installed).
     /// 4. The current directory and its parents, the same two candidates.
-    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment,
-                              executable: URL? = Bundle.main.executableURL,
-                              currentDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+    public static func locate(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        executable: URL? = Bundle.main.executableURL,
+        currentDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    )
         throws -> URL
     {
         if let env = environment["BAYEVAL_DATA"], !env.isEmpty {
@@ -37,9 +39,10 @@ public enum DataDirectory {
                 tried.append(dir.path)
             }
         }
-        throw LoadError(.io, file: "fixtures/data", item: "",
-                        "no data directory found; set BAYEVAL_DATA, BAYEVAL_HOME or pass --data-dir "
-                        + "(looked in \(tried.prefix(6).joined(separator: ", "))\(tried.count > 6 ? ", …" : ""))")
+        throw LoadError(
+            .io, file: "fixtures/data", item: "",
+            "no data directory found; set BAYEVAL_DATA, BAYEVAL_HOME or pass --data-dir "
+                + "(looked in \(tried.prefix(6).joined(separator: ", "))\(tried.count > 6 ? ", …" : ""))")
     }
 
     private static func ancestors(of url: URL) -> [URL] {

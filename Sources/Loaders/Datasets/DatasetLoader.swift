@@ -13,8 +13,9 @@ public enum DatasetLoader {
             paths.append(path)
             let rows = try parse(task, data: Zstd.readMaybeCompressed(path: path), file: path, fileName: name)
             guard !rows.isEmpty else {
-                throw LoadError(.truncated, file: path, item: "",
-                                "no examples: the file is empty or has only a header (\(task) \(split))")
+                throw LoadError(
+                    .truncated, file: path, item: "",
+                    "no examples: the file is empty or has only a header (\(task) \(split))")
             }
             examples += rows
         }
@@ -33,8 +34,9 @@ public enum DatasetLoader {
         let fm = FileManager.default
         if fm.fileExists(atPath: plain) { return plain }
         if fm.fileExists(atPath: plain + ".zst") { return plain + ".zst" }
-        throw LoadError(.io, file: plain, item: "",
-                        "missing: neither \(file) nor \(file).zst exists in \(dataDirectory.path)/\(task.rawValue)")
+        throw LoadError(
+            .io, file: plain, item: "",
+            "missing: neither \(file) nor \(file).zst exists in \(dataDirectory.path)/\(task.rawValue)")
     }
 
     /// Parses the bytes of one (decompressed) file of `task`. `file` is the path used in errors.

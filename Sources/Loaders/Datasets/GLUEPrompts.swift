@@ -23,18 +23,22 @@ public enum GLUEPrompts {
     public static func template(_ task: TaskName) -> Template? {
         switch task {
         case .sst2:
-            Template(instruction: "Classify the sentiment of the sentence below.", textField: "Sentence",
-                     pairField: nil, choiceNames: ["negative", "positive"])
+            Template(
+                instruction: "Classify the sentiment of the sentence below.", textField: "Sentence",
+                pairField: nil, choiceNames: ["negative", "positive"])
         case .cola:
-            Template(instruction: "Decide whether the sentence below is grammatically acceptable English.",
-                     textField: "Sentence", pairField: nil, choiceNames: ["unacceptable", "acceptable"])
+            Template(
+                instruction: "Decide whether the sentence below is grammatically acceptable English.",
+                textField: "Sentence", pairField: nil, choiceNames: ["unacceptable", "acceptable"])
         case .mrpc:
-            Template(instruction: "Decide whether the two sentences below are paraphrases of each other.",
-                     textField: "Sentence 1", pairField: "Sentence 2",
-                     choiceNames: ["not equivalent", "equivalent"])
+            Template(
+                instruction: "Decide whether the two sentences below are paraphrases of each other.",
+                textField: "Sentence 1", pairField: "Sentence 2",
+                choiceNames: ["not equivalent", "equivalent"])
         case .rte:
-            Template(instruction: "Decide whether the premise below entails the hypothesis.",
-                     textField: "Premise", pairField: "Hypothesis", choiceNames: ["entailment", "not entailment"])
+            Template(
+                instruction: "Decide whether the premise below entails the hypothesis.",
+                textField: "Premise", pairField: "Hypothesis", choiceNames: ["entailment", "not entailment"])
         case .boolQ, .arcChallenge, .arcEasy, .openBookQA, .winoGrande:
             nil
         }
@@ -58,7 +62,8 @@ public struct EncoderInput: Sendable, Equatable {
             label = c.label
         case .multipleChoice(let m):
             let choices = m.choices.indices.map { "\(PromptBuilder.letter($0)). \(m.choices[$0])" }
-            text = "Select one of the choices that answers the following question: \(m.question) Choices: "
+            text =
+                "Select one of the choices that answers the following question: \(m.question) Choices: "
                 + choices.joined(separator: " ") + " Answer:"
             pair = nil
             label = m.answerIndex

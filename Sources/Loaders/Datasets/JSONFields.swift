@@ -15,8 +15,9 @@ struct JSONRow {
         do {
             object = try JSONSerialization.jsonObject(with: Data(line.text.utf8), options: [.fragmentsAllowed])
         } catch {
-            throw LoadError(.malformedRow, file: file, item: "line \(line.number)",
-                            "line \(line.number), field '(row)': not valid JSON (\(error.localizedDescription))")
+            throw LoadError(
+                .malformedRow, file: file, item: "line \(line.number)",
+                "line \(line.number), field '(row)': not valid JSON (\(error.localizedDescription))")
         }
         value = Self.convert(object)
         guard value.object != nil else {

@@ -17,9 +17,10 @@ enum JSONRowParsers {
     static func arc(_ r: JSONRow) throws -> MultipleChoiceExample {
         var row = r
         row.id = try row.string("id")
-        return try multipleChoice(row, question: try row.string("question"),
-                                  texts: try row.strings("choices.text"), labels: try row.strings("choices.label"),
-                                  answerKey: try row.string("answerKey"), choicesField: "choices")
+        return try multipleChoice(
+            row, question: try row.string("question"),
+            texts: try row.strings("choices.text"), labels: try row.strings("choices.label"),
+            answerKey: try row.string("answerKey"), choicesField: "choices")
     }
 
     /// AI2 OpenBookQA layout: id, question{stem, choices[{text, label}]}, answerKey.
@@ -38,8 +39,9 @@ enum JSONRowParsers {
             texts.append(t)
             labels.append(l)
         }
-        return try multipleChoice(row, question: try row.string("question.stem"), texts: texts, labels: labels,
-                                  answerKey: try row.string("answerKey"), choicesField: "question.choices")
+        return try multipleChoice(
+            row, question: try row.string("question.stem"), texts: texts, labels: labels,
+            answerKey: try row.string("answerKey"), choicesField: "question.choices")
     }
 
     /// WinoGrande: sentence (with a "_" blank), option1, option2, answer "1" or "2".
@@ -49,9 +51,10 @@ enum JSONRowParsers {
         guard key == "1" || key == "2" else {
             throw row.context.malformed("answer", "expected \"1\" or \"2\", found \(render(answer))")
         }
-        return MultipleChoiceExample(id: "\(fileName):\(row.context.line)", question: try row.string("sentence"),
-                                     choices: [try row.string("option1"), try row.string("option2")],
-                                     choiceLabels: ["1", "2"], answerIndex: key == "1" ? 0 : 1)
+        return MultipleChoiceExample(
+            id: "\(fileName):\(row.context.line)", question: try row.string("sentence"),
+            choices: [try row.string("option1"), try row.string("option2")],
+            choiceLabels: ["1", "2"], answerIndex: key == "1" ? 0 : 1)
     }
 
     /// BoolQ: question, passage, answer (a JSON bool, or the strings "true"/"false" as in the bundled dev
@@ -65,9 +68,10 @@ enum JSONRowParsers {
         case .string(let s) where s.lowercased() == "false": truth = false
         default: throw row.context.malformed("answer", "expected true or false, found \(render(answer))")
         }
-        return ClassificationExample(id: "\(fileName):\(row.context.line)", text: try row.string("question"),
-                                     pair: try row.string("passage"), label: truth ? 1 : 0,
-                                     labelNames: TaskName.boolQ.labelNames)
+        return ClassificationExample(
+            id: "\(fileName):\(row.context.line)", text: try row.string("question"),
+            pair: try row.string("passage"), label: truth ? 1 : 0,
+            labelNames: TaskName.boolQ.labelNames)
     }
 
     /// GLUE RTE (HF parquet rows as JSON): sentence1, sentence2, label (0 entailment, 1 not_entailment), idx.
@@ -76,20 +80,25 @@ enum JSONRowParsers {
         row.id = String(try row.int("idx"))
         let label = try row.int("label")
         guard label == 0 || label == 1 else {
-            throw row.context.malformed("label", id: row.id,
-                                        "\(label) is out of range (0 = entailment, 1 = not_entailment; -1 marks a hidden test label)")
+            throw row.context.malformed(
+                "label", id: row.id,
+                "\(label) is out of range (0 = entailment, 1 = not_entailment; -1 marks a hidden test label)")
         }
-        return ClassificationExample(id: row.id!, text: try row.string("sentence1"), pair: try row.string("sentence2"),
-                                     label: label, labelNames: TaskName.rte.labelNames)
+        return ClassificationExample(
+            id: row.id!, text: try row.string("sentence1"), pair: try row.string("sentence2"),
+            label: label, labelNames: TaskName.rte.labelNames)
     }
 
     /// Checks shared by ARC and OpenBookQA and finds the answer position.
-    static func multipleChoice(_ row: JSONRow, question: String, texts: [String], labels: [String],
-                               answerKey: String, choicesField: String) throws -> MultipleChoiceExample {
+    static func multipleChoice(
+        _ row: JSONRow, question: String, texts: [String], labels: [String],
+        answerKey: String, choicesField: String
+    ) throws -> MultipleChoiceExample {
         guard !texts.isEmpty else { throw row.context.malformed(choicesField, id: row.id, "no choices") }
         guard texts.count == labels.count else {
-            throw row.context.malformed(choicesField, id: row.id,
-                                        "\(texts.count) choice texts but \(labels.count) labels")
+            throw row.context.malformed(
+                choicesField, id: row.id,
+                "\(texts.count) choice texts but \(labels.count) labels")
         }
         guard texts.count >= 2, texts.count <= 26 else {
             throw row.context.malformed(choicesField, id: row.id, "\(texts.count) choices; expected 2 to 26")
@@ -101,16 +110,19 @@ enum JSONRowParsers {
         // letters of the prompt (A, B, ...) name the same choices the file's labels do.
         if labels.allSatisfy({ Int($0) != nil }) {
             for (i, l) in labels.enumerated() where l != String(i + 1) {
-                throw row.context.malformed(choicesField, id: row.id,
-                                            "numeric label \"\(l)\" at position \(i + 1); expected \"\(i + 1)\"")
+                throw row.context.malformed(
+                    choicesField, id: row.id,
+                    "numeric label \"\(l)\" at position \(i + 1); expected \"\(i + 1)\"")
             }
         }
         guard let answerIndex = labels.firstIndex(of: answerKey) else {
-            throw row.context.malformed("answerKey", id: row.id,
-                                        "\"\(answerKey)\" is not one of the choice labels [\(labels.joined(separator: ", "))]")
+            throw row.context.malformed(
+                "answerKey", id: row.id,
+                "\"\(answerKey)\" is not one of the choice labels [\(labels.joined(separator: ", "))]")
         }
-        return MultipleChoiceExample(id: row.id ?? "line \(row.context.line)", question: question, choices: texts,
-                                     choiceLabels: labels, answerIndex: answerIndex)
+        return MultipleChoiceExample(
+            id: row.id ?? "line \(row.context.line)", question: question, choices: texts,
+            choiceLabels: labels, answerIndex: answerIndex)
     }
 
     static func render(_ v: JSONValue) -> String {

@@ -53,8 +53,10 @@ public struct PromptOptions: Sendable, Equatable {
     /// only the item's own choices.
     public var arcScoresFiveLetters: Bool
 
-    public init(upstreamSwapped: Bool = false, boolQMapping: BoolQAnswerMapping = .natural,
-                answerLeadingSpace: Bool = true, arcScoresFiveLetters: Bool = false) {
+    public init(
+        upstreamSwapped: Bool = false, boolQMapping: BoolQAnswerMapping = .natural,
+        answerLeadingSpace: Bool = true, arcScoresFiveLetters: Bool = false
+    ) {
         self.upstreamSwapped = upstreamSwapped
         self.boolQMapping = boolQMapping
         self.answerLeadingSpace = answerLeadingSpace
@@ -64,6 +66,7 @@ public struct PromptOptions: Sendable, Equatable {
     /// The correct behaviour (the default).
     public static let standard = PromptOptions()
     /// Everything bayesian-peft does, to reproduce its published / HF-checkpoint numbers.
-    public static let upstream = PromptOptions(upstreamSwapped: true, boolQMapping: .upstream,
-                                               answerLeadingSpace: false, arcScoresFiveLetters: true)
+    public static let upstream = PromptOptions(
+        upstreamSwapped: true, boolQMapping: .upstream,
+        answerLeadingSpace: false, arcScoresFiveLetters: true)
 }

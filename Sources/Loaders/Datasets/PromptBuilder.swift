@@ -30,20 +30,24 @@ public enum PromptBuilder {
     }
 
     /// "…\n\nQuestion: {q}\nChoices:\nA) t1\nB) t2\n…\nAnswer:" with letters by position.
-    public static func multipleChoice(_ ex: MultipleChoiceExample, task: TaskName,
-                                      options: PromptOptions = .standard) -> Prompt {
+    public static func multipleChoice(
+        _ ex: MultipleChoiceExample, task: TaskName,
+        options: PromptOptions = .standard
+    ) -> Prompt {
         // Upstream's swap only affects ARC and OpenBookQA; its WinoGrande lines are in the right order.
         let swapped = options.upstreamSwapped && task != .winoGrande
         let lines = ex.choices.indices.map { i in
             swapped ? "\(ex.choices[i])) \(ex.choiceLabels[i])" : "\(letter(i))) \(ex.choices[i])"
         }
         let header = swapped && task == .openBookQA ? "Chioces:" : "Choices:"
-        let text = multipleChoiceInstruction + "\n\nQuestion: \(ex.question)\n\(header)\n"
+        let text =
+            multipleChoiceInstruction + "\n\nQuestion: \(ex.question)\n\(header)\n"
             + lines.joined(separator: "\n") + "\nAnswer:"
         let isARC = task == .arcChallenge || task == .arcEasy
         let k = isARC && options.arcScoresFiveLetters ? max(5, ex.choices.count) : ex.choices.count
-        return Prompt(sharedPrefix: multipleChoiceInstruction, text: text,
-                      answers: letterAnswers(k, options: options), label: ex.answerIndex)
+        return Prompt(
+            sharedPrefix: multipleChoiceInstruction, text: text,
+            answers: letterAnswers(k, options: options), label: ex.answerIndex)
     }
 
     /// "…\n\nPassage: {passage[:1024]}\nQuestion: {q}\nAnswer (true or false):"; text = question, pair = passage.
@@ -61,11 +65,13 @@ public enum PromptBuilder {
         let t = glueTemplate(task)
         var body = "\n\n\(t.textField): \(trim(ex.text))\n"
         if let second = t.pairField { body += "\(second): \(trim(ex.pair ?? ""))\n" }
-        body += "Choices:\n"
+        body +=
+            "Choices:\n"
             + t.choiceNames.enumerated().map { "\(letter($0.offset))) \($0.element)" }.joined(separator: "\n")
             + "\nAnswer:"
-        return Prompt(sharedPrefix: t.instruction, text: t.instruction + body,
-                      answers: letterAnswers(t.choiceNames.count, options: options), label: ex.label)
+        return Prompt(
+            sharedPrefix: t.instruction, text: t.instruction + body,
+            answers: letterAnswers(t.choiceNames.count, options: options), label: ex.label)
     }
 
     private static func glueTemplate(_ task: TaskName) -> GLUEPrompts.Template {

@@ -3,12 +3,13 @@ import Foundation
 /// Where a row came from, so every error names the file, the line and the field.
 struct RowContext: Sendable {
     let file: String
-    let line: Int       // 1-based, counting a header line
+    let line: Int  // 1-based, counting a header line
 
     func malformed(_ field: String, id: String? = nil, _ problem: String) -> LoadError {
         let idPart = id.map { " (id \($0))" } ?? ""
-        return LoadError(.malformedRow, file: file, item: "line \(line)",
-                         "line \(line)\(idPart), field '\(field)': \(problem)")
+        return LoadError(
+            .malformedRow, file: file, item: "line \(line)",
+            "line \(line)\(idPart), field '\(field)': \(problem)")
     }
 }
 
@@ -38,8 +39,9 @@ enum RowReader {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<stop])
                 if !slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
                     guard let text = String(validating: slice, as: UTF8.self) else {
-                        throw LoadError(.malformedRow, file: file, item: "line \(number)",
-                                        "line \(number), field '(row)': not valid UTF-8")
+                        throw LoadError(
+                            .malformedRow, file: file, item: "line \(number)",
+                            "line \(number), field '(row)': not valid UTF-8")
                     }
                     out.append(TextLine(number: number, text: text))
                 }
@@ -55,7 +57,8 @@ enum RowReader {
         let parts = line.text.utf8.split(separator: 0x09, omittingEmptySubsequences: false)
             .map { String(decoding: $0, as: UTF8.self) }
         guard parts.count == expected else {
-            throw context.malformed("columns", "expected \(expected) tab-separated columns (\(layout)), found \(parts.count)")
+            throw context.malformed(
+                "columns", "expected \(expected) tab-separated columns (\(layout)), found \(parts.count)")
         }
         return parts
     }

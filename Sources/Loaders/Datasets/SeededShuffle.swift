@@ -27,7 +27,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     /// elsewhere (e.g. in a Python script that must pick the same anchors).
     public mutating func next(below bound: UInt64) -> UInt64 {
         precondition(bound > 0, "bound must be positive")
-        let limit = UInt64.max - (UInt64.max % bound)   // accept x < limit; limit is a multiple of bound
+        let limit = UInt64.max - (UInt64.max % bound)  // accept x < limit; limit is a multiple of bound
         while true {
             let x = next()
             if x < limit { return x % bound }

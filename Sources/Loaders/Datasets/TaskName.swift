@@ -66,12 +66,14 @@ public enum TaskName: String, CaseIterable, Sendable, Codable, CustomStringConve
         if let names = fileTable[split] { return names }
         let available = splits.map(\.rawValue).joined(separator: ", ")
         if self == .rte && split == .test {
-            throw LoadError(.unsupported, file: rawValue, item: "split test",
-                            "RTE test labels are hidden (every row of test.jsonl has label -1), so it cannot be "
-                            + "evaluated; available splits: \(available)")
+            throw LoadError(
+                .unsupported, file: rawValue, item: "split test",
+                "RTE test labels are hidden (every row of test.jsonl has label -1), so it cannot be "
+                    + "evaluated; available splits: \(available)")
         }
-        throw LoadError(.unsupported, file: rawValue, item: "split \(split.rawValue)",
-                        "\(rawValue) has no labelled \(split.rawValue) split; available splits: \(available)")
+        throw LoadError(
+            .unsupported, file: rawValue, item: "split \(split.rawValue)",
+            "\(rawValue) has no labelled \(split.rawValue) split; available splits: \(available)")
     }
 
     private var fileTable: [Split: [String]] {

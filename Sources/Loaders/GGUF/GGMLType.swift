@@ -13,7 +13,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .f32, .f16, .bf16, .f64, .i8, .i16, .i32, .i64: 1
         case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .iq4_nl, .mxfp4: 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq2_xxs, .iq2_xs, .iq3_xxs, .iq1_s, .iq3_s, .iq2_s,
-             .iq4_xs, .iq1_m, .tq1_0, .tq2_0: 256
+            .iq4_xs, .iq1_m, .tq1_0, .tq2_0:
+            256
         }
     }
 
@@ -24,18 +25,18 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .f16, .bf16, .i16: 2
         case .f64, .i64: 8
         case .i8: 1
-        case .q4_0, .iq4_nl: 18          // f16 d, 16 nibble bytes
-        case .q4_1: 20                   // f16 d, f16 m, 16 nibble bytes
-        case .q5_0: 22                   // f16 d, 4 high-bit bytes, 16 nibble bytes
-        case .q5_1: 24                   // f16 d, f16 m, 4 high-bit bytes, 16 nibble bytes
-        case .q8_0: 34                   // f16 d, 32 int8
-        case .q8_1: 40                   // f32 d, f32 s, 32 int8
+        case .q4_0, .iq4_nl: 18  // f16 d, 16 nibble bytes
+        case .q4_1: 20  // f16 d, f16 m, 16 nibble bytes
+        case .q5_0: 22  // f16 d, 4 high-bit bytes, 16 nibble bytes
+        case .q5_1: 24  // f16 d, f16 m, 4 high-bit bytes, 16 nibble bytes
+        case .q8_0: 34  // f16 d, 32 int8
+        case .q8_1: 40  // f32 d, f32 s, 32 int8
         case .mxfp4: 17
         case .q2_K: 84
         case .q3_K: 110
-        case .q4_K: 144                  // f16 d, f16 dmin, 12 packed 6-bit scales/mins, 128 nibble bytes
-        case .q5_K: 176                  // as Q4_K plus 32 high-bit bytes
-        case .q6_K: 210                  // 128 low nibbles, 64 high 2-bit bytes, 16 int8 scales, f16 d
+        case .q4_K: 144  // f16 d, f16 dmin, 12 packed 6-bit scales/mins, 128 nibble bytes
+        case .q5_K: 176  // as Q4_K plus 32 high-bit bytes
+        case .q6_K: 210  // 128 low nibbles, 64 high 2-bit bytes, 16 int8 scales, f16 d
         case .q8_K: 292
         case .iq2_xxs: 66
         case .iq2_xs: 74

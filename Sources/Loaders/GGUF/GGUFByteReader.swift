@@ -9,7 +9,7 @@ enum GGUFLimits {
     static let maxArrayDepth = 8
     static let maxTensorCount = 1 << 20
     static let maxKVCount = 1 << 20
-    static let maxDims = 4          // GGML_MAX_DIMS
+    static let maxDims = 4  // GGML_MAX_DIMS
     static let maxNameBytes = 64 << 10
 }
 
@@ -31,8 +31,9 @@ struct GGUFByteReader {
 
     private mutating func take(_ n: Int, item: String, what: String) throws -> Int {
         guard n >= 0, n <= remaining else {
-            throw LoadError(.truncated, file: file, item: item,
-                            "\(what) needs \(n) bytes at offset \(position) but only \(remaining) remain")
+            throw LoadError(
+                .truncated, file: file, item: item,
+                "\(what) needs \(n) bytes at offset \(position) but only \(remaining) remain")
         }
         let at = position
         position += n
@@ -56,8 +57,9 @@ struct GGUFByteReader {
         }
         let n = Int(raw)
         guard minBytesEach == 0 || n <= remaining / minBytesEach else {
-            throw LoadError(.truncated, file: file, item: item,
-                            "\(what) \(n) cannot fit in the \(remaining) bytes left at offset \(position)")
+            throw LoadError(
+                .truncated, file: file, item: item,
+                "\(what) \(n) cannot fit in the \(remaining) bytes left at offset \(position)")
         }
         return n
     }
@@ -99,16 +101,19 @@ struct GGUFByteReader {
         case .string: return .string(try string(item: item, what: "string value"))
         case .array:
             guard depth < GGUFLimits.maxArrayDepth else {
-                throw LoadError(.invalidHeader, file: file, item: item,
-                                "arrays nested deeper than \(GGUFLimits.maxArrayDepth) levels")
+                throw LoadError(
+                    .invalidHeader, file: file, item: item,
+                    "arrays nested deeper than \(GGUFLimits.maxArrayDepth) levels")
             }
             let elementType = try valueType(item: item)
-            let n = try count(item: item, what: "array length", cap: GGUFLimits.maxArrayCount,
-                              minBytesEach: elementType.minimumEncodedSize)
+            let n = try count(
+                item: item, what: "array length", cap: GGUFLimits.maxArrayCount,
+                minBytesEach: elementType.minimumEncodedSize)
             arrayElements += n
             guard arrayElements <= GGUFLimits.maxTotalArrayElements else {
-                throw LoadError(.invalidHeader, file: file, item: item,
-                                "metadata arrays hold more than \(GGUFLimits.maxTotalArrayElements) elements in all")
+                throw LoadError(
+                    .invalidHeader, file: file, item: item,
+                    "metadata arrays hold more than \(GGUFLimits.maxTotalArrayElements) elements in all")
             }
             var out: [GGUFValue] = []
             out.reserveCapacity(n)

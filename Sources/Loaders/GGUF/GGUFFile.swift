@@ -43,7 +43,7 @@ public final class GGUFFile: Sendable {
     let storage: GGUFStorage
     private let tensorIndex: [String: Int]
 
-    public static let magic: UInt32 = 0x4655_4747   // "GGUF" read as a little-endian u32
+    public static let magic: UInt32 = 0x4655_4747  // "GGUF" read as a little-endian u32
     public static let defaultAlignment = 32
 
     /// Maps `path` and parses its header. `populate` pre-faults the map (faster when every tensor is read).
@@ -64,24 +64,29 @@ public final class GGUFFile: Sendable {
         let magic = try r.u32(item: "header", what: "magic")
         guard magic == Self.magic else {
             let shown = (0..<4).map { String(UInt8(truncatingIfNeeded: magic >> ($0 * 8)), radix: 16) }
-            throw LoadError(.invalidHeader, file: name, item: "header",
-                            "bad magic bytes \(shown) (expected 'GGUF'); not a GGUF file")
+            throw LoadError(
+                .invalidHeader, file: name, item: "header",
+                "bad magic bytes \(shown) (expected 'GGUF'); not a GGUF file")
         }
         let version = try r.u32(item: "header", what: "version")
         guard version == 2 || version == 3 else {
             let hint = version.byteSwapped == 2 || version.byteSwapped == 3 ? " (a big-endian GGUF file?)" : ""
-            throw LoadError(.unsupported, file: name, item: "header",
-                            "GGUF version \(version) is not supported; bayeval reads versions 2 and 3\(hint)")
+            throw LoadError(
+                .unsupported, file: name, item: "header",
+                "GGUF version \(version) is not supported; bayeval reads versions 2 and 3\(hint)")
         }
         // A tensor-info record is at least 8 (name length) + 4 (n_dims) + 4 (type) + 8 (offset) bytes and a
         // metadata entry at least 8 (key length) + 4 (type) + 1 (smallest value).
-        let tensorCount = try r.count(item: "header", what: "tensor count", cap: GGUFLimits.maxTensorCount,
-                                      minBytesEach: 0)
-        let kvCount = try r.count(item: "header", what: "metadata count", cap: GGUFLimits.maxKVCount,
-                                  minBytesEach: 13)
+        let tensorCount = try r.count(
+            item: "header", what: "tensor count", cap: GGUFLimits.maxTensorCount,
+            minBytesEach: 0)
+        let kvCount = try r.count(
+            item: "header", what: "metadata count", cap: GGUFLimits.maxKVCount,
+            minBytesEach: 13)
         guard tensorCount <= r.remaining / 24 else {
-            throw LoadError(.truncated, file: name, item: "header",
-                            "tensor count \(tensorCount) cannot fit in the \(r.remaining) bytes after the header")
+            throw LoadError(
+                .truncated, file: name, item: "header",
+                "tensor count \(tensorCount) cannot fit in the \(r.remaining) bytes after the header")
         }
 
         var metadata: [String: GGUFValue] = [:]
@@ -101,8 +106,9 @@ public final class GGUFFile: Sendable {
         var alignment = Self.defaultAlignment
         if let a = metadata["general.alignment"] {
             guard case .uint32(let v) = a, v > 0, v & (v - 1) == 0 else {
-                throw LoadError(.invalidValue, file: name, item: "general.alignment",
-                                "must be a uint32 power of two, got \(a)")
+                throw LoadError(
+                    .invalidValue, file: name, item: "general.alignment",
+                    "must be a uint32 power of two, got \(a)")
             }
             alignment = Int(v)
         }

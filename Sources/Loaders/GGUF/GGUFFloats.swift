@@ -15,8 +15,9 @@ extension GGUFFile {
     public func floats(_ name: String, into buffer: UnsafeMutableBufferPointer<Float>) throws {
         let t = try decodable(name)
         guard buffer.count == t.elementCount else {
-            throw LoadError(.shapeMismatch, file: path, item: name,
-                            "has \(t.elementCount) elements but the buffer holds \(buffer.count)")
+            throw LoadError(
+                .shapeMismatch, file: path, item: name,
+                "has \(t.elementCount) elements but the buffer holds \(buffer.count)")
         }
         if let base = buffer.baseAddress { decode(t, rowMap: nil, into: base) }
     }
@@ -32,8 +33,9 @@ extension GGUFFile {
     func decodable(_ name: String) throws -> GGUFTensorInfo {
         let t = try requireTensor(name)
         guard t.type.canDequantize else {
-            throw LoadError(.unsupportedDType, file: path, item: name,
-                            "ggml type \(t.type.name) (id \(t.type.rawValue)) cannot be dequantised by bayeval")
+            throw LoadError(
+                .unsupportedDType, file: path, item: name,
+                "ggml type \(t.type.name) (id \(t.type.rawValue)) cannot be dequantised by bayeval")
         }
         return t
     }

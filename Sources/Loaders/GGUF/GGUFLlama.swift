@@ -20,9 +20,11 @@ public struct GGUFLlamaHyperParameters: Sendable, Equatable {
     public var headDim: Int { embeddingLength / headCount }
     public var rope: RoPEConfig { RoPEConfig(theta: Double(ropeFreqBase), scaling: ropeScaling) }
 
-    public init(blockCount: Int, embeddingLength: Int, feedForwardLength: Int, headCount: Int, headCountKV: Int,
-                contextLength: Int, vocabSize: Int, ropeDimensionCount: Int, ropeFreqBase: Float,
-                rmsNormEpsilon: Float, ropeScaling: RoPEConfig.Scaling = .none, tiedEmbeddings: Bool) {
+    public init(
+        blockCount: Int, embeddingLength: Int, feedForwardLength: Int, headCount: Int, headCountKV: Int,
+        contextLength: Int, vocabSize: Int, ropeDimensionCount: Int, ropeFreqBase: Float,
+        rmsNormEpsilon: Float, ropeScaling: RoPEConfig.Scaling = .none, tiedEmbeddings: Bool
+    ) {
         self.blockCount = blockCount; self.embeddingLength = embeddingLength
         self.feedForwardLength = feedForwardLength; self.headCount = headCount; self.headCountKV = headCountKV
         self.contextLength = contextLength; self.vocabSize = vocabSize; self.ropeDimensionCount = ropeDimensionCount
@@ -49,8 +51,9 @@ extension GGUFFile {
             throw LoadError(.missingKey, file: path, item: "general.architecture", "missing")
         }
         guard arch == "llama" else {
-            throw LoadError(.unsupported, file: path, item: "general.architecture",
-                            "architecture '\(arch)' is not llama")
+            throw LoadError(
+                .unsupported, file: path, item: "general.architecture",
+                "architecture '\(arch)' is not llama")
         }
         func int(_ key: String, default value: Int? = nil) throws -> Int {
             guard let v = metadata["llama." + key] else {
@@ -76,19 +79,22 @@ extension GGUFFile {
         let heads = try int("attention.head_count")
         let kvHeads = try int("attention.head_count_kv", default: heads)
         guard embedding % heads == 0, (embedding / heads) % 2 == 0 else {
-            throw LoadError(.invalidValue, file: path, item: "llama.attention.head_count",
-                            "\(heads) heads do not split embedding_length \(embedding) into heads of even size")
+            throw LoadError(
+                .invalidValue, file: path, item: "llama.attention.head_count",
+                "\(heads) heads do not split embedding_length \(embedding) into heads of even size")
         }
         guard heads % kvHeads == 0 else {
-            throw LoadError(.invalidValue, file: path, item: "llama.attention.head_count_kv",
-                            "\(kvHeads) key/value heads do not divide \(heads) query heads")
+            throw LoadError(
+                .invalidValue, file: path, item: "llama.attention.head_count_kv",
+                "\(kvHeads) key/value heads do not divide \(heads) query heads")
         }
         let vocabFallback = metadata["tokenizer.ggml.tokens"]?.array?.count ?? tensor("token_embd.weight")?.shape.first
         let ropeDimensions = try int("rope.dimension_count", default: embedding / heads)
         guard ropeDimensions == embedding / heads else {
-            throw LoadError(.unsupported, file: path, item: "llama.rope.dimension_count",
-                            "rotary embedding over \(ropeDimensions) of \(embedding / heads) head dimensions "
-                                + "(partial rotary) is not supported")
+            throw LoadError(
+                .unsupported, file: path, item: "llama.rope.dimension_count",
+                "rotary embedding over \(ropeDimensions) of \(embedding / heads) head dimensions "
+                    + "(partial rotary) is not supported")
         }
         return GGUFLlamaHyperParameters(
             blockCount: try int("block_count"), embeddingLength: embedding,
@@ -104,7 +110,9 @@ extension GGUFFile {
     /// llama.cpp applies `rope_freqs.weight` (one divisor per rotary pair) and a linear factor together:
     /// angle = position · θ^(−2i/d) / (freqs[i] · factor). Other scaling types (yarn, longrope) are refused
     /// rather than run with plain rope.
-    private func ropeScaling(pairs: Int, linearFactor float: (String, Float?) throws -> Float) throws
+    private func ropeScaling(
+        pairs: Int, linearFactor float: (String, Float?) throws -> Float
+    ) throws
         -> RoPEConfig.Scaling
     {
         let typeKey = "llama.rope.scaling.type"
@@ -116,21 +124,24 @@ extension GGUFFile {
         case "linear":
             factor = Double(try float("rope.scaling.factor", nil))
         default:
-            throw LoadError(.unsupported, file: path, item: typeKey,
-                            "rope scaling type '\(type)' is not supported (supported: none, linear, and llama3 "
-                                + "as rope_freqs.weight)")
+            throw LoadError(
+                .unsupported, file: path, item: typeKey,
+                "rope scaling type '\(type)' is not supported (supported: none, linear, and llama3 "
+                    + "as rope_freqs.weight)")
         }
         guard tensor("rope_freqs.weight") != nil else { return factor == 1 ? .none : .linear(factor: factor) }
         let divisors = try floats("rope_freqs.weight")
         guard divisors.count == pairs else {
-            throw LoadError(.shapeMismatch, file: path, item: "rope_freqs.weight",
-                            "has \(divisors.count) values, expected one per rotary pair (\(pairs))")
+            throw LoadError(
+                .shapeMismatch, file: path, item: "rope_freqs.weight",
+                "has \(divisors.count) values, expected one per rotary pair (\(pairs))")
         }
         guard let bad = divisors.firstIndex(where: { !($0.isFinite && $0 > 0) }) else {
             return .frequencyDivisors(divisors.map { Double($0) * factor })
         }
-        throw LoadError(.invalidValue, file: path, item: "rope_freqs.weight",
-                        "value \(bad) is \(divisors[bad]); rope frequency factors must be positive")
+        throw LoadError(
+            .invalidValue, file: path, item: "rope_freqs.weight",
+            "value \(bad) is \(divisors[bad]); rope frequency factors must be positive")
     }
 
     /// Every tensor of a llama-arch file decoded to Float32 under its Hugging Face name, with Q/K rows put
@@ -138,7 +149,8 @@ extension GGUFFile {
     /// `lm_head.weight` entry (it is `model.embed_tokens.weight`; not duplicated to save memory).
     /// `rope_freqs.weight` (llama 3 rope scaling factors; HF derives them from the config) is read into
     /// `hyperParameters.ropeScaling`, not returned as a weight; any other tensor without an HF name is an error.
-    public func llamaTensors() throws -> (hyperParameters: GGUFLlamaHyperParameters, tensors: [String: GGUFFloatTensor]) {
+    public func llamaTensors() throws -> (hyperParameters: GGUFLlamaHyperParameters, tensors: [String: GGUFFloatTensor])
+    {
         let hp = try llamaHyperParameters()
         let plans = try tensors.filter { $0.name != "rope_freqs.weight" }.map { try llamaPlan($0.name, hp) }
         let decoded = decodeInParallel(plans.map(\.job))
@@ -152,7 +164,9 @@ extension GGUFFile {
 
     /// One tensor of a llama-arch file in Hugging Face layout, e.g. `llamaTensor("blk.0.attn_q.weight", hp)`
     /// gives `model.layers.0.self_attn.q_proj.weight` with its rows un-permuted.
-    public func llamaTensor(_ ggufName: String, _ hp: GGUFLlamaHyperParameters) throws -> (hfName: String, tensor: GGUFFloatTensor) {
+    public func llamaTensor(
+        _ ggufName: String, _ hp: GGUFLlamaHyperParameters
+    ) throws -> (hfName: String, tensor: GGUFFloatTensor) {
         let plan = try llamaPlan(ggufName, hp)
         let values = [Float](unsafeUninitializedCapacity: plan.job.info.elementCount) { buf, n in
             if let base = buf.baseAddress { decode(plan.job.info, rowMap: plan.job.rowMap, into: base) }
@@ -180,18 +194,23 @@ extension GGUFFile {
             throw LoadError(.unknownKey, file: path, item: name, "tensor has no Hugging Face llama counterpart")
         }
         let info = try decodable(name)
-        let heads = name.hasSuffix(".attn_q.weight") || name.hasSuffix(".attn_q.bias") ? hp.headCount
+        let heads =
+            name.hasSuffix(".attn_q.weight") || name.hasSuffix(".attn_q.bias")
+            ? hp.headCount
             : name.hasSuffix(".attn_k.weight") || name.hasSuffix(".attn_k.bias") ? hp.headCountKV : 0
         guard heads > 0 else { return LlamaPlan(hfName: hf, job: DecodeJob(info: info, rowMap: nil), biasHeads: 0) }
         // A bias is a single GGUF row of `rows` elements; a weight has `rows` rows.
         let isVector = info.dims.count == 1
         let rows = isVector ? info.elementCount : info.rowCount
         guard info.dims.count <= 2, rows == heads * hp.headDim,
-              let map = GGUFLlamaLayout.unpermuteRowMap(rows: rows, heads: heads) else {
-            throw LoadError(.shapeMismatch, file: path, item: name,
-                            "shape \(info.shape) does not hold \(heads) heads of \(hp.headDim) rows")
+            let map = GGUFLlamaLayout.unpermuteRowMap(rows: rows, heads: heads)
+        else {
+            throw LoadError(
+                .shapeMismatch, file: path, item: name,
+                "shape \(info.shape) does not hold \(heads) heads of \(hp.headDim) rows")
         }
-        return LlamaPlan(hfName: hf, job: DecodeJob(info: info, rowMap: isVector ? nil : map),
-                         biasHeads: isVector ? heads : 0)
+        return LlamaPlan(
+            hfName: hf, job: DecodeJob(info: info, rowMap: isVector ? nil : map),
+            biasHeads: isVector ? heads : 0)
     }
 }

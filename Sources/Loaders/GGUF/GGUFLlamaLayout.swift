@@ -6,9 +6,13 @@ public enum GGUFLlamaLayout {
     public static func hfName(forGGUF name: String) -> String? {
         let suffix: String
         let stem: Substring
-        if name.hasSuffix(".weight") { suffix = ".weight"; stem = name.dropLast(7) }
-        else if name.hasSuffix(".bias") { suffix = ".bias"; stem = name.dropLast(5) }
-        else { return nil }
+        if name.hasSuffix(".weight") {
+            suffix = ".weight"; stem = name.dropLast(7)
+        } else if name.hasSuffix(".bias") {
+            suffix = ".bias"; stem = name.dropLast(5)
+        } else {
+            return nil
+        }
         switch stem {
         case "token_embd": return "model.embed_tokens" + suffix
         case "output_norm": return "model.norm" + suffix
@@ -17,7 +21,8 @@ public enum GGUFLlamaLayout {
         }
         let parts = stem.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]), layer >= 0,
-              String(layer) == parts[1], let module = blockModules[String(parts[2])] else { return nil }
+            String(layer) == parts[1], let module = blockModules[String(parts[2])]
+        else { return nil }
         return "model.layers.\(layer).\(module)\(suffix)"
     }
 
@@ -48,8 +53,9 @@ public enum GGUFLlamaLayout {
     /// heads of even size.
     public static func unpermute(_ values: [Float], rows: Int, columns: Int, heads: Int) -> [Float]? {
         guard columns >= 0, rows >= 0, case (let n, false) = rows.multipliedReportingOverflow(by: columns),
-              values.count == n,
-              let map = unpermuteRowMap(rows: rows, heads: heads) else { return nil }
+            values.count == n,
+            let map = unpermuteRowMap(rows: rows, heads: heads)
+        else { return nil }
         var out = [Float](repeating: 0, count: values.count)
         for (g, h) in map.enumerated() {
             out[(h * columns)..<(h * columns + columns)] = values[(g * columns)..<(g * columns + columns)]

@@ -24,8 +24,9 @@ extension GGUFTensorInfo {
         let name = try r.string(item: "tensor #\(index)", what: "tensor name", cap: GGUFLimits.maxNameBytes)
         let nDims = try r.u32(item: name, what: "dimension count")
         guard nDims <= GGUFLimits.maxDims else {
-            throw LoadError(.invalidHeader, file: file, item: name,
-                            "has \(nDims) dimensions; ggml allows at most \(GGUFLimits.maxDims)")
+            throw LoadError(
+                .invalidHeader, file: file, item: name,
+                "has \(nDims) dimensions; ggml allows at most \(GGUFLimits.maxDims)")
         }
         var dims: [Int] = []
         var count = 1
@@ -47,8 +48,9 @@ extension GGUFTensorInfo {
         }
         let rowLength = dims.first ?? 1
         guard rowLength % type.blockSize == 0 else {
-            throw LoadError(.shapeMismatch, file: file, item: name,
-                            "row length \(rowLength) is not a multiple of the \(type.name) block size \(type.blockSize)")
+            throw LoadError(
+                .shapeMismatch, file: file, item: name,
+                "row length \(rowLength) is not a multiple of the \(type.name) block size \(type.blockSize)")
         }
         let (bytes, overflow) = (count / type.blockSize).multipliedReportingOverflow(by: type.blockBytes)
         guard !overflow else {
@@ -60,8 +62,9 @@ extension GGUFTensorInfo {
         }
         let offset = Int(rawOffset)
         guard offset % alignment == 0 else {
-            throw LoadError(.invalidHeader, file: file, item: name,
-                            "data offset \(offset) is not a multiple of the alignment \(alignment)")
+            throw LoadError(
+                .invalidHeader, file: file, item: name,
+                "data offset \(offset) is not a multiple of the alignment \(alignment)")
         }
         return GGUFTensorInfo(name: name, dims: dims, type: type, offset: offset, elementCount: count, byteCount: bytes)
     }
@@ -69,24 +72,30 @@ extension GGUFTensorInfo {
     /// Checks every tensor's byte range lies inside the file and that no two ranges share a byte.
     static func validateRanges(_ tensors: [GGUFTensorInfo], dataOffset: Int, fileSize: Int, file: String) throws {
         guard tensors.isEmpty || dataOffset <= fileSize else {
-            throw LoadError(.truncated, file: file, item: "data section",
-                            "the file ends at \(fileSize) before its data section starts at \(dataOffset)")
+            throw LoadError(
+                .truncated, file: file, item: "data section",
+                "the file ends at \(fileSize) before its data section starts at \(dataOffset)")
         }
         for t in tensors {
             let (start, o1) = dataOffset.addingReportingOverflow(t.offset)
             guard !o1, start <= fileSize else {
-                throw LoadError(.outOfBounds, file: file, item: t.name,
-                                "data offset \(t.offset) (file offset \(dataOffset) + \(t.offset)) is past the end of the \(fileSize)-byte file")
+                throw LoadError(
+                    .outOfBounds, file: file, item: t.name,
+                    "data offset \(t.offset) (file offset \(dataOffset) + \(t.offset)) is past the end of the \(fileSize)-byte file"
+                )
             }
             guard t.byteCount <= fileSize - start else {
-                throw LoadError(.truncated, file: file, item: t.name,
-                                "needs bytes \(start)..<\(start &+ t.byteCount) but the file has \(fileSize)")
+                throw LoadError(
+                    .truncated, file: file, item: t.name,
+                    "needs bytes \(start)..<\(start &+ t.byteCount) but the file has \(fileSize)")
             }
         }
         let sorted = tensors.filter { $0.byteCount > 0 }.sorted { $0.offset < $1.offset }
         for (a, b) in zip(sorted, sorted.dropFirst()) where b.offset < a.offset + a.byteCount {
-            throw LoadError(.overlap, file: file, item: b.name,
-                            "bytes \(b.offset)..<\(b.offset + b.byteCount) overlap '\(a.name)' at \(a.offset)..<\(a.offset + a.byteCount)")
+            throw LoadError(
+                .overlap, file: file, item: b.name,
+                "bytes \(b.offset)..<\(b.offset + b.byteCount) overlap '\(a.name)' at \(a.offset)..<\(a.offset + a.byteCount)"
+            )
         }
     }
 }

@@ -18,13 +18,16 @@ extension GGUFFile {
             throw LoadError(.missingKey, file: path, item: p + "tokens", "missing")
         }
         let scores = try typed("scores", "an array of numbers", { $0.floats })
-        let types = try typed("token_type", "an array of integers", { v in
-            v.ints.flatMap { ints in ints.allSatisfy { Int32(exactly: $0) != nil } ? ints.map { Int32($0) } : nil }
-        })
+        let types = try typed(
+            "token_type", "an array of integers",
+            { v in
+                v.ints.flatMap { ints in ints.allSatisfy { Int32(exactly: $0) != nil } ? ints.map { Int32($0) } : nil }
+            })
         for (key, n) in [("scores", scores?.count), ("token_type", types?.count)] {
             if let n, n != tokens.count {
-                throw LoadError(.invalidValue, file: path, item: p + key,
-                                "has \(n) entries for \(tokens.count) tokens")
+                throw LoadError(
+                    .invalidValue, file: path, item: p + key,
+                    "has \(n) entries for \(tokens.count) tokens")
             }
         }
         // A special-token id outside the vocabulary (some converters write UInt32.max for "none") is

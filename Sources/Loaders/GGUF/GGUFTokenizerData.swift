@@ -20,11 +20,13 @@ public struct GGUFTokenizerData: Sendable, Equatable {
     public var addEOS: Bool?
     public var addSpacePrefix: Bool?
 
-    public init(model: String, pre: String? = nil, tokens: [String], scores: [Float]? = nil,
-                tokenTypes: [Int32]? = nil, merges: [String]? = nil, bosTokenID: Int? = nil,
-                eosTokenID: Int? = nil, unknownTokenID: Int? = nil, paddingTokenID: Int? = nil,
-                separatorTokenID: Int? = nil, addBOS: Bool? = nil, addEOS: Bool? = nil,
-                addSpacePrefix: Bool? = nil) {
+    public init(
+        model: String, pre: String? = nil, tokens: [String], scores: [Float]? = nil,
+        tokenTypes: [Int32]? = nil, merges: [String]? = nil, bosTokenID: Int? = nil,
+        eosTokenID: Int? = nil, unknownTokenID: Int? = nil, paddingTokenID: Int? = nil,
+        separatorTokenID: Int? = nil, addBOS: Bool? = nil, addEOS: Bool? = nil,
+        addSpacePrefix: Bool? = nil
+    ) {
         self.model = model; self.pre = pre; self.tokens = tokens; self.scores = scores
         self.tokenTypes = tokenTypes; self.merges = merges; self.bosTokenID = bosTokenID
         self.eosTokenID = eosTokenID; self.unknownTokenID = unknownTokenID

@@ -67,15 +67,17 @@ extension Inspection.Dimensions {
     init(_ c: ModelConfig) {
         switch c {
         case .decoder(let d):
-            self.init(hiddenSize: d.hiddenSize, layers: d.layerCount, attentionHeads: d.headCount,
-                      keyValueHeads: d.keyValueHeadCount, headDimension: d.headDimension,
-                      intermediateSize: d.intermediateSize, vocabularySize: d.vocabularySize,
-                      contextLength: d.maxPositions, ropeTheta: d.rope.theta,
-                      ropeScaling: Self.describe(d.rope.scaling), tiedEmbeddings: d.tieWordEmbeddings)
+            self.init(
+                hiddenSize: d.hiddenSize, layers: d.layerCount, attentionHeads: d.headCount,
+                keyValueHeads: d.keyValueHeadCount, headDimension: d.headDimension,
+                intermediateSize: d.intermediateSize, vocabularySize: d.vocabularySize,
+                contextLength: d.maxPositions, ropeTheta: d.rope.theta,
+                ropeScaling: Self.describe(d.rope.scaling), tiedEmbeddings: d.tieWordEmbeddings)
         case .encoder(let e):
-            self.init(hiddenSize: e.hiddenSize, layers: e.layerCount, attentionHeads: e.headCount,
-                      headDimension: e.hiddenSize / max(e.headCount, 1), intermediateSize: e.intermediateSize,
-                      vocabularySize: e.vocabularySize, contextLength: e.maxPositions, labels: e.labelNames)
+            self.init(
+                hiddenSize: e.hiddenSize, layers: e.layerCount, attentionHeads: e.headCount,
+                headDimension: e.hiddenSize / max(e.headCount, 1), intermediateSize: e.intermediateSize,
+                vocabularySize: e.vocabularySize, contextLength: e.maxPositions, labels: e.labelNames)
         }
     }
 

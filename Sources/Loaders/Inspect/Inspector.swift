@@ -11,8 +11,9 @@ public enum Inspector {
             let has = { FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent($0)) }
             if has("adapter_config.json") { return try adapterDirectory(path) }
             if has("config.json") { return try modelDirectory(path) }
-            throw LoadError(.unsupported, file: path, item: "",
-                            "a directory must hold config.json (a model) or adapter_config.json (a PEFT adapter)")
+            throw LoadError(
+                .unsupported, file: path, item: "",
+                "a directory must hold config.json (a model) or adapter_config.json (a PEFT adapter)")
         }
         if try isGGUF(path) { return try GGUFInspector.inspect(path: path) }
         return try safetensorsFile(path)
@@ -60,7 +61,8 @@ public enum Inspector {
         let config = try AdapterConfig.load(path: (path as NSString).appendingPathComponent("adapter_config.json"))
         var baseShapes: [String: [Int]]? = nil
         if let base = config.baseModelNameOrPath, let ckpt = try? SafeTensorsCheckpoint(directory: base) {
-            baseShapes = Dictionary(uniqueKeysWithValues: ckpt.names.compactMap { n in ckpt.info(n).map { (n, $0.shape) } })
+            baseShapes = Dictionary(
+                uniqueKeysWithValues: ckpt.names.compactMap { n in ckpt.info(n).map { (n, $0.shape) } })
         }
         let a = try LoRAAdapter.load(directory: path, baseShapes: baseShapes)
         var r = Inspection(path: path, kind: .adapterDirectory)

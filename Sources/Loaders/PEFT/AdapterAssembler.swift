@@ -17,11 +17,15 @@ struct AdapterAssembler {
         var saved: [SavedParameter] = []
         for info in file.tensors {
             guard let key = AdapterKey.parse(info.name) else {
-                throw LoadError(.unknownKey, file: file.path, item: info.name,
-                                "not a LoRA part bayeval knows (lora_A/B.weight, lora_A_rho, lora_latent_mapping, or a saved weight/bias)")
+                throw LoadError(
+                    .unknownKey, file: file.path, item: info.name,
+                    "not a LoRA part bayeval knows (lora_A/B.weight, lora_A_rho, lora_latent_mapping, or a saved weight/bias)"
+                )
             }
             guard info.dtype.isFloatingPoint else {
-                throw LoadError(.unsupportedDType, file: file.path, item: info.name, "adapter tensors must be floating point, found \(info.dtype.rawValue)")
+                throw LoadError(
+                    .unsupportedDType, file: file.path, item: info.name,
+                    "adapter tensors must be floating point, found \(info.dtype.rawValue)")
             }
             switch key.role {
             case .loraA: modules[key.module, default: Parts()].a = info
@@ -36,8 +40,9 @@ struct AdapterAssembler {
         guard !layers.isEmpty || !saved.isEmpty else {
             throw LoadError(.missingKey, file: file.path, item: "", "the adapter holds no LoRA tensors")
         }
-        return LoRAAdapter(directory: directory, config: config, layers: layers,
-                           savedParameters: saved.sorted { $0.name < $1.name }, metadata: file.metadata)
+        return LoRAAdapter(
+            directory: directory, config: config, layers: layers,
+            savedParameters: saved.sorted { $0.name < $1.name }, metadata: file.metadata)
     }
 
     private func savedParameter(key: AdapterKey, parameter: String, info: SafeTensorInfo) throws -> SavedParameter {
@@ -46,13 +51,15 @@ struct AdapterAssembler {
         if let base {
             if let (n, shape) = base.resolve(name) {
                 guard shape == info.shape else {
-                    throw LoadError(.shapeMismatch, file: file.path, item: info.name,
-                                    "saved shape \(info.shape) does not fit base parameter '\(n)' of shape \(shape)")
+                    throw LoadError(
+                        .shapeMismatch, file: file.path, item: info.name,
+                        "saved shape \(info.shape) does not fit base parameter '\(n)' of shape \(shape)")
                 }
                 baseName = n
             } else if !config.isModuleToSave(key.module) {
-                throw LoadError(.unknownKey, file: file.path, item: info.name,
-                                "no base parameter '\(name)' and '\(key.module)' is not in modules_to_save")
+                throw LoadError(
+                    .unknownKey, file: file.path, item: info.name,
+                    "no base parameter '\(name)' and '\(key.module)' is not in modules_to_save")
             }
         }
         return SavedParameter(name: name, baseName: baseName, shape: info.shape, values: try file.floats(info.name))
@@ -60,43 +67,58 @@ struct AdapterAssembler {
 
     private func layer(_ module: String, _ p: Parts) throws -> LoRALayerWeights {
         guard let a = p.a else {
-            throw LoadError(.missingKey, file: file.path, item: module + ".lora_A.weight", "lora_B without lora_A for module '\(module)'")
+            throw LoadError(
+                .missingKey, file: file.path, item: module + ".lora_A.weight",
+                "lora_B without lora_A for module '\(module)'")
         }
         guard let b = p.b else {
-            throw LoadError(.missingKey, file: file.path, item: module + ".lora_B.weight", "lora_A without lora_B for module '\(module)'")
+            throw LoadError(
+                .missingKey, file: file.path, item: module + ".lora_B.weight",
+                "lora_A without lora_B for module '\(module)'")
         }
         guard a.shape.count == 2, b.shape.count == 2 else {
-            throw LoadError(.shapeMismatch, file: file.path, item: a.name, "lora_A \(a.shape) and lora_B \(b.shape) must be matrices")
+            throw LoadError(
+                .shapeMismatch, file: file.path, item: a.name,
+                "lora_A \(a.shape) and lora_B \(b.shape) must be matrices")
         }
         let (rank, alpha) = config.rankAndAlpha(for: module)
         let (inFeatures, outFeatures) = (a.shape[1], b.shape[0])
         guard a.shape[0] == b.shape[1] else {
-            throw LoadError(.shapeMismatch, file: file.path, item: a.name,
-                            "lora_A \(a.shape) and lora_B \(b.shape) disagree on the rank (\(a.shape[0]) vs \(b.shape[1]))")
+            throw LoadError(
+                .shapeMismatch, file: file.path, item: a.name,
+                "lora_A \(a.shape) and lora_B \(b.shape) disagree on the rank (\(a.shape[0]) vs \(b.shape[1]))")
         }
         guard a.shape[0] == rank else {
-            throw LoadError(.shapeMismatch, file: file.path, item: a.name,
-                            "lora_A \(a.shape) has rank \(a.shape[0]) but adapter_config.json says r = \(rank)")
+            throw LoadError(
+                .shapeMismatch, file: file.path, item: a.name,
+                "lora_A \(a.shape) has rank \(a.shape[0]) but adapter_config.json says r = \(rank)")
         }
         if let rho = p.rho, rho.shape != a.shape {
-            throw LoadError(.shapeMismatch, file: file.path, item: rho.name, "lora_A_rho \(rho.shape) must match lora_A \(a.shape)")
+            throw LoadError(
+                .shapeMismatch, file: file.path, item: rho.name, "lora_A_rho \(rho.shape) must match lora_A \(a.shape)")
         }
         if let core = p.core, core.shape != [rank, rank] {
-            throw LoadError(.shapeMismatch, file: file.path, item: core.name, "the LoRA-XS core \(core.shape) must be [\(rank), \(rank)]")
+            throw LoadError(
+                .shapeMismatch, file: file.path, item: core.name,
+                "the LoRA-XS core \(core.shape) must be [\(rank), \(rank)]")
         }
         if !config.targets(module: module) {
-            throw LoadError(.unknownKey, file: file.path, item: a.name, "module '\(module)' is not selected by target_modules")
+            throw LoadError(
+                .unknownKey, file: file.path, item: a.name, "module '\(module)' is not selected by target_modules")
         }
         var baseWeight: String? = nil
         if let base {
             guard let (name, shape) = base.resolve(module + ".weight") else {
-                throw LoadError(.unknownKey, file: file.path, item: a.name,
-                                "no base module '\(module)' in the base model (it has no '\(module).weight')")
+                throw LoadError(
+                    .unknownKey, file: file.path, item: a.name,
+                    "no base module '\(module)' in the base model (it has no '\(module).weight')")
             }
             let expected = config.fanInFanOut ? [inFeatures, outFeatures] : [outFeatures, inFeatures]
             guard shape == expected else {
-                throw LoadError(.shapeMismatch, file: file.path, item: a.name,
-                                "lora_A \(a.shape) × lora_B \(b.shape) give a \(expected) update but base weight '\(name)' is \(shape)")
+                throw LoadError(
+                    .shapeMismatch, file: file.path, item: a.name,
+                    "lora_A \(a.shape) × lora_B \(b.shape) give a \(expected) update but base weight '\(name)' is \(shape)"
+                )
             }
             baseWeight = name
         }

@@ -49,8 +49,10 @@ public struct AdapterConfig: Sendable, Equatable {
     }
 
     public func isModuleToSave(_ module: String) -> Bool {
-        modulesToSave.contains { module == $0 || module.hasSuffix("." + $0) || module.hasPrefix($0 + ".")
-            || module.contains("." + $0 + ".") }
+        modulesToSave.contains {
+            module == $0 || module.hasSuffix("." + $0) || module.hasPrefix($0 + ".")
+                || module.contains("." + $0 + ".")
+        }
     }
 
     static func patternMatches(_ key: String, _ module: String) -> Bool {
@@ -74,7 +76,8 @@ public struct AdapterConfig: Sendable, Equatable {
         func bad(_ key: String, _ msg: String) -> LoadError { LoadError(.invalidValue, file: file, item: key, msg) }
         let type = root["peft_type"]?.string ?? "LORA"
         guard type == "LORA" else {
-            throw LoadError(.unsupported, file: file, item: "peft_type", "'\(type)' adapters are not supported (only LORA)")
+            throw LoadError(
+                .unsupported, file: file, item: "peft_type", "'\(type)' adapters are not supported (only LORA)")
         }
         guard let r = root["r"]?.int else { throw LoadError(.missingKey, file: file, item: "r", "no integer rank 'r'") }
         guard r > 0 else { throw bad("r", "rank must be positive, is \(r)") }
@@ -83,18 +86,24 @@ public struct AdapterConfig: Sendable, Equatable {
         let targets: Targets
         switch root["target_modules"] {
         case .string(let s)?:
-            guard (try? NSRegularExpression(pattern: s)) != nil else { throw bad("target_modules", "'\(s)' is not a valid regular expression") }
+            guard (try? NSRegularExpression(pattern: s)) != nil else {
+                throw bad("target_modules", "'\(s)' is not a valid regular expression")
+            }
             targets = .pattern(s)
         case .array(let a)?:
             let names = a.compactMap(\.string)
-            guard names.count == a.count, !names.isEmpty else { throw bad("target_modules", "must be a non-empty list of names or a regex string") }
+            guard names.count == a.count, !names.isEmpty else {
+                throw bad("target_modules", "must be a non-empty list of names or a regex string")
+            }
             targets = .names(names)
         default:
             throw LoadError(.missingKey, file: file, item: "target_modules", "no 'target_modules' list or regex")
         }
         var modules: [String] = []
         if let m = root["modules_to_save"], !m.isNull {
-            guard let a = m.array, a.allSatisfy({ $0.string != nil }) else { throw bad("modules_to_save", "must be a list of names") }
+            guard let a = m.array, a.allSatisfy({ $0.string != nil }) else {
+                throw bad("modules_to_save", "must be a list of names")
+            }
             modules = a.compactMap(\.string)
         }
         var rankPattern: [String: Int] = [:]

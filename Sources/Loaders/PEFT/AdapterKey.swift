@@ -3,12 +3,12 @@
 /// `get_peft_model_state_dict`; older files and other tools keep it, so it is accepted here too.
 public struct AdapterKey: Sendable, Equatable {
     public enum Role: Sendable, Equatable {
-        case loraA              // lora_A.weight, rank × in
-        case loraB              // lora_B.weight, out × rank
-        case loraARho           // BLoB's lora_A_rho, rank × in (σ = rho² or softplus(rho))
-        case latentCore         // LoRA-XS trainable core R, rank × rank
+        case loraA  // lora_A.weight, rank × in
+        case loraB  // lora_B.weight, out × rank
+        case loraARho  // BLoB's lora_A_rho, rank × in (σ = rho² or softplus(rho))
+        case latentCore  // LoRA-XS trainable core R, rank × rank
         case fullParameter(String)  // a saved whole parameter ("weight", "bias"): modules_to_save heads,
-                                    // or a base layer PEFT saved alongside (lm_head.base_layer.weight)
+        // or a base layer PEFT saved alongside (lm_head.base_layer.weight)
     }
 
     public let key: String

@@ -11,10 +11,10 @@ public struct LoRALayerWeights: Sendable, Equatable {
     public let inFeatures: Int
     public let outFeatures: Int
     public let scaling: Double
-    public var a: [Float]          // rank × in
-    public var b: [Float]          // out × rank
-    public var aRho: [Float]?      // rank × in, BLoB
-    public var core: [Float]?      // rank × rank, LoRA-XS
+    public var a: [Float]  // rank × in
+    public var b: [Float]  // out × rank
+    public var aRho: [Float]?  // rank × in, BLoB
+    public var core: [Float]?  // rank × rank, LoRA-XS
 }
 
 extension LoRALayerWeights {
@@ -25,8 +25,9 @@ extension LoRALayerWeights {
         core.withUnsafeBufferPointer { r in
             a.withUnsafeBufferPointer { a0 in
                 out.withUnsafeMutableBufferPointer { o in
-                    LoRAXS.fold(core: r.baseAddress!, fixedA: a0.baseAddress!, rank: rank, inFeatures: inFeatures,
-                                into: o.baseAddress!)
+                    LoRAXS.fold(
+                        core: r.baseAddress!, fixedA: a0.baseAddress!, rank: rank, inFeatures: inFeatures,
+                        into: o.baseAddress!)
                 }
             }
         }
@@ -38,8 +39,10 @@ extension LoRALayerWeights {
 /// product with the layer costs what plain LoRA's does; one routine so the fold is the same everywhere.
 public enum LoRAXS {
     /// out (rank × in) = R (rank × rank) · A₀ (rank × in), accumulated in Float row by row.
-    public static func fold(core: UnsafePointer<Float>, fixedA: UnsafePointer<Float>, rank: Int, inFeatures: Int,
-                            into out: UnsafeMutablePointer<Float>) {
+    public static func fold(
+        core: UnsafePointer<Float>, fixedA: UnsafePointer<Float>, rank: Int, inFeatures: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
         for i in 0..<rank {
             let row = out + i * inFeatures
             row.update(repeating: 0, count: inFeatures)
@@ -79,7 +82,10 @@ public struct LoRAAdapter: Sendable {
     public var trainableParameterCount: Int {
         layers.reduce(0) { acc, l in
             acc + (l.core != nil ? l.rank * l.rank : l.a.count + l.b.count)
-        } + savedParameters.filter { $0.baseName == nil || config.isModuleToSave($0.name) }.reduce(0) { $0 + $1.values.count }
+        }
+            + savedParameters.filter { $0.baseName == nil || config.isModuleToSave($0.name) }.reduce(0) {
+                $0 + $1.values.count
+            }
     }
 
     public func layer(_ module: String) -> LoRALayerWeights? { layers.first { $0.module == module } }
@@ -90,18 +96,22 @@ public struct LoRAAdapter: Sendable {
         let configPath = (directory as NSString).appendingPathComponent("adapter_config.json")
         let weightsPath = (directory as NSString).appendingPathComponent("adapter_model.safetensors")
         guard fm.fileExists(atPath: configPath) else {
-            throw LoadError(.missingKey, file: directory, item: "adapter_config.json", "not a PEFT adapter directory: no adapter_config.json")
+            throw LoadError(
+                .missingKey, file: directory, item: "adapter_config.json",
+                "not a PEFT adapter directory: no adapter_config.json")
         }
         let config = try AdapterConfig.load(path: configPath)
         guard fm.fileExists(atPath: weightsPath) else {
             let bin = (directory as NSString).appendingPathComponent("adapter_model.bin")
             if fm.fileExists(atPath: bin) {
-                throw LoadError(.unsupported, file: bin, item: "adapter_model.bin",
-                                "pickled adapters are not read (they can run code); convert it once with Python: "
-                                + "`from safetensors.torch import save_file; import torch; "
-                                + "save_file(torch.load('adapter_model.bin'), 'adapter_model.safetensors')`")
+                throw LoadError(
+                    .unsupported, file: bin, item: "adapter_model.bin",
+                    "pickled adapters are not read (they can run code); convert it once with Python: "
+                        + "`from safetensors.torch import save_file; import torch; "
+                        + "save_file(torch.load('adapter_model.bin'), 'adapter_model.safetensors')`")
             }
-            throw LoadError(.missingKey, file: directory, item: "adapter_model.safetensors", "the adapter has no weights file")
+            throw LoadError(
+                .missingKey, file: directory, item: "adapter_model.safetensors", "the adapter has no weights file")
         }
         let file = try SafeTensorsFile(path: weightsPath)
         let base = baseShapes.map(BaseShapeIndex.init)

@@ -21,7 +21,8 @@ public final class SafeTensorsCheckpoint: @unchecked Sendable {
             }
             for (tensor, file) in map {
                 guard let f = file.string, !f.contains("/") else {
-                    throw LoadError(.invalidValue, file: indexPath, item: tensor, "shard must be a file name in the directory")
+                    throw LoadError(
+                        .invalidValue, file: indexPath, item: tensor, "shard must be a file name in the directory")
                 }
                 expected[tensor] = f
             }
@@ -35,8 +36,9 @@ public final class SafeTensorsCheckpoint: @unchecked Sendable {
                 shardFiles = all.filter { $0.hasSuffix(".safetensors") && !$0.hasPrefix("adapter_") }.sorted()
             }
             guard !shardFiles.isEmpty else {
-                throw LoadError(.missingKey, file: directory, item: "model.safetensors",
-                                "no model.safetensors, model.safetensors.index.json or *.safetensors in the directory")
+                throw LoadError(
+                    .missingKey, file: directory, item: "model.safetensors",
+                    "no model.safetensors, model.safetensors.index.json or *.safetensors in the directory")
             }
         }
         var shards: [SafeTensorsFile] = []
@@ -49,8 +51,9 @@ public final class SafeTensorsCheckpoint: @unchecked Sendable {
             let shard = try SafeTensorsFile(path: path)
             for t in shard.tensors {
                 if let prev = location[t.name] {
-                    throw LoadError(.overlap, file: path, item: t.name,
-                                    "tensor also stored in \(shards[prev].path)")
+                    throw LoadError(
+                        .overlap, file: path, item: t.name,
+                        "tensor also stored in \(shards[prev].path)")
                 }
                 location[t.name] = shards.count
             }
@@ -58,7 +61,9 @@ public final class SafeTensorsCheckpoint: @unchecked Sendable {
         }
         for (tensor, file) in expected.sorted(by: { $0.key < $1.key }) {
             guard let i = location[tensor], (shards[i].path as NSString).lastPathComponent == file else {
-                throw LoadError(.missingKey, file: indexPath, item: tensor, "the index places it in \(file), which does not hold it")
+                throw LoadError(
+                    .missingKey, file: indexPath, item: tensor, "the index places it in \(file), which does not hold it"
+                )
             }
         }
         self.shards = shards

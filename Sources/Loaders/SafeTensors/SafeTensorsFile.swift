@@ -29,22 +29,27 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     /// Validates a whole safetensors image held in memory (the fuzz target's entry point, and the first
     /// step of every open): header length, header JSON and every tensor's range.
-    public static func validate(bytes: UnsafeRawBufferPointer, file: String) throws
+    public static func validate(
+        bytes: UnsafeRawBufferPointer, file: String
+    ) throws
         -> (tensors: [SafeTensorInfo], metadata: [String: String], dataStart: Int)
     {
         guard bytes.count >= 8 else {
-            throw LoadError(.truncated, file: file, item: "header length",
-                            "the file has \(bytes.count) bytes; a safetensors file starts with an 8-byte header length")
+            throw LoadError(
+                .truncated, file: file, item: "header length",
+                "the file has \(bytes.count) bytes; a safetensors file starts with an 8-byte header length")
         }
         let declared = UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
         guard declared <= UInt64(SafeTensorsHeader.maxHeaderBytes) else {
-            throw LoadError(.invalidHeader, file: file, item: "header length",
-                            "declared header length \(declared) exceeds the \(SafeTensorsHeader.maxHeaderBytes)-byte limit")
+            throw LoadError(
+                .invalidHeader, file: file, item: "header length",
+                "declared header length \(declared) exceeds the \(SafeTensorsHeader.maxHeaderBytes)-byte limit")
         }
         let headerLength = Int(declared)
         guard headerLength <= bytes.count - 8 else {
-            throw LoadError(.truncated, file: file, item: "header length",
-                            "declared header length \(headerLength) runs past the end of the file (\(bytes.count) bytes)")
+            throw LoadError(
+                .truncated, file: file, item: "header length",
+                "declared header length \(headerLength) runs past the end of the file (\(bytes.count) bytes)")
         }
         let dataStart = 8 + headerLength
         let header = UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart])
@@ -66,7 +71,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// Zero-copy view of a tensor's stored bytes; valid while this object is alive.
     public func view(_ name: String) throws -> UnsafeRawBufferPointer {
         let i = try require(name)
-        return UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + i.dataRange.lowerBound)..<(dataStart + i.dataRange.upperBound)])
+        return UnsafeRawBufferPointer(
+            rebasing: file.bytes[(dataStart + i.dataRange.lowerBound)..<(dataStart + i.dataRange.upperBound)])
     }
 
     /// The tensor converted to Float32, row-major.
@@ -86,8 +92,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public func copyFloats(_ name: String, into dst: UnsafeMutableBufferPointer<Float>) throws {
         let i = try require(name)
         guard dst.count == i.elementCount else {
-            throw LoadError(.shapeMismatch, file: path, item: name,
-                            "destination holds \(dst.count) floats, tensor has \(i.elementCount)")
+            throw LoadError(
+                .shapeMismatch, file: path, item: name,
+                "destination holds \(dst.count) floats, tensor has \(i.elementCount)")
         }
         let src = try view(name)
         if let s = src.baseAddress, let d = dst.baseAddress {

@@ -17,7 +17,9 @@ enum SafeTensorsHeader {
     /// The reference implementation caps the header at 100 MB; a larger claim is a corrupt length field.
     static let maxHeaderBytes = 100_000_000
 
-    static func parse(_ json: UnsafeRawBufferPointer, dataSize: Int, file: String) throws
+    static func parse(
+        _ json: UnsafeRawBufferPointer, dataSize: Int, file: String
+    ) throws
         -> (tensors: [SafeTensorInfo], metadata: [String: String])
     {
         guard let first = json.first(where: { $0 != 0x20 }), first == UInt8(ascii: "{") else {
@@ -49,14 +51,17 @@ enum SafeTensorsHeader {
         var out: [String: String] = [:]
         for (k, v) in o {
             guard let s = v.string else {
-                throw LoadError(.invalidHeader, file: file, item: "__metadata__.\(k)", "metadata values must be strings")
+                throw LoadError(
+                    .invalidHeader, file: file, item: "__metadata__.\(k)", "metadata values must be strings")
             }
             out[k] = s
         }
         return out
     }
 
-    private static func parseTensor(name: String, _ value: JSONValue, dataSize: Int, file: String) throws
+    private static func parseTensor(
+        name: String, _ value: JSONValue, dataSize: Int, file: String
+    ) throws
         -> SafeTensorInfo
     {
         guard let o = value.object else {
@@ -67,7 +72,8 @@ enum SafeTensorsHeader {
         }
         guard let dtype = DType(rawValue: dtypeName) else {
             let known = DType.allCases.map(\.rawValue).joined(separator: ", ")
-            throw LoadError(.unsupportedDType, file: file, item: name, "unknown dtype '\(dtypeName)' (supported: \(known))")
+            throw LoadError(
+                .unsupportedDType, file: file, item: name, "unknown dtype '\(dtypeName)' (supported: \(known))")
         }
         guard let shapeValues = o["shape"]?.array else {
             throw LoadError(.missingKey, file: file, item: name, "no 'shape' array")
@@ -80,13 +86,14 @@ enum SafeTensorsHeader {
             }
             let (p, overflow) = count.multipliedReportingOverflow(by: d)
             guard !overflow else {
-                throw LoadError(.invalidHeader, file: file, item: name, "shape \(shapeValues.compactMap(\.int)) overflows")
+                throw LoadError(
+                    .invalidHeader, file: file, item: name, "shape \(shapeValues.compactMap(\.int)) overflows")
             }
             count = p
             shape.append(d)
         }
         guard let offsets = o["data_offsets"]?.array, offsets.count == 2,
-              let begin = offsets[0].int, let end = offsets[1].int
+            let begin = offsets[0].int, let end = offsets[1].int
         else {
             throw LoadError(.missingKey, file: file, item: name, "'data_offsets' must be [begin, end]")
         }
@@ -94,22 +101,28 @@ enum SafeTensorsHeader {
             throw LoadError(.invalidHeader, file: file, item: name, "data_offsets [\(begin), \(end)] are not ordered")
         }
         guard end <= dataSize else {
-            throw LoadError(.outOfBounds, file: file, item: name,
-                            "data_offsets end \(end) is past the data section (\(dataSize) bytes)")
+            throw LoadError(
+                .outOfBounds, file: file, item: name,
+                "data_offsets end \(end) is past the data section (\(dataSize) bytes)")
         }
         let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
         guard !overflow, bytes == end - begin else {
-            throw LoadError(.shapeMismatch, file: file, item: name,
-                            "shape \(shape) of \(dtype.rawValue) needs \(overflow ? "too many" : String(bytes)) bytes but data_offsets span \(end - begin)")
+            throw LoadError(
+                .shapeMismatch, file: file, item: name,
+                "shape \(shape) of \(dtype.rawValue) needs \(overflow ? "too many" : String(bytes)) bytes but data_offsets span \(end - begin)"
+            )
         }
         return SafeTensorInfo(name: name, dtype: dtype, shape: shape, dataRange: begin..<end)
     }
 
     private static func checkNoOverlap(_ tensors: [SafeTensorInfo], file: String) throws {
-        let byStart = tensors.filter { !$0.dataRange.isEmpty }.sorted { $0.dataRange.lowerBound < $1.dataRange.lowerBound }
+        let byStart = tensors.filter { !$0.dataRange.isEmpty }.sorted {
+            $0.dataRange.lowerBound < $1.dataRange.lowerBound
+        }
         for (a, b) in zip(byStart, byStart.dropFirst()) where b.dataRange.lowerBound < a.dataRange.upperBound {
-            throw LoadError(.overlap, file: file, item: b.name,
-                            "bytes \(b.dataRange) overlap tensor '\(a.name)' at \(a.dataRange)")
+            throw LoadError(
+                .overlap, file: file, item: b.name,
+                "bytes \(b.dataRange) overlap tensor '\(a.name)' at \(a.dataRange)")
         }
     }
 }

@@ -19,8 +19,9 @@ public struct SafeTensorsWriter {
     /// Adds Float32 values, stored as `dtype` (F32, F16 or BF16; BF16 rounds to nearest even).
     public mutating func add(_ name: String, floats: [Float], shape: [Int], as dtype: DType = .f32) throws {
         guard shape.reduce(1, *) == floats.count else {
-            throw LoadError(.shapeMismatch, file: "(writer)", item: name,
-                            "shape \(shape) holds \(shape.reduce(1, *)) values but \(floats.count) were given")
+            throw LoadError(
+                .shapeMismatch, file: "(writer)", item: name,
+                "shape \(shape) holds \(shape.reduce(1, *)) values but \(floats.count) were given")
         }
         var data = Data(count: floats.count * dtype.byteSize)
         try data.withUnsafeMutableBytes { raw in
@@ -28,14 +29,17 @@ public struct SafeTensorsWriter {
             case .f32:
                 floats.withUnsafeBytes { raw.copyMemory(from: $0) }
             case .f16:
-                for (i, f) in floats.enumerated() { raw.storeBytes(of: Float16(f), toByteOffset: 2 * i, as: Float16.self) }
+                for (i, f) in floats.enumerated() {
+                    raw.storeBytes(of: Float16(f), toByteOffset: 2 * i, as: Float16.self)
+                }
             case .bf16:
                 for (i, f) in floats.enumerated() {
                     raw.storeBytes(of: ElementConversion.floatToBF16(f), toByteOffset: 2 * i, as: UInt16.self)
                 }
             default:
-                throw LoadError(.unsupportedDType, file: "(writer)", item: name,
-                                "floats can be stored as F32, F16 or BF16, not \(dtype.rawValue)")
+                throw LoadError(
+                    .unsupportedDType, file: "(writer)", item: name,
+                    "floats can be stored as F32, F16 or BF16, not \(dtype.rawValue)")
             }
         }
         try add(name, dtype: dtype, shape: shape, bytes: data)
@@ -47,8 +51,9 @@ public struct SafeTensorsWriter {
             throw LoadError(.invalidValue, file: "(writer)", item: name, "reserved or empty tensor name")
         }
         guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) * dtype.byteSize == bytes.count else {
-            throw LoadError(.shapeMismatch, file: "(writer)", item: name,
-                            "shape \(shape) of \(dtype.rawValue) does not match \(bytes.count) bytes")
+            throw LoadError(
+                .shapeMismatch, file: "(writer)", item: name,
+                "shape \(shape) of \(dtype.rawValue) does not match \(bytes.count) bytes")
         }
         entries[name] = Entry(name: name, dtype: dtype, shape: shape, bytes: bytes)
     }
@@ -64,7 +69,9 @@ public struct SafeTensorsWriter {
         var offset = 0
         for e in ordered {
             let shape = e.shape.map(String.init).joined(separator: ",")
-            parts.append("\(Self.quote(e.name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + e.bytes.count)]}")
+            parts.append(
+                "\(Self.quote(e.name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + e.bytes.count)]}"
+            )
             offset += e.bytes.count
         }
         var header = Data(("{" + parts.joined(separator: ",") + "}").utf8)

@@ -11,8 +11,10 @@ public struct AddedToken: Sendable, Equatable {
     /// Only matched when not inside a word.
     public var singleWord: Bool
 
-    public init(content: String, id: Int, special: Bool, lstrip: Bool = false, rstrip: Bool = false,
-                normalized: Bool = false, singleWord: Bool = false) {
+    public init(
+        content: String, id: Int, special: Bool, lstrip: Bool = false, rstrip: Bool = false,
+        normalized: Bool = false, singleWord: Bool = false
+    ) {
         self.content = content; self.id = id; self.special = special; self.lstrip = lstrip
         self.rstrip = rstrip; self.normalized = normalized; self.singleWord = singleWord
     }
@@ -51,7 +53,8 @@ struct AddedTokenMatcher: Sendable {
         var i = 0
         while i < s.count {
             guard let candidates = byFirst[s[i].value],
-                  let (entry, end) = firstMatch(candidates, s, at: i) else { i += 1; continue }
+                let (entry, end) = firstMatch(candidates, s, at: i)
+            else { i += 1; continue }
             var start = i
             var stop = end
             if entry.token.lstrip { while start > textStart && s[start - 1].isWhiteSpace { start -= 1 } }

@@ -15,22 +15,27 @@ final class BPEModel: TokenModel {
     struct Merge { let left: String; let right: String }
 
     /// `item` prefix names the JSON place of the merges for errors ("model.merges").
-    init(vocab: Vocabulary, merges: [Merge], unknownToken: String?, byteFallback: Bool, fuseUnknown: Bool,
-         ignoreMerges: Bool, file: String, item: String) throws {
+    init(
+        vocab: Vocabulary, merges: [Merge], unknownToken: String?, byteFallback: Bool, fuseUnknown: Bool,
+        ignoreMerges: Bool, file: String, item: String
+    ) throws {
         self.vocab = vocab
         var table = [UInt64: UInt64](minimumCapacity: merges.count)
         for (rank, m) in merges.enumerated() {
             guard let l = vocab.id(m.left) else {
-                throw LoadError(.invalidValue, file: file, item: "\(item)[\(rank)]",
-                                "merge \"\(m.left) \(m.right)\": \"\(m.left)\" is not in the vocabulary")
+                throw LoadError(
+                    .invalidValue, file: file, item: "\(item)[\(rank)]",
+                    "merge \"\(m.left) \(m.right)\": \"\(m.left)\" is not in the vocabulary")
             }
             guard let r = vocab.id(m.right) else {
-                throw LoadError(.invalidValue, file: file, item: "\(item)[\(rank)]",
-                                "merge \"\(m.left) \(m.right)\": \"\(m.right)\" is not in the vocabulary")
+                throw LoadError(
+                    .invalidValue, file: file, item: "\(item)[\(rank)]",
+                    "merge \"\(m.left) \(m.right)\": \"\(m.right)\" is not in the vocabulary")
             }
             guard let merged = vocab.id(m.left + m.right) else {
-                throw LoadError(.invalidValue, file: file, item: "\(item)[\(rank)]",
-                                "merge \"\(m.left) \(m.right)\": \"\(m.left + m.right)\" is not in the vocabulary")
+                throw LoadError(
+                    .invalidValue, file: file, item: "\(item)[\(rank)]",
+                    "merge \"\(m.left) \(m.right)\": \"\(m.left + m.right)\" is not in the vocabulary")
             }
             let key = UInt64(l) << 32 | UInt64(r)
             if table[key] == nil { table[key] = UInt64(rank) << 32 | UInt64(merged) }
@@ -51,8 +56,9 @@ final class BPEModel: TokenModel {
         }
         if let unknownToken {
             guard let u = vocab.id(unknownToken) else {
-                throw LoadError(.invalidValue, file: file, item: "model.unk_token",
-                                "unknown token \"\(unknownToken)\" is not in the vocabulary")
+                throw LoadError(
+                    .invalidValue, file: file, item: "model.unk_token",
+                    "unknown token \"\(unknownToken)\" is not in the vocabulary")
             }
             unknownID = u
         } else {
@@ -125,8 +131,10 @@ final class BPEModel: TokenModel {
     @inline(__always)
     private func pushPair(_ l: Int, _ r: Int, _ ids: [Int], _ heap: inout MergeHeap) {
         if let m = merges[UInt64(ids[l]) << 32 | UInt64(ids[r])] {
-            heap.push(.init(rank: Int(m >> 32), position: l, right: r, leftID: ids[l], rightID: ids[r],
-                            mergedID: Int(m & 0xFFFF_FFFF)))
+            heap.push(
+                .init(
+                    rank: Int(m >> 32), position: l, right: r, leftID: ids[l], rightID: ids[r],
+                    mergedID: Int(m & 0xFFFF_FFFF)))
         }
     }
 }

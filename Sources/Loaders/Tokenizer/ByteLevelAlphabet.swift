@@ -32,7 +32,11 @@ enum ByteLevelAlphabet {
     /// Back to bytes; characters outside the alphabet (added tokens) keep their own UTF-8 bytes.
     static func decode(_ text: String, into bytes: inout [UInt8]) {
         for s in text.unicodeScalars {
-            if let b = scalarToByte[s.value] { bytes.append(b) } else { bytes.append(contentsOf: Array(String(s).utf8)) }
+            if let b = scalarToByte[s.value] {
+                bytes.append(b)
+            } else {
+                bytes.append(contentsOf: Array(String(s).utf8))
+            }
         }
     }
 }

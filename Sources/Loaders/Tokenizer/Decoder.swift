@@ -37,8 +37,11 @@ indirect enum TokenDecoder: Sendable {
             var pending: [UInt8] = []
             func flush() {
                 guard !pending.isEmpty else { return }
-                if let s = String(validating: pending, as: UTF8.self) { out.append(s) }
-                else { out.append(contentsOf: repeatElement("\u{FFFD}", count: pending.count)) }
+                if let s = String(validating: pending, as: UTF8.self) {
+                    out.append(s)
+                } else {
+                    out.append(contentsOf: repeatElement("\u{FFFD}", count: pending.count))
+                }
                 pending.removeAll()
             }
             for t in tokens {
@@ -71,8 +74,10 @@ indirect enum TokenDecoder: Sendable {
 
     static func cleanup(_ s: String) -> String {
         var r = s
-        for (a, b) in [(" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
-                       (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")] {
+        for (a, b) in [
+            (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+            (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
+        ] {
             r = Normalizer.replaceScalars(r, a, b)
         }
         return r

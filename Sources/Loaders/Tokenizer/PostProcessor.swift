@@ -44,13 +44,17 @@ indirect enum PostProcessor: Sendable {
             return pair ? pairPieces : single
         case let .roberta(cls, sep):
             return pair
-                ? [.special(ids: [cls], typeID: 0), .sequenceA(typeID: 0), .special(ids: [sep, sep], typeID: 0),
-                   .sequenceB(typeID: 0), .special(ids: [sep], typeID: 0)]
+                ? [
+                    .special(ids: [cls], typeID: 0), .sequenceA(typeID: 0), .special(ids: [sep, sep], typeID: 0),
+                    .sequenceB(typeID: 0), .special(ids: [sep], typeID: 0),
+                ]
                 : [.special(ids: [cls], typeID: 0), .sequenceA(typeID: 0), .special(ids: [sep], typeID: 0)]
         case let .bert(cls, sep):
             return pair
-                ? [.special(ids: [cls], typeID: 0), .sequenceA(typeID: 0), .special(ids: [sep], typeID: 0),
-                   .sequenceB(typeID: 1), .special(ids: [sep], typeID: 1)]
+                ? [
+                    .special(ids: [cls], typeID: 0), .sequenceA(typeID: 0), .special(ids: [sep], typeID: 0),
+                    .sequenceB(typeID: 1), .special(ids: [sep], typeID: 1),
+                ]
                 : [.special(ids: [cls], typeID: 0), .sequenceA(typeID: 0), .special(ids: [sep], typeID: 0)]
         case .byteLevel:
             return nil

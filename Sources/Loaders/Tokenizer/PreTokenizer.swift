@@ -93,8 +93,10 @@ indirect enum PreTokenizer: Sendable {
     }
 
     /// Every scalar satisfying `isDelimiter` is a one-scalar match, then `behavior` cuts.
-    static func perScalar(_ s: [Unicode.Scalar], _ behavior: SplitBehavior,
-                          _ isDelimiter: (Unicode.Scalar) -> Bool) -> [Range<Int>] {
+    static func perScalar(
+        _ s: [Unicode.Scalar], _ behavior: SplitBehavior,
+        _ isDelimiter: (Unicode.Scalar) -> Bool
+    ) -> [Range<Int>] {
         var matches: [Range<Int>] = []
         for (i, x) in s.enumerated() where isDelimiter(x) { matches.append(i..<(i + 1)) }
         return behavior.apply(matches: matches, count: s.count)

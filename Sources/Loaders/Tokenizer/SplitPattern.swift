@@ -89,22 +89,31 @@ enum SplitBehavior: String, Sendable {
         case .contiguous:
             var previousMatch = false
             for (r, isMatch) in parts {
-                if isMatch && previousMatch, let l = out.last { out[out.count - 1] = l.lowerBound..<r.upperBound }
-                else { out.append(r) }
+                if isMatch && previousMatch, let l = out.last {
+                    out[out.count - 1] = l.lowerBound..<r.upperBound
+                } else {
+                    out.append(r)
+                }
                 previousMatch = isMatch
             }
         case .mergedWithPrevious:
             var previousMatch = false
             for (r, isMatch) in parts {
-                if isMatch && !previousMatch, let l = out.last { out[out.count - 1] = l.lowerBound..<r.upperBound }
-                else { out.append(r) }
+                if isMatch && !previousMatch, let l = out.last {
+                    out[out.count - 1] = l.lowerBound..<r.upperBound
+                } else {
+                    out.append(r)
+                }
                 previousMatch = isMatch
             }
         case .mergedWithNext:
             var previousMatch = false
             for (r, isMatch) in parts.reversed() {
-                if isMatch && !previousMatch, let l = out.last { out[out.count - 1] = r.lowerBound..<l.upperBound }
-                else { out.append(r) }
+                if isMatch && !previousMatch, let l = out.last {
+                    out[out.count - 1] = r.lowerBound..<l.upperBound
+                } else {
+                    out.append(r)
+                }
                 previousMatch = isMatch
             }
             out.reverse()

@@ -8,8 +8,10 @@ public struct SpecialTokenIDs: Sendable, Equatable {
     public var unk: Int?
     public var mask: Int?
 
-    public init(bos: Int? = nil, eos: Int? = nil, pad: Int? = nil, cls: Int? = nil, sep: Int? = nil,
-                unk: Int? = nil, mask: Int? = nil) {
+    public init(
+        bos: Int? = nil, eos: Int? = nil, pad: Int? = nil, cls: Int? = nil, sep: Int? = nil,
+        unk: Int? = nil, mask: Int? = nil
+    ) {
         self.bos = bos; self.eos = eos; self.pad = pad; self.cls = cls; self.sep = sep; self.unk = unk
         self.mask = mask
     }
@@ -35,8 +37,10 @@ extension Tokenizer {
         encode(text, pair: pair, addSpecialTokens: addSpecialTokens)
     }
 
-    public func encodeWithTypes(_ text: String, pair: String? = nil,
-                                addSpecialTokens: Bool = true) -> (ids: [Int], typeIDs: [Int]) {
+    public func encodeWithTypes(
+        _ text: String, pair: String? = nil,
+        addSpecialTokens: Bool = true
+    ) -> (ids: [Int], typeIDs: [Int]) {
         encodeWithTypes(text, pair: pair, addSpecialTokens: addSpecialTokens)
     }
 
@@ -64,9 +68,11 @@ public final class TokenizerPipeline: Tokenizer {
     private let addedByID: [Int: AddedToken]
     private let addedByContent: [TokenKey: Int]
 
-    init(normalizer: Normalizer?, preTokenizer: PreTokenizer?, model: any TokenModel,
-         postProcessor: PostProcessor?, decoder: TokenDecoder?, addedTokens: [AddedToken],
-         specialTokens: SpecialTokenIDs) {
+    init(
+        normalizer: Normalizer?, preTokenizer: PreTokenizer?, model: any TokenModel,
+        postProcessor: PostProcessor?, decoder: TokenDecoder?, addedTokens: [AddedToken],
+        specialTokens: SpecialTokenIDs
+    ) {
         self.normalizer = normalizer
         self.preTokenizer = preTokenizer
         self.model = model
@@ -75,8 +81,9 @@ public final class TokenizerPipeline: Tokenizer {
         self.addedTokens = addedTokens
         self.specialTokens = specialTokens
         rawMatcher = AddedTokenMatcher(addedTokens.filter { !$0.normalized }, normalize: nil)
-        normalizedMatcher = AddedTokenMatcher(addedTokens.filter { $0.normalized },
-                                              normalize: normalizer.map { n in { n.apply($0) } })
+        normalizedMatcher = AddedTokenMatcher(
+            addedTokens.filter { $0.normalized },
+            normalize: normalizer.map { n in { n.apply($0) } })
         var byID: [Int: AddedToken] = [:]
         var byContent: [TokenKey: Int] = [:]
         for t in addedTokens { byID[t.id] = t; byContent[TokenKey(t.content)] = t.id }
@@ -95,8 +102,10 @@ public final class TokenizerPipeline: Tokenizer {
         encodeWithTypes(text, pair: pair, addSpecialTokens: addSpecialTokens).ids
     }
 
-    public func encodeWithTypes(_ text: String, pair: String?,
-                                addSpecialTokens: Bool) -> (ids: [Int], typeIDs: [Int]) {
+    public func encodeWithTypes(
+        _ text: String, pair: String?,
+        addSpecialTokens: Bool
+    ) -> (ids: [Int], typeIDs: [Int]) {
         let a = encodeSequence(text)
         let b = pair.map { encodeSequence($0) }
         guard let postProcessor else {

@@ -45,9 +45,10 @@ struct TokenizerJSONReader {
             let lower = bool(v, "lowercase", default: true)
             // strip_accents null follows lowercase.
             let strip = v["strip_accents"]?.bool ?? lower
-            return .bert(cleanText: bool(v, "clean_text", default: true),
-                         handleChineseChars: bool(v, "handle_chinese_chars", default: true),
-                         stripAccents: strip, lowercase: lower)
+            return .bert(
+                cleanText: bool(v, "clean_text", default: true),
+                handleChineseChars: bool(v, "handle_chinese_chars", default: true),
+                stripAccents: strip, lowercase: lower)
         case "Lowercase": return .lowercase
         case "StripAccents": return .stripAccents
         case "NFC": return .nfc
@@ -55,7 +56,8 @@ struct TokenizerJSONReader {
         case "NFKC": return .nfkc
         case "NFKD": return .nfkd
         case "Prepend": return .prepend(try string(v, "prepend", item))
-        case "Strip": return .strip(left: bool(v, "strip_left", default: true), right: bool(v, "strip_right", default: true))
+        case "Strip":
+            return .strip(left: bool(v, "strip_left", default: true), right: bool(v, "strip_right", default: true))
         case "Replace":
             guard case .literal(let p) = try pattern(v, item) else {
                 throw fail(.unsupported, "\(item).pattern", "only {\"String\": …} patterns are supported in Replace")
@@ -75,8 +77,9 @@ struct TokenizerJSONReader {
         let t = try type(v, item)
         switch t {
         case "ByteLevel":
-            return .byteLevel(addPrefixSpace: bool(v, "add_prefix_space", default: true),
-                              useRegex: bool(v, "use_regex", default: true))
+            return .byteLevel(
+                addPrefixSpace: bool(v, "add_prefix_space", default: true),
+                useRegex: bool(v, "use_regex", default: true))
         case "Split":
             let b = v["behavior"]?.string ?? "Isolated"
             guard let behavior = SplitBehavior(rawValue: b) else {
@@ -124,7 +127,8 @@ struct TokenizerJSONReader {
         case "WordPiece":
             return .wordPiece(prefix: v["prefix"]?.string ?? "##", cleanup: bool(v, "cleanup", default: true))
         case "Metaspace":
-            let scheme = v["prepend_scheme"]?.string.flatMap(PreTokenizer.MetaspacePrepend.init(rawValue:))
+            let scheme =
+                v["prepend_scheme"]?.string.flatMap(PreTokenizer.MetaspacePrepend.init(rawValue:))
                 ?? (v["add_prefix_space"]?.bool == false ? .never : .always)
             return .metaspace(replacement: v["replacement"]?.string ?? "▁", prependScheme: scheme)
         case "Replace":
@@ -197,9 +201,10 @@ struct TokenizerJSONReader {
             return .template(single: try pieces("single"), pair: try pieces("pair"))
         case "Sequence":
             let list = try array(v, "processors", item)
-            return .sequence(try list.enumerated().compactMap {
-                try postProcessor($1, "\(item).processors[\($0)]", lookup: lookup)
-            })
+            return .sequence(
+                try list.enumerated().compactMap {
+                    try postProcessor($1, "\(item).processors[\($0)]", lookup: lookup)
+                })
         default:
             throw fail(.unsupported, "\(item).type", "unknown post-processor type \"\(t)\"")
         }

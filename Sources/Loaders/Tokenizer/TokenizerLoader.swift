@@ -43,8 +43,9 @@ public enum TokenizerLoader {
         let post = try r.postProcessor(json["post_processor"] ?? .null, "post_processor", lookup: lookup)
         let decoder = try r.decoder(json["decoder"] ?? .null, "decoder")
         let specials = specialTokenIDs(model: model, modelJSON: modelJSON, config: config, lookup: lookup)
-        return TokenizerPipeline(normalizer: normalizer, preTokenizer: preTokenizer, model: model,
-                                 postProcessor: post, decoder: decoder, addedTokens: added, specialTokens: specials)
+        return TokenizerPipeline(
+            normalizer: normalizer, preTokenizer: preTokenizer, model: model,
+            postProcessor: post, decoder: decoder, addedTokens: added, specialTokens: specials)
     }
 
     static func addedTokens(_ v: JSONValue, _ r: TokenizerJSONReader) throws -> [AddedToken] {
@@ -55,10 +56,11 @@ public enum TokenizerLoader {
             guard let id = t["id"]?.int else { throw r.fail(.missingKey, "\(item).id", "missing integer \"id\"") }
             let content = try r.string(t, "content", item)
             let special = r.bool(t, "special", default: false)
-            return AddedToken(content: content, id: id, special: special, lstrip: r.bool(t, "lstrip", default: false),
-                              rstrip: r.bool(t, "rstrip", default: false),
-                              normalized: r.bool(t, "normalized", default: !special),
-                              singleWord: r.bool(t, "single_word", default: false))
+            return AddedToken(
+                content: content, id: id, special: special, lstrip: r.bool(t, "lstrip", default: false),
+                rstrip: r.bool(t, "rstrip", default: false),
+                normalized: r.bool(t, "normalized", default: !special),
+                singleWord: r.bool(t, "single_word", default: false))
         }
     }
 
@@ -85,7 +87,8 @@ public enum TokenizerLoader {
     }
 
     static func model(_ v: JSONValue, _ r: TokenizerJSONReader) throws -> any TokenModel {
-        let t = v["type"]?.string ?? (v["merges"] != nil ? "BPE" : v["continuing_subword_prefix"] != nil ? "WordPiece" : "")
+        let t =
+            v["type"]?.string ?? (v["merges"] != nil ? "BPE" : v["continuing_subword_prefix"] != nil ? "WordPiece" : "")
         switch t {
         case "BPE":
             let vocab = try vocabulary(v, r)
@@ -95,13 +98,16 @@ public enum TokenizerLoader {
                 }
             }
             if let d = v["dropout"]?.double, d > 0 {
-                throw r.fail(.unsupported, "model.dropout", "BPE dropout is not supported (encoding must be deterministic)")
+                throw r.fail(
+                    .unsupported, "model.dropout", "BPE dropout is not supported (encoding must be deterministic)")
             }
             let merges = try (v["merges"]?.array ?? []).enumerated().map { i, m -> BPEModel.Merge in
                 if let s = m.string {
                     let parts = s.split(separator: " ", omittingEmptySubsequences: false)
                     guard parts.count == 2 else {
-                        throw r.fail(.invalidValue, "model.merges[\(i)]", "merge \"\(s)\" is not two tokens separated by a space")
+                        throw r.fail(
+                            .invalidValue, "model.merges[\(i)]", "merge \"\(s)\" is not two tokens separated by a space"
+                        )
                     }
                     return .init(left: String(parts[0]), right: String(parts[1]))
                 }
@@ -110,22 +116,26 @@ public enum TokenizerLoader {
                 }
                 throw r.fail(.invalidValue, "model.merges[\(i)]", "expected \"a b\" or [\"a\", \"b\"]")
             }
-            return try BPEModel(vocab: vocab, merges: merges, unknownToken: v["unk_token"]?.string,
-                                byteFallback: r.bool(v, "byte_fallback", default: false),
-                                fuseUnknown: r.bool(v, "fuse_unk", default: false),
-                                ignoreMerges: r.bool(v, "ignore_merges", default: false), file: r.file, item: "model.merges")
+            return try BPEModel(
+                vocab: vocab, merges: merges, unknownToken: v["unk_token"]?.string,
+                byteFallback: r.bool(v, "byte_fallback", default: false),
+                fuseUnknown: r.bool(v, "fuse_unk", default: false),
+                ignoreMerges: r.bool(v, "ignore_merges", default: false), file: r.file, item: "model.merges")
         case "WordPiece":
-            return try WordPieceModel(vocab: try vocabulary(v, r), unknownToken: v["unk_token"]?.string ?? "[UNK]",
-                                      prefix: v["continuing_subword_prefix"]?.string ?? "##",
-                                      maxInputCharsPerWord: v["max_input_chars_per_word"]?.int ?? 100, file: r.file)
+            return try WordPieceModel(
+                vocab: try vocabulary(v, r), unknownToken: v["unk_token"]?.string ?? "[UNK]",
+                prefix: v["continuing_subword_prefix"]?.string ?? "##",
+                maxInputCharsPerWord: v["max_input_chars_per_word"]?.int ?? 100, file: r.file)
         default:
             throw r.fail(.unsupported, "model.type", "unknown model type \"\(t)\" (supported: BPE, WordPiece)")
         }
     }
 
     /// Special token ids: names from tokenizer_config.json when given, otherwise the usual spellings.
-    static func specialTokenIDs(model: any TokenModel, modelJSON: JSONValue, config: JSONValue?,
-                                lookup: (String) -> Int?) -> SpecialTokenIDs {
+    static func specialTokenIDs(
+        model: any TokenModel, modelJSON: JSONValue, config: JSONValue?,
+        lookup: (String) -> Int?
+    ) -> SpecialTokenIDs {
         func named(_ key: String) -> String? {
             guard let v = config?[key] else { return nil }
             return v.string ?? v["content"]?.string

@@ -10,8 +10,9 @@ final class WordPieceModel: TokenModel {
 
     init(vocab: Vocabulary, unknownToken: String, prefix: String, maxInputCharsPerWord: Int, file: String) throws {
         guard let unk = vocab.id(unknownToken) else {
-            throw LoadError(.invalidValue, file: file, item: "model.unk_token",
-                            "unknown token \"\(unknownToken)\" is not in the vocabulary")
+            throw LoadError(
+                .invalidValue, file: file, item: "model.unk_token",
+                "unknown token \"\(unknownToken)\" is not in the vocabulary")
         }
         self.vocab = vocab
         unknownID = unk

@@ -29,7 +29,8 @@ public struct AnchorCriterion: Sendable {
     public func value(_ probabilities: [[Double]?]) -> Double {
         switch kind {
         case .flip:
-            let changed = zip(probabilities, pseudoLabels).filter { p, y in p.map { Self.argmax($0) != y } ?? true }.count
+            let changed = zip(probabilities, pseudoLabels).filter { p, y in p.map { Self.argmax($0) != y } ?? true }
+                .count
             return Double(changed) / Double(max(1, pseudoLabels.count))
         case .nll:
             let current = Self.nll(probabilities.map { $0 ?? [] }, pseudoLabels)
@@ -41,7 +42,9 @@ public struct AnchorCriterion: Sendable {
     static func argmax(_ p: [Double]) -> Int { p.indices.max { p[$0] < p[$1] || (p[$0] == p[$1] && $0 > $1) } ?? 0 }
 
     static func nll(_ p: [[Double]], _ y: [Int]) -> Double {
-        let total = zip(p, y).reduce(0.0) { acc, e in acc - Foundation.log(max(e.0.indices.contains(e.1) ? e.0[e.1] : 0, 1e-12)) }
+        let total = zip(p, y).reduce(0.0) { acc, e in
+            acc - Foundation.log(max(e.0.indices.contains(e.1) ? e.0[e.1] : 0, 1e-12))
+        }
         return total / Double(max(1, y.count))
     }
 }

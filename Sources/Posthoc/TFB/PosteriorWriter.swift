@@ -5,14 +5,20 @@ import Loaders
 /// lora_A_rho with σ_A = rho² per element (σ/dᵢ on row i), so bayesian-peft and `bayeval evaluate
 /// --samples N` read it as a BLoB checkpoint. σ and the search record go into the safetensors metadata.
 public enum PosteriorWriter {
-    public static func write(_ posterior: TFBPosterior, adapter: LoRAAdapter, to directory: String,
-                             metadata: [String: String]) throws {
+    public static func write(
+        _ posterior: TFBPosterior, adapter: LoRAAdapter, to directory: String,
+        metadata: [String: String]
+    ) throws {
         let fm = FileManager.default
         do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw LoadError(.io, file: directory, item: "", "cannot create the posterior directory: \(error.localizedDescription)")
+            throw LoadError(
+                .io, file: directory, item: "", "cannot create the posterior directory: \(error.localizedDescription)")
         }
-        var w = SafeTensorsWriter(metadata: metadata.merging(["format": "pt", "bayeval_posterior": "tfb",
-                                                             "tfb_sigma": String(posterior.sigma)]) { $1 })
+        var w = SafeTensorsWriter(
+            metadata: metadata.merging([
+                "format": "pt", "bayeval_posterior": "tfb",
+                "tfb_sigma": String(posterior.sigma),
+            ]) { $1 })
         for l in posterior.layers {
             let key = "base_model.model." + l.module
             let std = l.standardDeviations(sigma: posterior.sigma)
@@ -31,7 +37,8 @@ public enum PosteriorWriter {
             if fm.fileExists(atPath: target) { try fm.removeItem(atPath: target) }
             try fm.copyItem(atPath: source, toPath: target)
         } catch {
-            throw LoadError(.io, file: target, item: "", "cannot write adapter_config.json: \(error.localizedDescription)")
+            throw LoadError(
+                .io, file: target, item: "", "cannot write adapter_config.json: \(error.localizedDescription)")
         }
     }
 }

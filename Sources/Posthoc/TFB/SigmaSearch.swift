@@ -30,8 +30,10 @@ public struct SigmaSearch: Sendable {
     /// bayesian-peft's accuracy variant also stops once the bracket is narrower than this (0: never).
     public var minimumWidth: Double
 
-    public init(minimum: Double = 0.001, maximum: Double = 0.015, steps: Int = 5, tolerance: Double,
-                rule: Rule = .largestAccepted, minimumWidth: Double = 0) {
+    public init(
+        minimum: Double = 0.001, maximum: Double = 0.015, steps: Int = 5, tolerance: Double,
+        rule: Rule = .largestAccepted, minimumWidth: Double = 0
+    ) {
         self.minimum = minimum
         self.maximum = maximum
         self.steps = steps

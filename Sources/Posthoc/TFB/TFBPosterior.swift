@@ -19,8 +19,9 @@ public final class TFBPosterior: @unchecked Sendable {
         let reparametrised = LoRAAdapter.inMemory(
             config: adapter.config,
             layers: layers.map {
-                LoRALayerWeights(module: $0.module, rank: $0.rank, inFeatures: $0.inFeatures, outFeatures: $0.outFeatures,
-                                 scaling: $0.scaling, a: $0.a, b: $0.b)
+                LoRALayerWeights(
+                    module: $0.module, rank: $0.rank, inFeatures: $0.inFeatures, outFeatures: $0.outFeatures,
+                    scaling: $0.scaling, a: $0.a, b: $0.b)
             },
             savedParameters: adapter.savedParameters, directory: adapter.directory, metadata: adapter.metadata)
         try model.checkAttachable(reparametrised)
@@ -37,8 +38,10 @@ public final class TFBPosterior: @unchecked Sendable {
     public func setSigma(_ sigma: Double) {
         self.sigma = sigma
         for (i, (linear, patch)) in handles.enumerated() {
-            let sampler = sigma > 0
-                ? DiagonalGaussianOnA(standardDeviations: layers[i].standardDeviations(sigma: sigma), key: UInt64(i + 1)) : nil
+            let sampler =
+                sigma > 0
+                ? DiagonalGaussianOnA(
+                    standardDeviations: layers[i].standardDeviations(sigma: sigma), key: UInt64(i + 1)) : nil
             linear.setSampler(patch: patch, sampler)
         }
     }

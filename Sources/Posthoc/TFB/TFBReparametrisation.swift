@@ -10,9 +10,9 @@ public struct TFBLayer: Sendable, Equatable {
     public let inFeatures: Int
     public let outFeatures: Int
     public let scaling: Double
-    public let a: [Float]                 // rank × in, A' = Vᵀ A
-    public let b: [Float]                 // out × rank, B' = U diag(d)
-    public let singularValues: [Double]   // d, descending
+    public let a: [Float]  // rank × in, A' = Vᵀ A
+    public let b: [Float]  // out × rank, B' = U diag(d)
+    public let singularValues: [Double]  // d, descending
 
     /// bayesian-peft divides by dᵢ + 1e-6 so a zero singular value (an unused rank) gives a finite, huge
     /// standard deviation instead of a division by zero; kept for parity.

@@ -5,9 +5,11 @@ import Foundation
 /// The backward kernels of the CPU backend: the transposed product that weight gradients need, and the
 /// derivatives of the normalisations and activations the models use.
 extension CPUBackend {
-    public func gemmTransposedA(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-                                b: UnsafePointer<Float>, ldb: Int, beta: Float,
-                                c: UnsafeMutablePointer<Float>, ldc: Int) {
+    public func gemmTransposedA(
+        m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         guard m > 0, n > 0 else { return }
         if k == 0 {
             if beta != 1 { for r in 0..<m { for j in 0..<n { c[r * ldc + j] *= beta } } }
@@ -15,14 +17,17 @@ extension CPUBackend {
         }
         nonisolated(unsafe) let (a, b, c) = (a, b, c)
         columnBlocks(m: m, n: n, k: k) { lo, cols in
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(cols), Int32(k), alpha, a, Int32(lda),
-                        b + lo, Int32(ldb), beta, c + lo, Int32(ldc))
+            cblas_sgemm(
+                CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(cols), Int32(k), alpha, a, Int32(lda),
+                b + lo, Int32(ldb), beta, c + lo, Int32(ldc))
         }
     }
 
-    public func rmsNormBackward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, epsilon: Float,
-                                outputGradient dy: UnsafePointer<Float>, rows: Int, columns: Int,
-                                into dx: UnsafeMutablePointer<Float>) {
+    public func rmsNormBackward(
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, epsilon: Float,
+        outputGradient dy: UnsafePointer<Float>, rows: Int, columns: Int,
+        into dx: UnsafeMutablePointer<Float>
+    ) {
         nonisolated(unsafe) let (x, w, dy, dx) = (x, weight, dy, dx)
         forRows(rows, work: rows * columns * 2) { range in
             for r in range {
@@ -37,9 +42,11 @@ extension CPUBackend {
         }
     }
 
-    public func layerNormBackward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, epsilon: Float,
-                                  outputGradient dy: UnsafePointer<Float>, rows: Int, columns: Int,
-                                  into dx: UnsafeMutablePointer<Float>) {
+    public func layerNormBackward(
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, epsilon: Float,
+        outputGradient dy: UnsafePointer<Float>, rows: Int, columns: Int,
+        into dx: UnsafeMutablePointer<Float>
+    ) {
         nonisolated(unsafe) let (x, w, dy, dx) = (x, weight, dy, dx)
         let n = Float(columns)
         forRows(rows, work: rows * columns * 3) { range in
@@ -67,9 +74,11 @@ extension CPUBackend {
         }
     }
 
-    public func siluMultiplyBackward(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, inputStride: Int,
-                                     outputGradient dOut: UnsafePointer<Float>, rows: Int, columns: Int,
-                                     gateGradient dg: UnsafeMutablePointer<Float>, upGradient du: UnsafeMutablePointer<Float>) {
+    public func siluMultiplyBackward(
+        gate: UnsafePointer<Float>, up: UnsafePointer<Float>, inputStride: Int,
+        outputGradient dOut: UnsafePointer<Float>, rows: Int, columns: Int,
+        gateGradient dg: UnsafeMutablePointer<Float>, upGradient du: UnsafeMutablePointer<Float>
+    ) {
         nonisolated(unsafe) let (g, u, d, dg, du) = (gate, up, dOut, dg, du)
         forRows(rows, work: rows * columns * 8) { range in
             for r in range {

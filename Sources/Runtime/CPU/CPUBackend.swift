@@ -19,17 +19,20 @@ public struct CPUBackend: ComputeBackend {
         openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
     }
 
-    public func gemm(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-                     b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, beta: Float,
-                     c: UnsafeMutablePointer<Float>, ldc: Int) {
+    public func gemm(
+        m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         guard m > 0, n > 0 else { return }
         let tb = transposeB ? CblasTrans : CblasNoTrans
         nonisolated(unsafe) let (a, b, c) = (a, b, c)
         columnBlocks(m: m, n: n, k: k) { lo, cols in
             // Column block [lo, lo+cols) of op(B): rows of B when transposed, columns otherwise.
             let bBlock = transposeB ? b + lo * ldb : b + lo
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, Int32(m), Int32(cols), Int32(k), alpha, a, Int32(lda),
-                        bBlock, Int32(ldb), beta, c + lo, Int32(ldc))
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, tb, Int32(m), Int32(cols), Int32(k), alpha, a, Int32(lda),
+                bBlock, Int32(ldb), beta, c + lo, Int32(ldc))
         }
     }
 
@@ -39,7 +42,8 @@ public struct CPUBackend: ComputeBackend {
     @inline(__always)
     func columnBlocks(m: Int, n: Int, k: Int, _ body: @Sendable (Int, Int) -> Void) {
         let work = Double(m) * Double(n) * Double(k)
-        let parts = threads > 1 && work > 4e6 && n >= 32 * threads && !Thread.current.isInsideParallelRegion ? threads : 1
+        let parts =
+            threads > 1 && work > 4e6 && n >= 32 * threads && !Thread.current.isInsideParallelRegion ? threads : 1
         if parts == 1 { body(0, n); return }
         let width = ((n + parts - 1) / parts + 15) / 16 * 16
         DispatchQueue.concurrentPerform(iterations: parts) { p in
@@ -78,8 +82,10 @@ public struct CPUBackend: ComputeBackend {
         }
     }
 
-    public func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, epsilon: Float,
-                        rows: Int, columns: Int, into y: UnsafeMutablePointer<Float>) {
+    public func rmsNorm(
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, epsilon: Float,
+        rows: Int, columns: Int, into y: UnsafeMutablePointer<Float>
+    ) {
         nonisolated(unsafe) let (x, w, y) = (x, weight, y)
         forRows(rows, work: rows * columns) { range in
             for r in range {
@@ -92,8 +98,10 @@ public struct CPUBackend: ComputeBackend {
         }
     }
 
-    public func layerNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                          epsilon: Float, rows: Int, columns: Int, into y: UnsafeMutablePointer<Float>) {
+    public func layerNorm(
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        epsilon: Float, rows: Int, columns: Int, into y: UnsafeMutablePointer<Float>
+    ) {
         nonisolated(unsafe) let (x, w, b, y) = (x, weight, bias, y)
         forRows(rows, work: rows * columns) { range in
             for r in range {
@@ -109,8 +117,10 @@ public struct CPUBackend: ComputeBackend {
         }
     }
 
-    public func siluMultiply(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, inputStride: Int,
-                             rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+    public func siluMultiply(
+        gate: UnsafePointer<Float>, up: UnsafePointer<Float>, inputStride: Int,
+        rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>
+    ) {
         nonisolated(unsafe) let (g, u, o) = (gate, up, out)
         forRows(rows, work: rows * columns * 8) { range in
             for r in range {
@@ -142,8 +152,10 @@ public struct CPUBackend: ComputeBackend {
         for i in 0..<count { y[i] += x[i] }
     }
 
-    public func addBias(_ bias: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int,
-                        into y: UnsafeMutablePointer<Float>) {
+    public func addBias(
+        _ bias: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int,
+        into y: UnsafeMutablePointer<Float>
+    ) {
         for r in 0..<rows {
             let yr = y + r * stride
             for j in 0..<columns { yr[j] += bias[j] }

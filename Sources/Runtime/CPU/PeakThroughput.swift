@@ -9,7 +9,9 @@ extension CPUBackend {
         var best = Double.infinity
         for _ in 0..<repeats {
             let start = DispatchTime.now()
-            gemm(m: n, n: n, k: n, alpha: 1, a: a.pointer, lda: n, b: b.pointer, ldb: n, transposeB: false, beta: 0, c: c.pointer, ldc: n)
+            gemm(
+                m: n, n: n, k: n, alpha: 1, a: a.pointer, lda: n, b: b.pointer, ldb: n, transposeB: false, beta: 0,
+                c: c.pointer, ldc: n)
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
         }
         return 2 * pow(Double(n), 3) / best / 1e9

@@ -26,7 +26,9 @@ func vectorExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
 
 /// out[j] = silu(g[j]) · u[j] = g / (1 + e^−g) · u over `count` values, eight at a time.
 @inline(__always)
-func siluMultiplyRow(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
+func siluMultiplyRow(
+    _ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int
+) {
     var j = 0
     while j + 8 <= count {
         let gv = UnsafeRawPointer(g + j).loadUnaligned(as: SIMD8<Float>.self)

@@ -22,8 +22,10 @@ public struct DecoderEvaluation {
         public init() {}
     }
 
-    public func run(_ examples: [PreparedExample], record: ([ExamplePrediction]) throws -> Void,
-                    progress: (Int) -> Void) throws -> Summary {
+    public func run(
+        _ examples: [PreparedExample], record: ([ExamplePrediction]) throws -> Void,
+        progress: (Int) -> Void
+    ) throws -> Summary {
         var summary = Summary()
         let start = Date()
         // Sorted by length first, so every chunk (and every packed batch inside it) is homogeneous.

@@ -17,18 +17,22 @@ public enum ScoringBenchmark {
         var computed = 0
         var flops = 0.0
         // The FLOP count follows the scorer's own batching: same order, same header split.
-        let lengths = examples.map { scorer.ownTokens(ChoiceScorer.Request(tokens: $0.tokens, answerTokens: $0.answerTokens)).count }
+        let lengths = examples.map {
+            scorer.ownTokens(ChoiceScorer.Request(tokens: $0.tokens, answerTokens: $0.answerTokens)).count
+        }
         computed = lengths.reduce(0, +)
         let prefix = scorer.prefix?.length ?? 0
         for (l, e) in zip(lengths, examples) {
-            flops += scorer.model.executedFlops(sequenceLengths: [l], prefixLength: l < e.tokens.count ? prefix : 0,
-                                                lastOnly: true, answerCount: e.answerTokens.count)
+            flops += scorer.model.executedFlops(
+                sequenceLengths: [l], prefixLength: l < e.tokens.count ? prefix : 0,
+                lastOnly: true, answerCount: e.answerTokens.count)
         }
         let start = DispatchTime.now()
         _ = try DecoderEvaluation(scorer: scorer).run(examples, record: { _ in }, progress: { _ in })
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-        return Run(seconds: seconds, promptTokens: examples.reduce(0) { $0 + $1.tokens.count },
-                   computedTokens: computed, gflop: flops / 1e9)
+        return Run(
+            seconds: seconds, promptTokens: examples.reduce(0) { $0 + $1.tokens.count },
+            computedTokens: computed, gflop: flops / 1e9)
     }
 
     /// Peak resident memory of this process so far, in bytes.

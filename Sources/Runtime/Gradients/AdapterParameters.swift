@@ -48,22 +48,31 @@ public final class AdapterParameters: @unchecked Sendable {
             let patch = t.linear.patches[index], grad = gradients[ObjectIdentifier(t.linear)]!
             if let core = t.core {
                 let coreGradient = Tensor(shape: core.value.shape)
-                parameters.append(Parameter(key: root + t.module + ".default_lora_latent_mapping.weight", module: t.module,
-                                            role: .core, value: core.value, gradient: coreGradient))
+                parameters.append(
+                    Parameter(
+                        key: root + t.module + ".default_lora_latent_mapping.weight", module: t.module,
+                        role: .core, value: core.value, gradient: coreGradient))
                 folds.append((core.value, core.fixedA, patch.a, grad.patchA[index], coreGradient))
             } else {
-                parameters.append(Parameter(key: root + t.module + ".lora_A.weight", module: t.module, role: .loraA,
-                                            value: patch.a, gradient: grad.patchA[index]))
-                parameters.append(Parameter(key: root + t.module + ".lora_B.weight", module: t.module, role: .loraB,
-                                            value: patch.b, gradient: grad.patchB[index]))
+                parameters.append(
+                    Parameter(
+                        key: root + t.module + ".lora_A.weight", module: t.module, role: .loraA,
+                        value: patch.a, gradient: grad.patchA[index]))
+                parameters.append(
+                    Parameter(
+                        key: root + t.module + ".lora_B.weight", module: t.module, role: .loraB,
+                        value: patch.b, gradient: grad.patchB[index]))
             }
         }
         for (module, linear) in heads {
             let grad = gradients[ObjectIdentifier(linear)]!
-            parameters.append(Parameter(key: root + module + ".weight", module: module, role: .weight,
-                                        value: linear.weight, gradient: grad.weight!))
+            parameters.append(
+                Parameter(
+                    key: root + module + ".weight", module: module, role: .weight,
+                    value: linear.weight, gradient: grad.weight!))
             if let b = linear.bias, let gb = grad.bias {
-                parameters.append(Parameter(key: root + module + ".bias", module: module, role: .bias, value: b, gradient: gb))
+                parameters.append(
+                    Parameter(key: root + module + ".bias", module: module, role: .bias, value: b, gradient: gb))
             }
         }
         self.parameters = parameters
@@ -101,8 +110,9 @@ public final class AdapterParameters: @unchecked Sendable {
     /// After values changed (an optimizer step, a restored checkpoint): refolds R·A₀ into the model.
     public func valuesChanged() {
         for f in folds {
-            LoRAXS.fold(core: f.core.pointer, fixedA: f.fixedA.pointer, rank: f.core.shape[0], inFeatures: f.fixedA.shape[1],
-                        into: f.folded.pointer)
+            LoRAXS.fold(
+                core: f.core.pointer, fixedA: f.fixedA.pointer, rank: f.core.shape[0], inFeatures: f.fixedA.shape[1],
+                into: f.folded.pointer)
         }
     }
 
@@ -118,11 +128,15 @@ public final class AdapterParameters: @unchecked Sendable {
 
 extension AdapterParameters {
     /// Each adapter layer resolved against the model's linear layers; a module it lacks is an error.
-    static func targets(_ adapter: LoRAAdapter, model: String, resolve: (String) -> (Linear, offset: Int, width: Int)?) throws -> [Target] {
+    static func targets(
+        _ adapter: LoRAAdapter, model: String, resolve: (String) -> (Linear, offset: Int, width: Int)?
+    ) throws -> [Target] {
         let file = adapter.directory + "/adapter_model.safetensors"
         return try adapter.layers.map { layer in
             guard let (linear, offset, _) = resolve(layer.module) else {
-                throw LoadError(.unknownKey, file: file, item: layer.module, "the \(model) model has no adaptable linear layer '\(layer.module)'")
+                throw LoadError(
+                    .unknownKey, file: file, item: layer.module,
+                    "the \(model) model has no adaptable linear layer '\(layer.module)'")
             }
             return Target(module: layer.module, linear: linear, offset: offset, core: layer.coreTensors)
         }

@@ -16,9 +16,11 @@ extension TrainingObjective {
     /// loss enters with weight 1 (sums, not means), examples never share rows (no shared header), and with
     /// `.logits` every batch runs one forward pass and one backward pass per answer position, events tagged
     /// with it. The parameters' gradient buffers are left alone unless `accumulatingGradients`.
-    public func curvature(_ indices: [Int], target: CurvatureTarget, batchSize: Int, parameters: AdapterParameters,
-                          observer: GradientObserver, accumulatingGradients: Bool = false,
-                          progress: (Int) -> Void = { _ in }) {
+    public func curvature(
+        _ indices: [Int], target: CurvatureTarget, batchSize: Int, parameters: AdapterParameters,
+        observer: GradientObserver, accumulatingGradients: Bool = false,
+        progress: (Int) -> Void = { _ in }
+    ) {
         for start in stride(from: 0, to: indices.count, by: max(1, batchSize)) {
             let batch = Array(indices[start..<min(indices.count, start + batchSize)])
             let context = parameters.context(observer: observer, accumulating: accumulatingGradients)
@@ -31,14 +33,17 @@ extension TrainingObjective {
 extension CurvatureBatch {
     init(examples: [Int], logits: [[Float]], labels: [Int]) {
         let probabilities = logits.map(LogitGradients.softmax)
-        self.init(examples: examples, logits: logits, probabilities: probabilities, labels: labels,
-                  loss: zip(probabilities, labels).reduce(0) { $0 - Foundation.log(max($1.0[$1.1], 1e-300)) })
+        self.init(
+            examples: examples, logits: logits, probabilities: probabilities, labels: labels,
+            loss: zip(probabilities, labels).reduce(0) { $0 - Foundation.log(max($1.0[$1.1], 1e-300)) })
     }
 }
 
 /// Logit gradients for one batch and target: one list per backward pass, tagged with its output index.
 /// `examples` are the rows' dataset indices (sampled labels are keyed by them).
-func curvatureGradients(_ logits: [[Float]], labels: [Int], examples: [Int], target: CurvatureTarget)
+func curvatureGradients(
+    _ logits: [[Float]], labels: [Int], examples: [Int], target: CurvatureTarget
+)
     -> [(Int?, [[Float]])]
 {
     switch target {
@@ -80,7 +85,8 @@ extension EncoderObjective {
         for (k, grads) in curvatureGradients(logits, labels: batch.map(\.label), examples: indices, target: target) {
             var context = context
             context.outputIndex = k
-            model.backward(tape, logitGradients: Tensor(shape: tape.logits.shape, values: grads.flatMap { $0 }), context: context)
+            model.backward(
+                tape, logitGradients: Tensor(shape: tape.logits.shape, values: grads.flatMap { $0 }), context: context)
         }
     }
 }

@@ -39,7 +39,10 @@ extension LlamaModel {
     public var moduleNames: ModuleNames {
         var names = ModuleNames()
         for n in 0..<layers.count {
-            for m in ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"] {
+            for m in [
+                "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj",
+                "mlp.up_proj", "mlp.down_proj",
+            ] {
                 let path = "model.layers.\(n).\(m)"
                 if let (linear, offset, _) = linear(forModule: path) { names.add(linear, offset: offset, module: path) }
             }
@@ -58,10 +61,11 @@ extension LlamaModel {
         let all = header.isEmpty ? sequences : [header] + sequences
         let batch = PackedBatch(all)
         let T = batch.tokenCount, P = header.count
-        let layout = AttentionLayout(sequences: batch.sequences, header: header.isEmpty ? nil : 0, causal: true,
-                                     heads: config.headCount, keyValueHeads: config.keyValueHeadCount,
-                                     headDimension: config.headDimension, stride: stride,
-                                     queryOffset: 0, keyOffset: qW, valueOffset: qW + kvW)
+        let layout = AttentionLayout(
+            sequences: batch.sequences, header: header.isEmpty ? nil : 0, causal: true,
+            heads: config.headCount, keyValueHeads: config.keyValueHeadCount,
+            headDimension: config.headDimension, stride: stride,
+            queryOffset: 0, keyOffset: qW, valueOffset: qW + kvW)
         var positions = [Int](repeating: 0, count: T)
         for (i, seq) in batch.sequences.enumerated() {
             let start = (header.isEmpty || i == 0) ? 0 : P
@@ -69,29 +73,39 @@ extension LlamaModel {
         }
         rope.reserve((positions.max() ?? 0) + 1)
         let scored = batch.sequences.dropFirst(header.isEmpty ? 0 : 1).map { $0.upperBound - 1 }
-        let tape = DecoderTape(layout: layout, positions: positions, scoredRows: scored, hidden: Tensor(shape: [scored.count, H]))
+        let tape = DecoderTape(
+            layout: layout, positions: positions, scoredRows: scored, hidden: Tensor(shape: [scored.count, H]))
 
         var x = Tensor(shape: [T, H])
-        for (t, id) in batch.tokens.enumerated() { (x.pointer + t * H).update(from: embedding.pointer + id * H, count: H) }
+        for (t, id) in batch.tokens.enumerated() {
+            (x.pointer + t * H).update(from: embedding.pointer + id * H, count: H)
+        }
         let scratch = Tensor(shape: [T, max(1, allLinears.map(\.maxRank).max() ?? 1)])
         let normed = Tensor(shape: [T, H]), activated = Tensor(shape: [T, I]), delta = Tensor(shape: [T, H])
         let eps = Float(config.rmsNormEpsilon)
         for layer in layers {
             tape.xs.append(x)
-            backend.rmsNorm(x.pointer, weight: layer.attentionNorm.pointer, epsilon: eps, rows: T, columns: H, into: normed.pointer)
+            backend.rmsNorm(
+                x.pointer, weight: layer.attentionNorm.pointer, epsilon: eps, rows: T, columns: H, into: normed.pointer)
             let qkv = Tensor(shape: [T, stride])
             layer.qkv.forward(normed.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer)
             rotate(qkv.pointer, stride: stride, positions: positions, inverse: false)
             let attended = Tensor(shape: [T, qW])
             layout.forward(qkv.pointer, backend: backend, into: attended.pointer)
-            layer.output.forward(attended.pointer, rows: T, into: delta.pointer, backend: backend, scratch: scratch.pointer)
+            layer.output.forward(
+                attended.pointer, rows: T, into: delta.pointer, backend: backend, scratch: scratch.pointer)
             let mid = Tensor(shape: [T, H])
             addInto(mid, x, delta)
-            backend.rmsNorm(mid.pointer, weight: layer.mlpNorm.pointer, epsilon: eps, rows: T, columns: H, into: normed.pointer)
+            backend.rmsNorm(
+                mid.pointer, weight: layer.mlpNorm.pointer, epsilon: eps, rows: T, columns: H, into: normed.pointer)
             let gateUp = Tensor(shape: [T, 2 * I])
-            layer.gateUp.forward(normed.pointer, rows: T, into: gateUp.pointer, backend: backend, scratch: scratch.pointer)
-            backend.siluMultiply(gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I, rows: T, columns: I, into: activated.pointer)
-            layer.down.forward(activated.pointer, rows: T, into: delta.pointer, backend: backend, scratch: scratch.pointer)
+            layer.gateUp.forward(
+                normed.pointer, rows: T, into: gateUp.pointer, backend: backend, scratch: scratch.pointer)
+            backend.siluMultiply(
+                gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I, rows: T, columns: I,
+                into: activated.pointer)
+            layer.down.forward(
+                activated.pointer, rows: T, into: delta.pointer, backend: backend, scratch: scratch.pointer)
             let next = Tensor(shape: [T, H])
             addInto(next, mid, delta)
             tape.qkv.append(qkv); tape.attended.append(attended); tape.mids.append(mid); tape.gateUp.append(gateUp)
@@ -99,7 +113,9 @@ extension LlamaModel {
         }
         tape.xs.append(x)
         let last = gatherRows(x, scored, width: H)
-        backend.rmsNorm(last.pointer, weight: finalNorm.pointer, epsilon: eps, rows: scored.count, columns: H, into: tape.hidden.pointer)
+        backend.rmsNorm(
+            last.pointer, weight: finalNorm.pointer, epsilon: eps, rows: scored.count, columns: H,
+            into: tape.hidden.pointer)
         return tape
     }
 
@@ -126,7 +142,9 @@ extension LlamaModel {
     /// adapter gradients into `context` and reports every patched block to its observer. Observers need
     /// examples that do not share rows, so they require an empty header.
     public func backward(_ tape: DecoderTape, answerIDs: [[Int]], logitGradients: [[Float]], context: BackwardContext) {
-        precondition(context.observer == nil || tape.layout.header == nil, "gradient observers need sequences without a shared header")
+        precondition(
+            context.observer == nil || tape.layout.header == nil,
+            "gradient observers need sequences without a shared header")
         let H = config.hiddenSize, I = config.intermediateSize, T = tape.tokenCount
         let qkvStride = tape.layout.stride, qW = queryWidth
         let eps = Float(config.rmsNormEpsilon)
@@ -138,8 +156,9 @@ extension LlamaModel {
         let dx = Tensor(shape: [T, H])
         let dLast = Tensor(shape: [tape.count, H])
         let last = gatherRows(tape.xs[layers.count], tape.scoredRows, width: H)
-        backend.rmsNormBackward(last.pointer, weight: finalNorm.pointer, epsilon: eps, outputGradient: dHidden.pointer,
-                                rows: tape.count, columns: H, into: dLast.pointer)
+        backend.rmsNormBackward(
+            last.pointer, weight: finalNorm.pointer, epsilon: eps, outputGradient: dHidden.pointer,
+            rows: tape.count, columns: H, into: dLast.pointer)
         for (i, r) in tape.scoredRows.enumerated() {
             for j in 0..<H { dx[r * H + j] += dLast[i * H + j] }
         }
@@ -153,38 +172,57 @@ extension LlamaModel {
             let layer = layers[n]
             // MLP block: xs[n+1] = mids[n] + down(silu(gate)·up), gate/up = gateUp(rmsNorm(mids[n])).
             let gateUp = tape.gateUp[n]
-            backend.siluMultiply(gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I, rows: T, columns: I, into: activated.pointer)
-            layer.down.backward(input: activated.pointer, rows: T, outputGradient: dx.pointer, inputGradient: dActivated.pointer,
-                                context: context, backend: backend, scratch: scratch.pointer)
-            backend.siluMultiplyBackward(gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I, outputGradient: dActivated.pointer,
-                                         rows: T, columns: I, gateGradient: dGateUp.pointer, upGradient: dGateUp.pointer + I)
-            backend.rmsNorm(tape.mids[n].pointer, weight: layer.mlpNorm.pointer, epsilon: eps, rows: T, columns: H, into: normed.pointer)
-            layer.gateUp.backward(input: normed.pointer, rows: T, outputGradient: dGateUp.pointer, inputGradient: dNormed.pointer,
-                                  context: context, backend: backend, scratch: scratch.pointer)
-            backend.rmsNormBackward(tape.mids[n].pointer, weight: layer.mlpNorm.pointer, epsilon: eps, outputGradient: dNormed.pointer,
-                                    rows: T, columns: H, into: dx.pointer)
+            backend.siluMultiply(
+                gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I, rows: T, columns: I,
+                into: activated.pointer)
+            layer.down.backward(
+                input: activated.pointer, rows: T, outputGradient: dx.pointer, inputGradient: dActivated.pointer,
+                context: context, backend: backend, scratch: scratch.pointer)
+            backend.siluMultiplyBackward(
+                gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I, outputGradient: dActivated.pointer,
+                rows: T, columns: I, gateGradient: dGateUp.pointer, upGradient: dGateUp.pointer + I)
+            backend.rmsNorm(
+                tape.mids[n].pointer, weight: layer.mlpNorm.pointer, epsilon: eps, rows: T, columns: H,
+                into: normed.pointer)
+            layer.gateUp.backward(
+                input: normed.pointer, rows: T, outputGradient: dGateUp.pointer, inputGradient: dNormed.pointer,
+                context: context, backend: backend, scratch: scratch.pointer)
+            backend.rmsNormBackward(
+                tape.mids[n].pointer, weight: layer.mlpNorm.pointer, epsilon: eps, outputGradient: dNormed.pointer,
+                rows: T, columns: H, into: dx.pointer)
             // Attention block: mids[n] = xs[n] + o(attention(rope(qkv(rmsNorm(xs[n]))))).
-            layer.output.backward(input: tape.attended[n].pointer, rows: T, outputGradient: dx.pointer, inputGradient: dAttended.pointer,
-                                  context: context, backend: backend, scratch: scratch.pointer)
+            layer.output.backward(
+                input: tape.attended[n].pointer, rows: T, outputGradient: dx.pointer, inputGradient: dAttended.pointer,
+                context: context, backend: backend, scratch: scratch.pointer)
             dqkv.storage.update(repeating: 0)
-            tape.layout.backward(tape.qkv[n].pointer, outputGradient: dAttended.pointer, backend: backend, into: dqkv.pointer)
+            tape.layout.backward(
+                tape.qkv[n].pointer, outputGradient: dAttended.pointer, backend: backend, into: dqkv.pointer)
             rotate(dqkv.pointer, stride: qkvStride, positions: tape.positions, inverse: true)
-            backend.rmsNorm(tape.xs[n].pointer, weight: layer.attentionNorm.pointer, epsilon: eps, rows: T, columns: H, into: normed.pointer)
+            backend.rmsNorm(
+                tape.xs[n].pointer, weight: layer.attentionNorm.pointer, epsilon: eps, rows: T, columns: H,
+                into: normed.pointer)
             // Below layer 0 nothing trains: its input gradient is not needed.
-            layer.qkv.backward(input: normed.pointer, rows: T, outputGradient: dqkv.pointer, inputGradient: n > 0 ? dNormed.pointer : nil,
-                               context: context, backend: backend, scratch: scratch.pointer)
+            layer.qkv.backward(
+                input: normed.pointer, rows: T, outputGradient: dqkv.pointer,
+                inputGradient: n > 0 ? dNormed.pointer : nil,
+                context: context, backend: backend, scratch: scratch.pointer)
             if n > 0 {
-                backend.rmsNormBackward(tape.xs[n].pointer, weight: layer.attentionNorm.pointer, epsilon: eps, outputGradient: dNormed.pointer,
-                                        rows: T, columns: H, into: dx.pointer)
+                backend.rmsNormBackward(
+                    tape.xs[n].pointer, weight: layer.attentionNorm.pointer, epsilon: eps,
+                    outputGradient: dNormed.pointer,
+                    rows: T, columns: H, into: dx.pointer)
             }
         }
     }
 
     /// ∂L/∂hidden at the scored rows from the answer logits; the LM head's LoRA gradients on the way
     /// (only the answer rows of B receive any).
-    private func headBackward(_ tape: DecoderTape, answerIDs: [[Int]], logitGradients: [[Float]], context: BackwardContext) -> Tensor {
-        precondition(logitGradients.count == tape.count && zip(logitGradients, answerIDs).allSatisfy { $0.count == $1.count },
-                     "one logit gradient per answer id and scored sequence")
+    private func headBackward(
+        _ tape: DecoderTape, answerIDs: [[Int]], logitGradients: [[Float]], context: BackwardContext
+    ) -> Tensor {
+        precondition(
+            logitGradients.count == tape.count && zip(logitGradients, answerIDs).allSatisfy { $0.count == $1.count },
+            "one logit gradient per answer id and scored sequence")
         let H = config.hiddenSize, B = tape.count
         let dh = Tensor(shape: [B, H])
         for i in 0..<B {
@@ -196,7 +234,8 @@ extension LlamaModel {
         let grads = context.gradients[ObjectIdentifier(lmHead)]
         for (pi, p) in lmHead.patches.enumerated() {
             let u = Tensor(shape: [B, p.rank]), du = Tensor(shape: [B, p.rank])
-            backend.linear(tape.hidden.pointer, rows: B, inFeatures: H, weight: p.a.pointer, outFeatures: p.rank, into: u.pointer)
+            backend.linear(
+                tape.hidden.pointer, rows: B, inFeatures: H, weight: p.a.pointer, outFeatures: p.rank, into: u.pointer)
             for i in 0..<B {
                 for (k, id) in answerIDs[i].enumerated() {
                     let g = p.scaling * logitGradients[i][k]
@@ -207,22 +246,33 @@ extension LlamaModel {
                 }
             }
             if let grads {
-                backend.gemmTransposedA(m: p.rank, n: H, k: B, alpha: 1, a: du.pointer, lda: p.rank, b: tape.hidden.pointer, ldb: H,
-                                        beta: 1, c: grads.patchA[pi].pointer, ldc: H)
+                backend.gemmTransposedA(
+                    m: p.rank, n: H, k: B, alpha: 1, a: du.pointer, lda: p.rank, b: tape.hidden.pointer, ldb: H,
+                    beta: 1, c: grads.patchA[pi].pointer, ldc: H)
             }
             if let observer = context.observer {
                 // The head's output gradient is dense over the vocabulary for observers (zero off the answers).
                 let dy = Tensor(shape: [B, p.outFeatures])
-                for i in 0..<B { for (k, id) in answerIDs[i].enumerated() { dy[i * p.outFeatures + id] += p.scaling * logitGradients[i][k] } }
+                for i in 0..<B {
+                    for (k, id) in answerIDs[i].enumerated() {
+                        dy[i * p.outFeatures + id] += p.scaling * logitGradients[i][k]
+                    }
+                }
                 let v = p.coreInput(tape.hidden.pointer, rows: B, inFeatures: H, backend: backend)
-                withExtendedLifetime(v) { observer.observe(LoRABackwardEvent(
-                    module: "lm_head", rows: B, examples: (0..<B).map { $0..<($0 + 1) }, rank: p.rank, inFeatures: H,
-                    outFeatures: p.outFeatures, input: tape.hidden.pointer, loraAOutputGradient: du.pointer, loraBInput: u.pointer,
-                    loraBOutputGradient: dy.pointer, outputGradientStride: p.outFeatures, scaling: p.scaling,
-                    outputIndex: context.outputIndex, coreInput: v.map { UnsafePointer($0.pointer) })) }
+                withExtendedLifetime(v) {
+                    observer.observe(
+                        LoRABackwardEvent(
+                            module: "lm_head", rows: B, examples: (0..<B).map { $0..<($0 + 1) }, rank: p.rank,
+                            inFeatures: H,
+                            outFeatures: p.outFeatures, input: tape.hidden.pointer, loraAOutputGradient: du.pointer,
+                            loraBInput: u.pointer,
+                            loraBOutputGradient: dy.pointer, outputGradientStride: p.outFeatures, scaling: p.scaling,
+                            outputIndex: context.outputIndex, coreInput: v.map { UnsafePointer($0.pointer) }))
+                }
             }
-            backend.gemm(m: B, n: H, k: p.rank, alpha: 1, a: du.pointer, lda: p.rank, b: p.a.pointer, ldb: H,
-                         transposeB: false, beta: 1, c: dh.pointer, ldc: H)
+            backend.gemm(
+                m: B, n: H, k: p.rank, alpha: 1, a: du.pointer, lda: p.rank, b: p.a.pointer, ldb: H,
+                transposeB: false, beta: 1, c: dh.pointer, ldc: H)
         }
         return dh
     }
@@ -238,7 +288,8 @@ extension LlamaModel {
                 for t in (c * chunk)..<min(rows, (c + 1) * chunk) {
                     let row = qkv + t * stride
                     self.rope.apply(row, heads: heads, position: positions[t], cos: cos, sin: sin, inverse: inverse)
-                    self.rope.apply(row + qW, heads: kvHeads, position: positions[t], cos: cos, sin: sin, inverse: inverse)
+                    self.rope.apply(
+                        row + qW, heads: kvHeads, position: positions[t], cos: cos, sin: sin, inverse: inverse)
                 }
             }
         }

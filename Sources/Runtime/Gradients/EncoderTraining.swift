@@ -9,10 +9,10 @@ public final class EncoderTape: @unchecked Sendable {
     var xs: [Tensor] = []
     var qkv: [Tensor] = []
     var context: [Tensor] = []
-    var attentionSum: [Tensor] = []   // attention output + residual, before its LayerNorm
+    var attentionSum: [Tensor] = []  // attention output + residual, before its LayerNorm
     var attentionNormed: [Tensor] = []
-    var intermediate: [Tensor] = []   // before GELU
-    var outputSum: [Tensor] = []      // MLP output + residual, before its LayerNorm
+    var intermediate: [Tensor] = []  // before GELU
+    var outputSum: [Tensor] = []  // MLP output + residual, before its LayerNorm
     /// The first token's final hidden state and the pooled (tanh) vector, one row per sequence.
     var first: Tensor
     var pooled: Tensor
@@ -34,8 +34,10 @@ extension BertModel {
     public var moduleNames: ModuleNames {
         var names = ModuleNames()
         for n in 0..<layers.count {
-            for m in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
-                      "intermediate.dense", "output.dense"] {
+            for m in [
+                "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+                "intermediate.dense", "output.dense",
+            ] {
                 let path = prefix + "encoder.layer.\(n).\(m)"
                 if let (linear, offset, _) = linear(forModule: path) { names.add(linear, offset: offset, module: path) }
             }
@@ -52,42 +54,51 @@ extension BertModel {
         let batch = PackedBatch(sequences)
         let T = batch.tokenCount, B = sequences.count, H = config.hiddenSize, I = config.intermediateSize
         let eps = Float(config.layerNormEpsilon)
-        let layout = AttentionLayout(sequences: batch.sequences, header: nil, causal: false, heads: config.headCount,
-                                     keyValueHeads: config.headCount, headDimension: headDimension, stride: 3 * H,
-                                     queryOffset: 0, keyOffset: H, valueOffset: 2 * H)
+        let layout = AttentionLayout(
+            sequences: batch.sequences, header: nil, causal: false, heads: config.headCount,
+            keyValueHeads: config.headCount, headDimension: headDimension, stride: 3 * H,
+            queryOffset: 0, keyOffset: H, valueOffset: 2 * H)
         var x = embed(batch, tokenTypes: tokenTypes)
         let maxRank = max(1, allLinears.map(\.maxRank).max() ?? 1)
         let scratch = Tensor(shape: [T, maxRank]), activated = Tensor(shape: [T, I])
-        let tape = EncoderTape(layout: layout, first: Tensor(shape: [B, H]), pooled: Tensor(shape: [B, H]),
-                               logits: Tensor(shape: [B, classifier.outFeatures]))
+        let tape = EncoderTape(
+            layout: layout, first: Tensor(shape: [B, H]), pooled: Tensor(shape: [B, H]),
+            logits: Tensor(shape: [B, classifier.outFeatures]))
         for layer in layers {
             tape.xs.append(x)
             let qkv = Tensor(shape: [T, 3 * H]), ctx = Tensor(shape: [T, H])
             layer.qkv.forward(x.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer)
             layout.forward(qkv.pointer, backend: backend, into: ctx.pointer)
             let aSum = Tensor(shape: [T, H]), aNorm = Tensor(shape: [T, H])
-            layer.attentionOutput.forward(ctx.pointer, rows: T, into: aSum.pointer, backend: backend, scratch: scratch.pointer)
+            layer.attentionOutput.forward(
+                ctx.pointer, rows: T, into: aSum.pointer, backend: backend, scratch: scratch.pointer)
             backend.add(x.pointer, into: aSum.pointer, count: T * H)
-            backend.layerNorm(aSum.pointer, weight: layer.attentionNorm.weight.pointer, bias: layer.attentionNorm.bias.pointer,
-                              epsilon: eps, rows: T, columns: H, into: aNorm.pointer)
+            backend.layerNorm(
+                aSum.pointer, weight: layer.attentionNorm.weight.pointer, bias: layer.attentionNorm.bias.pointer,
+                epsilon: eps, rows: T, columns: H, into: aNorm.pointer)
             let inner = Tensor(shape: [T, I])
-            layer.intermediate.forward(aNorm.pointer, rows: T, into: inner.pointer, backend: backend, scratch: scratch.pointer)
+            layer.intermediate.forward(
+                aNorm.pointer, rows: T, into: inner.pointer, backend: backend, scratch: scratch.pointer)
             activated.pointer.update(from: inner.pointer, count: T * I)
             backend.gelu(activated.pointer, count: T * I)
             let oSum = Tensor(shape: [T, H]), next = Tensor(shape: [T, H])
-            layer.output.forward(activated.pointer, rows: T, into: oSum.pointer, backend: backend, scratch: scratch.pointer)
+            layer.output.forward(
+                activated.pointer, rows: T, into: oSum.pointer, backend: backend, scratch: scratch.pointer)
             backend.add(aNorm.pointer, into: oSum.pointer, count: T * H)
-            backend.layerNorm(oSum.pointer, weight: layer.outputNorm.weight.pointer, bias: layer.outputNorm.bias.pointer,
-                              epsilon: eps, rows: T, columns: H, into: next.pointer)
+            backend.layerNorm(
+                oSum.pointer, weight: layer.outputNorm.weight.pointer, bias: layer.outputNorm.bias.pointer,
+                epsilon: eps, rows: T, columns: H, into: next.pointer)
             tape.qkv.append(qkv); tape.context.append(ctx); tape.attentionSum.append(aSum)
             tape.attentionNormed.append(aNorm); tape.intermediate.append(inner); tape.outputSum.append(oSum)
             x = next
         }
         tape.xs.append(x)
         tape.first = gatherRows(x, batch.sequences.map(\.lowerBound), width: H)
-        pooler.forward(tape.first.pointer, rows: B, into: tape.pooled.pointer, backend: backend, scratch: scratch.pointer)
+        pooler.forward(
+            tape.first.pointer, rows: B, into: tape.pooled.pointer, backend: backend, scratch: scratch.pointer)
         for j in 0..<tape.pooled.count { tape.pooled[j] = Foundation.tanh(tape.pooled[j]) }
-        classifier.forward(tape.pooled.pointer, rows: B, into: tape.logits.pointer, backend: backend, scratch: scratch.pointer)
+        classifier.forward(
+            tape.pooled.pointer, rows: B, into: tape.logits.pointer, backend: backend, scratch: scratch.pointer)
         return tape
     }
 
@@ -106,11 +117,13 @@ extension BertModel {
         var headContext = context
         headContext.examples = (0..<B).map { $0..<($0 + 1) }
         let dPooled = Tensor(shape: [B, H]), dFirst = Tensor(shape: [B, H])
-        classifier.backward(input: tape.pooled.pointer, rows: B, outputGradient: logitGradients.pointer, inputGradient: dPooled.pointer,
-                            context: headContext, backend: backend, scratch: scratch.pointer)
+        classifier.backward(
+            input: tape.pooled.pointer, rows: B, outputGradient: logitGradients.pointer, inputGradient: dPooled.pointer,
+            context: headContext, backend: backend, scratch: scratch.pointer)
         for j in 0..<dPooled.count { let p = tape.pooled[j]; dPooled[j] *= 1 - p * p }
-        pooler.backward(input: tape.first.pointer, rows: B, outputGradient: dPooled.pointer, inputGradient: dFirst.pointer,
-                        context: headContext, backend: backend, scratch: scratch.pointer)
+        pooler.backward(
+            input: tape.first.pointer, rows: B, outputGradient: dPooled.pointer, inputGradient: dFirst.pointer,
+            context: headContext, backend: backend, scratch: scratch.pointer)
         let dx = Tensor(shape: [T, H])
         for (i, seq) in tape.layout.sequences.enumerated() {
             (dx.pointer + seq.lowerBound * H).update(from: dFirst.pointer + i * H, count: H)
@@ -124,27 +137,35 @@ extension BertModel {
             let layer = layers[n]
             // xs[n+1] = LN₂(output(gelu(inner)) + aNorm), inner = intermediate(aNorm)
             dSum.storage.update(repeating: 0)
-            backend.layerNormBackward(tape.outputSum[n].pointer, weight: layer.outputNorm.weight.pointer, epsilon: eps,
-                                      outputGradient: dx.pointer, rows: T, columns: H, into: dSum.pointer)
+            backend.layerNormBackward(
+                tape.outputSum[n].pointer, weight: layer.outputNorm.weight.pointer, epsilon: eps,
+                outputGradient: dx.pointer, rows: T, columns: H, into: dSum.pointer)
             activated.pointer.update(from: tape.intermediate[n].pointer, count: T * I)
             backend.gelu(activated.pointer, count: T * I)
-            layer.output.backward(input: activated.pointer, rows: T, outputGradient: dSum.pointer, inputGradient: dInner.pointer,
-                                  context: context, backend: backend, scratch: scratch.pointer)
+            layer.output.backward(
+                input: activated.pointer, rows: T, outputGradient: dSum.pointer, inputGradient: dInner.pointer,
+                context: context, backend: backend, scratch: scratch.pointer)
             backend.geluBackward(tape.intermediate[n].pointer, gradient: dInner.pointer, count: T * I)
-            layer.intermediate.backward(input: tape.attentionNormed[n].pointer, rows: T, outputGradient: dInner.pointer,
-                                        inputGradient: dNormed.pointer, context: context, backend: backend, scratch: scratch.pointer)
+            layer.intermediate.backward(
+                input: tape.attentionNormed[n].pointer, rows: T, outputGradient: dInner.pointer,
+                inputGradient: dNormed.pointer, context: context, backend: backend, scratch: scratch.pointer)
             backend.add(dSum.pointer, into: dNormed.pointer, count: T * H)  // the residual path
             // aNorm = LN₁(attentionOutput(context) + xs[n])
             dSum.storage.update(repeating: 0)
-            backend.layerNormBackward(tape.attentionSum[n].pointer, weight: layer.attentionNorm.weight.pointer, epsilon: eps,
-                                      outputGradient: dNormed.pointer, rows: T, columns: H, into: dSum.pointer)
-            layer.attentionOutput.backward(input: tape.context[n].pointer, rows: T, outputGradient: dSum.pointer,
-                                           inputGradient: dContext.pointer, context: context, backend: backend, scratch: scratch.pointer)
+            backend.layerNormBackward(
+                tape.attentionSum[n].pointer, weight: layer.attentionNorm.weight.pointer, epsilon: eps,
+                outputGradient: dNormed.pointer, rows: T, columns: H, into: dSum.pointer)
+            layer.attentionOutput.backward(
+                input: tape.context[n].pointer, rows: T, outputGradient: dSum.pointer,
+                inputGradient: dContext.pointer, context: context, backend: backend, scratch: scratch.pointer)
             dqkv.storage.update(repeating: 0)
-            tape.layout.backward(tape.qkv[n].pointer, outputGradient: dContext.pointer, backend: backend, into: dqkv.pointer)
+            tape.layout.backward(
+                tape.qkv[n].pointer, outputGradient: dContext.pointer, backend: backend, into: dqkv.pointer)
             // Below layer 0 nothing trains (embeddings are frozen).
-            layer.qkv.backward(input: tape.xs[n].pointer, rows: T, outputGradient: dqkv.pointer, inputGradient: n > 0 ? dx.pointer : nil,
-                               context: context, backend: backend, scratch: scratch.pointer)
+            layer.qkv.backward(
+                input: tape.xs[n].pointer, rows: T, outputGradient: dqkv.pointer,
+                inputGradient: n > 0 ? dx.pointer : nil,
+                context: context, backend: backend, scratch: scratch.pointer)
             if n > 0 { backend.add(dSum.pointer, into: dx.pointer, count: T * H) }
         }
     }

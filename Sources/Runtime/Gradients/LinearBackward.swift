@@ -85,7 +85,8 @@ extension Linear.LoRAPatch {
     func coreInput(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, backend: some ComputeBackend) -> Tensor? {
         guard let fixedA else { return nil }
         let v = Tensor(shape: [rows, rank])
-        backend.linear(x, rows: rows, inFeatures: inFeatures, weight: fixedA.pointer, outFeatures: rank, into: v.pointer)
+        backend.linear(
+            x, rows: rows, inFeatures: inFeatures, weight: fixedA.pointer, outFeatures: rank, into: v.pointer)
         return v
     }
 }
@@ -94,8 +95,12 @@ extension Linear.LoRAPatch {
 public struct ModuleNames: Sendable {
     var names: [ObjectIdentifier: [Int: String]] = [:]
     public init() {}
-    mutating func add(_ linear: Linear, offset: Int, module: String) { names[ObjectIdentifier(linear), default: [:]][offset] = module }
-    func name(_ linear: Linear, offset: Int) -> String { names[ObjectIdentifier(linear)]?[offset] ?? "offset \(offset)" }
+    mutating func add(_ linear: Linear, offset: Int, module: String) {
+        names[ObjectIdentifier(linear), default: [:]][offset] = module
+    }
+    func name(_ linear: Linear, offset: Int) -> String {
+        names[ObjectIdentifier(linear)]?[offset] ?? "offset \(offset)"
+    }
 }
 
 /// Everything a backward pass over a model needs beyond the tape: where gradients go and who watches.
@@ -108,7 +113,10 @@ public struct BackwardContext {
     /// Passed on to observers as `LoRABackwardEvent.outputIndex`.
     public var outputIndex: Int?
 
-    public init(gradients: [ObjectIdentifier: LinearGradient], observer: GradientObserver? = nil, names: ModuleNames = ModuleNames()) {
+    public init(
+        gradients: [ObjectIdentifier: LinearGradient], observer: GradientObserver? = nil,
+        names: ModuleNames = ModuleNames()
+    ) {
         self.gradients = gradients
         self.observer = observer
         self.names = names
@@ -121,18 +129,22 @@ extension Linear {
     /// layer trains as a whole) into `context`, reports each patch to the observer, and writes
     /// ∂L/∂x = ∂L/∂y · W + Σ s·(∂L/∂y·B)·A into `dx` (overwriting; nil skips it: nothing below needs it).
     /// `scratch` holds 2 × rows × max rank.
-    func backward(input x: UnsafePointer<Float>, rows: Int, outputGradient dy: UnsafePointer<Float>, ldy: Int? = nil,
-                  inputGradient dx: UnsafeMutablePointer<Float>?, context: BackwardContext,
-                  backend: some ComputeBackend, scratch: UnsafeMutablePointer<Float>) {
+    func backward(
+        input x: UnsafePointer<Float>, rows: Int, outputGradient dy: UnsafePointer<Float>, ldy: Int? = nil,
+        inputGradient dx: UnsafeMutablePointer<Float>?, context: BackwardContext,
+        backend: some ComputeBackend, scratch: UnsafeMutablePointer<Float>
+    ) {
         let ld = ldy ?? outFeatures
         if let dx {
-            backend.gemm(m: rows, n: inFeatures, k: outFeatures, alpha: 1, a: dy, lda: ld, b: weight.pointer, ldb: inFeatures,
-                         transposeB: false, beta: 0, c: dx, ldc: inFeatures)
+            backend.gemm(
+                m: rows, n: inFeatures, k: outFeatures, alpha: 1, a: dy, lda: ld, b: weight.pointer, ldb: inFeatures,
+                transposeB: false, beta: 0, c: dx, ldc: inFeatures)
         }
         let grads = context.gradients[ObjectIdentifier(self)]
         if let grads, let dW = grads.weight {
-            backend.gemmTransposedA(m: outFeatures, n: inFeatures, k: rows, alpha: 1, a: dy, lda: ld, b: x, ldb: inFeatures,
-                                    beta: 1, c: dW.pointer, ldc: inFeatures)
+            backend.gemmTransposedA(
+                m: outFeatures, n: inFeatures, k: rows, alpha: 1, a: dy, lda: ld, b: x, ldb: inFeatures,
+                beta: 1, c: dW.pointer, ldc: inFeatures)
             if let db = grads.bias {
                 for r in 0..<rows { let g = dy + r * ld; for j in 0..<outFeatures { db[j] += g[j] } }
             }
@@ -144,31 +156,41 @@ extension Linear {
             // u = x·Aᵀ is recomputed (rows × rank: cheap) rather than kept from the forward pass.
             backend.linear(x, rows: rows, inFeatures: inFeatures, weight: p.a.pointer, outFeatures: p.rank, into: u)
             // ∂L/∂u = s · ∂L/∂y · B
-            backend.gemm(m: rows, n: p.rank, k: p.outFeatures, alpha: p.scaling, a: dyP, lda: ld, b: p.b.pointer, ldb: p.rank,
-                         transposeB: false, beta: 0, c: du, ldc: p.rank)
+            backend.gemm(
+                m: rows, n: p.rank, k: p.outFeatures, alpha: p.scaling, a: dyP, lda: ld, b: p.b.pointer, ldb: p.rank,
+                transposeB: false, beta: 0, c: du, ldc: p.rank)
             if let grads {
                 // ∂L/∂B += s · ∂L/∂yᵀ · u ;  ∂L/∂A += ∂L/∂uᵀ · x
-                backend.gemmTransposedA(m: p.outFeatures, n: p.rank, k: rows, alpha: p.scaling, a: dyP, lda: ld, b: u, ldb: p.rank,
-                                        beta: 1, c: grads.patchB[i].pointer, ldc: p.rank)
-                backend.gemmTransposedA(m: p.rank, n: inFeatures, k: rows, alpha: 1, a: du, lda: p.rank, b: x, ldb: inFeatures,
-                                        beta: 1, c: grads.patchA[i].pointer, ldc: inFeatures)
+                backend.gemmTransposedA(
+                    m: p.outFeatures, n: p.rank, k: rows, alpha: p.scaling, a: dyP, lda: ld, b: u, ldb: p.rank,
+                    beta: 1, c: grads.patchB[i].pointer, ldc: p.rank)
+                backend.gemmTransposedA(
+                    m: p.rank, n: inFeatures, k: rows, alpha: 1, a: du, lda: p.rank, b: x, ldb: inFeatures,
+                    beta: 1, c: grads.patchA[i].pointer, ldc: inFeatures)
             }
             if let observer = context.observer {
                 // lora_B's output gradient is s·∂L/∂y; handed over as a scaled copy.
                 let scaled = UnsafeMutablePointer<Float>.allocate(capacity: rows * p.outFeatures)
                 defer { scaled.deallocate() }
-                for r in 0..<rows { for j in 0..<p.outFeatures { scaled[r * p.outFeatures + j] = p.scaling * dyP[r * ld + j] } }
+                for r in 0..<rows {
+                    for j in 0..<p.outFeatures { scaled[r * p.outFeatures + j] = p.scaling * dyP[r * ld + j] }
+                }
                 let v = p.coreInput(x, rows: rows, inFeatures: inFeatures, backend: backend)
-                withExtendedLifetime(v) { observer.observe(LoRABackwardEvent(
-                    module: context.names.name(self, offset: p.outputOffset), rows: rows, examples: context.examples,
-                    rank: p.rank, inFeatures: inFeatures, outFeatures: p.outFeatures, input: x,
-                    loraAOutputGradient: du, loraBInput: u, loraBOutputGradient: scaled,
-                    outputGradientStride: p.outFeatures, scaling: p.scaling, outputIndex: context.outputIndex,
-                    coreInput: v.map { UnsafePointer($0.pointer) })) }
+                withExtendedLifetime(v) {
+                    observer.observe(
+                        LoRABackwardEvent(
+                            module: context.names.name(self, offset: p.outputOffset), rows: rows,
+                            examples: context.examples,
+                            rank: p.rank, inFeatures: inFeatures, outFeatures: p.outFeatures, input: x,
+                            loraAOutputGradient: du, loraBInput: u, loraBOutputGradient: scaled,
+                            outputGradientStride: p.outFeatures, scaling: p.scaling, outputIndex: context.outputIndex,
+                            coreInput: v.map { UnsafePointer($0.pointer) }))
+                }
             }
             if let dx {
-                backend.gemm(m: rows, n: inFeatures, k: p.rank, alpha: 1, a: du, lda: p.rank, b: p.a.pointer, ldb: inFeatures,
-                             transposeB: false, beta: 1, c: dx, ldc: inFeatures)
+                backend.gemm(
+                    m: rows, n: inFeatures, k: p.rank, alpha: 1, a: du, lda: p.rank, b: p.a.pointer, ldb: inFeatures,
+                    transposeB: false, beta: 1, c: dx, ldc: inFeatures)
             }
         }
     }

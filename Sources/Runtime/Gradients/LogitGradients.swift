@@ -16,7 +16,9 @@ public enum LogitGradients {
 
     /// Mean cross-entropy over the rows and its gradient: (softmax − onehot) · weight, with
     /// weight = 1 / rows unless given (gradient accumulation divides by the whole effective batch).
-    public static func crossEntropy(logits: [[Float]], labels: [Int], weight: Double? = nil) -> (loss: Double, gradients: [[Float]]) {
+    public static func crossEntropy(
+        logits: [[Float]], labels: [Int], weight: Double? = nil
+    ) -> (loss: Double, gradients: [[Float]]) {
         precondition(logits.count == labels.count, "one label per row")
         let w = weight ?? 1 / Double(max(1, logits.count))
         var loss = 0.0

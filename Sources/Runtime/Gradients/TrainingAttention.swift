@@ -28,19 +28,23 @@ struct AttentionLayout: @unchecked Sendable {
     }
 
     /// Scores, masked softmax: probabilities for `nq = n` query rows over L = context + n keys, row stride L.
-    private func probabilities(_ qkv: UnsafePointer<Float>, sequence i: Int, head h: Int,
-                               backend: some ComputeBackend, into p: UnsafeMutablePointer<Float>) {
+    private func probabilities(
+        _ qkv: UnsafePointer<Float>, sequence i: Int, head h: Int,
+        backend: some ComputeBackend, into p: UnsafeMutablePointer<Float>
+    ) {
         let d = headDimension, g = h / (heads / keyValueHeads)
         let seq = sequences[i], ctx = context(of: i)
         let n = seq.count, P = ctx.count, L = P + n
         let scale = 1 / Float(d).squareRoot()
         let q = qkv + seq.lowerBound * stride + queryOffset + h * d
         if P > 0 {
-            backend.gemm(m: n, n: P, k: d, alpha: scale, a: q, lda: stride, b: qkv + ctx.lowerBound * stride + keyOffset + g * d,
-                         ldb: stride, transposeB: true, beta: 0, c: p, ldc: L)
+            backend.gemm(
+                m: n, n: P, k: d, alpha: scale, a: q, lda: stride, b: qkv + ctx.lowerBound * stride + keyOffset + g * d,
+                ldb: stride, transposeB: true, beta: 0, c: p, ldc: L)
         }
-        backend.gemm(m: n, n: n, k: d, alpha: scale, a: q, lda: stride, b: qkv + seq.lowerBound * stride + keyOffset + g * d,
-                     ldb: stride, transposeB: true, beta: 0, c: p + P, ldc: L)
+        backend.gemm(
+            m: n, n: n, k: d, alpha: scale, a: q, lda: stride, b: qkv + seq.lowerBound * stride + keyOffset + g * d,
+            ldb: stride, transposeB: true, beta: 0, c: p + P, ldc: L)
         for r in 0..<n {
             maskedSoftmaxRow(p + r * L, visible: causal ? P + r + 1 : L, count: L)
         }
@@ -59,11 +63,15 @@ struct AttentionLayout: @unchecked Sendable {
             self.probabilities(qkv, sequence: i, head: h, backend: backend, into: p)
             let o = out + seq.lowerBound * qW + h * d
             if P > 0 {
-                backend.gemm(m: n, n: d, k: P, alpha: 1, a: p, lda: L, b: qkv + ctx.lowerBound * self.stride + self.valueOffset + g * d,
-                             ldb: self.stride, transposeB: false, beta: 0, c: o, ldc: qW)
+                backend.gemm(
+                    m: n, n: d, k: P, alpha: 1, a: p, lda: L,
+                    b: qkv + ctx.lowerBound * self.stride + self.valueOffset + g * d,
+                    ldb: self.stride, transposeB: false, beta: 0, c: o, ldc: qW)
             }
-            backend.gemm(m: n, n: d, k: n, alpha: 1, a: p + P, lda: L, b: qkv + seq.lowerBound * self.stride + self.valueOffset + g * d,
-                         ldb: self.stride, transposeB: false, beta: P > 0 ? 1 : 0, c: o, ldc: qW)
+            backend.gemm(
+                m: n, n: d, k: n, alpha: 1, a: p + P, lda: L,
+                b: qkv + seq.lowerBound * self.stride + self.valueOffset + g * d,
+                ldb: self.stride, transposeB: false, beta: P > 0 ? 1 : 0, c: o, ldc: qW)
         }
     }
 
@@ -71,8 +79,10 @@ struct AttentionLayout: @unchecked Sendable {
     /// v blocks must be zero on entry). One task per (sequence, key-value head) so the heads sharing a key
     /// block accumulate into it in turn; header gradients from other sequences go to per-task buffers and
     /// are summed at the end.
-    func backward(_ qkv: UnsafePointer<Float>, outputGradient dOut: UnsafePointer<Float>,
-                  backend: some ComputeBackend, into dqkv: UnsafeMutablePointer<Float>) {
+    func backward(
+        _ qkv: UnsafePointer<Float>, outputGradient dOut: UnsafePointer<Float>,
+        backend: some ComputeBackend, into dqkv: UnsafeMutablePointer<Float>
+    ) {
         let d = headDimension, qW = queryWidth, group = heads / keyValueHeads
         let headerRows = header.map { sequences[$0].count } ?? 0
         let tasks = sequences.count * keyValueHeads
@@ -102,14 +112,20 @@ struct AttentionLayout: @unchecked Sendable {
                 let dq = dqkv + seq.lowerBound * self.stride + self.queryOffset + h * d
                 // ∂L/∂P = ∂L/∂O · Vᵀ
                 if P > 0 {
-                    backend.gemm(m: n, n: P, k: d, alpha: 1, a: dO, lda: qW, b: vCtx, ldb: self.stride, transposeB: true, beta: 0, c: dp, ldc: L)
+                    backend.gemm(
+                        m: n, n: P, k: d, alpha: 1, a: dO, lda: qW, b: vCtx, ldb: self.stride, transposeB: true,
+                        beta: 0, c: dp, ldc: L)
                 }
-                backend.gemm(m: n, n: n, k: d, alpha: 1, a: dO, lda: qW, b: vOwn, ldb: self.stride, transposeB: true, beta: 0, c: dp + P, ldc: L)
+                backend.gemm(
+                    m: n, n: n, k: d, alpha: 1, a: dO, lda: qW, b: vOwn, ldb: self.stride, transposeB: true, beta: 0,
+                    c: dp + P, ldc: L)
                 // ∂L/∂V += Pᵀ · ∂L/∂O
                 if P > 0 {
-                    backend.gemmTransposedA(m: P, n: d, k: n, alpha: 1, a: p, lda: L, b: dO, ldb: qW, beta: 1, c: dvCtx, ldc: d)
+                    backend.gemmTransposedA(
+                        m: P, n: d, k: n, alpha: 1, a: p, lda: L, b: dO, ldb: qW, beta: 1, c: dvCtx, ldc: d)
                 }
-                backend.gemmTransposedA(m: n, n: d, k: n, alpha: 1, a: p + P, lda: L, b: dO, ldb: qW, beta: 1, c: dvOwn, ldc: self.stride)
+                backend.gemmTransposedA(
+                    m: n, n: d, k: n, alpha: 1, a: p + P, lda: L, b: dO, ldb: qW, beta: 1, c: dvOwn, ldc: self.stride)
                 // Softmax backward, in place in dp: ∂L/∂S = P ⊙ (∂L/∂P − Σ_j P·∂L/∂P), times the score scale.
                 for r in 0..<n {
                     let pr = p + r * L, dr = dp + r * L
@@ -119,12 +135,18 @@ struct AttentionLayout: @unchecked Sendable {
                 }
                 // ∂L/∂Q = ∂L/∂S · K ; ∂L/∂K += ∂L/∂Sᵀ · Q
                 if P > 0 {
-                    backend.gemm(m: n, n: d, k: P, alpha: 1, a: dp, lda: L, b: kCtx, ldb: self.stride, transposeB: false, beta: 0, c: dq, ldc: self.stride)
-                    backend.gemmTransposedA(m: P, n: d, k: n, alpha: 1, a: dp, lda: L, b: q, ldb: self.stride, beta: 1, c: dkCtx, ldc: d)
+                    backend.gemm(
+                        m: n, n: d, k: P, alpha: 1, a: dp, lda: L, b: kCtx, ldb: self.stride, transposeB: false,
+                        beta: 0, c: dq, ldc: self.stride)
+                    backend.gemmTransposedA(
+                        m: P, n: d, k: n, alpha: 1, a: dp, lda: L, b: q, ldb: self.stride, beta: 1, c: dkCtx, ldc: d)
                 }
-                backend.gemm(m: n, n: d, k: n, alpha: 1, a: dp + P, lda: L, b: kOwn, ldb: self.stride, transposeB: false,
-                             beta: P > 0 ? 1 : 0, c: dq, ldc: self.stride)
-                backend.gemmTransposedA(m: n, n: d, k: n, alpha: 1, a: dp + P, lda: L, b: q, ldb: self.stride, beta: 1, c: dkOwn, ldc: self.stride)
+                backend.gemm(
+                    m: n, n: d, k: n, alpha: 1, a: dp + P, lda: L, b: kOwn, ldb: self.stride, transposeB: false,
+                    beta: P > 0 ? 1 : 0, c: dq, ldc: self.stride)
+                backend.gemmTransposedA(
+                    m: n, n: d, k: n, alpha: 1, a: dp + P, lda: L, b: q, ldb: self.stride, beta: 1, c: dkOwn,
+                    ldc: self.stride)
             }
         }
         guard let header, headerRows > 0 else { return }

@@ -39,7 +39,8 @@ extension LlamaModel: ChoiceModel {
     /// One packed pass over the prompts; the head computes only the union of their answer rows.
     public func choiceLogits(_ examples: [PreparedExample], seeds: [UInt64]?) -> [[Float]] {
         let answers = AnswerColumns(examples.lazy.map(\.answerTokens))
-        let logits = forward(PackedBatch(examples.map(\.tokens)), output: .lastPositionLogits(ids: answers.ids), seeds: seeds)
+        let logits = forward(
+            PackedBatch(examples.map(\.tokens)), output: .lastPositionLogits(ids: answers.ids), seeds: seeds)
         return examples.enumerated().map { i, e in answers.logits(logits, row: i, answers: e.answerTokens) }
     }
 }

@@ -57,9 +57,10 @@ extension BertModel {
             }
             let module = String(path[..<dot]), kind = String(path[path.index(after: dot)...])
             guard module == poolerModule || module == classifierModule, kind == "weight" || kind == "bias" else {
-                throw LoadError(.unsupported, file: file, item: p.name,
-                                "the adapter saves '\(p.name)'; bayeval applies only the classification head "
-                                + "(\(poolerModule), \(classifierModule)) of a \(config.modelType) encoder")
+                throw LoadError(
+                    .unsupported, file: file, item: p.name,
+                    "the adapter saves '\(p.name)'; bayeval applies only the classification head "
+                        + "(\(poolerModule), \(classifierModule)) of a \(config.modelType) encoder")
             }
             guard parts[module, default: [:]][kind] == nil else {
                 throw LoadError(.overlap, file: file, item: p.name, "the adapter saves '\(module).\(kind)' twice")
@@ -70,19 +71,26 @@ extension BertModel {
         func build(_ module: String, out: Int?) throws -> Linear? {
             guard let saved = parts[module] else { return nil }
             guard let w = saved["weight"] else {
-                throw LoadError(.missingKey, file: file, item: module + ".weight", "the adapter saves '\(module).bias' without its weight")
+                throw LoadError(
+                    .missingKey, file: file, item: module + ".weight",
+                    "the adapter saves '\(module).bias' without its weight")
             }
             guard let b = saved["bias"] else {
-                throw LoadError(.missingKey, file: file, item: module + ".bias", "the adapter saves '\(module).weight' without its bias")
+                throw LoadError(
+                    .missingKey, file: file, item: module + ".bias",
+                    "the adapter saves '\(module).weight' without its bias")
             }
             guard w.shape.count == 2, w.shape[1] == h, w.shape[0] > 0, out == nil || w.shape[0] == out else {
-                throw LoadError(.shapeMismatch, file: file, item: w.name,
-                                "saved weight is \(w.shape), expected [\(out.map(String.init) ?? "labels"), \(h)]")
+                throw LoadError(
+                    .shapeMismatch, file: file, item: w.name,
+                    "saved weight is \(w.shape), expected [\(out.map(String.init) ?? "labels"), \(h)]")
             }
             guard b.shape == [w.shape[0]] else {
-                throw LoadError(.shapeMismatch, file: file, item: b.name, "saved bias is \(b.shape), expected [\(w.shape[0])]")
+                throw LoadError(
+                    .shapeMismatch, file: file, item: b.name, "saved bias is \(b.shape), expected [\(w.shape[0])]")
             }
-            return Linear(weight: Tensor(shape: w.shape, values: w.values), bias: Tensor(shape: b.shape, values: b.values))
+            return Linear(
+                weight: Tensor(shape: w.shape, values: w.values), bias: Tensor(shape: b.shape, values: b.values))
         }
         // The label count comes from the adapter's projection: it may be trained for another task than the
         // base checkpoint's head (or the base may have none).

@@ -42,8 +42,9 @@ extension BertModel {
         let T = batch.tokenCount, B = batch.sequences.count
         let H = config.hiddenSize, I = config.intermediateSize
         precondition(B > 0, "empty batch")
-        precondition(tokenTypes == nil || tokenTypes!.map(\.count) == batch.sequences.map(\.count),
-                     "token types must match the sequences' lengths")
+        precondition(
+            tokenTypes == nil || tokenTypes!.map(\.count) == batch.sequences.map(\.count),
+            "token types must match the sequences' lengths")
         let eps = Float(config.layerNormEpsilon)
 
         var x = embed(batch, tokenTypes: tokenTypes)
@@ -65,16 +66,21 @@ extension BertModel {
                 x = kept
             }
             // Post-norm residuals: x = LayerNorm(x + sublayer(x)), summed in `delta` then normalised into x.
-            layer.attentionOutput.forward(context.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer)
+            layer.attentionOutput.forward(
+                context.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer)
             backend.add(x.pointer, into: delta.pointer, count: rows * H)
-            backend.layerNorm(delta.pointer, weight: layer.attentionNorm.weight.pointer, bias: layer.attentionNorm.bias.pointer,
-                              epsilon: eps, rows: rows, columns: H, into: x.pointer)
-            layer.intermediate.forward(x.pointer, rows: rows, into: inner.pointer, backend: backend, scratch: scratch.pointer)
+            backend.layerNorm(
+                delta.pointer, weight: layer.attentionNorm.weight.pointer, bias: layer.attentionNorm.bias.pointer,
+                epsilon: eps, rows: rows, columns: H, into: x.pointer)
+            layer.intermediate.forward(
+                x.pointer, rows: rows, into: inner.pointer, backend: backend, scratch: scratch.pointer)
             backend.gelu(inner.pointer, count: rows * I)
-            layer.output.forward(inner.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer)
+            layer.output.forward(
+                inner.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer)
             backend.add(x.pointer, into: delta.pointer, count: rows * H)
-            backend.layerNorm(delta.pointer, weight: layer.outputNorm.weight.pointer, bias: layer.outputNorm.bias.pointer,
-                              epsilon: eps, rows: rows, columns: H, into: x.pointer)
+            backend.layerNorm(
+                delta.pointer, weight: layer.outputNorm.weight.pointer, bias: layer.outputNorm.bias.pointer,
+                epsilon: eps, rows: rows, columns: H, into: x.pointer)
         }
         return x
     }
@@ -91,8 +97,12 @@ extension BertModel {
             for (k, t) in range.enumerated() {
                 let id = batch.tokens[t], p = positions[k], type = tokenTypes?[s][k] ?? 0
                 precondition(id >= 0 && id < config.vocabularySize, "token id \(id) outside the vocabulary")
-                precondition(p < config.maxPositions, "sequence \(s) is longer than the \(maxSequenceLength) positions the model has")
-                precondition(type >= 0 && type < config.typeVocabularySize, "token type \(type) outside 0..<\(config.typeVocabularySize)")
+                precondition(
+                    p < config.maxPositions,
+                    "sequence \(s) is longer than the \(maxSequenceLength) positions the model has")
+                precondition(
+                    type >= 0 && type < config.typeVocabularySize,
+                    "token type \(type) outside 0..<\(config.typeVocabularySize)")
                 let row = summed.pointer + t * H
                 let w = wordEmbeddings.pointer + id * H, pe = positionEmbeddings.pointer + p * H
                 let te = tokenTypeEmbeddings.pointer + type * H
@@ -100,8 +110,9 @@ extension BertModel {
             }
         }
         let x = Tensor(shape: [T, H])
-        backend.layerNorm(summed.pointer, weight: embeddingNorm.weight.pointer, bias: embeddingNorm.bias.pointer,
-                          epsilon: eps, rows: T, columns: H, into: x.pointer)
+        backend.layerNorm(
+            summed.pointer, weight: embeddingNorm.weight.pointer, bias: embeddingNorm.bias.pointer,
+            epsilon: eps, rows: T, columns: H, into: x.pointer)
 
         return x
     }
@@ -109,7 +120,9 @@ extension BertModel {
     /// Bidirectional attention of each sequence to itself, one task per (sequence, head); no mask, since
     /// packing leaves no padding. With `firstOnly`, only each sequence's first token asks (one output row
     /// per sequence).
-    func attend(qkv: UnsafeMutablePointer<Float>, batch: PackedBatch, firstOnly: Bool, into out: UnsafeMutablePointer<Float>) {
+    func attend(
+        qkv: UnsafeMutablePointer<Float>, batch: PackedBatch, firstOnly: Bool, into out: UnsafeMutablePointer<Float>
+    ) {
         let d = headDimension, heads = config.headCount, H = config.hiddenSize, stride = 3 * H
         let scale = 1 / Float(d).squareRoot()
         let backend = self.backend
@@ -124,14 +137,16 @@ extension BertModel {
             defer { scores.deallocate() }
             let base = qkv + seq.lowerBound * stride + h * d
             let q = UnsafePointer(base), k = UnsafePointer(base + H), v = UnsafePointer(base + 2 * H)
-            backend.gemm(m: nq, n: n, k: d, alpha: scale, a: q, lda: stride, b: k, ldb: stride,
-                         transposeB: true, beta: 0, c: scores, ldc: n)
+            backend.gemm(
+                m: nq, n: n, k: d, alpha: scale, a: q, lda: stride, b: k, ldb: stride,
+                transposeB: true, beta: 0, c: scores, ldc: n)
             for r in 0..<nq {
                 maskedSoftmaxRow(scores + r * n, visible: n, count: n)
             }
             let o = out + (firstOnly ? i : seq.lowerBound) * H + h * d
-            backend.gemm(m: nq, n: d, k: n, alpha: 1, a: scores, lda: n, b: v, ldb: stride,
-                         transposeB: false, beta: 0, c: o, ldc: H)
+            backend.gemm(
+                m: nq, n: d, k: n, alpha: 1, a: scores, lda: n, b: v, ldb: stride,
+                transposeB: false, beta: 0, c: o, ldc: H)
         }
     }
 }

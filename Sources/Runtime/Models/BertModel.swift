@@ -17,19 +17,19 @@ public final class BertModel: @unchecked Sendable {
     }
 
     public struct Layer: @unchecked Sendable {
-        public let qkv: Linear              // [query; key; value] × hidden
+        public let qkv: Linear  // [query; key; value] × hidden
         public let attentionOutput: Linear  // attention.output.dense, hidden × hidden
-        public let attentionNorm: Norm      // attention.output.LayerNorm
-        public let intermediate: Linear     // intermediate.dense, intermediate × hidden
-        public let output: Linear           // output.dense, hidden × intermediate
-        public let outputNorm: Norm         // output.LayerNorm
+        public let attentionNorm: Norm  // attention.output.LayerNorm
+        public let intermediate: Linear  // intermediate.dense, intermediate × hidden
+        public let output: Linear  // output.dense, hidden × intermediate
+        public let outputNorm: Norm  // output.LayerNorm
     }
 
     public let config: EncoderConfig
     /// The checkpoint's prefix before `embeddings.` (`bert.`, `roberta.`, or empty for a bare backbone).
     public let prefix: String
-    public let wordEmbeddings: Tensor       // vocab × hidden
-    public let positionEmbeddings: Tensor   // maxPositions × hidden
+    public let wordEmbeddings: Tensor  // vocab × hidden
+    public let positionEmbeddings: Tensor  // maxPositions × hidden
     public let tokenTypeEmbeddings: Tensor  // typeVocab × hidden
     public let embeddingNorm: Norm
     public let layers: [Layer]
@@ -56,17 +56,21 @@ public final class BertModel: @unchecked Sendable {
     var classifierModule: String { isRoberta ? "classifier.out_proj" : "classifier" }
 
     /// `tensor(name)` returns the Hugging Face-named weight (nil when absent).
-    public init(config: EncoderConfig, backend: any ComputeBackend, source: String,
-                tensor: (String) throws -> Tensor?) throws {
+    public init(
+        config: EncoderConfig, backend: any ComputeBackend, source: String,
+        tensor: (String) throws -> Tensor?
+    ) throws {
         guard config.modelType == "bert" || config.modelType == "roberta" else {
-            throw LoadError(.unsupported, file: source, item: "model_type",
-                            "'\(config.modelType)' is not a BERT or RoBERTa encoder")
+            throw LoadError(
+                .unsupported, file: source, item: "model_type",
+                "'\(config.modelType)' is not a BERT or RoBERTa encoder")
         }
         // transformers' "gelu" (and its pure-Python twin) is the exact erf form; the tanh approximations
         // differ by up to 1e-3 and would break parity silently.
         guard ["gelu", "gelu_python"].contains(config.hiddenActivation) else {
-            throw LoadError(.unsupported, file: source, item: "hidden_act",
-                            "'\(config.hiddenActivation)' is not supported (only the exact 'gelu')")
+            throw LoadError(
+                .unsupported, file: source, item: "hidden_act",
+                "'\(config.hiddenActivation)' is not supported (only the exact 'gelu')")
         }
         self.config = config
         self.backend = backend
@@ -78,13 +82,15 @@ public final class BertModel: @unchecked Sendable {
             if let t = try tensor(p + "embeddings.word_embeddings.weight") { found = (p, t); break }
         }
         guard let (prefix, words) = found else {
-            throw LoadError(.missingKey, file: source, item: "\(config.modelType).embeddings.word_embeddings.weight",
-                            "the model has no word embeddings (neither '\(config.modelType).embeddings.…' nor 'embeddings.…')")
+            throw LoadError(
+                .missingKey, file: source, item: "\(config.modelType).embeddings.word_embeddings.weight",
+                "the model has no word embeddings (neither '\(config.modelType).embeddings.…' nor 'embeddings.…')")
         }
         self.prefix = prefix
         func check(_ name: String, _ t: Tensor, _ shape: [Int]) throws -> Tensor {
             guard t.shape == shape else {
-                throw LoadError(.shapeMismatch, file: source, item: name, "shape \(t.shape), expected \(shape) from the config")
+                throw LoadError(
+                    .shapeMismatch, file: source, item: name, "shape \(t.shape), expected \(shape) from the config")
             }
             return t
         }
@@ -102,14 +108,21 @@ public final class BertModel: @unchecked Sendable {
         func norm(_ module: String) throws -> Norm {
             let w = try tensor(module + ".weight") ?? tensor(module + ".gamma")
             let b = try tensor(module + ".bias") ?? tensor(module + ".beta")
-            guard let w else { throw LoadError(.missingKey, file: source, item: module + ".weight", "the model has no weight '\(module).weight'") }
-            guard let b else { throw LoadError(.missingKey, file: source, item: module + ".bias", "the model has no weight '\(module).bias'") }
+            guard let w else {
+                throw LoadError(
+                    .missingKey, file: source, item: module + ".weight", "the model has no weight '\(module).weight'")
+            }
+            guard let b else {
+                throw LoadError(
+                    .missingKey, file: source, item: module + ".bias", "the model has no weight '\(module).bias'")
+            }
             return Norm(weight: try check(module + ".weight", w, [h]), bias: try check(module + ".bias", b, [h]))
         }
 
         wordEmbeddings = try check(prefix + "embeddings.word_embeddings.weight", words, [config.vocabularySize, h])
         positionEmbeddings = try need(prefix + "embeddings.position_embeddings.weight", [config.maxPositions, h])
-        tokenTypeEmbeddings = try need(prefix + "embeddings.token_type_embeddings.weight", [config.typeVocabularySize, h])
+        tokenTypeEmbeddings = try need(
+            prefix + "embeddings.token_type_embeddings.weight", [config.typeVocabularySize, h])
         embeddingNorm = try norm(prefix + "embeddings.LayerNorm")
         var layers: [Layer] = []
         for n in 0..<config.layerCount {
@@ -119,13 +132,14 @@ public final class BertModel: @unchecked Sendable {
                 (try need(p + "attention.self.key.weight", [h, h]), try need(p + "attention.self.key.bias", [h])),
                 (try need(p + "attention.self.value.weight", [h, h]), try need(p + "attention.self.value.bias", [h])),
             ])
-            layers.append(Layer(
-                qkv: qkv,
-                attentionOutput: try linear(p + "attention.output.dense", out: h, in: h),
-                attentionNorm: try norm(p + "attention.output.LayerNorm"),
-                intermediate: try linear(p + "intermediate.dense", out: i, in: h),
-                output: try linear(p + "output.dense", out: h, in: i),
-                outputNorm: try norm(p + "output.LayerNorm")))
+            layers.append(
+                Layer(
+                    qkv: qkv,
+                    attentionOutput: try linear(p + "attention.output.dense", out: h, in: h),
+                    attentionNorm: try norm(p + "attention.output.LayerNorm"),
+                    intermediate: try linear(p + "intermediate.dense", out: i, in: h),
+                    output: try linear(p + "output.dense", out: h, in: i),
+                    outputNorm: try norm(p + "output.LayerNorm")))
         }
         self.layers = layers
 
@@ -137,7 +151,8 @@ public final class BertModel: @unchecked Sendable {
         }
         let roberta = config.modelType == "roberta"
         basePooler = try optionalLinear(roberta ? "classifier.dense" : prefix + "pooler.dense", out: h)
-        baseClassifier = try optionalLinear(roberta ? "classifier.out_proj" : "classifier", out: config.labelNames.count)
+        baseClassifier = try optionalLinear(
+            roberta ? "classifier.out_proj" : "classifier", out: config.labelNames.count)
         pooler = basePooler
         classifier = baseClassifier
     }
@@ -150,7 +165,8 @@ public final class BertModel: @unchecked Sendable {
         if path == classifierModule { return classifier.map { ($0, 0, $0.outFeatures) } }
         let parts = path.split(separator: ".")
         guard parts.count >= 4, parts[0] == "encoder", parts[1] == "layer", let n = Int(parts[2]),
-              n >= 0, n < layers.count else { return nil }
+            n >= 0, n < layers.count
+        else { return nil }
         let l = layers[n], h = config.hiddenSize
         switch parts.dropFirst(3).joined(separator: ".") {
         case "attention.self.query": return (l.qkv, 0, h)
@@ -177,7 +193,8 @@ public final class BertModel: @unchecked Sendable {
 
     /// Every linear layer, for merging or clearing adapters (the head in use included).
     public var allLinears: [Linear] {
-        layers.flatMap { [$0.qkv, $0.attentionOutput, $0.intermediate, $0.output] } + [pooler, classifier].compactMap { $0 }
+        layers.flatMap { [$0.qkv, $0.attentionOutput, $0.intermediate, $0.output] }
+            + [pooler, classifier].compactMap { $0 }
     }
 
     /// Installs a head (nil keeps the current part); used by `attach` and `detachAdapters`.

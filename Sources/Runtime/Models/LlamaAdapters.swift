@@ -50,16 +50,20 @@ extension LlamaModel {
             if name == "lm_head.weight" {
                 let shape = [config.vocabularySize, config.hiddenSize]
                 guard p.shape == shape else {
-                    throw LoadError(.shapeMismatch, file: file, item: p.name, "saved head is \(p.shape), expected \(shape)")
+                    throw LoadError(
+                        .shapeMismatch, file: file, item: p.name, "saved head is \(p.shape), expected \(shape)")
                 }
-                if p.values != baseLMHead.weight.values { head = Linear(weight: Tensor(shape: p.shape, values: p.values)) }
+                if p.values != baseLMHead.weight.values {
+                    head = Linear(weight: Tensor(shape: p.shape, values: p.values))
+                }
             } else if name == "model.embed_tokens.weight", p.values == embedding.values {
                 continue
             } else {
-                throw LoadError(.unsupported, file: file, item: p.name,
-                                "the adapter saves '\(p.name)'; bayeval applies only a saved lm_head to a "
-                                    + "\(config.modelType) decoder (changed embeddings and classification heads such as "
-                                    + "'score' are not supported), and ignoring it would give wrong probabilities")
+                throw LoadError(
+                    .unsupported, file: file, item: p.name,
+                    "the adapter saves '\(p.name)'; bayeval applies only a saved lm_head to a "
+                        + "\(config.modelType) decoder (changed embeddings and classification heads such as "
+                        + "'score' are not supported), and ignoring it would give wrong probabilities")
             }
         }
         return head

@@ -14,7 +14,7 @@ extension LlamaModel {
             for len in sequenceLengths {
                 let t = Double(len)
                 let rows = reduce ? 1 : t
-                total += 2 * t * h * (q + 2 * kv) + lora(layer.qkv, rows: t)           // every token needs k, v
+                total += 2 * t * h * (q + 2 * kv) + lora(layer.qkv, rows: t)  // every token needs k, v
                 // Query row r attends to prefix + r + 1 keys: QKᵀ and PV each 2·d per key per head.
                 let keys = reduce ? Double(prefixLength) + t : t * Double(prefixLength) + t * (t + 1) / 2
                 total += 4 * q * keys

@@ -5,21 +5,28 @@ extension LlamaModel {
     public func makePrefixCache(tokens: [Int]) -> PrefixCache {
         precondition(!tokens.isEmpty)
         var keys: [Tensor] = [], values: [Tensor] = []
-        _ = run(PackedBatch([tokens]), prefix: nil, lastOnly: false, collect: { layer, qkv, stride in
-            let k = Tensor(shape: [tokens.count, self.keyValueWidth]), v = Tensor(shape: [tokens.count, self.keyValueWidth])
-            for t in 0..<tokens.count {
-                (k.pointer + t * self.keyValueWidth).update(from: qkv + t * stride + self.queryWidth, count: self.keyValueWidth)
-                (v.pointer + t * self.keyValueWidth).update(from: qkv + t * stride + self.queryWidth + self.keyValueWidth, count: self.keyValueWidth)
-            }
-            keys.append(k); values.append(v)
-        })
+        _ = run(
+            PackedBatch([tokens]), prefix: nil, lastOnly: false,
+            collect: { layer, qkv, stride in
+                let k = Tensor(shape: [tokens.count, self.keyValueWidth]),
+                    v = Tensor(shape: [tokens.count, self.keyValueWidth])
+                for t in 0..<tokens.count {
+                    (k.pointer + t * self.keyValueWidth).update(
+                        from: qkv + t * stride + self.queryWidth, count: self.keyValueWidth)
+                    (v.pointer + t * self.keyValueWidth).update(
+                        from: qkv + t * stride + self.queryWidth + self.keyValueWidth, count: self.keyValueWidth)
+                }
+                keys.append(k); values.append(v)
+            })
         return PrefixCache(tokens: tokens, keys: keys, values: values)
     }
 
     /// Forward pass over packed sequences that continue `prefix` (positions start after it). With `seeds`
     /// (one per sequence), every LoRA patch that carries a posterior draws its own weight sample per
     /// sequence; the prefix, computed once, stays at the mean weights, so samplers pass no prefix.
-    public func forward(_ batch: PackedBatch, prefix: PrefixCache? = nil, output: DecoderOutput, seeds: [UInt64]? = nil) -> Tensor {
+    public func forward(
+        _ batch: PackedBatch, prefix: PrefixCache? = nil, output: DecoderOutput, seeds: [UInt64]? = nil
+    ) -> Tensor {
         let noise = seeds.map { WeightNoise(rows: batch.sequences, seeds: $0) }
         switch output {
         case .lastPositionLogits(let ids):
@@ -29,14 +36,18 @@ extension LlamaModel {
             let hidden = run(batch, prefix: prefix, lastOnly: false, collect: nil, noise: noise)
             let logits = Tensor(shape: [hidden.rows, config.vocabularySize])
             let scratch = Tensor(shape: [hidden.rows, max(1, lmHead.maxRank)])
-            lmHead.forward(hidden.pointer, rows: hidden.rows, into: logits.pointer, backend: backend, scratch: scratch.pointer, noise: noise)
+            lmHead.forward(
+                hidden.pointer, rows: hidden.rows, into: logits.pointer, backend: backend, scratch: scratch.pointer,
+                noise: noise)
             return logits
         }
     }
 
     /// The final-norm hidden states: one row per sequence (`lastOnly`) or per token.
-    func run(_ batch: PackedBatch, prefix: PrefixCache?, lastOnly: Bool,
-             collect: ((Int, UnsafeMutablePointer<Float>, Int) -> Void)?, noise: WeightNoise? = nil) -> Tensor {
+    func run(
+        _ batch: PackedBatch, prefix: PrefixCache?, lastOnly: Bool,
+        collect: ((Int, UnsafeMutablePointer<Float>, Int) -> Void)?, noise: WeightNoise? = nil
+    ) -> Tensor {
         let T = batch.tokenCount, B = batch.sequences.count
         let P = prefix?.length ?? 0
         let H = config.hiddenSize, I = config.intermediateSize
@@ -56,12 +67,16 @@ extension LlamaModel {
 
         for (n, layer) in layers.enumerated() {
             let reduce = lastOnly && n == layers.count - 1
-            backend.rmsNorm(x.pointer, weight: layer.attentionNorm.pointer, epsilon: eps, rows: T, columns: H, into: normed.pointer)
-            layer.qkv.forward(normed.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer, noise: noise)
+            backend.rmsNorm(
+                x.pointer, weight: layer.attentionNorm.pointer, epsilon: eps, rows: T, columns: H, into: normed.pointer)
+            layer.qkv.forward(
+                normed.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer, noise: noise)
             applyRotary(qkv.pointer, stride: stride, batch: batch, offset: P)
             collect?(n, qkv.pointer, stride)
             let rows = reduce ? B : T
-            attend(qkv: qkv.pointer, stride: stride, batch: batch, prefix: prefix, layer: n, lastOnly: reduce, into: attended.pointer)
+            attend(
+                qkv: qkv.pointer, stride: stride, batch: batch, prefix: prefix, layer: n, lastOnly: reduce,
+                into: attended.pointer)
             if reduce {
                 // Only the scored positions continue: gather their residual rows.
                 let kept = Tensor(shape: [B, H])
@@ -69,12 +84,21 @@ extension LlamaModel {
                 x = kept
             }
             let rowNoise = reduce ? noise?.oneRowEach : noise
-            layer.output.forward(attended.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer, noise: rowNoise)
+            layer.output.forward(
+                attended.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer,
+                noise: rowNoise)
             backend.add(delta.pointer, into: x.pointer, count: rows * H)
-            backend.rmsNorm(x.pointer, weight: layer.mlpNorm.pointer, epsilon: eps, rows: rows, columns: H, into: normed.pointer)
-            layer.gateUp.forward(normed.pointer, rows: rows, into: gateUp.pointer, backend: backend, scratch: scratch.pointer, noise: rowNoise)
-            backend.siluMultiply(gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I, rows: rows, columns: I, into: activated.pointer)
-            layer.down.forward(activated.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer, noise: rowNoise)
+            backend.rmsNorm(
+                x.pointer, weight: layer.mlpNorm.pointer, epsilon: eps, rows: rows, columns: H, into: normed.pointer)
+            layer.gateUp.forward(
+                normed.pointer, rows: rows, into: gateUp.pointer, backend: backend, scratch: scratch.pointer,
+                noise: rowNoise)
+            backend.siluMultiply(
+                gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I, rows: rows, columns: I,
+                into: activated.pointer)
+            layer.down.forward(
+                activated.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer,
+                noise: rowNoise)
             backend.add(delta.pointer, into: x.pointer, count: rows * H)
         }
         let out = Tensor(shape: [x.rows, H])
@@ -102,8 +126,10 @@ extension LlamaModel {
 
     /// Causal attention of each sequence to the prefix and to its own earlier tokens, one task per
     /// (sequence, head). With `lastOnly`, only each sequence's last token asks (one output row per sequence).
-    func attend(qkv: UnsafeMutablePointer<Float>, stride: Int, batch: PackedBatch, prefix: PrefixCache?,
-                layer: Int, lastOnly: Bool, into out: UnsafeMutablePointer<Float>) {
+    func attend(
+        qkv: UnsafeMutablePointer<Float>, stride: Int, batch: PackedBatch, prefix: PrefixCache?,
+        layer: Int, lastOnly: Bool, into out: UnsafeMutablePointer<Float>
+    ) {
         let d = config.headDimension, heads = config.headCount
         let group = heads / config.keyValueHeadCount
         let qW = queryWidth, kvW = keyValueWidth
@@ -125,21 +151,25 @@ extension LlamaModel {
             let kOwn = UnsafePointer(qkv + seq.lowerBound * stride + qW + g * d)
             let vOwn = UnsafePointer(qkv + seq.lowerBound * stride + qW + kvW + g * d)
             if P > 0, let pk {
-                backend.gemm(m: nq, n: P, k: d, alpha: scale, a: q, lda: stride, b: pk + g * d, ldb: kvW,
-                             transposeB: true, beta: 0, c: scores, ldc: L)
+                backend.gemm(
+                    m: nq, n: P, k: d, alpha: scale, a: q, lda: stride, b: pk + g * d, ldb: kvW,
+                    transposeB: true, beta: 0, c: scores, ldc: L)
             }
-            backend.gemm(m: nq, n: n, k: d, alpha: scale, a: q, lda: stride, b: kOwn, ldb: stride,
-                         transposeB: true, beta: 0, c: scores + P, ldc: L)
+            backend.gemm(
+                m: nq, n: n, k: d, alpha: scale, a: q, lda: stride, b: kOwn, ldb: stride,
+                transposeB: true, beta: 0, c: scores + P, ldc: L)
             for r in 0..<nq {
                 maskedSoftmaxRow(scores + r * L, visible: P + first + r + 1, count: L)
             }
             let o = out + ((lastOnly ? i : seq.lowerBound) * qW) + h * d
             if P > 0, let pv {
-                backend.gemm(m: nq, n: d, k: P, alpha: 1, a: scores, lda: L, b: pv + g * d, ldb: kvW,
-                             transposeB: false, beta: 0, c: o, ldc: qW)
+                backend.gemm(
+                    m: nq, n: d, k: P, alpha: 1, a: scores, lda: L, b: pv + g * d, ldb: kvW,
+                    transposeB: false, beta: 0, c: o, ldc: qW)
             }
-            backend.gemm(m: nq, n: d, k: n, alpha: 1, a: scores + P, lda: L, b: vOwn, ldb: stride,
-                         transposeB: false, beta: P > 0 ? 1 : 0, c: o, ldc: qW)
+            backend.gemm(
+                m: nq, n: d, k: n, alpha: 1, a: scores + P, lda: L, b: vOwn, ldb: stride,
+                transposeB: false, beta: P > 0 ? 1 : 0, c: o, ldc: qW)
         }
     }
 
@@ -149,17 +179,23 @@ extension LlamaModel {
         let w = Tensor(shape: [K, H])
         for (k, id) in ids.enumerated() { (w.pointer + k * H).update(from: lmHead.weight.pointer + id * H, count: H) }
         let logits = Tensor(shape: [rows, K])
-        backend.linear(hidden.pointer, rows: rows, inFeatures: H, weight: w.pointer, outFeatures: K, into: logits.pointer)
+        backend.linear(
+            hidden.pointer, rows: rows, inFeatures: H, weight: w.pointer, outFeatures: K, into: logits.pointer)
         for p in lmHead.patches {
             let t = Tensor(shape: [rows, p.rank]), b = Tensor(shape: [K, p.rank])
-            for (k, id) in ids.enumerated() { (b.pointer + k * p.rank).update(from: p.b.pointer + id * p.rank, count: p.rank) }
-            backend.linear(hidden.pointer, rows: rows, inFeatures: H, weight: p.a.pointer, outFeatures: p.rank, into: t.pointer)
-            if let noise, let sampler = p.sampler {
-                p.addSample(sampler, x: hidden.pointer, inFeatures: H, rows: noise, u: t.pointer, y: logits.pointer, ldy: K,
-                            outputRows: ids, backend: backend)
+            for (k, id) in ids.enumerated() {
+                (b.pointer + k * p.rank).update(from: p.b.pointer + id * p.rank, count: p.rank)
             }
-            backend.gemm(m: rows, n: K, k: p.rank, alpha: p.scaling, a: t.pointer, lda: p.rank, b: b.pointer, ldb: p.rank,
-                         transposeB: true, beta: 1, c: logits.pointer, ldc: K)
+            backend.linear(
+                hidden.pointer, rows: rows, inFeatures: H, weight: p.a.pointer, outFeatures: p.rank, into: t.pointer)
+            if let noise, let sampler = p.sampler {
+                p.addSample(
+                    sampler, x: hidden.pointer, inFeatures: H, rows: noise, u: t.pointer, y: logits.pointer, ldy: K,
+                    outputRows: ids, backend: backend)
+            }
+            backend.gemm(
+                m: rows, n: K, k: p.rank, alpha: p.scaling, a: t.pointer, lda: p.rank, b: b.pointer, ldb: p.rank,
+                transposeB: true, beta: 1, c: logits.pointer, ldc: K)
         }
         return logits
     }

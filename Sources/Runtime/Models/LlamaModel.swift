@@ -7,15 +7,15 @@ import Loaders
 public final class LlamaModel: @unchecked Sendable {
     public struct Layer: @unchecked Sendable {
         public let attentionNorm: Tensor
-        public let qkv: Linear          // [q; k; v] × hidden
-        public let output: Linear       // hidden × q
+        public let qkv: Linear  // [q; k; v] × hidden
+        public let output: Linear  // hidden × q
         public let mlpNorm: Tensor
-        public let gateUp: Linear       // [gate; up] × hidden
-        public let down: Linear         // hidden × intermediate
+        public let gateUp: Linear  // [gate; up] × hidden
+        public let down: Linear  // hidden × intermediate
     }
 
     public let config: DecoderConfig
-    public let embedding: Tensor        // vocab × hidden
+    public let embedding: Tensor  // vocab × hidden
     public let layers: [Layer]
     public let finalNorm: Tensor
     /// The head in use: the base head, or an adapter's saved copy (`modules_to_save`) while it is attached.
@@ -29,15 +29,19 @@ public final class LlamaModel: @unchecked Sendable {
     public var keyValueWidth: Int { config.keyValueHeadCount * config.headDimension }
 
     /// `tensor(name)` returns the Hugging Face-named weight (nil when absent).
-    public init(config: DecoderConfig, backend: any ComputeBackend, source: String,
-                tensor: (String) throws -> Tensor?) throws {
+    public init(
+        config: DecoderConfig, backend: any ComputeBackend, source: String,
+        tensor: (String) throws -> Tensor?
+    ) throws {
         // The MLP is SwiGLU without biases; another activation or MLP biases would run silently wrong.
         guard ["silu", "swish"].contains(config.hiddenActivation) else {
-            throw LoadError(.unsupported, file: source, item: "hidden_act",
-                            "'\(config.hiddenActivation)' is not supported (the LLaMA family's MLP uses 'silu')")
+            throw LoadError(
+                .unsupported, file: source, item: "hidden_act",
+                "'\(config.hiddenActivation)' is not supported (the LLaMA family's MLP uses 'silu')")
         }
         guard !config.mlpBias else {
-            throw LoadError(.unsupported, file: source, item: "mlp_bias", "MLP biases are not supported (mlp_bias: true)")
+            throw LoadError(
+                .unsupported, file: source, item: "mlp_bias", "MLP biases are not supported (mlp_bias: true)")
         }
         self.config = config
         self.backend = backend
@@ -46,7 +50,8 @@ public final class LlamaModel: @unchecked Sendable {
                 throw LoadError(.missingKey, file: source, item: name, "the model has no weight '\(name)'")
             }
             guard t.shape == shape else {
-                throw LoadError(.shapeMismatch, file: source, item: name, "shape \(t.shape), expected \(shape) from the config")
+                throw LoadError(
+                    .shapeMismatch, file: source, item: name, "shape \(t.shape), expected \(shape) from the config")
             }
             return t
         }
@@ -64,25 +69,31 @@ public final class LlamaModel: @unchecked Sendable {
                 (try need(p + "self_attn.k_proj.weight", [kv, h]), try bias("self_attn.k_proj.bias", kv)),
                 (try need(p + "self_attn.v_proj.weight", [kv, h]), try bias("self_attn.v_proj.bias", kv)),
             ])
-            let gateUp = Linear.fused([(try need(p + "mlp.gate_proj.weight", [i, h]), nil),
-                                       (try need(p + "mlp.up_proj.weight", [i, h]), nil)])
-            layers.append(Layer(
-                attentionNorm: try need(p + "input_layernorm.weight", [h]),
-                qkv: qkv, output: Linear(weight: try need(p + "self_attn.o_proj.weight", [h, q])),
-                mlpNorm: try need(p + "post_attention_layernorm.weight", [h]),
-                gateUp: gateUp, down: Linear(weight: try need(p + "mlp.down_proj.weight", [h, i]))))
+            let gateUp = Linear.fused([
+                (try need(p + "mlp.gate_proj.weight", [i, h]), nil),
+                (try need(p + "mlp.up_proj.weight", [i, h]), nil),
+            ])
+            layers.append(
+                Layer(
+                    attentionNorm: try need(p + "input_layernorm.weight", [h]),
+                    qkv: qkv, output: Linear(weight: try need(p + "self_attn.o_proj.weight", [h, q])),
+                    mlpNorm: try need(p + "post_attention_layernorm.weight", [h]),
+                    gateUp: gateUp, down: Linear(weight: try need(p + "mlp.down_proj.weight", [h, i]))))
         }
         self.layers = layers
         finalNorm = try need("model.norm.weight", [h])
         if let head = try tensor("lm_head.weight"), !config.tieWordEmbeddings {
             guard head.shape == [config.vocabularySize, h] else {
-                throw LoadError(.shapeMismatch, file: source, item: "lm_head.weight", "shape \(head.shape), expected \([config.vocabularySize, h])")
+                throw LoadError(
+                    .shapeMismatch, file: source, item: "lm_head.weight",
+                    "shape \(head.shape), expected \([config.vocabularySize, h])")
             }
             baseLMHead = Linear(weight: head)
         } else if config.tieWordEmbeddings {
             baseLMHead = Linear(weight: embedding)
         } else {
-            throw LoadError(.missingKey, file: source, item: "lm_head.weight", "untied embeddings but no lm_head.weight")
+            throw LoadError(
+                .missingKey, file: source, item: "lm_head.weight", "untied embeddings but no lm_head.weight")
         }
         lmHead = baseLMHead
         rope = RotaryEmbedding(headDimension: config.headDimension, config: config.rope)
@@ -94,7 +105,8 @@ public final class LlamaModel: @unchecked Sendable {
         // Also `model.embed_tokens` etc. fall through to nil: only linear layers take LoRA patches.
         let parts = module.split(separator: ".")
         guard parts.count == 5, parts[0] == "model", parts[1] == "layers", let n = Int(parts[2]),
-              n >= 0, n < layers.count else { return nil }
+            n >= 0, n < layers.count
+        else { return nil }
         let l = layers[n]
         let q = queryWidth, kv = keyValueWidth, i = config.intermediateSize
         switch (parts[3], parts[4]) {

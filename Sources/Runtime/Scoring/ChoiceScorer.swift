@@ -44,7 +44,9 @@ public final class ChoiceScorer: @unchecked Sendable {
         var results = [[Float]](repeating: [], count: requests.count)
         // Requests that do not extend the cached header run on their own, from position 0.
         let usesPrefix = requests.map(extendsPrefix)
-        let order = requests.indices.sorted { (usesPrefix[$0] ? 0 : 1, requests[$0].tokens.count) < (usesPrefix[$1] ? 0 : 1, requests[$1].tokens.count) }
+        let order = requests.indices.sorted {
+            (usesPrefix[$0] ? 0 : 1, requests[$0].tokens.count) < (usesPrefix[$1] ? 0 : 1, requests[$1].tokens.count)
+        }
         var done = 0
         var start = 0
         while start < order.count {
@@ -54,15 +56,18 @@ public final class ChoiceScorer: @unchecked Sendable {
             // Grow the batch while the padded-equivalent size stays in budget (sorted, so the last is longest).
             while end < order.count, usesPrefix[order[end]] == withPrefix {
                 let n = ownTokens(requests[order[end]]).count
-                if end > start && (max(longest, n) * (end - start + 1) > tokenBudget || end - start >= maxSequences) { break }
+                if end > start && (max(longest, n) * (end - start + 1) > tokenBudget || end - start >= maxSequences) {
+                    break
+                }
                 longest = max(longest, n)
                 end += 1
             }
             let members = Array(order[start..<end])
             let sequences = members.map { Array(ownTokens(requests[$0])) }
             let answers = AnswerColumns(members.lazy.map { requests[$0].answerTokens })
-            let logits = model.forward(PackedBatch(sequences), prefix: withPrefix ? prefix : nil,
-                                       output: .lastPositionLogits(ids: answers.ids))
+            let logits = model.forward(
+                PackedBatch(sequences), prefix: withPrefix ? prefix : nil,
+                output: .lastPositionLogits(ids: answers.ids))
             for (row, m) in members.enumerated() {
                 results[m] = answers.logits(logits, row: row, answers: requests[m].answerTokens)
             }

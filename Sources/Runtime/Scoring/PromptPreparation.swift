@@ -25,7 +25,9 @@ public struct PromptPreparation {
 
     struct AnswerKey: Hashable { let lastToken: Int; let answer: String }
 
-    public init(tokenizer: any Tokenizer, task: TaskName, options: PromptOptions, contextLength: Int, vocabularySize: Int) {
+    public init(
+        tokenizer: any Tokenizer, task: TaskName, options: PromptOptions, contextLength: Int, vocabularySize: Int
+    ) {
         self.tokenizer = tokenizer
         self.task = task
         self.options = options
@@ -63,26 +65,38 @@ public struct PromptPreparation {
             throw LoadError(.invalidValue, file: file, item: example.id, "the prompt tokenizes to nothing")
         }
         guard tokens.count < contextLength else {
-            throw LoadError(.invalidValue, file: file, item: example.id,
-                            "the prompt is \(tokens.count) tokens, longer than the model's context of \(contextLength)")
+            throw LoadError(
+                .invalidValue, file: file, item: example.id,
+                "the prompt is \(tokens.count) tokens, longer than the model's context of \(contextLength)")
         }
         if let bad = tokens.first(where: { $0 < 0 || $0 >= vocabularySize }) {
-            throw LoadError(.invalidValue, file: file, item: example.id,
-                            "token id \(bad) is outside the model's vocabulary of \(vocabularySize): tokenizer and model do not match")
+            throw LoadError(
+                .invalidValue, file: file, item: example.id,
+                "token id \(bad) is outside the model's vocabulary of \(vocabularySize): tokenizer and model do not match"
+            )
         }
-        let plain = tokens.last == tokenizer.specialTokens.eos ? tokens : tokenizer.encode(prompt.text, pair: nil, addSpecialTokens: false)
+        let plain =
+            tokens.last == tokenizer.specialTokens.eos
+            ? tokens : tokenizer.encode(prompt.text, pair: nil, addSpecialTokens: false)
         var answers: [Int] = []
-        for a in prompt.answers { answers.append(try answerToken(promptText: prompt.text, promptTokens: plain, answer: a, file: file, id: example.id)) }
+        for a in prompt.answers {
+            answers.append(
+                try answerToken(promptText: prompt.text, promptTokens: plain, answer: a, file: file, id: example.id))
+        }
         guard Set(answers).count == answers.count else {
-            throw LoadError(.invalidValue, file: file, item: example.id,
-                            "answers \(prompt.answers) do not map to distinct tokens (\(answers)): the labels do not fit this tokenizer; try --answer-prefix")
+            throw LoadError(
+                .invalidValue, file: file, item: example.id,
+                "answers \(prompt.answers) do not map to distinct tokens (\(answers)): the labels do not fit this tokenizer; try --answer-prefix"
+            )
         }
         return PreparedExample(id: example.id, label: prompt.label, tokens: tokens, answerTokens: answers)
     }
 
     /// The first token the answer adds after the prompt, found by tokenizing prompt + answer (so " A" after
     /// "Answer:" gives the token a byte-level BPE really produces there). Cached per final prompt token.
-    mutating func answerToken(promptText: String, promptTokens: [Int], answer: String, file: String, id: String) throws -> Int {
+    mutating func answerToken(
+        promptText: String, promptTokens: [Int], answer: String, file: String, id: String
+    ) throws -> Int {
         let key = AnswerKey(lastToken: promptTokens.last ?? -1, answer: answer)
         if let t = answerCache[key] { return t }
         let full = tokenizer.encode(promptText + answer, pair: nil, addSpecialTokens: false)
@@ -97,7 +111,9 @@ public struct PromptPreparation {
             token = last
         }
         guard token >= 0, token < vocabularySize else {
-            throw LoadError(.invalidValue, file: file, item: id, "answer '\(answer)' maps to token \(token), outside the model's vocabulary")
+            throw LoadError(
+                .invalidValue, file: file, item: id,
+                "answer '\(answer)' maps to token \(token), outside the model's vocabulary")
         }
         answerCache[key] = token
         return token

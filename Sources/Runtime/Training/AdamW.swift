@@ -38,7 +38,9 @@ public final class AdamW: @unchecked Sendable {
     }
 
     /// The moments as safetensors entries (`<key>.exp_avg`, `<key>.exp_avg_sq`) and the step count.
-    public func state(_ parameters: AdapterParameters) -> (tensors: [(key: String, shape: [Int], values: [Float])], steps: Int) {
+    public func state(
+        _ parameters: AdapterParameters
+    ) -> (tensors: [(key: String, shape: [Int], values: [Float])], steps: Int) {
         var out: [(String, [Int], [Float])] = []
         for (i, p) in parameters.parameters.enumerated() {
             out.append((p.key + ".exp_avg", p.value.shape, m[i].values))
@@ -53,14 +55,17 @@ public final class AdamW: @unchecked Sendable {
             for (suffix, target) in [(".exp_avg", m[i]), (".exp_avg_sq", v[i])] {
                 let key = p.key + suffix
                 guard let info = file.info(key) else {
-                    throw LoadError(.missingKey, file: path, item: key, "the optimizer state has no moment for this parameter")
+                    throw LoadError(
+                        .missingKey, file: path, item: key, "the optimizer state has no moment for this parameter")
                 }
                 guard info.shape == p.value.shape else {
-                    throw LoadError(.shapeMismatch, file: path, item: key, "shape \(info.shape), the parameter is \(p.value.shape)")
+                    throw LoadError(
+                        .shapeMismatch, file: path, item: key, "shape \(info.shape), the parameter is \(p.value.shape)")
                 }
                 let values = try file.floats(key)
                 guard values.allSatisfy(\.isFinite) else {
-                    throw LoadError(.invalidValue, file: path, item: key, "the optimizer state holds NaN or infinite values")
+                    throw LoadError(
+                        .invalidValue, file: path, item: key, "the optimizer state holds NaN or infinite values")
                 }
                 _ = target.storage.update(fromContentsOf: values)
             }

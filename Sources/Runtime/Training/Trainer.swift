@@ -27,9 +27,12 @@ public final class DecoderObjective: TrainingObjective {
 
     public var exampleCount: Int { examples.count }
 
-    public func accumulate(_ indices: [Int], weight: Double, parameters: AdapterParameters) -> (lossSum: Double, correct: Int) {
+    public func accumulate(
+        _ indices: [Int], weight: Double, parameters: AdapterParameters
+    ) -> (lossSum: Double, correct: Int) {
         let batch = indices.map { examples[$0] }
-        let tape = model.trainingForward(header: header, sequences: batch.map { Array($0.tokens.dropFirst(header.count)) })
+        let tape = model.trainingForward(
+            header: header, sequences: batch.map { Array($0.tokens.dropFirst(header.count)) })
         let ids = batch.map(\.answerTokens)
         let logits = model.choiceLogits(tape, answerIDs: ids)
         let (loss, grads) = LogitGradients.crossEntropy(logits: logits, labels: batch.map(\.label), weight: weight)
@@ -50,13 +53,17 @@ public final class EncoderObjective: TrainingObjective {
 
     public var exampleCount: Int { examples.count }
 
-    public func accumulate(_ indices: [Int], weight: Double, parameters: AdapterParameters) -> (lossSum: Double, correct: Int) {
+    public func accumulate(
+        _ indices: [Int], weight: Double, parameters: AdapterParameters
+    ) -> (lossSum: Double, correct: Int) {
         let batch = indices.map { examples[$0] }
         let tape = model.trainingForward(batch.map(\.tokens), tokenTypes: batch.map(\.types))
         let c = tape.logits.columns
         let logits = (0..<batch.count).map { Array(tape.logits.values[($0 * c)..<(($0 + 1) * c)]) }
         let (loss, grads) = LogitGradients.crossEntropy(logits: logits, labels: batch.map(\.label), weight: weight)
-        model.backward(tape, logitGradients: Tensor(shape: tape.logits.shape, values: grads.flatMap { $0 }), context: parameters.context())
+        model.backward(
+            tape, logitGradients: Tensor(shape: tape.logits.shape, values: grads.flatMap { $0 }),
+            context: parameters.context())
         return (loss * Double(batch.count), correctCount(logits, batch.map(\.label)))
     }
 }
@@ -89,8 +96,10 @@ public final class Trainer {
     public var maxGradientNorm: Double
     public let seed: UInt64
 
-    public init(objective: TrainingObjective, parameters: AdapterParameters, optimizer: AdamW, schedule: LinearSchedule,
-                batchSize: Int, accumulation: Int, maxGradientNorm: Double, seed: UInt64) {
+    public init(
+        objective: TrainingObjective, parameters: AdapterParameters, optimizer: AdamW, schedule: LinearSchedule,
+        batchSize: Int, accumulation: Int, maxGradientNorm: Double, seed: UInt64
+    ) {
         self.objective = objective
         self.parameters = parameters
         self.optimizer = optimizer
@@ -132,21 +141,25 @@ public final class Trainer {
         var lossSum = 0.0, correct = 0
         let weight = 1 / Double(indices.count)
         for micro in stride(from: 0, to: indices.count, by: batchSize) {
-            let r = objective.accumulate(Array(indices[micro..<min(indices.count, micro + batchSize)]), weight: weight, parameters: parameters)
+            let r = objective.accumulate(
+                Array(indices[micro..<min(indices.count, micro + batchSize)]), weight: weight, parameters: parameters)
             lossSum += r.lossSum
             correct += r.correct
         }
         parameters.finishGradients()
         let loss = lossSum / Double(indices.count)
         let norm = parameters.gradientSquaredNorm.squareRoot()
-        guard loss.isFinite, norm.isFinite else { throw TrainingError.nonFinite(step: step, loss: loss, gradientNorm: norm) }
+        guard loss.isFinite, norm.isFinite else {
+            throw TrainingError.nonFinite(step: step, loss: loss, gradientNorm: norm)
+        }
         if maxGradientNorm > 0, norm > maxGradientNorm {
             let scale = Float(maxGradientNorm / (norm + 1e-6))
             for p in parameters.parameters { for j in 0..<p.gradient.count { p.gradient[j] *= scale } }
         }
         let lr = schedule.learningRate(step: step)
         optimizer.step(parameters, learningRate: lr)
-        return Update(step: step + 1, loss: loss, accuracy: Double(correct) / Double(indices.count), gradientNorm: norm,
-                      learningRate: lr, indices: indices, seconds: Date().timeIntervalSince(start))
+        return Update(
+            step: step + 1, loss: loss, accuracy: Double(correct) / Double(indices.count), gradientNorm: norm,
+            learningRate: lr, indices: indices, seconds: Date().timeIntervalSince(start))
     }
 }

@@ -10,7 +10,9 @@ public enum TrainingCheckpoint {
 
     /// The adapter's tensors as saved: trained values of every parameter, plus whatever the adapter holds
     /// that does not train (a LoRA-XS layer's fixed A and B).
-    public static func tensors(_ adapter: LoRAAdapter, _ parameters: AdapterParameters) -> [(key: String, shape: [Int], values: [Float])] {
+    public static func tensors(
+        _ adapter: LoRAAdapter, _ parameters: AdapterParameters
+    ) -> [(key: String, shape: [Int], values: [Float])] {
         var out = parameters.parameters.map { (key: $0.key, shape: $0.value.shape, values: $0.value.values) }
         let root = "base_model.model."
         for l in adapter.layers where l.core != nil {
@@ -20,14 +22,19 @@ public enum TrainingCheckpoint {
         return out
     }
 
-    public static func save(adapter: LoRAAdapter, parameters: AdapterParameters, optimizer: AdamW,
-                            settings: [String: String], to directory: String) throws {
+    public static func save(
+        adapter: LoRAAdapter, parameters: AdapterParameters, optimizer: AdamW,
+        settings: [String: String], to directory: String
+    ) throws {
         for p in parameters.parameters where !p.value.values.allSatisfy(\.isFinite) {
-            throw LoadError(.invalidValue, file: directory, item: p.key, "refusing to save a checkpoint with NaN or infinite values")
+            throw LoadError(
+                .invalidValue, file: directory, item: p.key, "refusing to save a checkpoint with NaN or infinite values"
+            )
         }
         var metadata = settings
         metadata["bayeval_train_step"] = String(optimizer.steps)
-        try AdapterWriter.write(config: adapter.config, tensors: tensors(adapter, parameters), metadata: metadata, to: directory)
+        try AdapterWriter.write(
+            config: adapter.config, tensors: tensors(adapter, parameters), metadata: metadata, to: directory)
         let (moments, steps) = optimizer.state(parameters)
         var w = SafeTensorsWriter(metadata: settings.merging(["step": String(steps)]) { $1 })
         for m in moments { try w.add(m.key, floats: m.values, shape: m.shape) }
@@ -35,14 +42,19 @@ public enum TrainingCheckpoint {
     }
 
     /// The optimizer state's update count and settings (to compare with the resuming run's).
-    public static func readState(directory: String) throws -> (file: SafeTensorsFile, path: String, steps: Int, settings: [String: String]) {
+    public static func readState(
+        directory: String
+    ) throws -> (file: SafeTensorsFile, path: String, steps: Int, settings: [String: String]) {
         let path = (directory as NSString).appendingPathComponent(optimizerFile)
         guard FileManager.default.fileExists(atPath: path) else {
-            throw LoadError(.missingKey, file: directory, item: optimizerFile, "no optimizer state to resume from (was this directory written by `bayeval train`?)")
+            throw LoadError(
+                .missingKey, file: directory, item: optimizerFile,
+                "no optimizer state to resume from (was this directory written by `bayeval train`?)")
         }
         let file = try SafeTensorsFile(path: path)
         guard let s = file.metadata["step"], let steps = Int(s), steps >= 0 else {
-            throw LoadError(.invalidValue, file: path, item: "step", "the optimizer state does not record its update count")
+            throw LoadError(
+                .invalidValue, file: path, item: "step", "the optimizer state does not record its update count")
         }
         return (file, path, steps, file.metadata)
     }
