@@ -17,10 +17,12 @@ extension Bayeval {
     static let version = "0.1.0"
 
     /// Where a run ran, for its record.
-    static func platform(threads: Int) -> [String: String] {
-        ["backend": "cpu", "threads": String(threads), "blas": CPUBackend.libraryDescription]
+    static func platform(_ device: Device, threads: Int) -> [String: String] {
+        ["backend": device.rawValue, "threads": String(threads), "library": device.libraryDescription]
     }
 }
+
+extension Device: ExpressibleByArgument {}
 
 /// `--json` for commands whose report can be read by programs.
 struct OutputOptions: ParsableArguments {

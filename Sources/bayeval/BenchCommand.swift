@@ -101,7 +101,7 @@ struct ScoringBench: ParsableCommand {
         guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
         let started = Date()
         let modelPath = try options.model ?? { throw ValidationError("--model is required") }()
-        let backend = CPUBackend(threads: options.threads)
+        let backend = options.device.makeBackend(threads: options.threads)
         let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
         let load = Date().timeIntervalSince(started)
@@ -161,7 +161,7 @@ struct SamplingBench: ParsableCommand {
     func run() throws {
         guard repeats > 0, samples > 0 else { throw ValidationError("--repeats and --samples must be positive") }
         let modelPath = try options.model ?? { throw ValidationError("--model is required") }()
-        let backend = CPUBackend(threads: options.threads)
+        let backend = options.device.makeBackend(threads: options.threads)
         let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
         let a = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
         _ = try TFBPosterior(adapter: a, model: loaded.model, sigma: sigma)

@@ -48,7 +48,7 @@ struct EvaluateCommand: ParsableCommand {
         // A split the task does not have is known before any model is loaded.
         _ = try task.files(for: options.splitName)
 
-        let backend = CPUBackend(threads: options.threads)
+        let backend = options.device.makeBackend(threads: options.threads)
         if !ModelLoader.isGGUF(modelPath), case .encoder = try ModelConfig.load(directory: modelPath) {
             // Encoders have no weight-sampling path yet; deterministic numbers under a Monte Carlo label
             // would be silently wrong.
@@ -194,13 +194,13 @@ struct EvaluateCommand: ParsableCommand {
                 results: [MethodResult(method: method, metrics: report, intervals: intervals)],
                 inputs: try RunRecord.hashInputs(inputs), timings: timings, throughput: throughput,
                 resumedExamples: previous.count, warnings: warnings,
-                platform: Bayeval.platform(threads: options.threads))
+                platform: Bayeval.platform(options.device, threads: options.threads))
             try record.write(to: path)
         }
     }
 
     /// Encoders: classification with the head the adapter saves (or the base model carries).
-    func runEncoder(modelPath: String, backend: CPUBackend, started: Date) throws {
+    func runEncoder(modelPath: String, backend: any ComputeBackend, started: Date) throws {
         var timings = RunRecord.Timings()
         let loaded = try ModelLoader.loadEncoder(path: modelPath, backend: backend)
         var method = Method.evaluating(nil, samples: 0)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Loaders
+import Runtime
 
 /// Model, task and data options shared by the commands that score a model on a task.
 struct ModelTaskOptions: ParsableArguments {
@@ -29,6 +30,9 @@ struct ModelTaskOptions: ParsableArguments {
 
     @Option(name: .long, help: "Threads for matrix products and kernels.")
     var threads: Int = 2
+
+    @Option(name: .long, help: "Where the numerics run: \(Device.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var device: Device = .cpu
 
     @Option(
         name: .long,

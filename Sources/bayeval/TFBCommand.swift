@@ -94,7 +94,7 @@ struct TFBCommand: ParsableCommand {
         _ = try task.files(for: Split(rawValue: anchorSplit)!)
         let config = try AdapterConfig.load(path: (adapter as NSString).appendingPathComponent("adapter_config.json"))
         let modelPath = try options.resolveModel(adapter: adapter, config: config)
-        let backend = CPUBackend(threads: options.threads)
+        let backend = options.device.makeBackend(threads: options.threads)
         let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
         let lora = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
         let posterior = try TFBPosterior(adapter: lora, model: loaded.model, sigma: 0)
@@ -195,7 +195,7 @@ struct TFBCommand: ParsableCommand {
             try RunRecord(
                 command: .tfb, bayevalVersion: Bayeval.version, configuration: configuration(modelPath: modelPath),
                 results: rows, tfbSearch: search, inputs: try RunRecord.hashInputs(inputs), timings: timings,
-                platform: Bayeval.platform(threads: options.threads)
+                platform: Bayeval.platform(options.device, threads: options.threads)
             ).write(to: out)
         }
     }

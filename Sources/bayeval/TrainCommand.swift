@@ -52,6 +52,8 @@ struct TrainCommand: ParsableCommand {
     var stopAfter: Int?
     @Flag(help: "Replace an existing --output directory.") var overwrite = false
     @Option(help: "Threads for matrix products and kernels.") var threads = 2
+    @Option(help: "Where the numerics run: \(Device.allCases.map(\.rawValue).joined(separator: ", ")).") var device:
+        Device = .cpu
     @Option(help: "A directory laid out like fixtures/data (default: the bundled data).") var dataDir: String?
     @Flag(help: "bayesian-peft's prompts exactly (see evaluate --help).") var upstreamPrompts = false
 

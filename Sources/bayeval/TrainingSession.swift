@@ -20,7 +20,7 @@ final class TrainingSession {
 
     init(command c: TrainCommand) throws {
         self.command = c
-        let backend = CPUBackend(threads: c.threads)
+        let backend = c.device.makeBackend(threads: c.threads)
         let task = c.taskName
         let dataDirectory = try c.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
         var train = try DatasetLoader.load(task: task, split: .train, dataDirectory: dataDirectory)
@@ -165,7 +165,8 @@ final class TrainingSession {
             })
         try RunRecord(
             command: .train, bayevalVersion: Bayeval.version, configuration: configuration, results: results,
-            inputs: inputs, timings: timings, resumedExamples: 0, platform: Bayeval.platform(threads: command.threads)
+            inputs: inputs, timings: timings, resumedExamples: 0,
+            platform: Bayeval.platform(command.device, threads: command.threads)
         )
         .write(to: (command.output as NSString).appendingPathComponent("run.json"))
     }

@@ -71,6 +71,10 @@ import TestModels
         #expect(noModel.status != 0 && noModel.stderr.contains("--model"))
         let resume = try bayeval(["evaluate", "--model", "x", "--task", "obqa", "--resume"])
         #expect(resume.status != 0 && resume.stderr.contains("--predictions"))
+        let device = try bayeval(["evaluate", "--model", "x", "--task", "obqa", "--device", "cuda"])
+        #expect(
+            device.status != 0 && device.stderr.contains("--device") && device.stderr.contains("cpu"),
+            "\(device.stderr)")
         let split = try bayeval([
             "evaluate", "--model", fixture("models/tiny-llama3"), "--task", "boolq", "--split", "train",
         ])

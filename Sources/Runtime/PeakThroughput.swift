@@ -1,6 +1,6 @@
 import Foundation
 
-extension CPUBackend {
+extension ComputeBackend {
     /// The machine's sgemm rate in GFLOP/s: the best of `repeats` square n³ products, the yardstick for
     /// "fraction of peak" in benchmarks.
     public func measuredSgemmGFLOPs(n: Int = 2048, repeats: Int = 5) -> Double {
