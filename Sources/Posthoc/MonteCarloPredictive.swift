@@ -64,3 +64,28 @@ public struct MonteCarloPredictive<Model: ChoiceModel> {
         return out
     }
 }
+
+extension MonteCarloPredictive where Model == LlamaModel {
+    /// The Monte Carlo counterpart of `DecoderEvaluation.run`: the examples in chunks, each chunk's
+    /// predictions handed to `record` as soon as they are known (a prediction log survives an interruption),
+    /// progress in examples. `index[id]` is each example's position in its split, which keys its seeds, so
+    /// resuming or re-batching changes no sample.
+    public func evaluate(
+        _ examples: [PreparedExample], index: [String: Int], chunk: Int = 64,
+        record: ([ExamplePrediction]) throws -> Void, progress: (Int) -> Void
+    ) throws -> DecoderEvaluation.Summary {
+        var summary = DecoderEvaluation.Summary()
+        let started = Date()
+        for start in stride(from: 0, to: examples.count, by: max(1, chunk)) {
+            let part = Array(examples[start..<min(examples.count, start + chunk)])
+            let probs = probabilities(part, indices: part.map { index[$0.id]! }) { progress(start + $0) }
+            try record(zip(part, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) })
+            summary.nonFinite += probs.filter { $0 == nil }.count
+            summary.promptTokens += part.reduce(0) { $0 + $1.tokens.count * samples }
+        }
+        summary.examples = examples.count
+        summary.computedTokens = summary.promptTokens
+        summary.seconds = Date().timeIntervalSince(started)
+        return summary
+    }
+}

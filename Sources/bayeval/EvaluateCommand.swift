@@ -118,23 +118,12 @@ struct EvaluateCommand: ParsableCommand {
             let index = Dictionary(uniqueKeysWithValues: prepared.enumerated().map { ($1.id, $0) })
             let mc = MonteCarloPredictive(
                 model: loaded.model, samples: samples, seed: seed, sequencesPerBatch: options.batchSize)
-            var s = DecoderEvaluation.Summary()
-            let t0 = Date()
-            for start in stride(from: 0, to: todo.count, by: 64) {
-                let chunk = Array(todo[start..<min(todo.count, start + 64)])
-                let probs = mc.probabilities(chunk, indices: chunk.map { index[$0.id]! }) {
-                    progress.update(start + $0)
-                }
-                let records = zip(chunk, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) }
-                try log?.append(records)
-                fresh += records
-                s.nonFinite += probs.filter { $0 == nil }.count
-                s.promptTokens += chunk.reduce(0) { $0 + $1.tokens.count * samples }
-            }
-            s.examples = todo.count
-            s.computedTokens = s.promptTokens
-            s.seconds = Date().timeIntervalSince(t0)
-            summary = s
+            summary = try mc.evaluate(
+                todo, index: index,
+                record: { chunk in
+                    try log?.append(chunk)
+                    fresh += chunk
+                }, progress: progress.update)
         } else {
             summary = try DecoderEvaluation(scorer: scorer).run(
                 todo,
