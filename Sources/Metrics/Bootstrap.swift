@@ -78,6 +78,20 @@ public struct Bootstrap: Sendable, Equatable {
     }
 }
 
+extension Bootstrap {
+    /// 95 % intervals of the four headline metrics (ACC, ECE, NLL, Brier), `resamples` replicates, seed 0;
+    /// none when `resamples` is 0.
+    public static func headlineIntervals(
+        for p: Predictions, binning: Binning, resamples: Int, threads: Int
+    ) throws -> [BootstrapInterval] {
+        guard resamples > 0 else { return [] }
+        let b = try Bootstrap(resamples: resamples, level: 0.95, seed: 0)
+        return [Metric.accuracy, .ece, .nll, .brier].map {
+            b.interval(of: $0, for: p, binning: binning, threads: threads)
+        }
+    }
+}
+
 public struct BootstrapInterval: Sendable, Equatable, Codable {
     public let metric: Metric
     /// The metric on all examples (not the mean of the replicates).

@@ -28,6 +28,20 @@ public struct Predictions: Sendable, Equatable {
         }
     }
 
+    /// Examples with different numbers of choices (ARC has 3 to 5), padded with zero-probability classes
+    /// up to the widest: accuracy, ECE, NLL and Brier are unchanged by a class nobody predicts or is
+    /// labelled with.
+    public init(ragged: [[Double]], labels: [Int]) throws {
+        let k = ragged.map(\.count).max() ?? 0
+        var flat: [Double] = []
+        flat.reserveCapacity(ragged.count * k)
+        for probs in ragged {
+            flat += probs
+            flat += [Double](repeating: 0, count: k - probs.count)
+        }
+        try self.init(probabilities: flat, labels: labels, classCount: k)
+    }
+
     /// `tolerance` bounds |Σ_k p_k − 1| per row (Float32 softmax outputs sum to 1 within ~1e-6).
     public init(probabilities: [Double], labels: [Int], classCount: Int, tolerance: Double = 1e-4) throws {
         guard !labels.isEmpty else { throw Problem.empty }

@@ -2,21 +2,11 @@ import Metrics
 import Records
 import Runtime
 
-/// Shapes per-example probabilities for the Metrics module. Tasks with a varying number of choices (ARC
-/// has 3 to 5) are padded with zero-probability classes up to the widest example: accuracy, ECE, NLL and
-/// Brier are unchanged by a class nobody predicts or is labelled with.
+/// Per-example predictions into the Metrics module's types.
 enum MetricInputs {
     static func make(_ predictions: [ExamplePrediction], bins: Int) throws -> (Predictions, Binning) {
-        let k = predictions.map { $0.probs?.count ?? 0 }.max() ?? 0
-        var flat: [Double] = []
-        flat.reserveCapacity(predictions.count * k)
-        for p in predictions {
-            let probs = p.probs ?? []
-            flat += probs
-            flat += [Double](repeating: 0, count: k - probs.count)
-        }
-        return (
-            try Predictions(probabilities: flat, labels: predictions.map(\.label), classCount: k),
+        (
+            try Predictions(ragged: predictions.map { $0.probs ?? [] }, labels: predictions.map(\.label)),
             try Binning(count: bins)
         )
     }
@@ -24,11 +14,7 @@ enum MetricInputs {
     static func intervals(
         _ p: Predictions, binning: Binning, resamples: Int, threads: Int
     ) throws -> [BootstrapInterval] {
-        guard resamples > 0 else { return [] }
-        let b = try Bootstrap(resamples: resamples, level: 0.95, seed: 0)
-        return [Metric.accuracy, .ece, .nll, .brier].map {
-            b.interval(of: $0, for: p, binning: binning, threads: threads)
-        }
+        try Bootstrap.headlineIntervals(for: p, binning: binning, resamples: resamples, threads: threads)
     }
 }
 

@@ -21,4 +21,12 @@ import Testing
             try Predictions(probabilities: [0.4, 0.5], labels: [0], classCount: 2)
         }
     }
+
+    /// Mixed choice counts are padded with zero-probability classes; the metrics see the same predictions.
+    @Test func raggedChoicesArePaddedWithZeros() throws {
+        let p = try Predictions(ragged: [[0.7, 0.3], [0.1, 0.2, 0.7]], labels: [0, 2])
+        #expect(p.classCount == 3 && p.probabilities == [0.7, 0.3, 0, 0.1, 0.2, 0.7])
+        #expect(Metric.accuracy.value(of: p) == 1)
+        #expect(throws: (any Error).self) { try Predictions(ragged: [[0.5, 0.5]], labels: [2]) }
+    }
 }
