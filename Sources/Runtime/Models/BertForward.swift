@@ -117,36 +117,18 @@ extension BertModel {
         return x
     }
 
-    /// Bidirectional attention of each sequence to itself, one task per (sequence, head); no mask, since
-    /// packing leaves no padding. With `firstOnly`, only each sequence's first token asks (one output row
-    /// per sequence).
+    /// Bidirectional attention of each sequence to itself (the shared kernel, `AttentionLayout`); no mask,
+    /// since packing leaves no padding. With `firstOnly`, only each sequence's first token asks (one output
+    /// row per sequence).
     func attend(
         qkv: UnsafeMutablePointer<Float>, batch: PackedBatch, firstOnly: Bool, into out: UnsafeMutablePointer<Float>
     ) {
-        let d = headDimension, heads = config.headCount, H = config.hiddenSize, stride = 3 * H
-        let scale = 1 / Float(d).squareRoot()
-        let backend = self.backend
-        // Each task reads its own sequence's rows and writes its own (rows, head) block of `out`.
-        nonisolated(unsafe) let (qkv, out) = (qkv, out)
-        backend.parallelFor(batch.sequences.count * heads) { task in
-            let i = task / heads, h = task % heads
-            let seq = batch.sequences[i]
-            let n = seq.count, nq = firstOnly ? 1 : n
-            // One score block per task (not per row): n² floats for this sequence and head.
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: nq * n)
-            defer { scores.deallocate() }
-            let base = qkv + seq.lowerBound * stride + h * d
-            let q = UnsafePointer(base), k = UnsafePointer(base + H), v = UnsafePointer(base + 2 * H)
-            backend.gemm(
-                m: nq, n: n, k: d, alpha: scale, a: q, lda: stride, b: k, ldb: stride,
-                transposeB: true, beta: 0, c: scores, ldc: n)
-            for r in 0..<nq {
-                maskedSoftmaxRow(scores + r * n, visible: n, count: n)
-            }
-            let o = out + (firstOnly ? i : seq.lowerBound) * H + h * d
-            backend.gemm(
-                m: nq, n: d, k: n, alpha: 1, a: scores, lda: n, b: v, ldb: stride,
-                transposeB: false, beta: 0, c: o, ldc: H)
-        }
+        let H = config.hiddenSize
+        var layout = AttentionLayout(
+            sequences: batch.sequences, header: nil, causal: false, heads: config.headCount,
+            keyValueHeads: config.headCount, headDimension: headDimension, stride: 3 * H,
+            queryOffset: 0, keyOffset: H, valueOffset: 2 * H)
+        layout.queries = firstOnly ? .first : .all
+        layout.forward(qkv, backend: backend, into: out)
     }
 }

@@ -124,53 +124,22 @@ extension LlamaModel {
         }
     }
 
-    /// Causal attention of each sequence to the prefix and to its own earlier tokens, one task per
-    /// (sequence, head). With `lastOnly`, only each sequence's last token asks (one output row per sequence).
+    /// Causal attention of each sequence to the prefix and to its own earlier tokens (the shared kernel,
+    /// `AttentionLayout`). With `lastOnly`, only each sequence's last token asks (one output row per sequence).
     func attend(
         qkv: UnsafeMutablePointer<Float>, stride: Int, batch: PackedBatch, prefix: PrefixCache?,
         layer: Int, lastOnly: Bool, into out: UnsafeMutablePointer<Float>
     ) {
-        let d = config.headDimension, heads = config.headCount
-        let group = heads / config.keyValueHeadCount
-        let qW = queryWidth, kvW = keyValueWidth
-        let P = prefix?.length ?? 0
-        let prefixK = prefix.map { $0.keys[layer].pointer }, prefixV = prefix.map { $0.values[layer].pointer }
-        let scale = 1 / Float(d).squareRoot()
-        let backend = self.backend
-        nonisolated(unsafe) let (qkv, out, pk, pv) = (qkv, out, prefixK, prefixV)
-        backend.parallelFor(batch.sequences.count * heads) { task in
-            let i = task / heads, h = task % heads, g = h / group
-            let seq = batch.sequences[i]
-            let n = seq.count
-            let first = lastOnly ? n - 1 : 0
-            let nq = n - first
-            let L = P + n
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: nq * L)
-            defer { scores.deallocate() }
-            let q = UnsafePointer(qkv + (seq.lowerBound + first) * stride + h * d)
-            let kOwn = UnsafePointer(qkv + seq.lowerBound * stride + qW + g * d)
-            let vOwn = UnsafePointer(qkv + seq.lowerBound * stride + qW + kvW + g * d)
-            if P > 0, let pk {
-                backend.gemm(
-                    m: nq, n: P, k: d, alpha: scale, a: q, lda: stride, b: pk + g * d, ldb: kvW,
-                    transposeB: true, beta: 0, c: scores, ldc: L)
-            }
-            backend.gemm(
-                m: nq, n: n, k: d, alpha: scale, a: q, lda: stride, b: kOwn, ldb: stride,
-                transposeB: true, beta: 0, c: scores + P, ldc: L)
-            for r in 0..<nq {
-                maskedSoftmaxRow(scores + r * L, visible: P + first + r + 1, count: L)
-            }
-            let o = out + ((lastOnly ? i : seq.lowerBound) * qW) + h * d
-            if P > 0, let pv {
-                backend.gemm(
-                    m: nq, n: d, k: P, alpha: 1, a: scores, lda: L, b: pv + g * d, ldb: kvW,
-                    transposeB: false, beta: 0, c: o, ldc: qW)
-            }
-            backend.gemm(
-                m: nq, n: d, k: n, alpha: 1, a: scores + P, lda: L, b: vOwn, ldb: stride,
-                transposeB: false, beta: P > 0 ? 1 : 0, c: o, ldc: qW)
+        var layout = AttentionLayout(
+            sequences: batch.sequences, header: nil, causal: true, heads: config.headCount,
+            keyValueHeads: config.keyValueHeadCount, headDimension: config.headDimension, stride: stride,
+            queryOffset: 0, keyOffset: queryWidth, valueOffset: queryWidth + keyValueWidth)
+        layout.queries = lastOnly ? .last : .all
+        if let prefix, prefix.length > 0 {
+            layout.cached = .init(
+                keys: prefix.keys[layer].pointer, values: prefix.values[layer].pointer, rows: prefix.length)
         }
+        withExtendedLifetime(prefix) { layout.forward(qkv, backend: backend, into: out) }
     }
 
     /// Logits of only the requested vocabulary rows: never the full-vocabulary projection.

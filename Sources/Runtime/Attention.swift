@@ -1,12 +1,25 @@
 import Foundation
 
-/// Multi-head attention over packed sequences, forward and backward, for training and curvature passes.
-/// q, k and v are column blocks of one rows × `stride` matrix (a fused projection's output). Sequence i
-/// attends to the shared header's rows (when there is one and i is not the header itself) and then to its
-/// own rows, causally (decoders) or not (encoders). Probabilities are recomputed in the backward pass
-/// instead of stored: they would take Σ n·(P+n) floats per head and layer, more than all other
-/// activations together for long prompts, while recomputing costs one small product per head.
+/// Multi-head attention over packed sequences, forward and backward: the one kernel scoring, training and
+/// curvature passes share. q, k and v are column blocks of one rows × `stride` matrix (a fused
+/// projection's output). Sequence i attends first to a context — the shared header's rows in the same
+/// matrix (when there is one and i is not the header itself), or a cached prefix's keys and values — and
+/// then to its own rows, causally (decoders) or not (encoders). Scoring asks only with each sequence's
+/// last (decoders) or first (encoders) token. Probabilities are recomputed in the backward pass instead of
+/// stored: they would take Σ n·(P+n) floats per head and layer, more than all other activations together
+/// for long prompts, while recomputing costs one small product per head.
 struct AttentionLayout: @unchecked Sendable {
+    /// Which rows of each sequence ask: all (one output row per input row), or only the last or first
+    /// (one output row per sequence, in sequence order).
+    enum Queries: Sendable { case all, last, first }
+
+    /// Keys and values computed by an earlier pass (a prefix cache), rows × keyValueHeads·d each.
+    struct CachedContext: @unchecked Sendable {
+        let keys: UnsafePointer<Float>
+        let values: UnsafePointer<Float>
+        let rows: Int
+    }
+
     let sequences: [Range<Int>]
     /// Index into `sequences` of the shared header, which every other sequence attends to first.
     let header: Int?
@@ -18,8 +31,12 @@ struct AttentionLayout: @unchecked Sendable {
     let queryOffset: Int
     let keyOffset: Int
     let valueOffset: Int
+    var queries: Queries = .all
+    /// A cached prefix every sequence attends to first (instead of a header in the batch).
+    var cached: CachedContext? = nil
 
     var queryWidth: Int { heads * headDimension }
+    var keyValueWidth: Int { keyValueHeads * headDimension }
 
     /// Rows of the header that sequence `i` sees before its own (empty for the header itself).
     func context(of i: Int) -> Range<Int> {
@@ -27,49 +44,73 @@ struct AttentionLayout: @unchecked Sendable {
         return sequences[header]
     }
 
-    /// Scores, masked softmax: probabilities for `nq = n` query rows over L = context + n keys, row stride L.
+    /// Where sequence i's context keys and values start (head 0), their row stride and their count.
+    func contextKeysValues(
+        _ qkv: UnsafePointer<Float>, sequence i: Int
+    )
+        -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int, count: Int)
+    {
+        if let cached { return (cached.keys, cached.values, keyValueWidth, cached.rows) }
+        let ctx = context(of: i)
+        return (
+            qkv + ctx.lowerBound * stride + keyOffset, qkv + ctx.lowerBound * stride + valueOffset, stride, ctx.count
+        )
+    }
+
+    /// The asking rows of a sequence of n rows: the first one's offset in the sequence and how many.
+    func askingRows(_ n: Int) -> (first: Int, count: Int) {
+        switch queries {
+        case .all: (0, n)
+        case .last: (n - 1, 1)
+        case .first: (0, 1)
+        }
+    }
+
+    /// Scores, masked softmax: probabilities for the asking rows over L = context + n keys, row stride L.
     private func probabilities(
         _ qkv: UnsafePointer<Float>, sequence i: Int, head h: Int,
         backend: some ComputeBackend, into p: UnsafeMutablePointer<Float>
     ) {
         let d = headDimension, g = h / (heads / keyValueHeads)
-        let seq = sequences[i], ctx = context(of: i)
+        let seq = sequences[i], ctx = contextKeysValues(qkv, sequence: i)
         let n = seq.count, P = ctx.count, L = P + n
+        let (first, nq) = askingRows(n)
         let scale = 1 / Float(d).squareRoot()
-        let q = qkv + seq.lowerBound * stride + queryOffset + h * d
+        let q = qkv + (seq.lowerBound + first) * stride + queryOffset + h * d
         if P > 0 {
             backend.gemm(
-                m: n, n: P, k: d, alpha: scale, a: q, lda: stride, b: qkv + ctx.lowerBound * stride + keyOffset + g * d,
-                ldb: stride, transposeB: true, beta: 0, c: p, ldc: L)
+                m: nq, n: P, k: d, alpha: scale, a: q, lda: stride, b: ctx.keys + g * d,
+                ldb: ctx.stride, transposeB: true, beta: 0, c: p, ldc: L)
         }
         backend.gemm(
-            m: n, n: n, k: d, alpha: scale, a: q, lda: stride, b: qkv + seq.lowerBound * stride + keyOffset + g * d,
+            m: nq, n: n, k: d, alpha: scale, a: q, lda: stride, b: qkv + seq.lowerBound * stride + keyOffset + g * d,
             ldb: stride, transposeB: true, beta: 0, c: p + P, ldc: L)
-        for r in 0..<n {
-            maskedSoftmaxRow(p + r * L, visible: causal ? P + r + 1 : L, count: L)
+        for r in 0..<nq {
+            maskedSoftmaxRow(p + r * L, visible: causal ? P + first + r + 1 : L, count: L)
         }
     }
 
-    /// out (rows × heads·d) = softmax(q·kᵀ/√d) · v per sequence and head.
+    /// out = softmax(q·kᵀ/√d) · v per sequence and head: rows × heads·d for `.all`, one row per sequence
+    /// otherwise (row stride heads·d).
     func forward(_ qkv: UnsafePointer<Float>, backend: some ComputeBackend, into out: UnsafeMutablePointer<Float>) {
         let d = headDimension, qW = queryWidth
         nonisolated(unsafe) let (qkv, out) = (qkv, out)
         backend.parallelFor(sequences.count * heads) { task in
             let i = task / self.heads, h = task % self.heads, g = h / (self.heads / self.keyValueHeads)
-            let seq = self.sequences[i], ctx = self.context(of: i)
+            let seq = self.sequences[i], ctx = self.contextKeysValues(qkv, sequence: i)
             let n = seq.count, P = ctx.count, L = P + n
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: n * L)
+            let nq = self.askingRows(n).count
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: nq * L)
             defer { p.deallocate() }
             self.probabilities(qkv, sequence: i, head: h, backend: backend, into: p)
-            let o = out + seq.lowerBound * qW + h * d
+            let o = out + (self.queries == .all ? seq.lowerBound : i) * qW + h * d
             if P > 0 {
                 backend.gemm(
-                    m: n, n: d, k: P, alpha: 1, a: p, lda: L,
-                    b: qkv + ctx.lowerBound * self.stride + self.valueOffset + g * d,
-                    ldb: self.stride, transposeB: false, beta: 0, c: o, ldc: qW)
+                    m: nq, n: d, k: P, alpha: 1, a: p, lda: L, b: ctx.values + g * d,
+                    ldb: ctx.stride, transposeB: false, beta: 0, c: o, ldc: qW)
             }
             backend.gemm(
-                m: n, n: d, k: n, alpha: 1, a: p + P, lda: L,
+                m: nq, n: d, k: n, alpha: 1, a: p + P, lda: L,
                 b: qkv + seq.lowerBound * self.stride + self.valueOffset + g * d,
                 ldb: self.stride, transposeB: false, beta: P > 0 ? 1 : 0, c: o, ldc: qW)
         }
@@ -83,6 +124,8 @@ struct AttentionLayout: @unchecked Sendable {
         _ qkv: UnsafePointer<Float>, outputGradient dOut: UnsafePointer<Float>,
         backend: some ComputeBackend, into dqkv: UnsafeMutablePointer<Float>
     ) {
+        precondition(
+            queries == .all && cached == nil, "the backward pass needs every row's output and no cached prefix")
         let d = headDimension, qW = queryWidth, group = heads / keyValueHeads
         let headerRows = header.map { sequences[$0].count } ?? 0
         let tasks = sequences.count * keyValueHeads
