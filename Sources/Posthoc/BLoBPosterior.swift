@@ -24,9 +24,7 @@ public enum BLoBPosterior {
         try model.attach(adapter)
         var noisy = 0
         for (i, layer) in adapter.layers.enumerated() {
-            guard let rho = layer.aRho, let (linear, offset, _) = model.linear(forModule: layer.module),
-                let patch = linear.patches.lastIndex(where: { $0.outputOffset == offset })
-            else { continue }
+            guard let rho = layer.aRho, let (linear, patch) = model.patch(forModule: layer.module) else { continue }
             linear.setSampler(
                 patch: patch,
                 DiagonalGaussianOnA(

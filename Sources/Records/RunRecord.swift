@@ -231,10 +231,13 @@ extension Method {
     /// mean). A posterior bayeval saved says so in its metadata (`bayeval_posterior`).
     public static func evaluating(_ adapter: LoRAAdapter?, samples: Int) -> Method {
         guard let adapter else { return Method(.base, label: "base") }
-        if samples > 0 {
-            let tfb = adapter.metadata["bayeval_posterior"] == "tfb"
-            return Method(tfb ? .tfb : .blob, samples: samples, label: (tfb ? "TFB" : "BLoB") + " (N=\(samples))")
+        if adapter.metadata["bayeval_posterior"] == "tfb" {
+            let sigma = adapter.metadata["tfb_sigma"].flatMap(Double.init)
+            return samples > 0
+                ? Method(.tfb, samples: samples, sigma: sigma, label: "TFB (N=\(samples))")
+                : Method(.tfb, sigma: sigma, label: "TFB (mean)")
         }
+        if samples > 0 { return Method(.blob, samples: samples, label: "BLoB (N=\(samples))") }
         switch adapter.kind {
         case .blob: return Method(.blobMean, label: "BLoB (mean)")
         case .loraXS: return Method(.loraXS, label: "LoRA-XS")

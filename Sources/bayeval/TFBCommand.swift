@@ -58,6 +58,10 @@ struct TFBCommand: ParsableCommand {
             throw ValidationError("--anchor-size and --steps must be positive, --samples ≥ 0")
         }
         guard sigmaMin > 0, sigmaMax > sigmaMin else { throw ValidationError("need 0 < --sigma-min < --sigma-max") }
+        if savePosterior != nil, sigmas != nil || sigmaGrid != nil {
+            throw ValidationError(
+                "--save-posterior saves the σ a search finds; a sweep (--sigmas, --sigma-grid) has none")
+        }
         guard !outputs.resume else {
             throw ValidationError("--resume is not supported by tfb (the search is not resumable); rerun it")
         }

@@ -93,6 +93,11 @@ import TestModels
     @Test func badOptions() throws {
         let grid = try bayeval(["tfb", adapter, "--model", "x", "--task", "obqa", "--sigma-grid", "0.1:0.01:3"])
         #expect(grid.status != 0 && grid.stderr.contains("--sigma-grid"))
+        let sweepSave = try bayeval([
+            "tfb", adapter, "--model", "x", "--task", "obqa", "--sigmas", "0.01",
+            "--save-posterior", "post",
+        ])
+        #expect(sweepSave.status != 0 && sweepSave.stderr.contains("--save-posterior"), "\(sweepSave.stderr)")
         let crit = try bayeval(["tfb", adapter, "--model", "x", "--task", "obqa", "--criterion", "kl"])
         #expect(crit.status != 0 && crit.stderr.contains("nll or flip"))
         let plain = try bayeval([

@@ -159,6 +159,12 @@ import Testing
         #expect(m.embedding.values == table, "the merge changed the embedding table")
         expectClose(
             m.forward(PackedBatch([tokens]), output: .allLogits).values, unmerged.map(Double.init), "merged tied head")
+        // Merged stays merged: detaching afterwards keeps the merged head and leaves no stale patch behind.
+        m.detachAdapters()
+        #expect(m.allLinears.allSatisfy { $0.patches.isEmpty } && m.embedding.values == table)
+        expectClose(
+            m.forward(PackedBatch([tokens]), output: .allLogits).values, unmerged.map(Double.init),
+            "detached after merge")
     }
 
     /// Config fields the runtime does not implement are refused by name rather than decoded and ignored.

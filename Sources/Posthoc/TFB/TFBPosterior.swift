@@ -27,10 +27,8 @@ public final class TFBPosterior: @unchecked Sendable {
         try model.checkAttachable(reparametrised)
         model.detachAdapters()
         try model.attach(reparametrised)
-        for l in layers {
-            let (linear, offset, _) = model.linear(forModule: l.module)!
-            handles.append((linear, linear.patches.lastIndex { $0.outputOffset == offset }!))
-        }
+        // attach succeeded, so every layer has its patch.
+        handles = layers.map { model.patch(forModule: $0.module)! }
         setSigma(sigma)
     }
 

@@ -259,7 +259,7 @@ extension LlamaModel {
                     }
                 }
                 let v = p.coreInput(tape.hidden.pointer, rows: B, inFeatures: H, backend: backend)
-                withExtendedLifetime(v) {
+                withExtendedLifetime((v, u, du, dy)) {
                     observer.observe(
                         LoRABackwardEvent(
                             module: "lm_head", rows: B, examples: (0..<B).map { $0..<($0 + 1) }, rank: p.rank,

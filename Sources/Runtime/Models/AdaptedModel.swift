@@ -20,6 +20,17 @@ public protocol AdaptedModel: AnyObject {
     func adapterParameters(_ adapter: LoRAAdapter) throws -> AdapterParameters
 }
 
+extension AdaptedModel {
+    /// The linear layer and index of the patch an attached adapter put on `module` (the last one, when
+    /// several adapters are stacked); nil when the module has none.
+    public func patch(forModule module: String) -> (linear: Linear, index: Int)? {
+        guard let (linear, offset, _) = linear(forModule: module),
+            let index = linear.patches.lastIndex(where: { $0.outputOffset == offset })
+        else { return nil }
+        return (linear, index)
+    }
+}
+
 /// A model that answers classification examples with one logit per choice, optionally under weight
 /// samples: the decoder's prompted multiple choice (the answer tokens' logits), an encoder's head.
 public protocol ChoiceModel: AdaptedModel {

@@ -32,11 +32,17 @@ extension LlamaModel {
         lmHead = baseLMHead
     }
 
-    /// Folds every patch into its weight. A tied head being merged first gets a weight of its own: merging
-    /// into the shared table would change the input embeddings too.
+    /// Folds every patch into its weight; the head in use (merged, or an adapter's saved one) becomes the
+    /// base head, so a later detach keeps the whole merged model. A tied head being merged first gets a
+    /// weight of its own: merging into the shared table would change the input embeddings too.
     public func mergeAdapters() {
-        if lmHead.weight === embedding, !lmHead.patches.isEmpty { lmHead = lmHead.withOwnWeight() }
+        if lmHead.weight === embedding, !lmHead.patches.isEmpty {
+            let tied = lmHead
+            lmHead = lmHead.withOwnWeight()
+            tied.removePatches()
+        }
         allLinears.forEach { $0.mergePatches(backend: backend) }
+        baseLMHead = lmHead
     }
 
     /// A fresh head from the adapter's saved `lm_head.weight` when it differs from the head in use; nil when

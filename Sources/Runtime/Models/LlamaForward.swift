@@ -27,6 +27,8 @@ extension LlamaModel {
     public func forward(
         _ batch: PackedBatch, prefix: PrefixCache? = nil, output: DecoderOutput, seeds: [UInt64]? = nil
     ) -> Tensor {
+        // A cached prefix ran at the mean weights: under a weight sample its keys and values would be wrong.
+        precondition(seeds == nil || prefix == nil, "weight samples cannot reuse a prefix cache")
         let noise = seeds.map { WeightNoise(rows: batch.sequences, seeds: $0) }
         switch output {
         case .lastPositionLogits(let ids):

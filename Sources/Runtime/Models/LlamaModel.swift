@@ -20,8 +20,8 @@ public final class LlamaModel: @unchecked Sendable {
     public let finalNorm: Tensor
     /// The head in use: the base head, or an adapter's saved copy (`modules_to_save`) while it is attached.
     public internal(set) var lmHead: Linear
-    /// The checkpoint's own head; shares `embedding` when tied.
-    let baseLMHead: Linear
+    /// The checkpoint's own head (shares `embedding` when tied), or the merged head after `mergeAdapters`.
+    var baseLMHead: Linear
     public let rope: RotaryEmbedding
     public let backend: any ComputeBackend
 
