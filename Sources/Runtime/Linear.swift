@@ -122,9 +122,12 @@ extension Linear.LoRAPatch {
         backend: some ComputeBackend
     ) {
         let columns = outputRows?.count ?? outFeatures
+        // One draw buffer per call (not per sequence); E_B only when the sampler perturbs B (a head's is
+        // vocabulary × rank).
         let eA = UnsafeMutablePointer<Float>.allocate(capacity: rank * inFeatures)
-        let eB = UnsafeMutablePointer<Float>.allocate(capacity: outFeatures * rank)
-        let picked = UnsafeMutablePointer<Float>.allocate(capacity: columns * rank)
+        let eB = UnsafeMutablePointer<Float>.allocate(capacity: sampler.perturbsB ? outFeatures * rank : 1)
+        let picked = UnsafeMutablePointer<Float>.allocate(
+            capacity: sampler.perturbsB && outputRows != nil ? columns * rank : 1)
         defer { eA.deallocate(); eB.deallocate(); picked.deallocate() }
         for (range, seed) in zip(noise.rows, noise.seeds) where !range.isEmpty {
             sampler.draw(seed: seed, rank: rank, inFeatures: inFeatures, outFeatures: outFeatures, a: eA, b: eB)

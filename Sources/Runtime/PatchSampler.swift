@@ -9,8 +9,9 @@ import Loaders
 public protocol PatchSampler: Sendable {
     var perturbsA: Bool { get }
     var perturbsB: Bool { get }
-    /// Writes E_A into `a` (rank × in) when `perturbsA`, E_B into `b` (out × rank) when `perturbsB`; the
-    /// buffers are exactly that size. Called once per sequence and layer: no allocation.
+    /// Writes all of E_A into `a` (rank × in) when `perturbsA`, all of E_B into `b` (out × rank) when
+    /// `perturbsB`; a buffer the sampler does not perturb may be a single float and must not be touched.
+    /// Called once per sequence and layer: it should not allocate.
     func draw(
         seed: UInt64, rank: Int, inFeatures: Int, outFeatures: Int,
         a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>)
