@@ -112,7 +112,9 @@ struct TFBCommand: ParsableCommand {
         var test = try DatasetLoader.load(task: task, split: options.splitName, dataDirectory: dataDirectory)
         if let limit = options.limit { test = test.select(first: limit) }
         let testExamples = try prep.prepare(test)
-        let mapProbs = deterministic(testExamples, model: loaded.model)
+        let procedure = TFBProcedure(
+            posterior: posterior, model: loaded.model, samples: samples, seed: seed, batchSize: options.batchSize)
+        let mapProbs = procedure.deterministic(testExamples)
         let mapMethod = Method(lora.kind == .loraXS ? .loraXS : .lora, label: "MAP")
         var rows: [MethodResult] = [try row(mapMethod, testExamples, mapProbs)]
         var search: TFBSearchRecord? = nil
@@ -121,8 +123,8 @@ struct TFBCommand: ParsableCommand {
         if let grid = try sweep() {
             var points: [(Double, MetricReport)] = []
             for sigma in grid {
-                posterior.setSigma(sigma)
-                let probs = predictive(testExamples, model: loaded.model, label: "σ=\(Self.text(sigma))")
+                let probs = procedure.predictive(
+                    testExamples, sigma: sigma, progress: progress(testExamples, "σ=\(Self.text(sigma))"))
                 // One predictions file per σ, next to the one named: a.jsonl → a.sigma-0.003.jsonl.
                 if let path = outputs.predictions {
                     try writePredictions(testExamples, probs, to: Self.path(path, sigma: sigma))
@@ -148,22 +150,15 @@ struct TFBCommand: ParsableCommand {
             anchorSet = anchorSet.shuffled(seed: seed).select(first: anchorSize)
             let anchors = try prep.prepare(anchorSet)
             dataFiles += anchorSet.files
-            let reference = deterministic(anchors, model: loaded.model).map { $0 ?? [] }
-            let kind = AnchorCriterion.Kind(rawValue: criterion)!
-            let crit = AnchorCriterion(kind: kind, reference: reference, upstream: upstream)
-            let eps = tolerance ?? (upstream && kind == .nll ? 0.003 : 0.01)
-            let sigmaSearch = SigmaSearch(
-                minimum: sigmaMin, maximum: sigmaMax, steps: steps, tolerance: eps,
-                rule: upstream ? .upstream : .largestAccepted,
-                minimumWidth: upstream && kind == .flip ? 5e-4 : 0)
+            let settings = TFBProcedure.SearchSettings(
+                criterion: AnchorCriterion.Kind(rawValue: criterion)!, tolerance: tolerance, upstream: upstream,
+                minimum: sigmaMin, maximum: sigmaMax, steps: steps)
+            let eps = settings.effectiveTolerance
             note(
                 "σ search on \(anchors.count) \(anchorSplit) anchors, criterion \(criterion), ε = \(eps), \(max(samples, 1)) samples per candidate"
             )
-            let result = sigmaSearch.run(
-                { sigma in
-                    posterior.setSigma(sigma)
-                    return crit.value(predictive(anchors, model: loaded.model, label: "anchors σ=\(Self.text(sigma))"))
-                },
+            let result = procedure.search(
+                anchors: anchors, settings: settings,
                 report: { step in
                     // Unbuffered, so each step shows as soon as it is known even when stdout is a pipe.
                     FileHandle.standardOutput.write(
@@ -172,14 +167,14 @@ struct TFBCommand: ParsableCommand {
                                 format: "  σ = %.6f  %@ = %.6g  %@\n", step.sigma, criterion, step.value,
                                 step.accepted ? "accepted" : "violated"
                             ).utf8))
-                })
+                }, progress: { sigma in progress(anchors, "anchors σ=\(Self.text(sigma))") })
             if !result.anyAccepted { warn("no σ in [\(sigmaMin), \(sigmaMax)] met the tolerance") }
-            posterior.setSigma(result.sigma)
             note(String(format: "σ* = %.6f", result.sigma))
-            let tfbProbs = predictive(testExamples, model: loaded.model, label: "test")
+            let tfbProbs = procedure.predictive(
+                testExamples, sigma: result.sigma, progress: progress(testExamples, "test"))
             rows.append(try row(tfbMethod(result.sigma, label: "TFB"), testExamples, tfbProbs))
             search = TFBSearchRecord(
-                criterion: criterion, tolerance: eps, rule: sigmaSearch.rule.rawValue, anchors: anchors.count,
+                criterion: criterion, tolerance: eps, rule: settings.search.rule.rawValue, anchors: anchors.count,
                 steps: result.steps.map { .init(sigma: $0.sigma, value: $0.value, accepted: $0.accepted) },
                 sigma: result.sigma)
             if let path = outputs.predictions { try writePredictions(testExamples, tfbProbs, to: path) }
@@ -227,20 +222,11 @@ struct TFBCommand: ParsableCommand {
         return c
     }
 
-    func deterministic(_ examples: [PreparedExample], model: LlamaModel) -> [[Double]?] {
-        let scorer = ChoiceScorer(
-            model: model, sharedPrefix: PromptPreparation.commonPrefix(of: examples), maxSequences: options.batchSize)
-        let logits = scorer.score(
-            examples.map { ChoiceScorer.Request(tokens: $0.tokens, answerTokens: $0.answerTokens) })
-        return logits.map(DecoderEvaluation.softmax)
-    }
-
-    /// The Monte Carlo predictive at the posterior's current σ (the mean prediction with --samples 0).
-    func predictive(_ examples: [PreparedExample], model: LlamaModel, label: String) -> [[Double]?] {
-        guard samples > 0 else { return deterministic(examples, model: model) }
-        let progress = ProgressReporter(total: examples.count, label: label)
-        let mc = MonteCarloPredictive(model: model, samples: samples, seed: seed, sequencesPerBatch: options.batchSize)
-        return mc.probabilities(examples, indices: Array(examples.indices), progress: progress.update)
+    /// A progress line for one pass over `examples` (nothing to show when it is deterministic and quick).
+    func progress(_ examples: [PreparedExample], _ label: String) -> (Int) -> Void {
+        guard samples > 0 else { return { _ in } }
+        let reporter = ProgressReporter(total: examples.count, label: label)
+        return reporter.update
     }
 
     /// One row of the table: metrics of the finite predictions, with --bootstrap intervals.
