@@ -87,7 +87,7 @@ public final class Linear: @unchecked Sendable {
     /// y[rows × outFeatures] (row stride `ldy`) = x · Wᵀ + b + LoRA. `scratch` holds rows × max rank.
     public func forward(
         _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
-        backend: some ComputeBackend, scratch: UnsafeMutablePointer<Float>, noise: WeightNoise? = nil
+        backend: some ComputeBackend, scratch: UnsafeMutablePointer<Float>, noise: SampleSeeds? = nil
     ) {
         let ld = ldy ?? outFeatures
         backend.linear(
@@ -117,7 +117,7 @@ extension Linear.LoRAPatch {
     /// s·u·Bᵀ). `u` is rows × rank; `y` points at this patch's first output column (row stride `ldy`).
     /// With `outputRows`, y holds only those rows of the patch's output (the answer logits of a head).
     func addSample(
-        _ sampler: any PatchSampler, x: UnsafePointer<Float>, inFeatures: Int, rows noise: WeightNoise,
+        _ sampler: any PatchSampler, x: UnsafePointer<Float>, inFeatures: Int, rows noise: SampleSeeds,
         u: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, ldy: Int, outputRows: [Int]? = nil,
         backend: some ComputeBackend
     ) {

@@ -62,6 +62,9 @@ import Testing
         let loss = LogitGradients.crossEntropy(logits: logits, labels: [2, 1], weight: 1).loss * 2
         #expect(abs(second.loss - loss) <= 1e-6 * loss, "loss \(second.loss) vs \(loss)")
         #expect(second.probabilities.allSatisfy { abs($0.reduce(0, +) - 1) < 1e-12 })
+        #expect(recorder.batches.allSatisfy { $0.nonFiniteRows.isEmpty })
+        let broken = CurvatureBatch(examples: [0, 1], logits: [[0, .nan], [1, 2]], labels: [0, 1])
+        #expect(broken.nonFiniteRows == [0])
     }
 
     /// LoRA-XS: the events' core input v = x·A₀ᵀ and ∂L/∂u give the core's gradient, equal to the one the

@@ -32,10 +32,15 @@ extension TrainingObjective {
 
 extension CurvatureBatch {
     init(examples: [Int], logits: [[Float]], labels: [Int]) {
-        let probabilities = logits.map(LogitGradients.softmax)
+        // −log p(y) as log-sum-exp − z_y: exact where p(y) underflows to 0.
+        let loss = zip(logits, labels).reduce(0.0) { sum, row in
+            let (z, y) = row
+            let m = Double(z.max() ?? 0)
+            return sum + m + Foundation.log(z.reduce(0) { $0 + Foundation.exp(Double($1) - m) }) - Double(z[y])
+        }
         self.init(
-            examples: examples, logits: logits, probabilities: probabilities, labels: labels,
-            loss: zip(probabilities, labels).reduce(0) { $0 - Foundation.log(max($1.0[$1.1], 1e-300)) })
+            examples: examples, logits: logits, probabilities: logits.map(LogitGradients.softmax), labels: labels,
+            loss: loss)
     }
 }
 

@@ -67,6 +67,9 @@ public struct CurvatureBatch {
     /// Σ −log p(label) over the batch: a sum, as the curvature is.
     public let loss: Double
     public var count: Int { examples.count }
+    /// Rows whose logits are NaN or infinite: their probabilities, the loss and every backward event of
+    /// this batch are then not finite either, and an accumulator must refuse the batch rather than add it.
+    public var nonFiniteRows: [Int] { logits.indices.filter { !logits[$0].allSatisfy(\.isFinite) } }
 }
 
 /// Receives every adapted block's backward event, in reverse layer order, and from a curvature pass each

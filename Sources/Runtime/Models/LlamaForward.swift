@@ -29,7 +29,7 @@ extension LlamaModel {
     ) -> Tensor {
         // A cached prefix ran at the mean weights: under a weight sample its keys and values would be wrong.
         precondition(seeds == nil || prefix == nil, "weight samples cannot reuse a prefix cache")
-        let noise = seeds.map { WeightNoise(rows: batch.sequences, seeds: $0) }
+        let noise = seeds.map { SampleSeeds(rows: batch.sequences, seeds: $0) }
         switch output {
         case .lastPositionLogits(let ids):
             let hidden = run(batch, prefix: prefix, lastOnly: true, collect: nil, noise: noise)
@@ -48,7 +48,7 @@ extension LlamaModel {
     /// The final-norm hidden states: one row per sequence (`lastOnly`) or per token.
     func run(
         _ batch: PackedBatch, prefix: PrefixCache?, lastOnly: Bool,
-        collect: ((Int, UnsafeMutablePointer<Float>, Int) -> Void)?, noise: WeightNoise? = nil
+        collect: ((Int, UnsafeMutablePointer<Float>, Int) -> Void)?, noise: SampleSeeds? = nil
     ) -> Tensor {
         let T = batch.tokenCount, B = batch.sequences.count
         let P = prefix?.length ?? 0
@@ -145,7 +145,7 @@ extension LlamaModel {
     }
 
     /// Logits of only the requested vocabulary rows: never the full-vocabulary projection.
-    func selectedLogits(_ hidden: Tensor, ids: [Int], noise: WeightNoise? = nil) -> Tensor {
+    func selectedLogits(_ hidden: Tensor, ids: [Int], noise: SampleSeeds? = nil) -> Tensor {
         let H = config.hiddenSize, K = ids.count, rows = hidden.rows
         let w = Tensor(shape: [K, H])
         for (k, id) in ids.enumerated() { (w.pointer + k * H).update(from: lmHead.weight.pointer + id * H, count: H) }

@@ -2,7 +2,7 @@
 /// example under one weight sample) gets its own draw of every sampled patch, made by the patch's
 /// `PatchSampler` from `seeds[s]`. The same seed therefore gives the same sample whatever the batch
 /// composition or thread count.
-public struct WeightNoise: Sendable {
+public struct SampleSeeds: Sendable {
     /// The input rows of each sequence in the matrix the layer sees.
     public let rows: [Range<Int>]
     public let seeds: [UInt64]
@@ -14,5 +14,5 @@ public struct WeightNoise: Sendable {
     }
 
     /// The same sequences seen one row each (the last layer runs only at each scored position).
-    public var oneRowEach: WeightNoise { WeightNoise(rows: seeds.indices.map { $0..<($0 + 1) }, seeds: seeds) }
+    public var oneRowEach: SampleSeeds { SampleSeeds(rows: seeds.indices.map { $0..<($0 + 1) }, seeds: seeds) }
 }
