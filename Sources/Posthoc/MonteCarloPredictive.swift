@@ -29,6 +29,15 @@ public struct MonteCarloPredictive<Model: ChoiceModel> {
         return z ^ (z >> 31)
     }
 
+    /// How the examples are packed: positions into `examples`, similar lengths together, `examplesPerBatch`
+    /// a batch (each runs `samples` sequences).
+    public func batches(_ examples: [Model.Example]) -> [[Int]] {
+        let order = examples.indices.sorted { model.length(of: examples[$0]) < model.length(of: examples[$1]) }
+        return stride(from: 0, to: order.count, by: examplesPerBatch).map {
+            Array(order[$0..<min(order.count, $0 + examplesPerBatch)])
+        }
+    }
+
     /// Averaged probabilities per example; `indices[j]` is example j's stable index (its seeds). nil for
     /// an example whose logits were not finite under some sample.
     public func probabilities(
@@ -36,10 +45,8 @@ public struct MonteCarloPredictive<Model: ChoiceModel> {
     ) -> [[Double]?] {
         precondition(indices.count == examples.count)
         var out = [[Double]?](repeating: nil, count: examples.count)
-        let order = examples.indices.sorted { model.length(of: examples[$0]) < model.length(of: examples[$1]) }
         var done = 0
-        for start in stride(from: 0, to: order.count, by: examplesPerBatch) {
-            let members = Array(order[start..<min(order.count, start + examplesPerBatch)])
+        for members in batches(examples) {
             var batch: [Model.Example] = [], seeds: [UInt64] = []
             for m in members {
                 for k in 0..<samples {

@@ -16,10 +16,8 @@ public enum SamplingBenchmark {
         _ predictive: MonteCarloPredictive<Model>, examples: [Model.Example]
     ) -> Run {
         let model = predictive.model
-        let order = examples.indices.sorted { model.length(of: examples[$0]) < model.length(of: examples[$1]) }
         var deterministic = 0.0, sampled = 0.0
-        for start in stride(from: 0, to: order.count, by: predictive.examplesPerBatch) {
-            let members = order[start..<min(order.count, start + predictive.examplesPerBatch)]
+        for members in predictive.batches(examples) {
             let batch = members.flatMap { Array(repeating: examples[$0], count: predictive.samples) }
             let seeds = members.flatMap { m in (0..<predictive.samples).map { predictive.seed(example: m, sample: $0) }
             }

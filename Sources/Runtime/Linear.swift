@@ -108,7 +108,6 @@ public final class Linear: @unchecked Sendable {
     }
 
     public var maxRank: Int { patches.map(\.rank).max() ?? 0 }
-
 }
 
 extension Linear.LoRAPatch {
@@ -122,9 +121,9 @@ extension Linear.LoRAPatch {
         backend: some ComputeBackend
     ) {
         let columns = outputRows?.count ?? outFeatures
-        // One draw buffer per call (not per sequence); E_B only when the sampler perturbs B (a head's is
-        // vocabulary × rank).
-        let eA = UnsafeMutablePointer<Float>.allocate(capacity: rank * inFeatures)
+        // One draw buffer per call (not per sequence), full-sized only for what the sampler perturbs (a
+        // head's E_B is vocabulary × rank).
+        let eA = UnsafeMutablePointer<Float>.allocate(capacity: sampler.perturbsA ? rank * inFeatures : 1)
         let eB = UnsafeMutablePointer<Float>.allocate(capacity: sampler.perturbsB ? outFeatures * rank : 1)
         let picked = UnsafeMutablePointer<Float>.allocate(
             capacity: sampler.perturbsB && outputRows != nil ? columns * rank : 1)

@@ -24,6 +24,11 @@ public final class Tensor: @unchecked Sendable {
     public var pointer: UnsafeMutablePointer<Float> { storage.baseAddress! }
     public var values: [Float] { Array(storage.prefix(count)) }
 
+    /// Whether the tensor holds exactly `values`, compared in place (no copy of a large weight).
+    public func holds(_ values: [Float]) -> Bool {
+        values.count == count && storage.prefix(count).elementsEqual(values)
+    }
+
     /// Rows × columns when viewed as a matrix over the last dimension.
     public var rows: Int { shape.count < 2 ? 1 : count / shape[shape.count - 1] }
     public var columns: Int { shape.last ?? 1 }

@@ -111,6 +111,11 @@ struct EvaluateCommand: ParsableCommand {
         let progress = ProgressReporter(
             total: prepared.count, label: "\(task.rawValue) \(options.split)", offset: previous.count)
         var fresh: [ExamplePrediction] = []
+        // Each chunk goes to the prediction log as soon as it is scored, so an interruption loses nothing.
+        func record(_ chunk: [ExamplePrediction]) throws {
+            try log?.append(chunk)
+            fresh += chunk
+        }
         let summary: DecoderEvaluation.Summary
         if samples > 0 {
             // Monte Carlo: seeds follow each example's position in the split, so --resume and batching
@@ -118,19 +123,9 @@ struct EvaluateCommand: ParsableCommand {
             let index = Dictionary(uniqueKeysWithValues: prepared.enumerated().map { ($1.id, $0) })
             let mc = MonteCarloPredictive(
                 model: loaded.model, samples: samples, seed: seed, sequencesPerBatch: options.batchSize)
-            summary = try mc.evaluate(
-                todo, index: index,
-                record: { chunk in
-                    try log?.append(chunk)
-                    fresh += chunk
-                }, progress: progress.update)
+            summary = try mc.evaluate(todo, index: index, record: record, progress: progress.update)
         } else {
-            summary = try DecoderEvaluation(scorer: scorer).run(
-                todo,
-                record: { chunk in
-                    try log?.append(chunk)
-                    fresh += chunk
-                }, progress: progress.update)
+            summary = try DecoderEvaluation(scorer: scorer).run(todo, record: record, progress: progress.update)
         }
         timings.scoreSeconds = Date().timeIntervalSince(scoreStart)
 
@@ -157,14 +152,11 @@ struct EvaluateCommand: ParsableCommand {
         guard !scored.isEmpty else {
             throw ValidationError("no example produced finite logits; no metric can be computed")
         }
-        let (predictions, binning) = try MetricInputs.make(scored, bins: outputs.bins)
-        let report = MetricReport(predictions, binning: binning)
-        let intervals = try MetricInputs.intervals(
-            predictions, binning: binning, resamples: outputs.bootstrap, threads: options.threads)
+        let result = try outputs.result(method, scored, threads: options.threads)
         timings.totalSeconds = Date().timeIntervalSince(started)
 
         for w in warnings { warn(w) }
-        print(ResultTable.render([(method.label, report)], intervals: intervals))
+        print(ResultTable.render([(method.label, result.metrics)], intervals: result.intervals))
         let throughput = RunRecord.Throughput(
             promptTokens: summary.promptTokens, computedTokens: summary.computedTokens,
             seconds: summary.seconds)
@@ -180,7 +172,7 @@ struct EvaluateCommand: ParsableCommand {
             inputs += files.map { ("data", $0) }
             let record = RunRecord(
                 command: .evaluate, bayevalVersion: Bayeval.version, configuration: configuration(modelPath: modelPath),
-                results: [MethodResult(method: method, metrics: report, intervals: intervals)],
+                results: [result],
                 inputs: try RunRecord.hashInputs(inputs), timings: timings, throughput: throughput,
                 resumedExamples: previous.count, warnings: warnings,
                 platform: Bayeval.platform(options.device, threads: options.threads))
@@ -269,15 +261,10 @@ struct EvaluateCommand: ParsableCommand {
     /// --model, else the adapter's base model when it is a local path (as written, or relative to the
     /// adapter's own directory).
     func configuration(modelPath: String) -> [String: String] {
-        var c = [
-            "model": modelPath, "task": options.task, "split": options.split, "bins": String(outputs.bins),
-            "batch_size": String(options.batchSize), "threads": String(options.threads),
-            "prompts": options.upstreamPrompts ? "upstream" : "standard", "answer_prefix": options.answerPrefix,
-            "bootstrap": String(outputs.bootstrap), "samples": String(samples), "seed": String(seed),
-        ]
+        var c = options.configuration(model: modelPath).merging(outputs.configuration) { $1 }
+        c["samples"] = String(samples)
+        c["seed"] = String(seed)
         if let adapter { c["adapter"] = adapter }
-        if let limit = options.limit { c["limit"] = String(limit) }
-        if let d = options.dataDir { c["data_dir"] = d }
         return c
     }
 }

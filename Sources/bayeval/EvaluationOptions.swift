@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Loaders
+import Records
+import Metrics
 import Runtime
 
 /// Model, task and data options shared by the commands that score a model on a task.
@@ -67,6 +69,18 @@ struct ModelTaskOptions: ParsableArguments {
         guard answerPrefix == " " || answerPrefix.isEmpty else {
             throw ValidationError("--answer-prefix is \" \" or \"\"")
         }
+    }
+
+    /// The settings of this group that shape a run's numbers, for its run record.
+    func configuration(model: String) -> [String: String] {
+        var c = [
+            "model": model, "task": task, "split": split, "batch_size": String(batchSize), "threads": String(threads),
+            "device": device.rawValue, "prompts": upstreamPrompts ? "upstream" : "standard",
+            "answer_prefix": answerPrefix,
+        ]
+        if let limit { c["limit"] = String(limit) }
+        if let dataDir { c["data_dir"] = dataDir }
+        return c
     }
 
     /// --model, or else the adapter's `base_model_name_or_path` when it is a local path: as written (from
@@ -140,6 +154,17 @@ struct RunOutputOptions: ParsableArguments {
         guard bins >= 1 else { throw ValidationError("--bins must be at least 1") }
         guard bootstrap >= 0 else { throw ValidationError("--bootstrap must be ≥ 0") }
         if resume && predictions == nil { throw ValidationError("--resume needs --predictions (the file to continue)") }
+    }
+
+    /// The settings of this group that shape a run's numbers, for its run record.
+    var configuration: [String: String] { ["bins": String(bins), "bootstrap": String(bootstrap)] }
+
+    /// The metrics of `predictions` (every probability finite) with --bins bins and, with --bootstrap,
+    /// their 95 % intervals.
+    func result(_ method: Method, _ predictions: [ExamplePrediction], threads: Int) throws -> MethodResult {
+        let (p, binning) = try MetricInputs.make(predictions, bins: bins)
+        let intervals = try MetricInputs.intervals(p, binning: binning, resamples: bootstrap, threads: threads)
+        return MethodResult(method: method, metrics: MetricReport(p, binning: binning), intervals: intervals)
     }
 
     /// Checks --output and --predictions (creating their folders) before any work starts.

@@ -205,17 +205,12 @@ struct TFBCommand: ParsableCommand {
 
     /// What shapes tfb's numbers, for the run record.
     func configuration(modelPath: String) -> [String: String] {
-        var c = [
-            "model": modelPath, "adapter": adapter, "task": options.task, "split": options.split,
-            "bins": String(outputs.bins), "batch_size": String(options.batchSize), "threads": String(options.threads),
-            "prompts": options.upstreamPrompts ? "upstream" : "standard", "answer_prefix": options.answerPrefix,
-            "bootstrap": String(outputs.bootstrap), "samples": String(samples), "seed": String(seed),
-            "anchor_size": String(anchorSize), "anchor_split": anchorSplit, "criterion": criterion,
-            "sigma_min": String(sigmaMin), "sigma_max": String(sigmaMax), "steps": String(steps),
-            "upstream": String(upstream),
-        ]
-        if let limit = options.limit { c["limit"] = String(limit) }
-        if let d = options.dataDir { c["data_dir"] = d }
+        var c = options.configuration(model: modelPath).merging(outputs.configuration) { $1 }
+        c.merge([
+            "adapter": adapter, "samples": String(samples), "seed": String(seed), "anchor_size": String(anchorSize),
+            "anchor_split": anchorSplit, "criterion": criterion, "sigma_min": String(sigmaMin),
+            "sigma_max": String(sigmaMax), "steps": String(steps), "upstream": String(upstream),
+        ]) { $1 }
         if let sigmas { c["sigmas"] = sigmas }
         if let sigmaGrid { c["sigma_grid"] = sigmaGrid }
         if let tolerance { c["tolerance"] = String(tolerance) }
@@ -238,10 +233,7 @@ struct TFBCommand: ParsableCommand {
             warn("\(examples.count - predictions.count) example(s) with non-finite logits left out")
         }
         guard !predictions.isEmpty else { throw ValidationError("no example produced finite logits") }
-        let (p, binning) = try MetricInputs.make(predictions, bins: outputs.bins)
-        let intervals = try MetricInputs.intervals(
-            p, binning: binning, resamples: outputs.bootstrap, threads: options.threads)
-        return MethodResult(method: method, metrics: MetricReport(p, binning: binning), intervals: intervals)
+        return try outputs.result(method, predictions, threads: options.threads)
     }
 
     func writePredictions(_ examples: [PreparedExample], _ probs: [[Double]?], to path: String) throws {

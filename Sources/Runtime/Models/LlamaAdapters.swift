@@ -59,10 +59,10 @@ extension LlamaModel {
                     throw LoadError(
                         .shapeMismatch, file: file, item: p.name, "saved head is \(p.shape), expected \(shape)")
                 }
-                if p.values != baseLMHead.weight.values {
+                if !baseLMHead.weight.holds(p.values) {
                     head = Linear(weight: Tensor(shape: p.shape, values: p.values))
                 }
-            } else if name == "model.embed_tokens.weight", p.values == embedding.values {
+            } else if name == "model.embed_tokens.weight", embedding.holds(p.values) {
                 continue
             } else {
                 throw LoadError(
