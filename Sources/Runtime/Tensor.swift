@@ -21,6 +21,13 @@ public final class Tensor: @unchecked Sendable {
 
     deinit { storage.deallocate() }
 
+    /// A new tensor with the same shape and values.
+    public func copy() -> Tensor {
+        let out = Tensor(shape: shape)
+        out.pointer.update(from: pointer, count: count)
+        return out
+    }
+
     public var pointer: UnsafeMutablePointer<Float> { storage.baseAddress! }
     public var values: [Float] { Array(storage.prefix(count)) }
 

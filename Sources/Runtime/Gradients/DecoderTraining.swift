@@ -21,10 +21,10 @@ public final class DecoderTape: @unchecked Sendable {
     /// The final-norm hidden state at each scored row, sequences × hidden.
     public internal(set) var hidden: Tensor
 
-    init(layout: AttentionLayout, positions: [Int], scoredRows: [Int], hidden: Tensor) {
-        self.layout = layout
-        self.positions = positions
-        self.scoredRows = scoredRows
+    init(plan: LlamaModel.DecoderPassPlan, hidden: Tensor) {
+        layout = plan.layout
+        positions = plan.positions
+        scoredRows = plan.scoredRows
         self.hidden = hidden
     }
 
@@ -49,74 +49,6 @@ extension LlamaModel {
         }
         names.add(lmHead, offset: 0, module: "lm_head")
         return names
-    }
-
-    /// Forward pass that keeps what the backward pass needs. `header` (may be empty) runs once and every
-    /// sequence continues it, as the scorer's prefix cache does, but here its keys and values stay in
-    /// the graph, so gradients reach the header's tokens through every sequence that attends to them.
-    public func trainingForward(header: [Int], sequences: [[Int]]) -> DecoderTape {
-        precondition(!sequences.isEmpty && sequences.allSatisfy { !$0.isEmpty }, "empty sequence")
-        let H = config.hiddenSize, I = config.intermediateSize
-        let qW = queryWidth, kvW = keyValueWidth, stride = qW + 2 * kvW
-        let all = header.isEmpty ? sequences : [header] + sequences
-        let batch = PackedBatch(all)
-        let T = batch.tokenCount, P = header.count
-        let layout = AttentionLayout(
-            sequences: batch.sequences, header: header.isEmpty ? nil : 0, causal: true,
-            heads: config.headCount, keyValueHeads: config.keyValueHeadCount,
-            headDimension: config.headDimension, stride: stride,
-            queryOffset: 0, keyOffset: qW, valueOffset: qW + kvW)
-        var positions = [Int](repeating: 0, count: T)
-        for (i, seq) in batch.sequences.enumerated() {
-            let start = (header.isEmpty || i == 0) ? 0 : P
-            for (k, t) in seq.enumerated() { positions[t] = start + k }
-        }
-        rope.reserve((positions.max() ?? 0) + 1)
-        let scored = batch.sequences.dropFirst(header.isEmpty ? 0 : 1).map { $0.upperBound - 1 }
-        let tape = DecoderTape(
-            layout: layout, positions: positions, scoredRows: scored, hidden: Tensor(shape: [scored.count, H]))
-
-        var x = Tensor(shape: [T, H])
-        for (t, id) in batch.tokens.enumerated() {
-            (x.pointer + t * H).update(from: embedding.pointer + id * H, count: H)
-        }
-        let scratch = Tensor(shape: [T, max(1, allLinears.map(\.maxRank).max() ?? 1)])
-        let normed = Tensor(shape: [T, H]), activated = Tensor(shape: [T, I]), delta = Tensor(shape: [T, H])
-        let eps = Float(config.rmsNormEpsilon)
-        for layer in layers {
-            tape.xs.append(x)
-            backend.rmsNorm(
-                x.pointer, weight: layer.attentionNorm.pointer, epsilon: eps, rows: T, columns: H, into: normed.pointer)
-            let qkv = Tensor(shape: [T, stride])
-            layer.qkv.forward(normed.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer)
-            rotate(qkv.pointer, stride: stride, positions: positions, inverse: false)
-            let attended = Tensor(shape: [T, qW])
-            layout.forward(qkv.pointer, backend: backend, into: attended.pointer)
-            layer.output.forward(
-                attended.pointer, rows: T, into: delta.pointer, backend: backend, scratch: scratch.pointer)
-            let mid = Tensor(shape: [T, H])
-            addInto(mid, x, delta)
-            backend.rmsNorm(
-                mid.pointer, weight: layer.mlpNorm.pointer, epsilon: eps, rows: T, columns: H, into: normed.pointer)
-            let gateUp = Tensor(shape: [T, 2 * I])
-            layer.gateUp.forward(
-                normed.pointer, rows: T, into: gateUp.pointer, backend: backend, scratch: scratch.pointer)
-            backend.siluMultiply(
-                gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I, rows: T, columns: I,
-                into: activated.pointer)
-            layer.down.forward(
-                activated.pointer, rows: T, into: delta.pointer, backend: backend, scratch: scratch.pointer)
-            let next = Tensor(shape: [T, H])
-            addInto(next, mid, delta)
-            tape.qkv.append(qkv); tape.attended.append(attended); tape.mids.append(mid); tape.gateUp.append(gateUp)
-            x = next
-        }
-        tape.xs.append(x)
-        let last = gatherRows(x, scored, width: H)
-        backend.rmsNorm(
-            last.pointer, weight: finalNorm.pointer, epsilon: eps, rows: scored.count, columns: H,
-            into: tape.hidden.pointer)
-        return tape
     }
 
     /// Logits of each scored sequence over its own answer ids (the LM head's rows, LoRA included).
@@ -276,24 +208,6 @@ extension LlamaModel {
         }
         return dh
     }
-
-    /// RoPE on the q and k blocks of every row at its position, or its inverse (the backward).
-    private func rotate(_ qkv: UnsafeMutablePointer<Float>, stride: Int, positions: [Int], inverse: Bool) {
-        let heads = config.headCount, kvHeads = config.keyValueHeadCount, qW = queryWidth
-        nonisolated(unsafe) let qkv = qkv
-        rope.withTables { cos, sin in
-            nonisolated(unsafe) let (cos, sin) = (cos, sin)
-            let rows = positions.count, chunk = 64
-            backend.parallelFor((rows + chunk - 1) / chunk) { c in
-                for t in (c * chunk)..<min(rows, (c + 1) * chunk) {
-                    let row = qkv + t * stride
-                    self.rope.apply(row, heads: heads, position: positions[t], cos: cos, sin: sin, inverse: inverse)
-                    self.rope.apply(
-                        row + qW, heads: kvHeads, position: positions[t], cos: cos, sin: sin, inverse: inverse)
-                }
-            }
-        }
-    }
 }
 
 @inline(__always)
@@ -303,14 +217,9 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Floa
     return s
 }
 
+/// The given rows of a row-major matrix `width` wide, in the given order (an embedding gather).
 func gatherRows(_ x: Tensor, _ rows: [Int], width: Int) -> Tensor {
     let out = Tensor(shape: [rows.count, width])
     for (i, r) in rows.enumerated() { (out.pointer + i * width).update(from: x.pointer + r * width, count: width) }
     return out
-}
-
-/// out = a + b, elementwise over equal-sized tensors.
-func addInto(_ out: Tensor, _ a: Tensor, _ b: Tensor) {
-    let o = out.pointer, x = a.pointer, y = b.pointer
-    for j in 0..<out.count { o[j] = x[j] + y[j] }
 }

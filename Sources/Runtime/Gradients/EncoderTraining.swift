@@ -14,17 +14,12 @@ public final class EncoderTape: @unchecked Sendable {
     var intermediate: [Tensor] = []  // before GELU
     var outputSum: [Tensor] = []  // MLP output + residual, before its LayerNorm
     /// The first token's final hidden state and the pooled (tanh) vector, one row per sequence.
-    var first: Tensor
-    var pooled: Tensor
+    var first = Tensor(shape: [0])
+    var pooled = Tensor(shape: [0])
     /// Classification logits, sequences × labels.
-    public internal(set) var logits: Tensor
+    public internal(set) var logits = Tensor(shape: [0])
 
-    init(layout: AttentionLayout, first: Tensor, pooled: Tensor, logits: Tensor) {
-        self.layout = layout
-        self.first = first
-        self.pooled = pooled
-        self.logits = logits
-    }
+    init(layout: AttentionLayout) { self.layout = layout }
 
     public var count: Int { layout.sequences.count }
 }
@@ -45,61 +40,6 @@ extension BertModel {
         if let pooler { names.add(pooler, offset: 0, module: isRoberta ? poolerModule : prefix + poolerModule) }
         if let classifier { names.add(classifier, offset: 0, module: classifierModule) }
         return names
-    }
-
-    /// Classification forward pass that keeps what `backward` needs.
-    public func trainingForward(_ sequences: [[Int]], tokenTypes: [[Int]]? = nil) -> EncoderTape {
-        precondition(hasClassificationHead, "the encoder has no classification head")
-        let pooler = pooler!, classifier = classifier!
-        let batch = PackedBatch(sequences)
-        let T = batch.tokenCount, B = sequences.count, H = config.hiddenSize, I = config.intermediateSize
-        let eps = Float(config.layerNormEpsilon)
-        let layout = AttentionLayout(
-            sequences: batch.sequences, header: nil, causal: false, heads: config.headCount,
-            keyValueHeads: config.headCount, headDimension: headDimension, stride: 3 * H,
-            queryOffset: 0, keyOffset: H, valueOffset: 2 * H)
-        var x = embed(batch, tokenTypes: tokenTypes)
-        let maxRank = max(1, allLinears.map(\.maxRank).max() ?? 1)
-        let scratch = Tensor(shape: [T, maxRank]), activated = Tensor(shape: [T, I])
-        let tape = EncoderTape(
-            layout: layout, first: Tensor(shape: [B, H]), pooled: Tensor(shape: [B, H]),
-            logits: Tensor(shape: [B, classifier.outFeatures]))
-        for layer in layers {
-            tape.xs.append(x)
-            let qkv = Tensor(shape: [T, 3 * H]), ctx = Tensor(shape: [T, H])
-            layer.qkv.forward(x.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer)
-            layout.forward(qkv.pointer, backend: backend, into: ctx.pointer)
-            let aSum = Tensor(shape: [T, H]), aNorm = Tensor(shape: [T, H])
-            layer.attentionOutput.forward(
-                ctx.pointer, rows: T, into: aSum.pointer, backend: backend, scratch: scratch.pointer)
-            backend.add(x.pointer, into: aSum.pointer, count: T * H)
-            backend.layerNorm(
-                aSum.pointer, weight: layer.attentionNorm.weight.pointer, bias: layer.attentionNorm.bias.pointer,
-                epsilon: eps, rows: T, columns: H, into: aNorm.pointer)
-            let inner = Tensor(shape: [T, I])
-            layer.intermediate.forward(
-                aNorm.pointer, rows: T, into: inner.pointer, backend: backend, scratch: scratch.pointer)
-            activated.pointer.update(from: inner.pointer, count: T * I)
-            backend.gelu(activated.pointer, count: T * I)
-            let oSum = Tensor(shape: [T, H]), next = Tensor(shape: [T, H])
-            layer.output.forward(
-                activated.pointer, rows: T, into: oSum.pointer, backend: backend, scratch: scratch.pointer)
-            backend.add(aNorm.pointer, into: oSum.pointer, count: T * H)
-            backend.layerNorm(
-                oSum.pointer, weight: layer.outputNorm.weight.pointer, bias: layer.outputNorm.bias.pointer,
-                epsilon: eps, rows: T, columns: H, into: next.pointer)
-            tape.qkv.append(qkv); tape.context.append(ctx); tape.attentionSum.append(aSum)
-            tape.attentionNormed.append(aNorm); tape.intermediate.append(inner); tape.outputSum.append(oSum)
-            x = next
-        }
-        tape.xs.append(x)
-        tape.first = gatherRows(x, batch.sequences.map(\.lowerBound), width: H)
-        pooler.forward(
-            tape.first.pointer, rows: B, into: tape.pooled.pointer, backend: backend, scratch: scratch.pointer)
-        for j in 0..<tape.pooled.count { tape.pooled[j] = Foundation.tanh(tape.pooled[j]) }
-        classifier.forward(
-            tape.pooled.pointer, rows: B, into: tape.logits.pointer, backend: backend, scratch: scratch.pointer)
-        return tape
     }
 
     /// Backward pass from ∂L/∂logits (sequences × labels): accumulates adapter and head gradients into

@@ -1,13 +1,43 @@
 import Foundation
 
+/// The BERT / RoBERTa encoder forward pass, written once. Embeddings (word + position + token type)
+/// are summed and normalised; then per layer, with post-norm residuals:
+///
+///     a  = LayerNorm(x + attention_output(attention(q, k, v))),   [q; k; v] = qkv(x), bidirectional
+///     x' = LayerNorm(a + output(gelu(intermediate(a))))
+///
+/// and the sequence-classification head reads the first token: pooler (dense + tanh), then the label
+/// projection. Scoring runs it with reused buffers and the last layer only at the first tokens;
+/// training and curvature run it with an `EncoderTape`.
 extension BertModel {
     /// Classification logits, sequences × labels, for variable-length sequences (each starting with its
     /// [CLS] / <s> token) run packed with no padding. `tokenTypes` defaults to all zeros.
     public func classify(_ batch: [[Int]], tokenTypes: [[Int]]? = nil) -> Tensor {
         precondition(hasClassificationHead, "the encoder has no classification head; check hasClassificationHead first")
-        let pooler = pooler!, classifier = classifier!
         // Only the first token of each sequence reaches the head, so the last layer runs only there.
-        let first = run(PackedBatch(batch), tokenTypes: tokenTypes, firstOnly: true)
+        let first = run(PackedBatch(batch), tokenTypes: tokenTypes, firstOnly: true, tape: nil)
+        return classificationHead(first).logits
+    }
+
+    /// The last layer's hidden states of every token, packed: Σ lengths × hidden, sequences in order.
+    public func hiddenStates(_ batch: [[Int]], tokenTypes: [[Int]]? = nil) -> Tensor {
+        run(PackedBatch(batch), tokenTypes: tokenTypes, firstOnly: false, tape: nil)
+    }
+
+    /// Classification forward pass that keeps what `backward` needs.
+    public func trainingForward(_ sequences: [[Int]], tokenTypes: [[Int]]? = nil) -> EncoderTape {
+        precondition(hasClassificationHead, "the encoder has no classification head")
+        let batch = PackedBatch(sequences)
+        let tape = EncoderTape(layout: attentionLayout(batch))
+        let x = run(batch, tokenTypes: tokenTypes, firstOnly: false, tape: tape)
+        tape.first = gatherRows(x, batch.sequences.map(\.lowerBound), width: config.hiddenSize)
+        (tape.pooled, tape.logits) = classificationHead(tape.first)
+        return tape
+    }
+
+    /// The head on each sequence's first-token hidden state: pooled = tanh(pooler(first)), then the labels.
+    func classificationHead(_ first: Tensor) -> (pooled: Tensor, logits: Tensor) {
+        let pooler = pooler!, classifier = classifier!
         let B = first.rows, H = config.hiddenSize
         let scratch = Tensor(shape: [B, max(1, pooler.maxRank, classifier.maxRank)])
         let pooled = Tensor(shape: [B, H])
@@ -15,12 +45,7 @@ extension BertModel {
         for j in 0..<pooled.count { pooled[j] = Foundation.tanh(pooled[j]) }
         let logits = Tensor(shape: [B, classifier.outFeatures])
         classifier.forward(pooled.pointer, rows: B, into: logits.pointer, backend: backend, scratch: scratch.pointer)
-        return logits
-    }
-
-    /// The last layer's hidden states of every token, packed: Σ lengths × hidden, sequences in order.
-    public func hiddenStates(_ batch: [[Int]], tokenTypes: [[Int]]? = nil) -> Tensor {
-        run(PackedBatch(batch), tokenTypes: tokenTypes, firstOnly: false)
+        return (pooled, logits)
     }
 
     /// Position ids as transformers numbers them: BERT counts from 0; RoBERTa
@@ -38,50 +63,65 @@ extension BertModel {
     }
 
     /// Hidden states after the last layer: every token's row, or with `firstOnly` each sequence's first.
-    func run(_ batch: PackedBatch, tokenTypes: [[Int]]?, firstOnly: Bool) -> Tensor {
+    /// Without a tape, buffers are reused across layers (and `firstOnly` runs the last layer only at the
+    /// first tokens); with one, every layer's activations are kept for the backward pass.
+    func run(_ batch: PackedBatch, tokenTypes: [[Int]]?, firstOnly: Bool, tape: EncoderTape?) -> Tensor {
         let T = batch.tokenCount, B = batch.sequences.count
         let H = config.hiddenSize, I = config.intermediateSize
         precondition(B > 0, "empty batch")
         precondition(
             tokenTypes == nil || tokenTypes!.map(\.count) == batch.sequences.map(\.count),
             "token types must match the sequences' lengths")
+        precondition(tape == nil || !firstOnly, "a taped pass keeps every row")
         let eps = Float(config.layerNormEpsilon)
+        let keep = tape != nil
+        func buffer(_ shared: Tensor) -> Tensor { keep ? Tensor(shape: shared.shape) : shared }
 
         var x = embed(batch, tokenTypes: tokenTypes)
-
+        let layout = attentionLayout(batch)
         let maxRank = max(1, allLinears.map(\.maxRank).max() ?? 1)
-        let qkv = Tensor(shape: [T, 3 * H]), context = Tensor(shape: [T, H]), delta = Tensor(shape: [T, H])
-        let inner = Tensor(shape: [T, I]), scratch = Tensor(shape: [T, maxRank])
+        let sharedQKV = Tensor(shape: [T, 3 * H]), sharedContext = Tensor(shape: [T, H])
+        let sharedSum = Tensor(shape: [T, H]), sharedInner = Tensor(shape: [T, I])
+        let activated = keep ? Tensor(shape: [T, I]) : sharedInner, scratch = Tensor(shape: [T, maxRank])
         for (n, layer) in layers.enumerated() {
             let reduce = firstOnly && n == layers.count - 1
+            tape?.xs.append(x)
+            let qkv = buffer(sharedQKV), context = buffer(sharedContext)
             layer.qkv.forward(x.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer)
-            attend(qkv: qkv.pointer, batch: batch, firstOnly: reduce, into: context.pointer)
+            var asking = layout
+            asking.queries = reduce ? .first : .all
+            asking.forward(qkv.pointer, backend: backend, into: context.pointer)
+            tape?.qkv.append(qkv); tape?.context.append(context)
+            // Only the first tokens continue past a reduced attention: gather their residual rows.
+            if reduce { x = gatherRows(x, batch.sequences.map(\.lowerBound), width: H) }
             let rows = reduce ? B : T
-            if reduce {
-                // Only the first tokens continue: gather their residual rows.
-                let kept = Tensor(shape: [B, H])
-                for (i, r) in batch.sequences.enumerated() {
-                    (kept.pointer + i * H).update(from: x.pointer + r.lowerBound * H, count: H)
-                }
-                x = kept
-            }
-            // Post-norm residuals: x = LayerNorm(x + sublayer(x)), summed in `delta` then normalised into x.
+            // Post-norm residuals: x = LayerNorm(x + sublayer(x)); an untaped pass normalises back into x.
+            let attentionSum = buffer(sharedSum)
             layer.attentionOutput.forward(
-                context.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer)
-            backend.add(x.pointer, into: delta.pointer, count: rows * H)
+                context.pointer, rows: rows, into: attentionSum.pointer, backend: backend, scratch: scratch.pointer)
+            backend.add(x.pointer, into: attentionSum.pointer, count: rows * H)
+            if keep { x = Tensor(shape: [T, H]) }
             backend.layerNorm(
-                delta.pointer, weight: layer.attentionNorm.weight.pointer, bias: layer.attentionNorm.bias.pointer,
-                epsilon: eps, rows: rows, columns: H, into: x.pointer)
+                attentionSum.pointer, weight: layer.attentionNorm.weight.pointer,
+                bias: layer.attentionNorm.bias.pointer, epsilon: eps, rows: rows, columns: H, into: x.pointer)
+            tape?.attentionSum.append(attentionSum); tape?.attentionNormed.append(x)
+            let inner = buffer(sharedInner)
             layer.intermediate.forward(
                 x.pointer, rows: rows, into: inner.pointer, backend: backend, scratch: scratch.pointer)
-            backend.gelu(inner.pointer, count: rows * I)
+            tape?.intermediate.append(inner)  // before GELU: a taped pass activates a copy
+            if keep { activated.pointer.update(from: inner.pointer, count: rows * I) }
+            backend.gelu(activated.pointer, count: rows * I)
+            let outputSum = buffer(sharedSum)
             layer.output.forward(
-                inner.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer)
-            backend.add(x.pointer, into: delta.pointer, count: rows * H)
+                activated.pointer, rows: rows, into: outputSum.pointer, backend: backend, scratch: scratch.pointer)
+            backend.add(x.pointer, into: outputSum.pointer, count: rows * H)
+            tape?.outputSum.append(outputSum)
+            if keep { x = Tensor(shape: [T, H]) }
             backend.layerNorm(
-                delta.pointer, weight: layer.outputNorm.weight.pointer, bias: layer.outputNorm.bias.pointer,
+                outputSum.pointer, weight: layer.outputNorm.weight.pointer, bias: layer.outputNorm.bias.pointer,
                 epsilon: eps, rows: rows, columns: H, into: x.pointer)
         }
+        tape?.xs.append(x)
         return x
     }
 
@@ -118,17 +158,12 @@ extension BertModel {
     }
 
     /// Bidirectional attention of each sequence to itself (the shared kernel, `AttentionLayout`); no mask,
-    /// since packing leaves no padding. With `firstOnly`, only each sequence's first token asks (one output
-    /// row per sequence).
-    func attend(
-        qkv: UnsafeMutablePointer<Float>, batch: PackedBatch, firstOnly: Bool, into out: UnsafeMutablePointer<Float>
-    ) {
+    /// since packing leaves no padding.
+    func attentionLayout(_ batch: PackedBatch) -> AttentionLayout {
         let H = config.hiddenSize
-        var layout = AttentionLayout(
+        return AttentionLayout(
             sequences: batch.sequences, header: nil, causal: false, heads: config.headCount,
             keyValueHeads: config.headCount, headDimension: headDimension, stride: 3 * H,
             queryOffset: 0, keyOffset: H, valueOffset: 2 * H)
-        layout.queries = firstOnly ? .first : .all
-        layout.forward(qkv, backend: backend, into: out)
     }
 }

@@ -1,24 +1,58 @@
 import Foundation
 
+/// The LLaMA forward pass, written once. Per layer:
+///
+///     h   = x + o_proj(attention(rope(q, k), v)),   [q; k; v] = qkv_proj(rmsNorm(x))
+///     x'  = h + down_proj(silu(gate) · up),          [gate; up] = gate_up_proj(rmsNorm(h))
+///
+/// then a final RMSNorm and the LM head. Scoring, Monte Carlo sampling, prefix caching, training and
+/// curvature all run this one pass: scoring with reused buffers and the last layer only at the scored
+/// rows, training with a `DecoderTape` that keeps what the backward pass needs.
 extension LlamaModel {
-    /// Runs a shared prompt header once and keeps its keys and values.
+    /// How one pass lays out its sequences: positions, the attention layout and the rows it scores.
+    struct DecoderPassPlan {
+        let batch: PackedBatch
+        let layout: AttentionLayout
+        /// Each token's RoPE position: its prefix (cached or in-graph header) length plus its index.
+        let positions: [Int]
+        /// The last row of every scored sequence (all sequences but an in-graph header).
+        let scoredRows: [Int]
+    }
+
+    func plan(_ batch: PackedBatch, inGraphHeader: Bool, prefix: PrefixCache?) -> DecoderPassPlan {
+        precondition(!(inGraphHeader && prefix != nil), "a pass has an in-graph header or a cached prefix, not both")
+        let layout = AttentionLayout(
+            sequences: batch.sequences, header: inGraphHeader ? 0 : nil, causal: true,
+            heads: config.headCount, keyValueHeads: config.keyValueHeadCount, headDimension: config.headDimension,
+            stride: queryWidth + 2 * keyValueWidth, queryOffset: 0, keyOffset: queryWidth,
+            valueOffset: queryWidth + keyValueWidth)
+        let headerLength = inGraphHeader ? batch.sequences[0].count : 0
+        var positions = [Int](repeating: 0, count: batch.tokenCount)
+        for (i, seq) in batch.sequences.enumerated() {
+            let start = (prefix?.length ?? 0) + (inGraphHeader && i > 0 ? headerLength : 0)
+            for (k, t) in seq.enumerated() { positions[t] = start + k }
+        }
+        let scored = batch.sequences.dropFirst(inGraphHeader ? 1 : 0).map { $0.upperBound - 1 }
+        return DecoderPassPlan(batch: batch, layout: layout, positions: positions, scoredRows: scored)
+    }
+
+    /// Runs a shared prompt header once and keeps its keys and values (after RoPE) for every layer.
     public func makePrefixCache(tokens: [Int]) -> PrefixCache {
         precondition(!tokens.isEmpty)
-        var keys: [Tensor] = [], values: [Tensor] = []
-        _ = run(
-            PackedBatch([tokens]), prefix: nil, lastOnly: false,
-            collect: { layer, qkv, stride in
-                let k = Tensor(shape: [tokens.count, self.keyValueWidth]),
-                    v = Tensor(shape: [tokens.count, self.keyValueWidth])
-                for t in 0..<tokens.count {
-                    (k.pointer + t * self.keyValueWidth).update(
-                        from: qkv + t * stride + self.queryWidth, count: self.keyValueWidth)
-                    (v.pointer + t * self.keyValueWidth).update(
-                        from: qkv + t * stride + self.queryWidth + self.keyValueWidth, count: self.keyValueWidth)
-                }
-                keys.append(k); values.append(v)
-            })
-        return PrefixCache(tokens: tokens, keys: keys, values: values)
+        let plan = plan(PackedBatch([tokens]), inGraphHeader: false, prefix: nil)
+        let tape = DecoderTape(plan: plan, hidden: Tensor(shape: [0, config.hiddenSize]))
+        _ = run(plan, prefix: nil, hiddenRows: .scored, noise: nil, tape: tape)
+        let kvW = keyValueWidth, stride = plan.layout.stride
+        func block(_ qkv: Tensor, offset: Int) -> Tensor {
+            let out = Tensor(shape: [tokens.count, kvW])
+            for t in 0..<tokens.count {
+                (out.pointer + t * kvW).update(from: qkv.pointer + t * stride + offset, count: kvW)
+            }
+            return out
+        }
+        return PrefixCache(
+            tokens: tokens, keys: tape.qkv.map { block($0, offset: queryWidth) },
+            values: tape.qkv.map { block($0, offset: queryWidth + kvW) })
     }
 
     /// Forward pass over packed sequences that continue `prefix` (positions start after it). With `seeds`
@@ -30,12 +64,13 @@ extension LlamaModel {
         // A cached prefix ran at the mean weights: under a weight sample its keys and values would be wrong.
         precondition(seeds == nil || prefix == nil, "weight samples cannot reuse a prefix cache")
         let noise = seeds.map { SampleSeeds(rows: batch.sequences, seeds: $0) }
+        let plan = plan(batch, inGraphHeader: false, prefix: prefix)
         switch output {
         case .lastPositionLogits(let ids):
-            let hidden = run(batch, prefix: prefix, lastOnly: true, collect: nil, noise: noise)
+            let hidden = run(plan, prefix: prefix, hiddenRows: .scored, noise: noise, tape: nil)
             return selectedLogits(hidden, ids: ids, noise: noise?.oneRowEach)
         case .allLogits:
-            let hidden = run(batch, prefix: prefix, lastOnly: false, collect: nil, noise: noise)
+            let hidden = run(plan, prefix: prefix, hiddenRows: .all, noise: noise, tape: nil)
             let logits = Tensor(shape: [hidden.rows, config.vocabularySize])
             let scratch = Tensor(shape: [hidden.rows, max(1, lmHead.maxRank)])
             lmHead.forward(
@@ -45,56 +80,82 @@ extension LlamaModel {
         }
     }
 
-    /// The final-norm hidden states: one row per sequence (`lastOnly`) or per token.
-    func run(
-        _ batch: PackedBatch, prefix: PrefixCache?, lastOnly: Bool,
-        collect: ((Int, UnsafeMutablePointer<Float>, Int) -> Void)?, noise: SampleSeeds? = nil
-    ) -> Tensor {
-        let T = batch.tokenCount, B = batch.sequences.count
-        let P = prefix?.length ?? 0
-        let H = config.hiddenSize, I = config.intermediateSize
-        let qW = queryWidth, kvW = keyValueWidth, stride = qW + 2 * kvW
-        rope.reserve(P + (batch.sequences.map(\.count).max() ?? 0))
+    /// Forward pass that keeps what the backward pass needs. `header` (may be empty) runs once and every
+    /// sequence continues it, as the scorer's prefix cache does, but here its keys and values stay in
+    /// the graph, so gradients reach the header's tokens through every sequence that attends to them.
+    public func trainingForward(header: [Int], sequences: [[Int]]) -> DecoderTape {
+        precondition(!sequences.isEmpty && sequences.allSatisfy { !$0.isEmpty }, "empty sequence")
+        let plan = plan(
+            PackedBatch(header.isEmpty ? sequences : [header] + sequences), inGraphHeader: !header.isEmpty,
+            prefix: nil)
+        let tape = DecoderTape(plan: plan, hidden: Tensor(shape: [plan.scoredRows.count, config.hiddenSize]))
+        tape.hidden = run(plan, prefix: nil, hiddenRows: .scored, noise: nil, tape: tape)
+        return tape
+    }
 
-        var x = Tensor(shape: [T, H])
-        for (t, id) in batch.tokens.enumerated() {
-            (x.pointer + t * H).update(from: embedding.pointer + id * H, count: H)
-        }
+    /// Which rows a pass returns final-norm hidden states for.
+    enum HiddenRows { case all, scored }
+
+    /// The pass itself. Without a tape, buffers are reused across layers and, when only the scored rows
+    /// are wanted, the last layer runs only there. With a tape, every layer's activations are kept and
+    /// every row runs every layer (the backward pass needs them all).
+    func run(
+        _ plan: DecoderPassPlan, prefix: PrefixCache?, hiddenRows: HiddenRows, noise: SampleSeeds?,
+        tape: DecoderTape?
+    ) -> Tensor {
+        precondition(tape == nil || noise == nil, "weight samples are for prediction, not for a taped pass")
+        let batch = plan.batch, T = batch.tokenCount
+        let H = config.hiddenSize, I = config.intermediateSize, qW = queryWidth, stride = plan.layout.stride
+        rope.reserve((plan.positions.max() ?? 0) + 1)
+        let keep = tape != nil
+        // Reused buffers (a taped pass allocates a fresh one per layer for what it keeps).
+        func buffer(_ shared: Tensor) -> Tensor { keep ? Tensor(shape: shared.shape) : shared }
+
+        var x = gatherRows(embedding, batch.tokens, width: H)
         let maxRank = max(1, allLinears.map(\.maxRank).max() ?? 1)
-        let normed = Tensor(shape: [T, H]), qkv = Tensor(shape: [T, stride]), attended = Tensor(shape: [T, qW])
-        let gateUp = Tensor(shape: [T, 2 * I]), activated = Tensor(shape: [T, I]), delta = Tensor(shape: [T, H])
+        let normed = Tensor(shape: [T, H]), sharedQKV = Tensor(shape: [T, stride])
+        let sharedAttended = Tensor(shape: [T, qW]), sharedGateUp = Tensor(shape: [T, 2 * I])
+        let activated = Tensor(shape: [T, I]), delta = Tensor(shape: [T, H])
         let scratch = Tensor(shape: [T, maxRank])
         let eps = Float(config.rmsNormEpsilon)
-        let lastRows = batch.sequences.map { $0.upperBound - 1 }
 
+        var reduced = false
         for (n, layer) in layers.enumerated() {
-            let reduce = lastOnly && n == layers.count - 1
+            // The last layer of an untaped pass runs only at the scored rows when only they are wanted.
+            let reduce = !keep && hiddenRows == .scored && n == layers.count - 1
+            reduced = reduced || reduce
+            if let tape { tape.xs.append(x); x = x.copy() }
             backend.rmsNorm(
                 x.pointer, weight: layer.attentionNorm.pointer, epsilon: eps, rows: T, columns: H, into: normed.pointer)
+            let qkv = buffer(sharedQKV)
             layer.qkv.forward(
                 normed.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer, noise: noise)
-            applyRotary(qkv.pointer, stride: stride, batch: batch, offset: P)
-            collect?(n, qkv.pointer, stride)
-            let rows = reduce ? B : T
-            attend(
-                qkv: qkv.pointer, stride: stride, batch: batch, prefix: prefix, layer: n, lastOnly: reduce,
-                into: attended.pointer)
-            if reduce {
-                // Only the scored positions continue: gather their residual rows.
-                let kept = Tensor(shape: [B, H])
-                for (i, r) in lastRows.enumerated() { (kept.pointer + i * H).update(from: x.pointer + r * H, count: H) }
-                x = kept
+            rotate(qkv.pointer, stride: stride, positions: plan.positions, inverse: false)
+            let attended = buffer(sharedAttended)
+            var layout = plan.layout
+            if let prefix, prefix.length > 0 {
+                layout.cached = .init(
+                    keys: prefix.keys[n].pointer, values: prefix.values[n].pointer, rows: prefix.length)
             }
+            layout.queries = reduce ? .last : .all
+            withExtendedLifetime(prefix) { layout.forward(qkv.pointer, backend: backend, into: attended.pointer) }
+            tape?.qkv.append(qkv); tape?.attended.append(attended)
+            // Only the scored positions continue past a reduced attention: gather their residual rows.
+            if reduce { x = gatherRows(x, plan.scoredRows, width: H) }
+            let rows = reduce ? plan.scoredRows.count : T
             let rowNoise = reduce ? noise?.oneRowEach : noise
             layer.output.forward(
                 attended.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer,
                 noise: rowNoise)
             backend.add(delta.pointer, into: x.pointer, count: rows * H)
+            if let tape { tape.mids.append(x); x = x.copy() }
             backend.rmsNorm(
                 x.pointer, weight: layer.mlpNorm.pointer, epsilon: eps, rows: rows, columns: H, into: normed.pointer)
+            let gateUp = buffer(sharedGateUp)
             layer.gateUp.forward(
                 normed.pointer, rows: rows, into: gateUp.pointer, backend: backend, scratch: scratch.pointer,
                 noise: rowNoise)
+            tape?.gateUp.append(gateUp)
             backend.siluMultiply(
                 gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I, rows: rows, columns: I,
                 into: activated.pointer)
@@ -103,60 +164,41 @@ extension LlamaModel {
                 noise: rowNoise)
             backend.add(delta.pointer, into: x.pointer, count: rows * H)
         }
+        tape?.xs.append(x)
+        // A reduced pass already holds only the scored rows.
+        if hiddenRows == .scored && !reduced { x = gatherRows(x, plan.scoredRows, width: H) }
         let out = Tensor(shape: [x.rows, H])
         backend.rmsNorm(x.pointer, weight: finalNorm.pointer, epsilon: eps, rows: x.rows, columns: H, into: out.pointer)
         return out
     }
 
-    /// Rotates q and k of every token by its position: the prefix length plus its index in its sequence.
-    func applyRotary(_ qkv: UnsafeMutablePointer<Float>, stride: Int, batch: PackedBatch, offset: Int) {
+    /// RoPE on the q and k blocks of every row at its position, or its inverse (the backward).
+    func rotate(_ qkv: UnsafeMutablePointer<Float>, stride: Int, positions: [Int], inverse: Bool) {
         let heads = config.headCount, kvHeads = config.keyValueHeadCount, qW = queryWidth
         nonisolated(unsafe) let qkv = qkv
         rope.withTables { cos, sin in
             nonisolated(unsafe) let (cos, sin) = (cos, sin)
-            backend.parallelFor(batch.sequences.count) { s in
-                let seq = batch.sequences[s]
-                for t in seq {
+            let rows = positions.count, chunk = 64
+            backend.parallelFor((rows + chunk - 1) / chunk) { c in
+                for t in (c * chunk)..<min(rows, (c + 1) * chunk) {
                     let row = qkv + t * stride
-                    let position = offset + (t - seq.lowerBound)
-                    self.rope.apply(row, heads: heads, position: position, cos: cos, sin: sin)
-                    self.rope.apply(row + qW, heads: kvHeads, position: position, cos: cos, sin: sin)
+                    self.rope.apply(row, heads: heads, position: positions[t], cos: cos, sin: sin, inverse: inverse)
+                    self.rope.apply(
+                        row + qW, heads: kvHeads, position: positions[t], cos: cos, sin: sin, inverse: inverse)
                 }
             }
         }
     }
 
-    /// Causal attention of each sequence to the prefix and to its own earlier tokens (the shared kernel,
-    /// `AttentionLayout`). With `lastOnly`, only each sequence's last token asks (one output row per sequence).
-    func attend(
-        qkv: UnsafeMutablePointer<Float>, stride: Int, batch: PackedBatch, prefix: PrefixCache?,
-        layer: Int, lastOnly: Bool, into out: UnsafeMutablePointer<Float>
-    ) {
-        var layout = AttentionLayout(
-            sequences: batch.sequences, header: nil, causal: true, heads: config.headCount,
-            keyValueHeads: config.keyValueHeadCount, headDimension: config.headDimension, stride: stride,
-            queryOffset: 0, keyOffset: queryWidth, valueOffset: queryWidth + keyValueWidth)
-        layout.queries = lastOnly ? .last : .all
-        if let prefix, prefix.length > 0 {
-            layout.cached = .init(
-                keys: prefix.keys[layer].pointer, values: prefix.values[layer].pointer, rows: prefix.length)
-        }
-        withExtendedLifetime(prefix) { layout.forward(qkv, backend: backend, into: out) }
-    }
-
     /// Logits of only the requested vocabulary rows: never the full-vocabulary projection.
     func selectedLogits(_ hidden: Tensor, ids: [Int], noise: SampleSeeds? = nil) -> Tensor {
         let H = config.hiddenSize, K = ids.count, rows = hidden.rows
-        let w = Tensor(shape: [K, H])
-        for (k, id) in ids.enumerated() { (w.pointer + k * H).update(from: lmHead.weight.pointer + id * H, count: H) }
+        let w = gatherRows(lmHead.weight, ids, width: H)
         let logits = Tensor(shape: [rows, K])
         backend.linear(
             hidden.pointer, rows: rows, inFeatures: H, weight: w.pointer, outFeatures: K, into: logits.pointer)
         for p in lmHead.patches {
-            let t = Tensor(shape: [rows, p.rank]), b = Tensor(shape: [K, p.rank])
-            for (k, id) in ids.enumerated() {
-                (b.pointer + k * p.rank).update(from: p.b.pointer + id * p.rank, count: p.rank)
-            }
+            let t = Tensor(shape: [rows, p.rank]), b = gatherRows(p.b, ids, width: p.rank)
             backend.linear(
                 hidden.pointer, rows: rows, inFeatures: H, weight: p.a.pointer, outFeatures: p.rank, into: t.pointer)
             if let noise, let sampler = p.sampler {
