@@ -19,7 +19,12 @@ let package = Package(
         .systemLibrary(name: "CLAPACKE", pkgConfig: "lapacke", providers: [.apt(["liblapacke-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "Loaders", dependencies: ["CZstd"], swiftSettings: fastMath),
-        .target(name: "Runtime", dependencies: ["Loaders", "CBLAS", "CLAPACKE"], swiftSettings: fastMath),
+        // Models, LoRA, gradients and training, written against `ComputeBackend` only.
+        .target(name: "Runtime", dependencies: ["Loaders"], swiftSettings: fastMath),
+        // The CPU backend: OpenBLAS products, threaded host kernels. A GPU backend is a sibling target.
+        .target(name: "RuntimeCPU", dependencies: ["Runtime", "Loaders", "CBLAS"], swiftSettings: fastMath),
+        // `Device`: the one place that knows every backend (the `--device` factory).
+        .target(name: "Backends", dependencies: ["Runtime", "RuntimeCPU"]),
         .target(name: "Metrics", swiftSettings: fastMath),
         .target(name: "Posthoc", dependencies: ["Runtime", "Loaders", "CLAPACKE"], swiftSettings: fastMath),
         // run.json: the versioned record every command writes and the report reads.
@@ -27,16 +32,16 @@ let package = Package(
         .executableTarget(
             name: "bayeval",
             dependencies: [
-                "Loaders", "Runtime", "Metrics", "Posthoc", "Records",
+                "Loaders", "Runtime", "Backends", "Metrics", "Posthoc", "Records",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Where the tests find the real models, and whether a missing one is a skip or a failure.
         .target(name: "TestModels", path: "Tests/TestModels"),
         .testTarget(name: "LoadersTests", dependencies: ["Loaders", "TestModels"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestModels"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "RuntimeCPU", "TestModels"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "RecordsTests", dependencies: ["Records", "Metrics", "Loaders"]),
-        .testTarget(name: "PosthocTests", dependencies: ["Posthoc", "Runtime", "Loaders", "TestModels"]),
+        .testTarget(name: "PosthocTests", dependencies: ["Posthoc", "Runtime", "RuntimeCPU", "Loaders", "TestModels"]),
         // End-to-end: runs the built `bayeval` binary as a user would.
         .testTarget(name: "CLITests", dependencies: ["bayeval", "Records", "TestModels"]),
     ]

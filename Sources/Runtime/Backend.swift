@@ -1,8 +1,19 @@
-/// The numeric operations the model definitions are written against. The CPU backend implements them
-/// with OpenBLAS and threaded loops; a GPU backend implements the same calls over its own memory, so
-/// models and scoring code never change. All matrices are row-major; `ld*` are row strides in elements,
-/// which lets callers address column blocks (one head, one fused projection) without copying.
+/// The numeric operations the model definitions are written against: every loop over activations or
+/// weights that a forward or backward pass runs goes through one of these. The CPU backend (target
+/// `RuntimeCPU`) implements them with OpenBLAS and threaded loops; a GPU backend implements the same calls
+/// over the memory it allocates (`allocate`, `resident`), so models and scoring code never change. All
+/// matrices are row-major; `ld*` are row strides in elements, which lets callers address column blocks
+/// (one head, one fused projection) without copying.
 public protocol ComputeBackend: Sendable {
+    /// Zeroed storage for `count` floats where this backend computes. The CPU's is host memory; a GPU
+    /// backend returns memory its kernels address and the host can still read (managed memory), so
+    /// results handed back to callers need no explicit copy.
+    func allocate(count: Int) -> TensorStorage
+
+    /// `tensor` in this backend's memory: the tensor itself when it is already there (always, on the CPU),
+    /// otherwise a copy. Models call it once per weight when they are built.
+    func resident(_ tensor: Tensor) -> Tensor
+
     /// C[m×n] = alpha · A[m×k] · op(B) + beta · C, op(B) = Bᵀ (B stored n×k) when `transposeB`.
     func gemm(
         m: Int, n: Int, k: Int, alpha: Float,
@@ -69,9 +80,67 @@ public protocol ComputeBackend: Sendable {
 
     /// dx = dy · gelu'(x) (exact erf form), overwriting `dy` in place; `x` is the pre-activation.
     func geluBackward(_ x: UnsafePointer<Float>, gradient dy: UnsafeMutablePointer<Float>, count: Int)
+
+    // The rest of a model's pass: gathers, positions, attention, activations, noise.
+
+    /// out[i] = table[rows[i]] for rows `width` wide (embedding lookups, answer rows of a head).
+    func gatherRows(
+        _ table: UnsafePointer<Float>, width: Int, rows: [Int], into out: UnsafeMutablePointer<Float>)
+
+    /// table[rows[i]] += x[i] for rows `width` wide (the gather's adjoint; rows may repeat).
+    func addRows(_ x: UnsafePointer<Float>, width: Int, rows: [Int], into table: UnsafeMutablePointer<Float>)
+
+    /// Rotates, in every row r of x (row stride `stride`), each block (column offset, head count) of
+    /// `rotary.headDimension`-wide heads by the angle of position `positions[r]`; `inverse` for the backward.
+    func rotate(
+        _ x: UnsafeMutablePointer<Float>, stride: Int, positions: [Int], blocks: [(offset: Int, heads: Int)],
+        rotary: RotaryEmbedding, inverse: Bool)
+
+    /// out = softmax(q·kᵀ/√d)·v for the sequences, heads and asking rows `layout` describes: rows ×
+    /// heads·d for `.all` queries, one row per sequence otherwise.
+    func attention(_ layout: AttentionLayout, qkv: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>)
+
+    /// Given ∂L/∂out (rows × heads·d), writes ∂L/∂q, ∂L/∂k, ∂L/∂v into `dqkv` (the layout of qkv; its k and
+    /// v blocks must be zero on entry). Needs `.all` queries and no cached prefix.
+    func attentionBackward(
+        _ layout: AttentionLayout, qkv: UnsafePointer<Float>, outputGradient dOut: UnsafePointer<Float>,
+        into dqkv: UnsafeMutablePointer<Float>)
+
+    /// tanh in place (BERT's pooler).
+    func tanh(_ x: UnsafeMutablePointer<Float>, count: Int)
+
+    /// dy ·= 1 − y², in place, given the tanh output y.
+    func tanhBackward(output y: UnsafePointer<Float>, gradient dy: UnsafeMutablePointer<Float>, count: Int)
+
+    /// db[j] += Σ_r dy[r, j] over `rows` rows of row stride `ldy`: a bias gradient.
+    func addColumnSums(
+        _ dy: UnsafePointer<Float>, rows: Int, columns: Int, ldy: Int, into db: UnsafeMutablePointer<Float>)
+
+    /// x[i] = N(0, 1) draw number i of `seed`, counter-based: each value depends on (seed, i) only, so a GPU
+    /// computes them in parallel and a script repeats them. The draws are `StandardNormal`'s: SplitMix64
+    /// outputs 2j+1 and 2j+2 of `seed`, Box–Muller, give values 2j and 2j+1.
+    func standardNormal(seed: UInt64, count: Int, into x: UnsafeMutablePointer<Float>)
+
+    /// x[r, j] ·= factors[r] (`perRow`) or x[i] ·= factors[i], over rows × columns values.
+    func scale(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, by factors: [Float], perRow: Bool)
 }
 
 extension ComputeBackend {
+    /// The given rows of a row-major matrix `width` wide, in the given order, as a new tensor.
+    public func gatherRows(_ x: Tensor, _ rows: [Int], width: Int) -> Tensor {
+        let out = tensor([rows.count, width])
+        gatherRows(x.pointer, width: width, rows: rows, into: out.pointer)
+        return out
+    }
+
+    /// A tensor holding `values`, in this backend's memory (small host-made inputs: logit gradients).
+    public func tensor(_ shape: [Int], values: [Float]) -> Tensor { resident(Tensor(shape: shape, values: values)) }
+
+    /// A zeroed tensor in this backend's memory.
+    public func tensor(_ shape: [Int]) -> Tensor {
+        Tensor(shape: shape, storage: allocate(count: max(1, shape.reduce(1, *))))
+    }
+
     /// y[rows × out] = x[rows × in] · W[out × in]ᵀ (+ beta · y): the shape of every linear layer.
     @inline(__always)
     public func linear(

@@ -30,8 +30,9 @@ public final class Linear: @unchecked Sendable {
         inFeatures = weight.shape[1]
     }
 
-    /// Row-stacks weights (and biases, zero where absent) of projections that share their input.
-    public static func fused(_ parts: [(weight: Tensor, bias: Tensor?)]) -> Linear {
+    /// Row-stacks weights (and biases, zero where absent) of projections that share their input, in
+    /// `backend`'s memory.
+    public static func fused(_ parts: [(weight: Tensor, bias: Tensor?)], on backend: any ComputeBackend) -> Linear {
         let inF = parts[0].weight.shape[1]
         let outF = parts.reduce(0) { $0 + $1.weight.shape[0] }
         let w = Tensor(shape: [outF, inF])
@@ -44,7 +45,7 @@ public final class Linear: @unchecked Sendable {
             if let pb = p.bias, let b { (b.pointer + row).update(from: pb.pointer, count: pb.count) }
             row += p.weight.shape[0]
         }
-        return Linear(weight: w, bias: b)
+        return Linear(weight: backend.resident(w), bias: b.map(backend.resident))
     }
 
     public func addPatch(outputOffset: Int, a: Tensor, b: Tensor, scaling: Float, fixedA: Tensor? = nil) {
@@ -129,7 +130,9 @@ extension Linear.LoRAPatch {
             capacity: sampler.perturbsB && outputRows != nil ? columns * rank : 1)
         defer { eA.deallocate(); eB.deallocate(); picked.deallocate() }
         for (range, seed) in zip(noise.rows, noise.seeds) where !range.isEmpty {
-            sampler.draw(seed: seed, rank: rank, inFeatures: inFeatures, outFeatures: outFeatures, a: eA, b: eB)
+            sampler.draw(
+                seed: seed, rank: rank, inFeatures: inFeatures, outFeatures: outFeatures, a: eA, b: eB, backend: backend
+            )
             let us = u + range.lowerBound * rank
             if sampler.perturbsA {
                 backend.gemm(

@@ -35,5 +35,10 @@ struct LoRAPatchPlan {
         fixedA = layer.core == nil ? nil : Tensor(shape: [layer.rank, layer.inFeatures], values: layer.a)
     }
 
-    func apply() { linear.addPatch(outputOffset: offset, a: a, b: b, scaling: scaling, fixedA: fixedA) }
+    /// Adds the patch, its tensors in `backend`'s memory.
+    func apply(on backend: any ComputeBackend) {
+        linear.addPatch(
+            outputOffset: offset, a: backend.resident(a), b: backend.resident(b), scaling: scaling,
+            fixedA: fixedA.map(backend.resident))
+    }
 }

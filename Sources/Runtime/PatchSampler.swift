@@ -11,10 +11,11 @@ public protocol PatchSampler: Sendable {
     var perturbsB: Bool { get }
     /// Writes all of E_A into `a` (rank × in) when `perturbsA`, all of E_B into `b` (out × rank) when
     /// `perturbsB`; a buffer the sampler does not perturb may be a single float and must not be touched.
-    /// Called once per sequence and layer: it should not allocate.
+    /// Called once per sequence and layer: it should not allocate, and it draws through `backend`
+    /// (`standardNormal`), so the buffers may be device memory.
     func draw(
         seed: UInt64, rank: Int, inFeatures: Int, outFeatures: Int,
-        a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>)
+        a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, backend: any ComputeBackend)
 }
 
 /// Independent Gaussians on the entries of A, B fixed: standard deviation per row of A (TFB's σ/dᵢ) or
@@ -33,22 +34,14 @@ public struct DiagonalGaussianOnA: PatchSampler {
 
     public func draw(
         seed: UInt64, rank: Int, inFeatures: Int, outFeatures: Int,
-        a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>
+        a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, backend: any ComputeBackend
     ) {
         let std = standardDeviations
         precondition(
             std.count == rank || std.count == rank * inFeatures, "\(std.count) deviations for a \(rank)×\(inFeatures) A"
         )
-        var rng = SplitMix64(seed: seed ^ (key &* 0x9E37_79B9_7F4A_7C15))
-        let count = rank * inFeatures
-        let perEntry = std.count == count
-        var i = 0
-        while i < count {
-            let (z0, z1) = StandardNormal.pair(&rng)
-            a[i] = z0 * std[perEntry ? i : i / inFeatures]
-            if i + 1 < count { a[i + 1] = z1 * std[perEntry ? i + 1 : (i + 1) / inFeatures] }
-            i += 2
-        }
+        backend.standardNormal(seed: seed ^ (key &* 0x9E37_79B9_7F4A_7C15), count: rank * inFeatures, into: a)
+        backend.scale(a, rows: rank, columns: inFeatures, by: std, perRow: std.count == rank)
     }
 }
 

@@ -1,3 +1,4 @@
+import Backends
 import ArgumentParser
 import Foundation
 import Loaders

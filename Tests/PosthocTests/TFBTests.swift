@@ -3,6 +3,7 @@ import Loaders
 import Testing
 @testable import Posthoc
 @testable import Runtime
+import RuntimeCPU
 
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
@@ -59,7 +60,7 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
         for s in 0..<draws {
             DiagonalGaussianOnA(standardDeviations: std, key: 7).draw(
                 seed: UInt64(s), rank: r, inFeatures: n, outFeatures: 0,
-                a: e, b: e)
+                a: e, b: e, backend: CPUBackend(threads: 1))
             for i in 0..<r {
                 for j in 0..<n {
                     let z = Double(e[i * n + j]) * t.singularValues[i]

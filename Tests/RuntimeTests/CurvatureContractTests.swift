@@ -2,6 +2,7 @@ import Foundation
 import Loaders
 import Testing
 @testable import Runtime
+import RuntimeCPU
 
 /// What a curvature pass promises an accumulator (Laplace's GGN, Fisher and marginal likelihood): each
 /// batch's outputs before its backward passes, no change to the training gradients, and LoRA-XS events

@@ -2,6 +2,7 @@ import Foundation
 import Loaders
 import Testing
 @testable import Runtime
+import RuntimeCPU
 
 /// Logits of the tiny random decoders against transformers + peft (scripts/make_runtime_fixtures.py),
 /// within 1e-4 relative: base, with the adapter applied on the fly, merged, packed batches, cached prefix.

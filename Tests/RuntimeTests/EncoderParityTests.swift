@@ -3,6 +3,7 @@ import Loaders
 import Testing
 import TestModels
 @testable import Runtime
+import RuntimeCPU
 
 /// BERT / RoBERTa sequence classification against transformers + peft (scripts/make_runtime_fixtures.py):
 /// logits within 1e-4 relative (|a − b| ≤ 1e-4 · max(1, |b|)) for the base model, with the adapter applied

@@ -2,6 +2,7 @@ import Foundation
 import Loaders
 import Testing
 @testable import Runtime
+import RuntimeCPU
 
 /// Loss and gradients against PyTorch autograd (transformers + peft; scripts/make_gradient_fixtures.py):
 /// every trainable tensor of every case within 1e-3 relative to that tensor's largest reference entry.

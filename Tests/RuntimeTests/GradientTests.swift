@@ -2,6 +2,7 @@ import Foundation
 import Loaders
 import Testing
 @testable import Runtime
+import RuntimeCPU
 
 /// The backward pass against central finite differences of the same float32 forward pass. Each
 /// parameter tensor is checked along one unit direction v — half the analytic gradient's direction (so the

@@ -2,6 +2,7 @@ import Foundation
 import Loaders
 import Testing
 @testable import Runtime
+import RuntimeCPU
 
 /// Weight samples drawn by a patch's `PatchSampler`: a sampled forward pass must equal a deterministic pass
 /// of the adapter with the drawn perturbations added to A and B, on inner layers and on the head's answer
@@ -20,11 +21,26 @@ import Testing
         }
         func draw(
             seed: UInt64, rank: Int, inFeatures: Int, outFeatures: Int,
-            a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>
+            a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, backend: any ComputeBackend
         ) {
             if perturbsA { for (i, v) in Self.values(rank * inFeatures, seed: seed).enumerated() { a[i] = v } }
             if perturbsB { for (i, v) in Self.values(outFeatures * rank, seed: seed ^ 1).enumerated() { b[i] = v } }
         }
+    }
+
+    /// The backend's counter-based draws are StandardNormal's sequential SplitMix64 stream, value for value
+    /// (odd counts included), so scripts that repeat the sequential stream see the same noise.
+    @Test(arguments: [1, 2, 7, 64]) func counterBasedNormalsEqualTheSequentialStream(_ count: Int) {
+        let seed: UInt64 = 0xDEAD_BEEF
+        var rng = SplitMix64(seed: seed)
+        var sequential: [Float] = []
+        while sequential.count < count {
+            let (z0, z1) = StandardNormal.pair(&rng)
+            sequential += [z0, z1]
+        }
+        let x = Tensor(shape: [count])
+        backend.standardNormal(seed: seed, count: count, into: x.pointer)
+        #expect(x.values == Array(sequential.prefix(count)))
     }
 
     func model() throws -> (LlamaModel, LoRAAdapter) {

@@ -3,6 +3,7 @@ import Loaders
 import Testing
 import TestModels
 @testable import Runtime
+import RuntimeCPU
 
 /// The real model: per-example probabilities of SmolLM2-135M-Instruct (Q4_1 GGUF) on the first 100
 /// ARC-Easy test questions, against transformers on the same prompts (scripts/make_runtime_fixtures.py),

@@ -2,6 +2,7 @@ import Foundation
 import Loaders
 import Testing
 @testable import Runtime
+import RuntimeCPU
 
 @Suite struct TrainingTests {
     let backend = CPUBackend(threads: 2)

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Runtime
+@testable import RuntimeCPU
 
 @Suite struct VectorMathTests {
     @Test func vectorExpMatchesLibm() {

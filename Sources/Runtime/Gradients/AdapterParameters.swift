@@ -95,13 +95,17 @@ public final class AdapterParameters: @unchecked Sendable {
         for f in folds { f.coreGradient.storage.update(repeating: 0) }
     }
 
-    /// Turns accumulated gradients into the parameters' own: a core's is ∂L/∂(R·A₀) · A₀ᵀ.
+    /// Turns accumulated gradients into the parameters' own: a core's is ∂L/∂(R·A₀) · A₀ᵀ. Once per
+    /// optimizer step over rank² · in values, on the host, as the optimizer's own updates are.
     public func finishGradients() {
         for f in folds {
             let r = f.core.shape[0], n = f.fixedA.shape[1]
+            let dA = f.foldedGradient.pointer, a0 = f.fixedA.pointer
             for i in 0..<r {
                 for j in 0..<r {
-                    f.coreGradient[i * r + j] = dot(f.foldedGradient.pointer + i * n, f.fixedA.pointer + j * n, n)
+                    var s: Float = 0
+                    for k in 0..<n { s += dA[i * n + k] * a0[j * n + k] }
+                    f.coreGradient[i * r + j] = s
                 }
             }
         }

@@ -54,19 +54,8 @@ extension LlamaModel {
     /// Logits of each scored sequence over its own answer ids (the LM head's rows, LoRA included).
     public func choiceLogits(_ tape: DecoderTape, answerIDs: [[Int]]) -> [[Float]] {
         precondition(answerIDs.count == tape.count, "one answer-id list per scored sequence")
-        let H = config.hiddenSize
         return answerIDs.enumerated().map { i, ids in
-            let h = tape.hidden.pointer + i * H
-            let u = lmHead.patches.map { p in (0..<p.rank).map { r in dot(h, p.a.pointer + r * H, H) } }
-            return ids.map { id in
-                var z = dot(h, lmHead.weight.pointer + id * H, H)
-                for (pi, p) in lmHead.patches.enumerated() {
-                    var s: Float = 0
-                    for r in 0..<p.rank { s += u[pi][r] * p.b[id * p.rank + r] }
-                    z += p.scaling * s
-                }
-                return z
-            }
+            selectedLogits(backend.gatherRows(tape.hidden, [i], width: config.hiddenSize), ids: ids).values
         }
     }
 
@@ -85,21 +74,20 @@ extension LlamaModel {
 
         // The LM head at the scored rows, then the final norm, scattered into the residual gradient.
         let dHidden = headBackward(tape, answerIDs: answerIDs, logitGradients: logitGradients, context: context)
-        let dx = Tensor(shape: [T, H])
-        let dLast = Tensor(shape: [tape.count, H])
-        let last = gatherRows(tape.xs[layers.count], tape.scoredRows, width: H)
+        let dx = backend.tensor([T, H])
+        let dLast = backend.tensor([tape.count, H])
+        let last = backend.gatherRows(tape.xs[layers.count], tape.scoredRows, width: H)
         backend.rmsNormBackward(
             last.pointer, weight: finalNorm.pointer, epsilon: eps, outputGradient: dHidden.pointer,
             rows: tape.count, columns: H, into: dLast.pointer)
-        for (i, r) in tape.scoredRows.enumerated() {
-            for j in 0..<H { dx[r * H + j] += dLast[i * H + j] }
-        }
+        backend.addRows(dLast.pointer, width: H, rows: tape.scoredRows, into: dx.pointer)
 
         let maxRank = max(1, allLinears.map(\.maxRank).max() ?? 1)
-        let scratch = Tensor(shape: [2 * T * maxRank])
-        let normed = Tensor(shape: [T, H]), dNormed = Tensor(shape: [T, H])
-        let activated = Tensor(shape: [T, I]), dActivated = Tensor(shape: [T, I]), dGateUp = Tensor(shape: [T, 2 * I])
-        let dAttended = Tensor(shape: [T, qW]), dqkv = Tensor(shape: [T, qkvStride])
+        let scratch = backend.tensor([2 * T * maxRank])
+        let normed = backend.tensor([T, H]), dNormed = backend.tensor([T, H])
+        let activated = backend.tensor([T, I]), dActivated = backend.tensor([T, I]),
+            dGateUp = backend.tensor([T, 2 * I])
+        let dAttended = backend.tensor([T, qW]), dqkv = backend.tensor([T, qkvStride])
         for n in stride(from: layers.count - 1, through: 0, by: -1) {
             let layer = layers[n]
             // MLP block: xs[n+1] = mids[n] + down(silu(gate)·up), gate/up = gateUp(rmsNorm(mids[n])).
@@ -127,9 +115,9 @@ extension LlamaModel {
                 input: tape.attended[n].pointer, rows: T, outputGradient: dx.pointer, inputGradient: dAttended.pointer,
                 context: context, backend: backend, scratch: scratch.pointer)
             dqkv.storage.update(repeating: 0)
-            tape.layout.backward(
-                tape.qkv[n].pointer, outputGradient: dAttended.pointer, backend: backend, into: dqkv.pointer)
-            rotate(dqkv.pointer, stride: qkvStride, positions: tape.positions, inverse: true)
+            backend.attentionBackward(
+                tape.layout, qkv: tape.qkv[n].pointer, outputGradient: dAttended.pointer, into: dqkv.pointer)
+            rotate(dqkv.pointer, positions: tape.positions, inverse: true)
             backend.rmsNorm(
                 tape.xs[n].pointer, weight: layer.attentionNorm.pointer, epsilon: eps, rows: T, columns: H,
                 into: normed.pointer)
@@ -156,38 +144,48 @@ extension LlamaModel {
             logitGradients.count == tape.count && zip(logitGradients, answerIDs).allSatisfy { $0.count == $1.count },
             "one logit gradient per answer id and scored sequence")
         let H = config.hiddenSize, B = tape.count
-        let dh = Tensor(shape: [B, H])
+        let dh = backend.tensor([B, H])
+        // Per sequence: its logit gradient g (1 × K) over its own K answer rows of the head.
+        let g = zip(logitGradients, answerIDs).map { backend.tensor([1, $1.count], values: $0) }
         for i in 0..<B {
-            for (k, id) in answerIDs[i].enumerated() where logitGradients[i][k] != 0 {
-                let g = logitGradients[i][k], w = lmHead.weight.pointer + id * H, d = dh.pointer + i * H
-                for j in 0..<H { d[j] += g * w[j] }
-            }
+            let ids = answerIDs[i], w = backend.gatherRows(lmHead.weight, ids, width: H)
+            backend.gemm(
+                m: 1, n: H, k: ids.count, alpha: 1, a: g[i].pointer, lda: ids.count, b: w.pointer, ldb: H,
+                transposeB: false, beta: 0, c: dh.pointer + i * H, ldc: H)
         }
         let grads = context.gradients[ObjectIdentifier(lmHead)]
         for (pi, p) in lmHead.patches.enumerated() {
-            let u = Tensor(shape: [B, p.rank]), du = Tensor(shape: [B, p.rank])
+            let r = p.rank
+            let u = backend.tensor([B, r]), du = backend.tensor([B, r])
             backend.linear(
-                tape.hidden.pointer, rows: B, inFeatures: H, weight: p.a.pointer, outFeatures: p.rank, into: u.pointer)
+                tape.hidden.pointer, rows: B, inFeatures: H, weight: p.a.pointer, outFeatures: r, into: u.pointer)
             for i in 0..<B {
-                for (k, id) in answerIDs[i].enumerated() {
-                    let g = p.scaling * logitGradients[i][k]
-                    for r in 0..<p.rank {
-                        du[i * p.rank + r] += g * p.b[id * p.rank + r]
-                        grads?.patchB[pi][id * p.rank + r] += g * u[i * p.rank + r]
-                    }
+                let ids = answerIDs[i], K = ids.count, b = backend.gatherRows(p.b, ids, width: r)
+                // ∂L/∂u = s·g·B[ids] ;  ∂L/∂B[ids] += s·gᵀ·u
+                backend.gemm(
+                    m: 1, n: r, k: K, alpha: p.scaling, a: g[i].pointer, lda: K, b: b.pointer, ldb: r,
+                    transposeB: false, beta: 0, c: du.pointer + i * r, ldc: r)
+                if let grads {
+                    let dB = backend.tensor([K, r])
+                    backend.gemmTransposedA(
+                        m: K, n: r, k: 1, alpha: p.scaling, a: g[i].pointer, lda: K, b: u.pointer + i * r, ldb: r,
+                        beta: 0, c: dB.pointer, ldc: r)
+                    backend.addRows(dB.pointer, width: r, rows: ids, into: grads.patchB[pi].pointer)
                 }
             }
             if let grads {
                 backend.gemmTransposedA(
-                    m: p.rank, n: H, k: B, alpha: 1, a: du.pointer, lda: p.rank, b: tape.hidden.pointer, ldb: H,
+                    m: r, n: H, k: B, alpha: 1, a: du.pointer, lda: r, b: tape.hidden.pointer, ldb: H,
                     beta: 1, c: grads.patchA[pi].pointer, ldc: H)
             }
             if let observer = context.observer {
                 // The head's output gradient is dense over the vocabulary for observers (zero off the answers).
-                let dy = Tensor(shape: [B, p.outFeatures])
+                let dy = backend.tensor([B, p.outFeatures])
                 for i in 0..<B {
-                    for (k, id) in answerIDs[i].enumerated() {
-                        dy[i * p.outFeatures + id] += p.scaling * logitGradients[i][k]
+                    let scaled = backend.tensor([answerIDs[i].count], values: logitGradients[i].map { p.scaling * $0 })
+                    withExtendedLifetime(scaled) {
+                        backend.addRows(
+                            scaled.pointer, width: 1, rows: answerIDs[i], into: dy.pointer + i * p.outFeatures)
                     }
                 }
                 let v = p.coreInput(tape.hidden.pointer, rows: B, inFeatures: H, backend: backend)
@@ -203,23 +201,9 @@ extension LlamaModel {
                 }
             }
             backend.gemm(
-                m: B, n: H, k: p.rank, alpha: 1, a: du.pointer, lda: p.rank, b: p.a.pointer, ldb: H,
+                m: B, n: H, k: r, alpha: 1, a: du.pointer, lda: r, b: p.a.pointer, ldb: H,
                 transposeB: false, beta: 1, c: dh.pointer, ldc: H)
         }
         return dh
     }
-}
-
-@inline(__always)
-func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var s: Float = 0
-    for j in 0..<n { s += a[j] * b[j] }
-    return s
-}
-
-/// The given rows of a row-major matrix `width` wide, in the given order (an embedding gather).
-func gatherRows(_ x: Tensor, _ rows: [Int], width: Int) -> Tensor {
-    let out = Tensor(shape: [rows.count, width])
-    for (i, r) in rows.enumerated() { (out.pointer + i * width).update(from: x.pointer + r * width, count: width) }
-    return out
 }

@@ -51,28 +51,28 @@ extension BertModel {
         precondition(logitGradients.shape == tape.logits.shape, "logit gradients must be sequences × labels")
         let eps = Float(config.layerNormEpsilon)
         let maxRank = max(1, allLinears.map(\.maxRank).max() ?? 1)
-        let scratch = Tensor(shape: [2 * T * maxRank])
+        let scratch = backend.tensor([2 * T * maxRank])
 
         // Head: one row per sequence.
         var headContext = context
         headContext.examples = (0..<B).map { $0..<($0 + 1) }
-        let dPooled = Tensor(shape: [B, H]), dFirst = Tensor(shape: [B, H])
+        let dPooled = backend.tensor([B, H]), dFirst = backend.tensor([B, H])
         classifier.backward(
             input: tape.pooled.pointer, rows: B, outputGradient: logitGradients.pointer, inputGradient: dPooled.pointer,
             context: headContext, backend: backend, scratch: scratch.pointer)
-        for j in 0..<dPooled.count { let p = tape.pooled[j]; dPooled[j] *= 1 - p * p }
+        backend.tanhBackward(output: tape.pooled.pointer, gradient: dPooled.pointer, count: dPooled.count)
         pooler.backward(
             input: tape.first.pointer, rows: B, outputGradient: dPooled.pointer, inputGradient: dFirst.pointer,
             context: headContext, backend: backend, scratch: scratch.pointer)
-        let dx = Tensor(shape: [T, H])
+        let dx = backend.tensor([T, H])
         for (i, seq) in tape.layout.sequences.enumerated() {
             (dx.pointer + seq.lowerBound * H).update(from: dFirst.pointer + i * H, count: H)
         }
 
         var context = context
         context.examples = tape.layout.sequences
-        let dSum = Tensor(shape: [T, H]), dNormed = Tensor(shape: [T, H]), dContext = Tensor(shape: [T, H])
-        let activated = Tensor(shape: [T, I]), dInner = Tensor(shape: [T, I]), dqkv = Tensor(shape: [T, 3 * H])
+        let dSum = backend.tensor([T, H]), dNormed = backend.tensor([T, H]), dContext = backend.tensor([T, H])
+        let activated = backend.tensor([T, I]), dInner = backend.tensor([T, I]), dqkv = backend.tensor([T, 3 * H])
         for n in stride(from: layers.count - 1, through: 0, by: -1) {
             let layer = layers[n]
             // xs[n+1] = LN₂(output(gelu(inner)) + aNorm), inner = intermediate(aNorm)
@@ -99,8 +99,8 @@ extension BertModel {
                 input: tape.context[n].pointer, rows: T, outputGradient: dSum.pointer,
                 inputGradient: dContext.pointer, context: context, backend: backend, scratch: scratch.pointer)
             dqkv.storage.update(repeating: 0)
-            tape.layout.backward(
-                tape.qkv[n].pointer, outputGradient: dContext.pointer, backend: backend, into: dqkv.pointer)
+            backend.attentionBackward(
+                tape.layout, qkv: tape.qkv[n].pointer, outputGradient: dContext.pointer, into: dqkv.pointer)
             // Below layer 0 nothing trains (embeddings are frozen).
             layer.qkv.backward(
                 input: tape.xs[n].pointer, rows: T, outputGradient: dqkv.pointer,

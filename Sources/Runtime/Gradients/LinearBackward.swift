@@ -149,7 +149,7 @@ extension Linear {
                 m: outFeatures, n: inFeatures, k: rows, alpha: 1, a: dy, lda: ld, b: x, ldb: inFeatures,
                 beta: 1, c: dW.pointer, ldc: inFeatures)
             if let db = grads.bias {
-                for r in 0..<rows { let g = dy + r * ld; for j in 0..<outFeatures { db[j] += g[j] } }
+                backend.addColumnSums(dy, rows: rows, columns: outFeatures, ldy: ld, into: db.pointer)
             }
         }
         let rank = maxRank

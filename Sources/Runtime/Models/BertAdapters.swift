@@ -9,7 +9,7 @@ extension BertModel {
     public func attach(_ adapter: LoRAAdapter) throws {
         let (newPooler, newClassifier, patches) = try attachmentPlan(adapter)
         setHead(pooler: newPooler, classifier: newClassifier)
-        patches.forEach { $0.apply() }
+        patches.forEach { $0.apply(on: backend) }
     }
 
     /// Throws what `attach` would throw, changing nothing.
@@ -90,7 +90,8 @@ extension BertModel {
                     .shapeMismatch, file: file, item: b.name, "saved bias is \(b.shape), expected [\(w.shape[0])]")
             }
             return Linear(
-                weight: Tensor(shape: w.shape, values: w.values), bias: Tensor(shape: b.shape, values: b.values))
+                weight: backend.resident(Tensor(shape: w.shape, values: w.values)),
+                bias: backend.resident(Tensor(shape: b.shape, values: b.values)))
         }
         // The label count comes from the adapter's projection: it may be trained for another task than the
         // base checkpoint's head (or the base may have none).

@@ -30,7 +30,7 @@ extension BertModel {
         let batch = PackedBatch(sequences)
         let tape = EncoderTape(layout: attentionLayout(batch))
         let x = run(batch, tokenTypes: tokenTypes, firstOnly: false, tape: tape)
-        tape.first = gatherRows(x, batch.sequences.map(\.lowerBound), width: config.hiddenSize)
+        tape.first = backend.gatherRows(x, batch.sequences.map(\.lowerBound), width: config.hiddenSize)
         (tape.pooled, tape.logits) = classificationHead(tape.first)
         return tape
     }
@@ -39,11 +39,11 @@ extension BertModel {
     func classificationHead(_ first: Tensor) -> (pooled: Tensor, logits: Tensor) {
         let pooler = pooler!, classifier = classifier!
         let B = first.rows, H = config.hiddenSize
-        let scratch = Tensor(shape: [B, max(1, pooler.maxRank, classifier.maxRank)])
-        let pooled = Tensor(shape: [B, H])
+        let scratch = backend.tensor([B, max(1, pooler.maxRank, classifier.maxRank)])
+        let pooled = backend.tensor([B, H])
         pooler.forward(first.pointer, rows: B, into: pooled.pointer, backend: backend, scratch: scratch.pointer)
-        for j in 0..<pooled.count { pooled[j] = Foundation.tanh(pooled[j]) }
-        let logits = Tensor(shape: [B, classifier.outFeatures])
+        backend.tanh(pooled.pointer, count: pooled.count)
+        let logits = backend.tensor([B, classifier.outFeatures])
         classifier.forward(pooled.pointer, rows: B, into: logits.pointer, backend: backend, scratch: scratch.pointer)
         return (pooled, logits)
     }
@@ -75,14 +75,14 @@ extension BertModel {
         precondition(tape == nil || !firstOnly, "a taped pass keeps every row")
         let eps = Float(config.layerNormEpsilon)
         let keep = tape != nil
-        func buffer(_ shared: Tensor) -> Tensor { keep ? Tensor(shape: shared.shape) : shared }
+        func buffer(_ shared: Tensor) -> Tensor { keep ? backend.tensor(shared.shape) : shared }
 
         var x = embed(batch, tokenTypes: tokenTypes)
         let layout = attentionLayout(batch)
         let maxRank = max(1, allLinears.map(\.maxRank).max() ?? 1)
-        let sharedQKV = Tensor(shape: [T, 3 * H]), sharedContext = Tensor(shape: [T, H])
-        let sharedSum = Tensor(shape: [T, H]), sharedInner = Tensor(shape: [T, I])
-        let activated = keep ? Tensor(shape: [T, I]) : sharedInner, scratch = Tensor(shape: [T, maxRank])
+        let sharedQKV = backend.tensor([T, 3 * H]), sharedContext = backend.tensor([T, H])
+        let sharedSum = backend.tensor([T, H]), sharedInner = backend.tensor([T, I])
+        let activated = keep ? backend.tensor([T, I]) : sharedInner, scratch = backend.tensor([T, maxRank])
         for (n, layer) in layers.enumerated() {
             let reduce = firstOnly && n == layers.count - 1
             tape?.xs.append(x)
@@ -90,17 +90,17 @@ extension BertModel {
             layer.qkv.forward(x.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer)
             var asking = layout
             asking.queries = reduce ? .first : .all
-            asking.forward(qkv.pointer, backend: backend, into: context.pointer)
+            backend.attention(asking, qkv: qkv.pointer, into: context.pointer)
             tape?.qkv.append(qkv); tape?.context.append(context)
             // Only the first tokens continue past a reduced attention: gather their residual rows.
-            if reduce { x = gatherRows(x, batch.sequences.map(\.lowerBound), width: H) }
+            if reduce { x = backend.gatherRows(x, batch.sequences.map(\.lowerBound), width: H) }
             let rows = reduce ? B : T
             // Post-norm residuals: x = LayerNorm(x + sublayer(x)); an untaped pass normalises back into x.
             let attentionSum = buffer(sharedSum)
             layer.attentionOutput.forward(
                 context.pointer, rows: rows, into: attentionSum.pointer, backend: backend, scratch: scratch.pointer)
             backend.add(x.pointer, into: attentionSum.pointer, count: rows * H)
-            if keep { x = Tensor(shape: [T, H]) }
+            if keep { x = backend.tensor([T, H]) }
             backend.layerNorm(
                 attentionSum.pointer, weight: layer.attentionNorm.weight.pointer,
                 bias: layer.attentionNorm.bias.pointer, epsilon: eps, rows: rows, columns: H, into: x.pointer)
@@ -116,7 +116,7 @@ extension BertModel {
                 activated.pointer, rows: rows, into: outputSum.pointer, backend: backend, scratch: scratch.pointer)
             backend.add(x.pointer, into: outputSum.pointer, count: rows * H)
             tape?.outputSum.append(outputSum)
-            if keep { x = Tensor(shape: [T, H]) }
+            if keep { x = backend.tensor([T, H]) }
             backend.layerNorm(
                 outputSum.pointer, weight: layer.outputNorm.weight.pointer, bias: layer.outputNorm.bias.pointer,
                 epsilon: eps, rows: rows, columns: H, into: x.pointer)
@@ -130,7 +130,7 @@ extension BertModel {
         let T = batch.tokenCount, H = config.hiddenSize
         let eps = Float(config.layerNormEpsilon)
         // Embeddings: word + position + token type, summed then normalised.
-        let summed = Tensor(shape: [T, H])
+        let summed = backend.tensor([T, H])
         for (s, range) in batch.sequences.enumerated() {
             precondition(!range.isEmpty, "sequence \(s) is empty")
             let positions = positionIDs(batch.tokens[range])
@@ -149,7 +149,7 @@ extension BertModel {
                 for j in 0..<H { row[j] = w[j] + pe[j] + te[j] }
             }
         }
-        let x = Tensor(shape: [T, H])
+        let x = backend.tensor([T, H])
         backend.layerNorm(
             summed.pointer, weight: embeddingNorm.weight.pointer, bias: embeddingNorm.bias.pointer,
             epsilon: eps, rows: T, columns: H, into: x.pointer)

@@ -92,7 +92,7 @@ public final class BertModel: @unchecked Sendable {
                 throw LoadError(
                     .shapeMismatch, file: source, item: name, "shape \(t.shape), expected \(shape) from the config")
             }
-            return t
+            return backend.resident(t)
         }
         func need(_ name: String, _ shape: [Int]) throws -> Tensor {
             guard let t = try tensor(name) else {
@@ -127,11 +127,18 @@ public final class BertModel: @unchecked Sendable {
         var layers: [Layer] = []
         for n in 0..<config.layerCount {
             let p = prefix + "encoder.layer.\(n)."
-            let qkv = Linear.fused([
-                (try need(p + "attention.self.query.weight", [h, h]), try need(p + "attention.self.query.bias", [h])),
-                (try need(p + "attention.self.key.weight", [h, h]), try need(p + "attention.self.key.bias", [h])),
-                (try need(p + "attention.self.value.weight", [h, h]), try need(p + "attention.self.value.bias", [h])),
-            ])
+            let qkv = Linear.fused(
+                [
+                    (
+                        try need(p + "attention.self.query.weight", [h, h]),
+                        try need(p + "attention.self.query.bias", [h])
+                    ),
+                    (try need(p + "attention.self.key.weight", [h, h]), try need(p + "attention.self.key.bias", [h])),
+                    (
+                        try need(p + "attention.self.value.weight", [h, h]),
+                        try need(p + "attention.self.value.bias", [h])
+                    ),
+                ], on: backend)
             layers.append(
                 Layer(
                     qkv: qkv,

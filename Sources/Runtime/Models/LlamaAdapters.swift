@@ -9,7 +9,7 @@ extension LlamaModel {
     public func attach(_ adapter: LoRAAdapter) throws {
         let (head, plans) = try attachmentPlan(adapter)
         lmHead = head
-        plans.forEach { $0.apply() }
+        plans.forEach { $0.apply(on: backend) }
     }
 
     /// Throws what `attach` would throw, changing nothing.
@@ -60,7 +60,7 @@ extension LlamaModel {
                         .shapeMismatch, file: file, item: p.name, "saved head is \(p.shape), expected \(shape)")
                 }
                 if !baseLMHead.weight.holds(p.values) {
-                    head = Linear(weight: Tensor(shape: p.shape, values: p.values))
+                    head = Linear(weight: backend.resident(Tensor(shape: p.shape, values: p.values)))
                 }
             } else if name == "model.embed_tokens.weight", embedding.holds(p.values) {
                 continue

@@ -40,11 +40,11 @@ extension LlamaModel {
     public func makePrefixCache(tokens: [Int]) -> PrefixCache {
         precondition(!tokens.isEmpty)
         let plan = plan(PackedBatch([tokens]), inGraphHeader: false, prefix: nil)
-        let tape = DecoderTape(plan: plan, hidden: Tensor(shape: [0, config.hiddenSize]))
+        let tape = DecoderTape(plan: plan, hidden: backend.tensor([0, config.hiddenSize]))
         _ = run(plan, prefix: nil, hiddenRows: .scored, noise: nil, tape: tape)
         let kvW = keyValueWidth, stride = plan.layout.stride
         func block(_ qkv: Tensor, offset: Int) -> Tensor {
-            let out = Tensor(shape: [tokens.count, kvW])
+            let out = backend.tensor([tokens.count, kvW])
             for t in 0..<tokens.count {
                 (out.pointer + t * kvW).update(from: qkv.pointer + t * stride + offset, count: kvW)
             }
@@ -71,8 +71,8 @@ extension LlamaModel {
             return selectedLogits(hidden, ids: ids, noise: noise?.oneRowEach)
         case .allLogits:
             let hidden = run(plan, prefix: prefix, hiddenRows: .all, noise: noise, tape: nil)
-            let logits = Tensor(shape: [hidden.rows, config.vocabularySize])
-            let scratch = Tensor(shape: [hidden.rows, max(1, lmHead.maxRank)])
+            let logits = backend.tensor([hidden.rows, config.vocabularySize])
+            let scratch = backend.tensor([hidden.rows, max(1, lmHead.maxRank)])
             lmHead.forward(
                 hidden.pointer, rows: hidden.rows, into: logits.pointer, backend: backend, scratch: scratch.pointer,
                 noise: noise)
@@ -88,7 +88,7 @@ extension LlamaModel {
         let plan = plan(
             PackedBatch(header.isEmpty ? sequences : [header] + sequences), inGraphHeader: !header.isEmpty,
             prefix: nil)
-        let tape = DecoderTape(plan: plan, hidden: Tensor(shape: [plan.scoredRows.count, config.hiddenSize]))
+        let tape = DecoderTape(plan: plan, hidden: backend.tensor([plan.scoredRows.count, config.hiddenSize]))
         tape.hidden = run(plan, prefix: nil, hiddenRows: .scored, noise: nil, tape: tape)
         return tape
     }
@@ -109,14 +109,14 @@ extension LlamaModel {
         rope.reserve((plan.positions.max() ?? 0) + 1)
         let keep = tape != nil
         // Reused buffers (a taped pass allocates a fresh one per layer for what it keeps).
-        func buffer(_ shared: Tensor) -> Tensor { keep ? Tensor(shape: shared.shape) : shared }
+        func buffer(_ shared: Tensor) -> Tensor { keep ? backend.tensor(shared.shape) : shared }
 
-        var x = gatherRows(embedding, batch.tokens, width: H)
+        var x = backend.gatherRows(embedding, batch.tokens, width: H)
         let maxRank = max(1, allLinears.map(\.maxRank).max() ?? 1)
-        let normed = Tensor(shape: [T, H]), sharedQKV = Tensor(shape: [T, stride])
-        let sharedAttended = Tensor(shape: [T, qW]), sharedGateUp = Tensor(shape: [T, 2 * I])
-        let activated = Tensor(shape: [T, I]), delta = Tensor(shape: [T, H])
-        let scratch = Tensor(shape: [T, maxRank])
+        let normed = backend.tensor([T, H]), sharedQKV = backend.tensor([T, stride])
+        let sharedAttended = backend.tensor([T, qW]), sharedGateUp = backend.tensor([T, 2 * I])
+        let activated = backend.tensor([T, I]), delta = backend.tensor([T, H])
+        let scratch = backend.tensor([T, maxRank])
         let eps = Float(config.rmsNormEpsilon)
 
         var reduced = false
@@ -130,7 +130,7 @@ extension LlamaModel {
             let qkv = buffer(sharedQKV)
             layer.qkv.forward(
                 normed.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer, noise: noise)
-            rotate(qkv.pointer, stride: stride, positions: plan.positions, inverse: false)
+            rotate(qkv.pointer, positions: plan.positions, inverse: false)
             let attended = buffer(sharedAttended)
             var layout = plan.layout
             if let prefix, prefix.length > 0 {
@@ -138,10 +138,10 @@ extension LlamaModel {
                     keys: prefix.keys[n].pointer, values: prefix.values[n].pointer, rows: prefix.length)
             }
             layout.queries = reduce ? .last : .all
-            withExtendedLifetime(prefix) { layout.forward(qkv.pointer, backend: backend, into: attended.pointer) }
+            withExtendedLifetime(prefix) { backend.attention(layout, qkv: qkv.pointer, into: attended.pointer) }
             tape?.qkv.append(qkv); tape?.attended.append(attended)
             // Only the scored positions continue past a reduced attention: gather their residual rows.
-            if reduce { x = gatherRows(x, plan.scoredRows, width: H) }
+            if reduce { x = backend.gatherRows(x, plan.scoredRows, width: H) }
             let rows = reduce ? plan.scoredRows.count : T
             let rowNoise = reduce ? noise?.oneRowEach : noise
             layer.output.forward(
@@ -166,39 +166,28 @@ extension LlamaModel {
         }
         tape?.xs.append(x)
         // A reduced pass already holds only the scored rows.
-        if hiddenRows == .scored && !reduced { x = gatherRows(x, plan.scoredRows, width: H) }
-        let out = Tensor(shape: [x.rows, H])
+        if hiddenRows == .scored && !reduced { x = backend.gatherRows(x, plan.scoredRows, width: H) }
+        let out = backend.tensor([x.rows, H])
         backend.rmsNorm(x.pointer, weight: finalNorm.pointer, epsilon: eps, rows: x.rows, columns: H, into: out.pointer)
         return out
     }
 
-    /// RoPE on the q and k blocks of every row at its position, or its inverse (the backward).
-    func rotate(_ qkv: UnsafeMutablePointer<Float>, stride: Int, positions: [Int], inverse: Bool) {
-        let heads = config.headCount, kvHeads = config.keyValueHeadCount, qW = queryWidth
-        nonisolated(unsafe) let qkv = qkv
-        rope.withTables { cos, sin in
-            nonisolated(unsafe) let (cos, sin) = (cos, sin)
-            let rows = positions.count, chunk = 64
-            backend.parallelFor((rows + chunk - 1) / chunk) { c in
-                for t in (c * chunk)..<min(rows, (c + 1) * chunk) {
-                    let row = qkv + t * stride
-                    self.rope.apply(row, heads: heads, position: positions[t], cos: cos, sin: sin, inverse: inverse)
-                    self.rope.apply(
-                        row + qW, heads: kvHeads, position: positions[t], cos: cos, sin: sin, inverse: inverse)
-                }
-            }
-        }
+    /// RoPE on the q and k blocks of every qkv row at its position, or its inverse (the backward).
+    func rotate(_ qkv: UnsafeMutablePointer<Float>, positions: [Int], inverse: Bool) {
+        backend.rotate(
+            qkv, stride: queryWidth + 2 * keyValueWidth, positions: positions,
+            blocks: [(0, config.headCount), (queryWidth, config.keyValueHeadCount)], rotary: rope, inverse: inverse)
     }
 
     /// Logits of only the requested vocabulary rows: never the full-vocabulary projection.
     func selectedLogits(_ hidden: Tensor, ids: [Int], noise: SampleSeeds? = nil) -> Tensor {
         let H = config.hiddenSize, K = ids.count, rows = hidden.rows
-        let w = gatherRows(lmHead.weight, ids, width: H)
-        let logits = Tensor(shape: [rows, K])
+        let w = backend.gatherRows(lmHead.weight, ids, width: H)
+        let logits = backend.tensor([rows, K])
         backend.linear(
             hidden.pointer, rows: rows, inFeatures: H, weight: w.pointer, outFeatures: K, into: logits.pointer)
         for p in lmHead.patches {
-            let t = Tensor(shape: [rows, p.rank]), b = gatherRows(p.b, ids, width: p.rank)
+            let t = backend.tensor([rows, p.rank]), b = backend.gatherRows(p.b, ids, width: p.rank)
             backend.linear(
                 hidden.pointer, rows: rows, inFeatures: H, weight: p.a.pointer, outFeatures: p.rank, into: t.pointer)
             if let noise, let sampler = p.sampler {

@@ -53,7 +53,7 @@ public final class LlamaModel: @unchecked Sendable {
                 throw LoadError(
                     .shapeMismatch, file: source, item: name, "shape \(t.shape), expected \(shape) from the config")
             }
-            return t
+            return backend.resident(t)
         }
         let h = config.hiddenSize, q = config.headCount * config.headDimension
         let kv = config.keyValueHeadCount * config.headDimension, i = config.intermediateSize
@@ -64,15 +64,17 @@ public final class LlamaModel: @unchecked Sendable {
             func bias(_ name: String, _ count: Int) throws -> Tensor? {
                 config.attentionBias ? try need(p + name, [count]) : try tensor(p + name)
             }
-            let qkv = Linear.fused([
-                (try need(p + "self_attn.q_proj.weight", [q, h]), try bias("self_attn.q_proj.bias", q)),
-                (try need(p + "self_attn.k_proj.weight", [kv, h]), try bias("self_attn.k_proj.bias", kv)),
-                (try need(p + "self_attn.v_proj.weight", [kv, h]), try bias("self_attn.v_proj.bias", kv)),
-            ])
-            let gateUp = Linear.fused([
-                (try need(p + "mlp.gate_proj.weight", [i, h]), nil),
-                (try need(p + "mlp.up_proj.weight", [i, h]), nil),
-            ])
+            let qkv = Linear.fused(
+                [
+                    (try need(p + "self_attn.q_proj.weight", [q, h]), try bias("self_attn.q_proj.bias", q)),
+                    (try need(p + "self_attn.k_proj.weight", [kv, h]), try bias("self_attn.k_proj.bias", kv)),
+                    (try need(p + "self_attn.v_proj.weight", [kv, h]), try bias("self_attn.v_proj.bias", kv)),
+                ], on: backend)
+            let gateUp = Linear.fused(
+                [
+                    (try need(p + "mlp.gate_proj.weight", [i, h]), nil),
+                    (try need(p + "mlp.up_proj.weight", [i, h]), nil),
+                ], on: backend)
             layers.append(
                 Layer(
                     attentionNorm: try need(p + "input_layernorm.weight", [h]),
@@ -88,7 +90,7 @@ public final class LlamaModel: @unchecked Sendable {
                     .shapeMismatch, file: source, item: "lm_head.weight",
                     "shape \(head.shape), expected \([config.vocabularySize, h])")
             }
-            baseLMHead = Linear(weight: head)
+            baseLMHead = Linear(weight: backend.resident(head))
         } else if config.tieWordEmbeddings {
             baseLMHead = Linear(weight: embedding)
         } else {

@@ -1,3 +1,4 @@
+import Runtime
 import CBLAS
 import Dispatch
 import Foundation

@@ -1,5 +1,9 @@
-/// Where the numerics run, chosen once per command (`--device`). Only the CPU backend exists today; a
-/// GPU backend adds a case here and its `ComputeBackend`, and the model code stays as it is.
+import Runtime
+import RuntimeCPU
+
+/// Where the numerics run, chosen once per command (`--device`): the one place that knows every backend.
+/// Only the CPU backend exists today; a GPU backend adds its target, a case here and its `ComputeBackend`,
+/// and the model code stays as it is.
 public enum Device: String, CaseIterable, Sendable {
     case cpu
 
