@@ -87,6 +87,9 @@ public protocol ComputeBackend: Sendable {
     func gatherRows(
         _ table: UnsafePointer<Float>, width: Int, rows: [Int], into out: UnsafeMutablePointer<Float>)
 
+    /// x[0..<count] = 0.
+    func zero(_ x: UnsafeMutablePointer<Float>, count: Int)
+
     /// table[rows[i]] += x[i] for rows `width` wide (the gather's adjoint; rows may repeat).
     func addRows(_ x: UnsafePointer<Float>, width: Int, rows: [Int], into table: UnsafeMutablePointer<Float>)
 

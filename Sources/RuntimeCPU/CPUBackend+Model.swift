@@ -15,6 +15,8 @@ extension CPUBackend {
         for (i, r) in rows.enumerated() { (out + i * width).update(from: table + r * width, count: width) }
     }
 
+    public func zero(_ x: UnsafeMutablePointer<Float>, count: Int) { x.update(repeating: 0, count: count) }
+
     public func addRows(_ x: UnsafePointer<Float>, width: Int, rows: [Int], into table: UnsafeMutablePointer<Float>) {
         for (i, r) in rows.enumerated() {
             let t = table + r * width, xi = x + i * width

@@ -114,7 +114,7 @@ extension LlamaModel {
             layer.output.backward(
                 input: tape.attended[n].pointer, rows: T, outputGradient: dx.pointer, inputGradient: dAttended.pointer,
                 context: context, backend: backend, scratch: scratch.pointer)
-            dqkv.storage.update(repeating: 0)
+            backend.zero(dqkv.pointer, count: dqkv.count)
             backend.attentionBackward(
                 tape.layout, qkv: tape.qkv[n].pointer, outputGradient: dAttended.pointer, into: dqkv.pointer)
             rotate(dqkv.pointer, positions: tape.positions, inverse: true)

@@ -76,7 +76,7 @@ extension BertModel {
         for n in stride(from: layers.count - 1, through: 0, by: -1) {
             let layer = layers[n]
             // xs[n+1] = LN₂(output(gelu(inner)) + aNorm), inner = intermediate(aNorm)
-            dSum.storage.update(repeating: 0)
+            backend.zero(dSum.pointer, count: dSum.count)
             backend.layerNormBackward(
                 tape.outputSum[n].pointer, weight: layer.outputNorm.weight.pointer, epsilon: eps,
                 outputGradient: dx.pointer, rows: T, columns: H, into: dSum.pointer)
@@ -91,14 +91,14 @@ extension BertModel {
                 inputGradient: dNormed.pointer, context: context, backend: backend, scratch: scratch.pointer)
             backend.add(dSum.pointer, into: dNormed.pointer, count: T * H)  // the residual path
             // aNorm = LN₁(attentionOutput(context) + xs[n])
-            dSum.storage.update(repeating: 0)
+            backend.zero(dSum.pointer, count: dSum.count)
             backend.layerNormBackward(
                 tape.attentionSum[n].pointer, weight: layer.attentionNorm.weight.pointer, epsilon: eps,
                 outputGradient: dNormed.pointer, rows: T, columns: H, into: dSum.pointer)
             layer.attentionOutput.backward(
                 input: tape.context[n].pointer, rows: T, outputGradient: dSum.pointer,
                 inputGradient: dContext.pointer, context: context, backend: backend, scratch: scratch.pointer)
-            dqkv.storage.update(repeating: 0)
+            backend.zero(dqkv.pointer, count: dqkv.count)
             backend.attentionBackward(
                 tape.layout, qkv: tape.qkv[n].pointer, outputGradient: dContext.pointer, into: dqkv.pointer)
             // Below layer 0 nothing trains (embeddings are frozen).

@@ -130,24 +130,24 @@ extension BertModel {
         let T = batch.tokenCount, H = config.hiddenSize
         let eps = Float(config.layerNormEpsilon)
         // Embeddings: word + position + token type, summed then normalised.
-        let summed = backend.tensor([T, H])
+        var positions: [Int] = [], types: [Int] = []
         for (s, range) in batch.sequences.enumerated() {
             precondition(!range.isEmpty, "sequence \(s) is empty")
-            let positions = positionIDs(batch.tokens[range])
-            for (k, t) in range.enumerated() {
-                let id = batch.tokens[t], p = positions[k], type = tokenTypes?[s][k] ?? 0
-                precondition(id >= 0 && id < config.vocabularySize, "token id \(id) outside the vocabulary")
-                precondition(
-                    p < config.maxPositions,
-                    "sequence \(s) is longer than the \(maxSequenceLength) positions the model has")
-                precondition(
-                    type >= 0 && type < config.typeVocabularySize,
-                    "token type \(type) outside 0..<\(config.typeVocabularySize)")
-                let row = summed.pointer + t * H
-                let w = wordEmbeddings.pointer + id * H, pe = positionEmbeddings.pointer + p * H
-                let te = tokenTypeEmbeddings.pointer + type * H
-                for j in 0..<H { row[j] = w[j] + pe[j] + te[j] }
-            }
+            positions += positionIDs(batch.tokens[range])
+            types += tokenTypes?[s] ?? Array(repeating: 0, count: range.count)
+        }
+        precondition(
+            batch.tokens.allSatisfy { $0 >= 0 && $0 < config.vocabularySize }, "token id outside the vocabulary")
+        precondition(
+            positions.allSatisfy { $0 < config.maxPositions },
+            "a sequence is longer than the \(maxSequenceLength) positions the model has")
+        precondition(
+            types.allSatisfy { $0 >= 0 && $0 < config.typeVocabularySize },
+            "token type outside 0..<\(config.typeVocabularySize)")
+        let summed = backend.gatherRows(wordEmbeddings, batch.tokens, width: H)
+        for (table, rows) in [(positionEmbeddings, positions), (tokenTypeEmbeddings, types)] {
+            let part = backend.gatherRows(table, rows, width: H)
+            backend.add(part.pointer, into: summed.pointer, count: T * H)
         }
         let x = backend.tensor([T, H])
         backend.layerNorm(
