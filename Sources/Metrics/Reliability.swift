@@ -16,7 +16,8 @@ public struct ReliabilityBin: Sendable, Equatable, Codable {
 }
 
 /// Bars in torchmetrics' layout: the B bins [edges[b], edges[b + 1]), then the point bin [1, 1] holding
-/// confidences of exactly 1, always B + 1 entries, empty ones with count 0. ECE = Σ count/n·|accuracy − meanConfidence|.
+/// confidences of exactly 1, always B + 1 entries, empty ones with count 0.
+/// ECE = Σ count/n·|accuracy − meanConfidence|.
 public func reliabilityDiagram(_ p: Predictions, binning: Binning = .standard) -> [ReliabilityBin] {
     var totals = BinTotals(binning: binning)
     Kernel.topLabelTotals(p, 0..<p.count, binning, &totals)

@@ -161,7 +161,7 @@ extension RunRecord {
             if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
             try FileManager.default.moveItem(atPath: tmp, toPath: path)
         } catch {
-            throw LoadError(.io, file: path, item: "", "cannot write the run record: \(error.localizedDescription)")
+            throw WriteError(file: path, item: "", "cannot write the run record: \(error.localizedDescription)")
         }
     }
 

@@ -103,8 +103,8 @@ public protocol ComputeBackend: Sendable {
     /// heads·d for `.all` queries, one row per sequence otherwise.
     func attention(_ layout: AttentionLayout, qkv: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>)
 
-    /// Given ∂L/∂out (rows × heads·d), writes ∂L/∂q, ∂L/∂k, ∂L/∂v into `dqkv` (the layout of qkv; its k and
-    /// v blocks must be zero on entry). Needs `.all` queries and no cached prefix.
+    /// Given ∂L/∂out (rows × heads·d), writes ∂L/∂q, ∂L/∂k, ∂L/∂v into `dqkv` (the layout of qkv;
+    /// its k and v blocks must be zero on entry). Needs `.all` queries and no cached prefix.
     func attentionBackward(
         _ layout: AttentionLayout, qkv: UnsafePointer<Float>, outputGradient dOut: UnsafePointer<Float>,
         into dqkv: UnsafeMutablePointer<Float>)

@@ -23,7 +23,8 @@ struct LoRAPatchPlan {
         guard layer.outFeatures == width, layer.inFeatures == linear.inFeatures else {
             throw LoadError(
                 .shapeMismatch, file: file, item: layer.module,
-                "adapter update is \(layer.outFeatures)×\(layer.inFeatures), the layer is \(width)×\(linear.inFeatures)"
+                "adapter update is \(layer.outFeatures)×\(layer.inFeatures), "
+                    + "the layer is \(width)×\(linear.inFeatures)"
             )
         }
         let a = layer.effectiveA

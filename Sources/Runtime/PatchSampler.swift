@@ -38,8 +38,8 @@ public struct DiagonalGaussianOnA: PatchSampler {
     ) {
         let std = standardDeviations
         precondition(
-            std.count == rank || std.count == rank * inFeatures, "\(std.count) deviations for a \(rank)×\(inFeatures) A"
-        )
+            std.count == rank || std.count == rank * inFeatures,
+            "\(std.count) deviations for a \(rank)×\(inFeatures) A")
         backend.standardNormal(seed: seed ^ (key &* 0x9E37_79B9_7F4A_7C15), count: rank * inFeatures, into: a)
         backend.scale(a, rows: rank, columns: inFeatures, by: std, perRow: std.count == rank)
     }

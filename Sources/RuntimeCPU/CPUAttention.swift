@@ -71,10 +71,10 @@ extension AttentionLayout {
         }
     }
 
-    /// Given ∂L/∂out (rows × heads·d), writes ∂L/∂q, ∂L/∂k, ∂L/∂v into `dqkv` (same layout as qkv; its k and
-    /// v blocks must be zero on entry). One task per (sequence, key-value head) so the heads sharing a key
-    /// block accumulate into it in turn; header gradients from other sequences go to per-task buffers and
-    /// are summed at the end.
+    /// Given ∂L/∂out (rows × heads·d), writes ∂L/∂q, ∂L/∂k, ∂L/∂v into `dqkv` (same layout as qkv;
+    /// its k and v blocks must be zero on entry). One task per (sequence, key-value head) so the heads
+    /// sharing a key block accumulate into it in turn; header gradients from other sequences go to
+    /// per-task buffers and are summed at the end.
     func backward(
         _ qkv: UnsafePointer<Float>, outputGradient dOut: UnsafePointer<Float>,
         backend: CPUBackend, into dqkv: UnsafeMutablePointer<Float>
@@ -124,7 +124,8 @@ extension AttentionLayout {
                 }
                 backend.gemmTransposedA(
                     m: n, n: d, k: n, alpha: 1, a: p + P, lda: L, b: dO, ldb: qW, beta: 1, c: dvOwn, ldc: self.stride)
-                // Softmax backward, in place in dp: ∂L/∂S = P ⊙ (∂L/∂P − Σ_j P·∂L/∂P), times the score scale.
+                // Softmax backward, in place in dp: ∂L/∂S = P ⊙ (∂L/∂P − Σ_j P·∂L/∂P),
+                // times the score scale.
                 for r in 0..<n {
                     let pr = p + r * L, dr = dp + r * L
                     var dot: Float = 0

@@ -79,8 +79,10 @@ struct LoadersBench: ParsableCommand {
 struct ScoringBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scoring",
-        abstract:
-            "Multiple-choice scoring speed: prompt tokens/s, executed GFLOP/s against the machine's sgemm rate, peak memory.",
+        abstract: """
+            Multiple-choice scoring speed: prompt tokens/s, executed GFLOP/s against the machine's sgemm rate, \
+            peak memory.
+            """,
         discussion: """
             Loads the model once, scores the same examples --repeats times and reports medians. The ratio to \
             transformers is measured by scripts/bench_scoring.sh, which runs both end to end in one session.
@@ -133,7 +135,8 @@ struct ScoringBench: ParsableCommand {
         print(
             String(
                 format:
-                    "median %.2f s: %.0f prompt tokens/s, %.1f GFLOP/s executed = %.0f%% of measured sgemm %.1f GFLOP/s",
+                    "median %.2f s: %.0f prompt tokens/s, %.1f GFLOP/s executed = "
+                    + "%.0f%% of measured sgemm %.1f GFLOP/s",
                 median, r.promptTokensPerSecond, r.executedGFLOPs, 100 * r.fractionOfPeak, peak))
         print(
             String(

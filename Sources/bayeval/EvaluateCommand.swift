@@ -24,8 +24,10 @@ struct EvaluateCommand: ParsableCommand {
     @OptionGroup var outputs: RunOutputOptions
 
     @Option(
-        help:
-            "Monte Carlo weight samples for an adapter that carries a posterior (BLoB's lora_A_rho, or a saved TFB posterior); 0: the mean prediction."
+        help: """
+            Monte Carlo weight samples for an adapter that carries a posterior (BLoB's lora_A_rho, or a saved \
+            TFB posterior); 0: the mean prediction.
+            """
     )
     var samples = 0
 
@@ -68,7 +70,8 @@ struct EvaluateCommand: ParsableCommand {
             if samples > 0 {
                 guard a.kind == .blob else {
                     throw ValidationError(
-                        "--samples needs an adapter with a posterior (lora_A_rho); \(adapter) is a plain \(a.kind.rawValue) adapter: use `bayeval tfb` to make one"
+                        "--samples needs an adapter with a posterior (lora_A_rho); \(adapter) is a plain "
+                            + "\(a.kind.rawValue) adapter: use `bayeval tfb` to make one"
                     )
                 }
                 try BLoBPosterior.attach(a, to: loaded.model, parameterisation: blobSoftplus ? .softplus : .squared)
@@ -94,7 +97,8 @@ struct EvaluateCommand: ParsableCommand {
         let prepared = try preparation.prepare(dataset)
         if !preparation.fallbackAnswers.isEmpty {
             warnings.append(
-                "answers \(preparation.fallbackAnswers.sorted()) merged with the prompt when tokenized; scored on their own last token instead"
+                "answers \(preparation.fallbackAnswers.sorted()) merged with the prompt when tokenized; "
+                    + "scored on their own last token instead"
             )
         }
         timings.prepareSeconds = Date().timeIntervalSince(prepareStart)
@@ -163,7 +167,8 @@ struct EvaluateCommand: ParsableCommand {
         note(
             String(
                 format:
-                    "%d examples scored in %.1f s (%.0f prompt tokens/s; %d of %d tokens computed after the shared header); load %.1f s",
+                    "%d examples scored in %.1f s (%.0f prompt tokens/s; "
+                    + "%d of %d tokens computed after the shared header); load %.1f s",
                 summary.examples, summary.seconds, throughput.promptTokensPerSecond, summary.computedTokens,
                 summary.promptTokens, timings.loadSeconds))
         if let path = outputs.output {
@@ -221,8 +226,8 @@ struct EvaluateCommand: ParsableCommand {
             task: options.taskName, split: options.splitName, dataDirectory: dataDirectory)
         if let limit = options.limit { dataset = dataset.select(first: limit) }
         guard dataset.count > 0 else {
-            throw LoadError(
-                .invalidValue, file: dataset.files.first ?? dataDirectory.path, item: options.split,
+            throw UsageError(
+                file: dataset.files.first ?? dataDirectory.path, item: options.split,
                 "the split has no examples")
         }
         return dataset
@@ -231,8 +236,8 @@ struct EvaluateCommand: ParsableCommand {
     /// What an earlier run finished (with --resume), the ids still to do, and the log to append to.
     func resumeState(ids: [String]) throws -> ([ExamplePrediction], Set<String>, PredictionLog?, [String]) {
         guard Set(ids).count == ids.count else {
-            throw LoadError(
-                .invalidValue, file: options.task, item: "id",
+            throw UsageError(
+                file: options.task, item: "id",
                 "example ids are not unique; results could not be matched on --resume")
         }
         var previous: [ExamplePrediction] = []

@@ -10,8 +10,10 @@ import Runtime
 struct ModelTaskOptions: ParsableArguments {
     @Option(
         name: .long,
-        help:
-            "A Hugging Face model directory or a .gguf file (default: the adapter's base_model_name_or_path when it is a local path)."
+        help: """
+            A Hugging Face model directory or a .gguf file (default: the adapter's base_model_name_or_path \
+            when it is a local path).
+            """
     )
     var model: String?
 
@@ -39,8 +41,10 @@ struct ModelTaskOptions: ParsableArguments {
 
     @Option(
         name: .long,
-        help:
-            "Sequences per forward pass: examples when scoring the mean; with --samples N each example runs N sequences, so --batch-size / N examples (at least one) run together."
+        help: """
+            Sequences per forward pass: examples when scoring the mean; with --samples N each example runs \
+            N sequences, so --batch-size / N examples (at least one) run together.
+            """
     )
     var batchSize: Int = 16
 
@@ -52,8 +56,10 @@ struct ModelTaskOptions: ParsableArguments {
 
     @Flag(
         name: .long,
-        help:
-            "bayesian-peft's prompts exactly: choice lines rendered \"text) label\", bare answer letters, ARC scored over A–E, BoolQ's swapped True/False mapping."
+        help: """
+            bayesian-peft's prompts exactly: choice lines rendered "text) label", bare answer letters, \
+            ARC scored over A–E, BoolQ's swapped True/False mapping.
+            """
     )
     var upstreamPrompts = false
 
@@ -111,13 +117,16 @@ enum TaskPromptHelp {
     static var text: String {
         var lines = [
             "Decoders score every task as prompted multiple choice (logits of the answer tokens after \"Answer:\"):",
-            "  arc-c, arc-e, obqa, winogrande: \"\(PromptBuilder.multipleChoiceInstruction)\\n\\nQuestion: …\\nChoices:\\nA) …\\nB) …\\nAnswer:\"",
-            "  boolq: \"\(PromptBuilder.boolQInstruction)\\n\\nPassage: …\\nQuestion: …\\nAnswer (true or false):\", answers \" false\" / \" true\"",
+            "  arc-c, arc-e, obqa, winogrande: \"\(PromptBuilder.multipleChoiceInstruction)"
+                + "\\n\\nQuestion: …\\nChoices:\\nA) …\\nB) …\\nAnswer:\"",
+            "  boolq: \"\(PromptBuilder.boolQInstruction)"
+                + "\\n\\nPassage: …\\nQuestion: …\\nAnswer (true or false):\", answers \" false\" / \" true\"",
         ]
         for t in [TaskName.sst2, .cola, .mrpc, .rte] {
             if let g = GLUEPrompts.template(t) {
+                let pair = g.pairField.map { "\\n\($0): …" } ?? ""
                 lines.append(
-                    "  \(t.rawValue): \"\(g.instruction)\\n\\n\(g.textField): …\(g.pairField.map { "\\n\($0): …" } ?? "")\\nChoices:\\n"
+                    "  \(t.rawValue): \"\(g.instruction)\\n\\n\(g.textField): …\(pair)\\nChoices:\\n"
                         + g.choiceNames.enumerated().map { "\(PromptBuilderLetters.letter($0.offset))) \($0.element)" }
                         .joined(separator: "\\n") + "\\nAnswer:\"")
             }

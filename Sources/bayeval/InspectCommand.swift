@@ -27,9 +27,8 @@ struct InspectCommand: ParsableCommand {
         if let p = r.parameterCount { rows.append(("parameters", Rendering.count(p))) }
         if let t = r.tensorCount { rows.append(("tensors", Rendering.count(t))) }
         if !r.dtypes.isEmpty {
-            rows.append(
-                ("dtypes", r.dtypes.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
-            )
+            let dtypes = r.dtypes.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }
+            rows.append(("dtypes", dtypes.joined(separator: ", ")))
         }
         if let d = r.dimensions {
             let dims: [(String, Int?)] = [

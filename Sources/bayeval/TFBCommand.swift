@@ -9,8 +9,10 @@ import Runtime
 struct TFBCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tfb",
-        abstract:
-            "Training-Free Bayesianization: find σ on an anchor set, then evaluate the MAP adapter and its TFB posterior.",
+        abstract: """
+            Training-Free Bayesianization: find σ on an anchor set, then evaluate the MAP adapter and its TFB \
+            posterior.
+            """,
         discussion: """
             Each LoRA layer is re-expressed as B' = U diag(d), A' = VᵀA (thin SVD of B, same product) and gets a \
             Gaussian on A' with standard deviation σ/dᵢ on row i. σ is bisected on [--sigma-min, --sigma-max] \
@@ -155,7 +157,8 @@ struct TFBCommand: ParsableCommand {
                 minimum: sigmaMin, maximum: sigmaMax, steps: steps)
             let eps = settings.effectiveTolerance
             note(
-                "σ search on \(anchors.count) \(anchorSplit) anchors, criterion \(criterion), ε = \(eps), \(max(samples, 1)) samples per candidate"
+                "σ search on \(anchors.count) \(anchorSplit) anchors, criterion \(criterion), ε = \(eps), "
+                    + "\(max(samples, 1)) samples per candidate"
             )
             let result = procedure.search(
                 anchors: anchors, settings: settings,

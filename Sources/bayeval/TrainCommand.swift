@@ -29,8 +29,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "LoRA rank.") var rank = 8
     @Option(help: "LoRA alpha (scaling alpha/rank).") var alpha = 16.0
     @Option(
-        help:
-            "Modules to adapt, comma-separated (decoders: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head; encoders: query,key,value,…; default q_proj,v_proj or query,value)."
+        help: """
+            Modules to adapt, comma-separated (decoders: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,\
+            lm_head; encoders: query,key,value,…; default q_proj,v_proj or query,value).
+            """
     )
     var targets: String?
     @Option(help: "LoRA dropout (only 0 is supported: the backward pass has no dropout masks).") var dropout = 0.0
@@ -78,7 +80,9 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--batch-size, --grad-accum and --threads must be positive")
         }
         guard maxGradNorm >= 0, maxGradNorm.isFinite else { throw ValidationError("--max-grad-norm must be ≥ 0") }
-        guard evalEvery >= 0, evalLimit >= 0 else { throw ValidationError("--eval-every and --eval-limit must be ≥ 0") }
+        guard evalEvery >= 0, evalLimit >= 0 else {
+            throw ValidationError("--eval-every and --eval-limit must be ≥ 0")
+        }
         if let epochs, !(epochs > 0 && epochs.isFinite) { throw ValidationError("--epochs must be positive") }
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive") }
         if epochs != nil && steps != nil { throw ValidationError("give --epochs or --steps, not both") }
@@ -94,8 +98,10 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let task = taskName
         guard (try? task.files(for: .train)) != nil else {
+            let splits = Split.allCases.filter { (try? task.files(for: $0)) != nil }.map(\.rawValue)
             throw ValidationError(
-                "\(task.rawValue) has no train split in the bundled data (splits: \(Split.allCases.filter { (try? task.files(for: $0)) != nil }.map(\.rawValue).joined(separator: ", "))); train on another task"
+                "\(task.rawValue) has no train split in the bundled data (splits: \(splits.joined(separator: ", "))); "
+                    + "train on another task"
             )
         }
         try prepareOutputDirectory()

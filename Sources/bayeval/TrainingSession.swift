@@ -26,8 +26,8 @@ final class TrainingSession {
         var train = try DatasetLoader.load(task: task, split: .train, dataDirectory: dataDirectory)
         if let limit = c.trainLimit { train = train.select(first: limit) }
         guard train.count > 0 else {
-            throw LoadError(
-                .invalidValue, file: train.files.first ?? dataDirectory.path, item: "train",
+            throw UsageError(
+                file: train.files.first ?? dataDirectory.path, item: "train",
                 "the training split has no examples")
         }
         let validationSplit: Split? = (try? task.files(for: .validation)) != nil ? .validation : nil
@@ -109,7 +109,8 @@ final class TrainingSession {
             let state = try TrainingCheckpoint.readState(directory: c.output)
             for (key, value) in settings where state.settings[key] != value {
                 throw ValidationError(
-                    "--resume: this run's \(key.dropFirst("bayeval_".count)) is \(value) but the saved run used \(state.settings[key] ?? "nothing"); resume with the same settings"
+                    "--resume: this run's \(key.dropFirst("bayeval_".count)) is \(value) but the saved run used "
+                        + "\(state.settings[key] ?? "nothing"); resume with the same settings"
                 )
             }
             try optimizer.restore(from: state.file, path: state.path, steps: state.steps, parameters: parameters)
@@ -122,7 +123,8 @@ final class TrainingSession {
         log = try TrainingLog(
             path: (c.output as NSString).appendingPathComponent("training_log.jsonl"), append: c.resume)
         note(
-            "\(objective.exampleCount) training examples, \(parameters.count) trainable parameters in \(parameters.parameters.count) tensors, "
+            "\(objective.exampleCount) training examples, \(parameters.count) trainable parameters "
+                + "in \(parameters.parameters.count) tensors, "
                 + "\(totalSteps) updates of \(perUpdate) examples"
                 + (startStep > 0 ? "; resuming after update \(startStep)" : ""))
     }
@@ -203,7 +205,8 @@ final class TrainingSession {
             } catch let error as TrainingError {
                 try checkpoint()
                 throw ValidationError(
-                    "\(error); the last good parameters (after update \(trainer.optimizer.steps)) are saved in \(command.output)"
+                    "\(error); the last good parameters (after update \(trainer.optimizer.steps)) "
+                        + "are saved in \(command.output)"
                 )
             }
             step = update.step
@@ -240,7 +243,8 @@ final class TrainingSession {
         }
         try writeRunRecord(before: first, after: last, seconds: Date().timeIntervalSince(started))
         note(
-            "adapter saved in \(command.output) (PEFT format; evaluate it with `bayeval evaluate \(command.output) --model \(command.model) --task \(command.task)`)"
+            "adapter saved in \(command.output) (PEFT format; evaluate it with "
+                + "`bayeval evaluate \(command.output) --model \(command.model) --task \(command.task)`)"
         )
     }
 }
@@ -256,11 +260,11 @@ final class TrainingLog {
         try? fm.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         if !append || !fm.fileExists(atPath: path) {
             guard fm.createFile(atPath: path, contents: nil) else {
-                throw LoadError(.io, file: path, item: "", "cannot create the training log")
+                throw WriteError(file: path, item: "", "cannot create the training log")
             }
         }
         guard let h = FileHandle(forWritingAtPath: path) else {
-            throw LoadError(.io, file: path, item: "", "cannot open the training log")
+            throw WriteError(file: path, item: "", "cannot open the training log")
         }
         h.seekToEndOfFile()
         handle = h
@@ -270,8 +274,8 @@ final class TrainingLog {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do { try handle.write(contentsOf: try e.encode(JSONCodable.object(fields)) + Data("\n".utf8)) } catch {
-            throw LoadError(
-                .io, file: path, item: "", "cannot append to the training log: \(error.localizedDescription)")
+            throw WriteError(
+                file: path, item: "", "cannot append to the training log: \(error.localizedDescription)")
         }
     }
 }

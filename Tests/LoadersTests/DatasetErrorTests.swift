@@ -41,7 +41,8 @@ import Testing
 
     @Test func answerKeyNotAmongLabels() throws {
         let row =
-            #"{"id":"q3","question":"Why?","choices":{"text":["a","b","c","d"],"label":["A","B","C","D"]},"answerKey":"E"}"#
+            #"{"id":"q3","question":"Why?","choices":{"text":["a","b","c","d"],"label":["A","B","C","D"]},"#
+            + #""answerKey":"E"}"#
         let e = try arcError(row)
         expectRowError(e, line: 1, field: "answerKey", file: "ARC-Challenge-validation.jsonl")
         #expect(e.message.contains("\"E\" is not one of the choice labels [A, B, C, D]"))

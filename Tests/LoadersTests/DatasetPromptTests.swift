@@ -16,7 +16,8 @@ import Testing
             p.text == """
                 Return the label of the correct answer for the question below.
 
-                Question: Which statement best describes the energy changes that occur while a child is riding on a sled down a steep, snow-covered hill?
+                Question: Which statement best describes the energy changes that occur while a child is riding \
+                on a sled down a steep, snow-covered hill?
                 Choices:
                 A) Kinetic energy decreases and potential energy increases.
                 B) Kinetic energy increases and potential energy decreases.
@@ -40,7 +41,8 @@ import Testing
                 + "A) Warm-blooded animals have a higher metabolism in warm weather.\n"
                 + "B) Warm-blooded animals are more aggressive in captivity.\n"
                 + "C) Warm-blooded animals always have a higher blood temperature.\n"
-                + "D) Warm-blooded animals normally maintain a fairly constant internal temperature at all air temperatures.\n"
+                + "D) Warm-blooded animals normally maintain a fairly constant internal temperature "
+                + "at all air temperatures.\n"
                 + "E) Warm-blooded animals are found only in warm climates.\nAnswer:")
         #expect(p.answers == [" A", " B", " C", " D", " E"])
         #expect(p.label == 3)

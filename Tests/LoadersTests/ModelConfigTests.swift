@@ -69,25 +69,31 @@ import Testing
         expectLoadError(.invalidValue, item: "hidden_size") {
             _ = try ModelConfig.decode(
                 Data(
-                    #"{"model_type":"llama","vocab_size":10,"hidden_size":"big","intermediate_size":4,"num_hidden_layers":1,"num_attention_heads":2}"#
-                        .utf8), file: "c.json")
+                    (#"{"model_type":"llama","vocab_size":10,"hidden_size":"big","intermediate_size":4,"#
+                        + #""num_hidden_layers":1,"num_attention_heads":2}"#).utf8), file: "c.json")
         }
         expectLoadError(.invalidValue, item: "num_key_value_heads") {
             _ = try ModelConfig.decode(
                 Data(
-                    #"{"model_type":"llama","vocab_size":10,"hidden_size":12,"intermediate_size":4,"num_hidden_layers":1,"num_attention_heads":3,"num_key_value_heads":2}"#
-                        .utf8), file: "c.json")
+                    (#"{"model_type":"llama","vocab_size":10,"hidden_size":12,"intermediate_size":4,"#
+                        + #""num_hidden_layers":1,"num_attention_heads":3,"num_key_value_heads":2}"#).utf8),
+                file: "c.json")
         }
         expectLoadError(.invalidValue, item: "rope_scaling") {
             _ = try ModelConfig.decode(
                 Data(
-                    #"{"model_type":"llama","vocab_size":10,"hidden_size":16,"intermediate_size":4,"num_hidden_layers":1,"num_attention_heads":2,"rope_scaling":{"rope_type":"yarn","factor":2}}"#
+                    (#"{"model_type":"llama","vocab_size":10,"hidden_size":16,"intermediate_size":4,"#
+                        + #""num_hidden_layers":1,"num_attention_heads":2,"#
+                        + #""rope_scaling":{"rope_type":"yarn","factor":2}}"#)
                         .utf8), file: "c.json")
         }
         expectLoadError(.invalidValue, item: "rope_scaling.original_max_position_embeddings") {
             _ = try ModelConfig.decode(
                 Data(
-                    #"{"model_type":"llama","vocab_size":10,"hidden_size":16,"intermediate_size":4,"num_hidden_layers":1,"num_attention_heads":2,"rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4}}"#
+                    (#"{"model_type":"llama","vocab_size":10,"hidden_size":16,"intermediate_size":4,"#
+                        + #""num_hidden_layers":1,"num_attention_heads":2,"#
+                        + #""rope_scaling":{"rope_type":"llama3","factor":8,"#
+                        + #""low_freq_factor":1,"high_freq_factor":4}}"#)
                         .utf8), file: "c.json")
         }
     }

@@ -70,7 +70,8 @@ import Testing
     @Test func templateWithUndefinedSpecialToken() {
         let e = error {
             try self.load(
-                #"{"post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<x>", "type_id": 0}}], "pair": [], "special_tokens": {}}, "#
+                #"{"post_processor": {"type": "TemplateProcessing", "#
+                    + #""single": [{"SpecialToken": {"id": "<x>", "type_id": 0}}], "pair": [], "special_tokens": {}}, "#
                     + bpeModel + "}")
         }
         #expect(e?.item == "post_processor.single[0]")

@@ -77,7 +77,8 @@ import Testing
 
     private func wordPieceTokenizer(maxChars: Int = 100) throws -> TokenizerPipeline {
         let json = """
-            {"added_tokens": [{"id": 0, "content": "[UNK]", "special": true}, {"id": 5, "content": "[SEP]", "special": true}],
+            {"added_tokens": [{"id": 0, "content": "[UNK]", "special": true}, \
+            {"id": 5, "content": "[SEP]", "special": true}],
              "normalizer": {"type": "BertNormalizer", "lowercase": true, "strip_accents": null},
              "pre_tokenizer": {"type": "BertPreTokenizer"},
              "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},

@@ -79,8 +79,9 @@ enum TokenizerFixtures {
             if ids == g.ids && typesOK {
                 matched += 1
             } else if report.count < 5 {
+                let pair = item.pair.map { " + " + String(reflecting: $0) } ?? ""
                 report.append(
-                    "#\(g.index) \(String(reflecting: item.text))\(item.pair.map { " + " + String(reflecting: $0) } ?? "")"
+                    "#\(g.index) \(String(reflecting: item.text))\(pair)"
                         + "\n  expected \(g.ids)\(g.typeIDs.map { " types \($0)" } ?? "")"
                         + "\n  actual   \(ids)\(g.typeIDs == nil ? "" : " types \(types)")")
             }

@@ -8,8 +8,8 @@ import RuntimeCPU
 /// parameter tensor is checked along one unit direction v — half the analytic gradient's direction (so the
 /// derivative is large against float32 rounding), half random (so an error orthogonal to it still shows)
 /// — as Richardson-extrapolated central differences, (4·D(ε) − D(2ε)) / 3 with
-/// D(ε) = (L(θ+εv) − L(θ−εv)) / 2ε, against ⟨∇L, v⟩: one well-conditioned number per tensor instead of many
-/// noisy per-entry ones. Float32 losses leave about 1e-4 relative noise in these differences.
+/// D(ε) = (L(θ+εv) − L(θ−εv)) / 2ε, against ⟨∇L, v⟩: one well-conditioned number per tensor instead
+/// of many noisy per-entry ones. Float32 losses leave about 1e-4 relative noise in these differences.
 @Suite struct GradientTests {
     let backend = CPUBackend(threads: 2)
     static let decoders = ["tiny-llama3", "tiny-qwen2", "tiny-llama-linear"]

@@ -81,7 +81,8 @@ extension GGUFTensorInfo {
             guard !o1, start <= fileSize else {
                 throw LoadError(
                     .outOfBounds, file: file, item: t.name,
-                    "data offset \(t.offset) (file offset \(dataOffset) + \(t.offset)) is past the end of the \(fileSize)-byte file"
+                    "data offset \(t.offset) (file offset \(dataOffset) + \(t.offset)) "
+                        + "is past the end of the \(fileSize)-byte file"
                 )
             }
             guard t.byteCount <= fileSize - start else {
@@ -94,7 +95,8 @@ extension GGUFTensorInfo {
         for (a, b) in zip(sorted, sorted.dropFirst()) where b.offset < a.offset + a.byteCount {
             throw LoadError(
                 .overlap, file: file, item: b.name,
-                "bytes \(b.offset)..<\(b.offset + b.byteCount) overlap '\(a.name)' at \(a.offset)..<\(a.offset + a.byteCount)"
+                "bytes \(b.offset)..<\(b.offset + b.byteCount) overlap "
+                    + "'\(a.name)' at \(a.offset)..<\(a.offset + a.byteCount)"
             )
         }
     }

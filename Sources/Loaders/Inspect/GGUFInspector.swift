@@ -25,8 +25,8 @@ enum GGUFInspector {
             }
         }
         if let tok = try? g.tokenizerData() {
-            r.tokenizer =
-                "\(tok.model)\(tok.pre.map { " (pre: \($0))" } ?? ""), \(tok.tokens.count) tokens, \(tok.merges?.count ?? 0) merges"
+            let pre = tok.pre.map { " (pre: \($0))" } ?? ""
+            r.tokenizer = "\(tok.model)\(pre), \(tok.tokens.count) tokens, \(tok.merges?.count ?? 0) merges"
         }
         return r
     }

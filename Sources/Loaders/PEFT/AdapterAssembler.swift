@@ -19,7 +19,8 @@ struct AdapterAssembler {
             guard let key = AdapterKey.parse(info.name) else {
                 throw LoadError(
                     .unknownKey, file: file.path, item: info.name,
-                    "not a LoRA part bayeval knows (lora_A/B.weight, lora_A_rho, lora_latent_mapping, or a saved weight/bias)"
+                    "not a LoRA part bayeval knows (lora_A/B.weight, lora_A_rho, lora_latent_mapping, "
+                        + "or a saved weight/bias)"
                 )
             }
             guard info.dtype.isFloatingPoint else {
@@ -117,7 +118,8 @@ struct AdapterAssembler {
             guard shape == expected else {
                 throw LoadError(
                     .shapeMismatch, file: file.path, item: a.name,
-                    "lora_A \(a.shape) × lora_B \(b.shape) give a \(expected) update but base weight '\(name)' is \(shape)"
+                    "lora_A \(a.shape) × lora_B \(b.shape) give a \(expected) update "
+                        + "but base weight '\(name)' is \(shape)"
                 )
             }
             baseWeight = name

@@ -89,8 +89,8 @@ public enum AdapterWriter {
     ) throws {
         let fm = FileManager.default
         do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw LoadError(
-                .io, file: directory, item: "", "cannot create the adapter directory: \(error.localizedDescription)")
+            throw WriteError(
+                file: directory, item: "", "cannot create the adapter directory: \(error.localizedDescription)")
         }
         var w = SafeTensorsWriter(metadata: metadata.merging(["format": "pt"]) { a, _ in a })
         for t in tensors { try w.add(t.key, floats: t.values, shape: t.shape) }
@@ -102,8 +102,8 @@ public enum AdapterWriter {
             if fm.fileExists(atPath: path) { try fm.removeItem(atPath: path) }
             try fm.moveItem(atPath: temporary, toPath: path)
         } catch {
-            throw LoadError(
-                .io, file: path, item: "", "cannot write adapter_config.json: \(error.localizedDescription)")
+            throw WriteError(
+                file: path, item: "", "cannot write adapter_config.json: \(error.localizedDescription)")
         }
     }
 }

@@ -109,7 +109,8 @@ enum SafeTensorsHeader {
         guard !overflow, bytes == end - begin else {
             throw LoadError(
                 .shapeMismatch, file: file, item: name,
-                "shape \(shape) of \(dtype.rawValue) needs \(overflow ? "too many" : String(bytes)) bytes but data_offsets span \(end - begin)"
+                "shape \(shape) of \(dtype.rawValue) needs \(overflow ? "too many" : String(bytes)) bytes "
+                    + "but data_offsets span \(end - begin)"
             )
         }
         return SafeTensorInfo(name: name, dtype: dtype, shape: shape, dataRange: begin..<end)

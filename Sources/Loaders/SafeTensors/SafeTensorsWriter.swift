@@ -19,8 +19,8 @@ public struct SafeTensorsWriter {
     /// Adds Float32 values, stored as `dtype` (F32, F16 or BF16; BF16 rounds to nearest even).
     public mutating func add(_ name: String, floats: [Float], shape: [Int], as dtype: DType = .f32) throws {
         guard shape.reduce(1, *) == floats.count else {
-            throw LoadError(
-                .shapeMismatch, file: "(writer)", item: name,
+            throw WriteError(
+                file: "(writer)", item: name,
                 "shape \(shape) holds \(shape.reduce(1, *)) values but \(floats.count) were given")
         }
         var data = Data(count: floats.count * dtype.byteSize)
@@ -37,8 +37,8 @@ public struct SafeTensorsWriter {
                     raw.storeBytes(of: ElementConversion.floatToBF16(f), toByteOffset: 2 * i, as: UInt16.self)
                 }
             default:
-                throw LoadError(
-                    .unsupportedDType, file: "(writer)", item: name,
+                throw WriteError(
+                    file: "(writer)", item: name,
                     "floats can be stored as F32, F16 or BF16, not \(dtype.rawValue)")
             }
         }
@@ -48,11 +48,11 @@ public struct SafeTensorsWriter {
     /// Adds raw little-endian bytes of any supported dtype.
     public mutating func add(_ name: String, dtype: DType, shape: [Int], bytes: Data) throws {
         guard name != "__metadata__", !name.isEmpty else {
-            throw LoadError(.invalidValue, file: "(writer)", item: name, "reserved or empty tensor name")
+            throw WriteError(file: "(writer)", item: name, "reserved or empty tensor name")
         }
         guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) * dtype.byteSize == bytes.count else {
-            throw LoadError(
-                .shapeMismatch, file: "(writer)", item: name,
+            throw WriteError(
+                file: "(writer)", item: name,
                 "shape \(shape) of \(dtype.rawValue) does not match \(bytes.count) bytes")
         }
         entries[name] = Entry(name: name, dtype: dtype, shape: shape, bytes: bytes)
@@ -70,7 +70,8 @@ public struct SafeTensorsWriter {
         for e in ordered {
             let shape = e.shape.map(String.init).joined(separator: ",")
             parts.append(
-                "\(Self.quote(e.name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + e.bytes.count)]}"
+                "\(Self.quote(e.name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(shape)],"
+                    + "\"data_offsets\":[\(offset),\(offset + e.bytes.count)]}"
             )
             offset += e.bytes.count
         }
@@ -93,7 +94,7 @@ public struct SafeTensorsWriter {
             try FileManager.default.moveItem(at: tmp, to: url)
         } catch {
             try? FileManager.default.removeItem(at: tmp)
-            throw LoadError(.io, file: path, item: "", "cannot write: \(error.localizedDescription)")
+            throw WriteError(file: path, item: "", "cannot write: \(error.localizedDescription)")
         }
     }
 

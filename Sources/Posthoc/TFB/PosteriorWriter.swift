@@ -11,8 +11,8 @@ public enum PosteriorWriter {
     ) throws {
         let fm = FileManager.default
         do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw LoadError(
-                .io, file: directory, item: "", "cannot create the posterior directory: \(error.localizedDescription)")
+            throw WriteError(
+                file: directory, item: "", "cannot create the posterior directory: \(error.localizedDescription)")
         }
         var w = SafeTensorsWriter(
             metadata: metadata.merging([
@@ -37,8 +37,8 @@ public enum PosteriorWriter {
             if fm.fileExists(atPath: target) { try fm.removeItem(atPath: target) }
             try fm.copyItem(atPath: source, toPath: target)
         } catch {
-            throw LoadError(
-                .io, file: target, item: "", "cannot write adapter_config.json: \(error.localizedDescription)")
+            throw WriteError(
+                file: target, item: "", "cannot write adapter_config.json: \(error.localizedDescription)")
         }
     }
 }

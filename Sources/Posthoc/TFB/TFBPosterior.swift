@@ -2,8 +2,8 @@ import Loaders
 import Runtime
 
 /// A TFB posterior put on a model: the adapter, reparametrised (B' = U diag(d), A' = Vᵀ A), replaces any
-/// attached adapter, and each A' carries Gaussian noise of standard deviation σ/dᵢ on row i. Changing σ only rewrites
-/// the noise scales, so a σ search reuses the same model.
+/// attached adapter, and each A' carries Gaussian noise of standard deviation σ/dᵢ on row i. Changing σ
+/// only rewrites the noise scales, so a σ search reuses the same model.
 public final class TFBPosterior: @unchecked Sendable {
     public let layers: [TFBLayer]
     public let model: any AdaptedModel

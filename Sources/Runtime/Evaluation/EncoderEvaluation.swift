@@ -26,34 +26,37 @@ public struct EncoderEvaluation {
     public func prepare(_ dataset: Dataset) throws -> [Prepared] {
         let file = dataset.files.first ?? dataset.task.rawValue
         guard model.hasClassificationHead, let labels = model.labelCount else {
-            throw LoadError(
-                .unsupported, file: file, item: dataset.task.rawValue,
-                "this encoder has no classification head: evaluate it with an adapter that saves one (modules_to_save), or train one with `bayeval train`"
+            throw UsageError(
+                file: file, item: dataset.task.rawValue,
+                "this encoder has no classification head: evaluate it with an adapter that saves one "
+                    + "(modules_to_save), or train one with `bayeval train`"
             )
         }
         guard !dataset.task.isMultipleChoice else {
-            throw LoadError(
-                .unsupported, file: file, item: dataset.task.rawValue,
-                "multiple-choice tasks need a decoder; encoders classify \(TaskName.allCases.filter { !$0.isMultipleChoice }.map(\.rawValue).joined(separator: ", "))"
+            throw UsageError(
+                file: file, item: dataset.task.rawValue,
+                "multiple-choice tasks need a decoder; encoders classify "
+                    + TaskName.allCases.filter { !$0.isMultipleChoice }.map(\.rawValue).joined(separator: ", ")
             )
         }
         guard labels == dataset.task.labelNames.count else {
-            throw LoadError(
-                .shapeMismatch, file: file, item: "classifier",
-                "the classification head has \(labels) labels but \(dataset.task.rawValue) has \(dataset.task.labelNames.count) (\(dataset.task.labelNames.joined(separator: ", ")))"
+            throw UsageError(
+                file: file, item: "classifier",
+                "the classification head has \(labels) labels but \(dataset.task.rawValue) has "
+                    + "\(dataset.task.labelNames.count) (\(dataset.task.labelNames.joined(separator: ", ")))"
             )
         }
         return try dataset.examples.map { e in
             let input = EncoderInput(e)
             let (ids, types) = tokenizer.encodeWithTypes(input.text, pair: input.pair, addSpecialTokens: true)
             guard !ids.isEmpty, ids.count <= model.maxSequenceLength else {
-                throw LoadError(
-                    .invalidValue, file: file, item: e.id,
+                throw UsageError(
+                    file: file, item: e.id,
                     "the input is \(ids.count) tokens; the model takes at most \(model.maxSequenceLength)")
             }
             if let bad = ids.first(where: { $0 < 0 || $0 >= model.config.vocabularySize }) {
-                throw LoadError(
-                    .invalidValue, file: file, item: e.id,
+                throw UsageError(
+                    file: file, item: e.id,
                     "token id \(bad) is outside the model's vocabulary: tokenizer and model do not match")
             }
             return Prepared(id: e.id, label: input.label, tokens: ids, types: types)

@@ -27,11 +27,11 @@ public final class PredictionLog {
         let fm = FileManager.default
         if truncate || !fm.fileExists(atPath: path) {
             guard fm.createFile(atPath: path, contents: nil) else {
-                throw LoadError(.io, file: path, item: "", "cannot create the predictions file")
+                throw WriteError(file: path, item: "", "cannot create the predictions file")
             }
         }
         guard let h = FileHandle(forWritingAtPath: path) else {
-            throw LoadError(.io, file: path, item: "", "cannot open the predictions file for writing")
+            throw WriteError(file: path, item: "", "cannot open the predictions file for writing")
         }
         handle = h
         handle.seekToEndOfFile()
@@ -51,7 +51,7 @@ public final class PredictionLog {
             try handle.write(contentsOf: data)
             try handle.synchronize()
         } catch {
-            throw LoadError(.io, file: path, item: "", "cannot append predictions: \(error.localizedDescription)")
+            throw WriteError(file: path, item: "", "cannot append predictions: \(error.localizedDescription)")
         }
     }
 

@@ -48,8 +48,8 @@ public struct LoRABackwardEvent {
     /// logit k of a Jacobian pass); nil for a loss.
     public let outputIndex: Int?
     /// LoRA-XS only: v = x·A₀ᵀ, rows × rank, the input of the trainable core R (u = v·Rᵀ). R is then the
-    /// parameter (A₀ and B are fixed): its gradient is Σ_t ∂L/∂u_tᵀ v_t, with `loraAOutputGradient` as ∂L/∂u.
-    /// nil for plain LoRA, whose parameters are A and B.
+    /// parameter (A₀ and B are fixed): its gradient is Σ_t ∂L/∂u_tᵀ v_t, with `loraAOutputGradient` as
+    /// ∂L/∂u. nil for plain LoRA, whose parameters are A and B.
     public let coreInput: UnsafePointer<Float>?
 }
 
@@ -97,9 +97,13 @@ extension Linear.LoRAPatch {
 /// Names a linear layer's patches for observers: (linear, patch output offset) → module path.
 public struct ModuleNames: Sendable {
     var names: [ObjectIdentifier: [Int: String]] = [:]
+    /// Module paths in the order the model registers them (PyTorch's `named_modules`, laplace-torch's
+    /// parameter order).
+    public private(set) var ordered: [String] = []
     public init() {}
     mutating func add(_ linear: Linear, offset: Int, module: String) {
         names[ObjectIdentifier(linear), default: [:]][offset] = module
+        ordered.append(module)
     }
     func name(_ linear: Linear, offset: Int) -> String {
         names[ObjectIdentifier(linear)]?[offset] ?? "offset \(offset)"
@@ -130,8 +134,8 @@ extension Linear {
     /// Backward of `forward` (without weight noise): given x (rows × in) and ∂L/∂y (rows × out, row stride
     /// `ldy`), accumulates the gradients of the patches' A and B (and of the whole weight and bias when the
     /// layer trains as a whole) into `context`, reports each patch to the observer, and writes
-    /// ∂L/∂x = ∂L/∂y · W + Σ s·(∂L/∂y·B)·A into `dx` (overwriting; nil skips it: nothing below needs it).
-    /// `scratch` holds 2 × rows × max rank.
+    /// ∂L/∂x = ∂L/∂y · W + Σ s·(∂L/∂y·B)·A into `dx` (overwriting; nil skips it: nothing below needs
+    /// it). `scratch` holds 2 × rows × max rank.
     func backward(
         input x: UnsafePointer<Float>, rows: Int, outputGradient dy: UnsafePointer<Float>, ldy: Int? = nil,
         inputGradient dx: UnsafeMutablePointer<Float>?, context: BackwardContext,

@@ -62,17 +62,18 @@ public struct PromptPreparation {
         // A post-processor that appends EOS would put it between the prompt and the scored answer.
         if let eos = tokenizer.specialTokens.eos, tokens.last == eos { tokens.removeLast() }
         guard !tokens.isEmpty else {
-            throw LoadError(.invalidValue, file: file, item: example.id, "the prompt tokenizes to nothing")
+            throw UsageError(file: file, item: example.id, "the prompt tokenizes to nothing")
         }
         guard tokens.count < contextLength else {
-            throw LoadError(
-                .invalidValue, file: file, item: example.id,
+            throw UsageError(
+                file: file, item: example.id,
                 "the prompt is \(tokens.count) tokens, longer than the model's context of \(contextLength)")
         }
         if let bad = tokens.first(where: { $0 < 0 || $0 >= vocabularySize }) {
-            throw LoadError(
-                .invalidValue, file: file, item: example.id,
-                "token id \(bad) is outside the model's vocabulary of \(vocabularySize): tokenizer and model do not match"
+            throw UsageError(
+                file: file, item: example.id,
+                "token id \(bad) is outside the model's vocabulary of \(vocabularySize): "
+                    + "tokenizer and model do not match"
             )
         }
         let plain =
@@ -84,9 +85,10 @@ public struct PromptPreparation {
                 try answerToken(promptText: prompt.text, promptTokens: plain, answer: a, file: file, id: example.id))
         }
         guard Set(answers).count == answers.count else {
-            throw LoadError(
-                .invalidValue, file: file, item: example.id,
-                "answers \(prompt.answers) do not map to distinct tokens (\(answers)): the labels do not fit this tokenizer; try --answer-prefix"
+            throw UsageError(
+                file: file, item: example.id,
+                "answers \(prompt.answers) do not map to distinct tokens (\(answers)): "
+                    + "the labels do not fit this tokenizer; try --answer-prefix"
             )
         }
         return PreparedExample(id: example.id, label: prompt.label, tokens: tokens, answerTokens: answers)
@@ -106,13 +108,13 @@ public struct PromptPreparation {
         } else {
             fallbackAnswers.insert(answer)
             guard let last = tokenizer.encode(answer, pair: nil, addSpecialTokens: false).last else {
-                throw LoadError(.invalidValue, file: file, item: id, "answer '\(answer)' tokenizes to nothing")
+                throw UsageError(file: file, item: id, "answer '\(answer)' tokenizes to nothing")
             }
             token = last
         }
         guard token >= 0, token < vocabularySize else {
-            throw LoadError(
-                .invalidValue, file: file, item: id,
+            throw UsageError(
+                file: file, item: id,
                 "answer '\(answer)' maps to token \(token), outside the model's vocabulary")
         }
         answerCache[key] = token

@@ -135,7 +135,8 @@ public enum TrainingError: Error, CustomStringConvertible {
         case .invalidSetting(let s): return s
         case .nonFinite(let step, let loss, let norm):
             return
-                "update \(step + 1): the loss (\(loss)) or gradient norm (\(norm)) is not finite; training stopped before applying it"
+                "update \(step + 1): the loss (\(loss)) or gradient norm (\(norm)) is not finite; "
+                + "training stopped before applying it"
         }
     }
 }

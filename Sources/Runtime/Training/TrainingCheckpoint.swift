@@ -27,8 +27,8 @@ public enum TrainingCheckpoint {
         settings: [String: String], to directory: String
     ) throws {
         for p in parameters.parameters where !p.value.values.allSatisfy(\.isFinite) {
-            throw LoadError(
-                .invalidValue, file: directory, item: p.key, "refusing to save a checkpoint with NaN or infinite values"
+            throw WriteError(
+                file: directory, item: p.key, "refusing to save a checkpoint with NaN or infinite values"
             )
         }
         var metadata = settings
