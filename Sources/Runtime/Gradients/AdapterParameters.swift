@@ -90,6 +90,9 @@ public final class AdapterParameters: @unchecked Sendable {
 
     public var count: Int { parameters.reduce(0) { $0 + $1.value.count } }
 
+    /// The model's module paths in registration order (PyTorch's `named_modules`).
+    public var moduleOrder: [String] { names.ordered }
+
     public func zeroGradients() {
         gradients.values.forEach { $0.zero() }
         for f in folds { f.coreGradient.storage.update(repeating: 0) }

@@ -2,11 +2,14 @@ import Foundation
 
 /// Where a curvature pass starts its backward passes: (a) the loss of the true labels (empirical Fisher),
 /// (b) the loss of labels drawn from the model's own predictive (Monte Carlo Fisher), (c) every answer
-/// logit in turn (Jacobian rows, for the generalised Gauss–Newton).
+/// logit in turn (Jacobian rows: a predictive's J), (d) every column of the cross-entropy Hessian's square
+/// root S = diag(√p) − p√pᵀ in turn (S·Sᵀ = diag(p) − ppᵀ), so that Σ over the passes of g·gᵀ is the
+/// generalised Gauss–Newton, as curvlinops' type-2 KFAC and laplace-torch's GGN see it.
 public enum CurvatureTarget: Sendable {
     case trueLabels
     case sampledLabels(seed: UInt64)
     case logits
+    case lossHessianSquareRoot
 }
 
 extension TrainingObjective {
@@ -60,6 +63,9 @@ func curvatureGradients(
     case .logits:
         let widest = logits.map(\.count).max() ?? 0
         return (0..<widest).map { k in (k, LogitGradients.unit(k, classes: logits.map(\.count))) }
+    case .lossHessianSquareRoot:
+        let widest = logits.map(\.count).max() ?? 0
+        return (0..<widest).map { c in (c, LogitGradients.lossHessianColumn(c, logits: logits)) }
     }
 }
 

@@ -45,6 +45,16 @@ public enum LogitGradients {
         }
     }
 
+    /// Column c of the cross-entropy Hessian's square root per row: √p_c·(e_c − p), zeros for rows with at
+    /// most c classes. Summed over c, the outer products give diag(p) − ppᵀ.
+    public static func lossHessianColumn(_ c: Int, logits: [[Float]]) -> [[Float]] {
+        logits.map { z in
+            guard c < z.count else { return [Float](repeating: 0, count: z.count) }
+            let p = softmax(z), root = p[c].squareRoot()
+            return p.indices.map { k in Float(root * ((k == c ? 1 : 0) - p[k])) }
+        }
+    }
+
     /// One-hot in logit `k` of every row (rows with fewer classes get zeros): a Jacobian row per example.
     public static func unit(_ k: Int, classes: [Int]) -> [[Float]] {
         classes.map { c in (0..<c).map { $0 == k ? 1 : 0 } }

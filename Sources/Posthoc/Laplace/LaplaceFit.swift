@@ -1,0 +1,156 @@
+import Foundation
+import Loaders
+import Runtime
+
+/// Which curvature a fit estimates (`--curvature`): the generalised Gauss–Newton (exact, from the loss
+/// Hessian's square root over the K answer logits), the empirical Fisher (true labels), or the Monte Carlo
+/// Fisher (labels drawn from the model, seeded per example).
+public enum CurvatureKind: String, CaseIterable, Sendable {
+    case ggn, ef, mc
+
+    func target(seed: UInt64) -> CurvatureTarget {
+        switch self {
+        case .ggn: .lossHessianSquareRoot
+        case .ef: .trueLabels
+        case .mc: .sampledLabels(seed: seed)
+        }
+    }
+}
+
+/// A Laplace fit: one pass over the fit examples streams the curvature into every requested structure,
+/// then each is decomposed once. Per batch only that batch's per-example gradients are held.
+public struct LaplaceFit {
+    public let layout: LaplaceLayout
+    public let structures: [any LaplaceStructure]
+    /// Σ −log p(y) over the fit examples at the MAP, and their count.
+    public let loss: Double
+    public let count: Int
+
+    public struct Settings: Sendable {
+        public var structures: [HessianStructure]
+        public var curvature: CurvatureKind
+        public var batchSize: Int
+        public var seed: UInt64
+        public var maxFactorDimension: Int
+
+        public init(
+            structures: [HessianStructure], curvature: CurvatureKind = .ggn, batchSize: Int = 8, seed: UInt64 = 0,
+            maxFactorDimension: Int = 4096
+        ) {
+            self.structures = structures
+            self.curvature = curvature
+            self.batchSize = batchSize
+            self.seed = seed
+            self.maxFactorDimension = maxFactorDimension
+        }
+    }
+
+    /// Fits over `objective`'s examples at `indices`. `parameters` are the attached adapter's (their
+    /// gradient buffers stay untouched).
+    public static func fit(
+        _ objective: any TrainingObjective, indices: [Int], parameters: AdapterParameters, layout: LaplaceLayout,
+        settings: Settings, backend: any ComputeBackend, progress: (Int) -> Void = { _ in }
+    ) throws -> LaplaceFit {
+        let P = layout.parameterCount, wanted = Set(settings.structures)
+        if wanted.contains(.full) && P > FullLaplace.maximumParameters {
+            let gigabytes = Double(P) * Double(P) * 8 / 1e9
+            throw UsageError(
+                file: "--hessian", item: "full",
+                "a full Hessian over \(P) parameters would take \(String(format: "%.1f", gigabytes)) GB; "
+                    + "it is offered up to \(FullLaplace.maximumParameters) parameters (use kron or diag)")
+        }
+        guard !indices.isEmpty else { throw UsageError(file: "fit split", item: "", "no fit examples") }
+        let kronecker =
+            wanted.contains(.kron)
+            ? try KroneckerFactors(
+                layout: layout, fitCount: indices.count, maxFactorDimension: settings.maxFactorDimension) : nil
+        let collector = CurvatureCollector(
+            layout: layout, backend: backend, kronecker: kronecker,
+            perExample: wanted.contains(.diag) || wanted.contains(.full))
+        var diagonal = wanted.contains(.diag) ? [Double](repeating: 0, count: P) : []
+        let hessian = wanted.contains(.full) ? Tensor(shape: [P, P]) : nil
+        let target = settings.curvature.target(seed: settings.seed)
+        for start in stride(from: 0, to: indices.count, by: max(1, settings.batchSize)) {
+            let batch = Array(indices[start..<min(indices.count, start + settings.batchSize)])
+            objective.backwardForCurvature(
+                batch, target: target, context: parameters.context(observer: collector, accumulating: false))
+            if !collector.nonFiniteExamples.isEmpty {
+                throw UsageError(
+                    file: "fit split", item: "examples \(collector.nonFiniteExamples.prefix(5))",
+                    "the model's logits are NaN or infinite there; the curvature would be too")
+            }
+            let rows = collector.gradients.flatMap { $0 }
+            if !diagonal.isEmpty {
+                for g in rows { for p in 0..<P { diagonal[p] += Double(g[p]) * Double(g[p]) } }
+            }
+            if let hessian, !rows.isEmpty {
+                let g = Tensor(shape: [rows.count, P], values: rows.flatMap { $0 })
+                backend.gemmTransposedA(
+                    m: P, n: P, k: rows.count, alpha: 1, a: g.pointer, lda: P, b: g.pointer, ldb: P, beta: 1,
+                    c: hessian.pointer, ldc: P)
+            }
+            progress(start + batch.count)
+        }
+        var structures: [any LaplaceStructure] = []
+        for s in settings.structures {
+            switch s {
+            case .kron: structures.append(try KroneckerLaplace(layout: layout, factors: kronecker!, backend: backend))
+            case .diag: structures.append(DiagonalLaplace(diagonal: diagonal))
+            case .full:
+                structures.append(
+                    try FullLaplace(hessian: hessian!.values.map(Double.init), dimension: P, backend: backend))
+            }
+        }
+        return LaplaceFit(layout: layout, structures: structures, loss: collector.loss, count: collector.count)
+    }
+
+    /// The marginal likelihood of structure `s` as a function of its prior precision.
+    public func marginalLikelihood(_ s: any LaplaceStructure) -> MarginalLikelihood {
+        MarginalLikelihood(spectrum: s.spectrum, loss: loss, squaredNorm: layout.squaredNorm)
+    }
+}
+
+/// The linearised predictive of fitted structures on new examples: each example's MAP logits f and its K
+/// Jacobian rows (one backward pass per answer logit, `CurvatureTarget.logits`), then J·Σ·Jᵀ per
+/// structure. One pass of Jacobians serves every structure and link.
+public struct LaplacePrediction: Sendable {
+    public let index: Int
+    public let label: Int
+    public let logits: [Double]
+    /// Per structure (in the fit's order): the K × K variance of the logits.
+    public let variances: [[[Double]]]
+}
+
+extension LaplaceFit {
+    /// Predictions for `objective`'s examples at `indices`, one call of `body` per batch (so a caller can
+    /// write them as they come). `priors[i]` is the prior precision of `structures[i]`.
+    public func predict(
+        _ objective: any TrainingObjective, indices: [Int], parameters: AdapterParameters, priors: [Double],
+        batchSize: Int, backend: any ComputeBackend, body: ([LaplacePrediction]) throws -> Void
+    ) throws {
+        precondition(priors.count == structures.count, "one prior precision per structure")
+        let collector = CurvatureCollector(layout: layout, backend: backend, kronecker: nil, perExample: true)
+        for start in stride(from: 0, to: indices.count, by: max(1, batchSize)) {
+            let batch = Array(indices[start..<min(indices.count, start + batchSize)])
+            objective.backwardForCurvature(
+                batch, target: .logits, context: parameters.context(observer: collector, accumulating: false))
+            guard let outputs = collector.batch else { continue }
+            var predictions: [LaplacePrediction] = []
+            for (n, index) in batch.enumerated() {
+                let K = outputs.logits[n].count
+                let jacobian = Array(collector.gradients[n].prefix(K))
+                guard outputs.logits[n].allSatisfy(\.isFinite), jacobian.allSatisfy({ $0.allSatisfy(\.isFinite) })
+                else {
+                    throw UsageError(
+                        file: "test split", item: "example \(index)",
+                        "its logits or Jacobian are NaN or infinite")
+                }
+                predictions.append(
+                    LaplacePrediction(
+                        index: index, label: outputs.labels[n], logits: outputs.logits[n].map(Double.init),
+                        variances: zip(structures, priors).map { $0.functionalVariance(jacobian, prior: $1) }))
+            }
+            try body(predictions)
+        }
+    }
+}

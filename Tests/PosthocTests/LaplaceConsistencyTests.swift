@@ -1,0 +1,161 @@
+import Foundation
+import Loaders
+import Testing
+@testable import Posthoc
+@testable import Runtime
+import RuntimeCPU
+
+/// Laplace's parts checked against each other on the tiny LLaMA-3 fixture: the GGN from the loss Hessian's
+/// square-root passes against Σ_n J_nᵀ Λ_n J_n built from the Jacobian passes, the structures' functional
+/// variances against a dense solve, the prior search against the marginal likelihood it maximises, and the
+/// links' limits. (Agreement with laplace-torch itself: `LaplaceParityTests`.)
+@Suite struct LaplaceConsistencyTests {
+    let backend = CPUBackend(threads: 2)
+
+    struct Setup {
+        let model: LlamaModel
+        let objective: DecoderObjective
+        let parameters: AdapterParameters
+        let layout: LaplaceLayout
+    }
+
+    func setup(count: Int = 5) throws -> Setup {
+        let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
+        // Two of the fixture adapter's modules (P = 896), so the dense references stay small.
+        let whole = try LoRAAdapter.load(
+            directory: fixture("models/tiny-llama3-adapter"), baseShapes: loaded.parameterShapes)
+        let kept = ["model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.v_proj"]
+        let adapter = LoRAAdapter.inMemory(
+            config: whole.config, layers: whole.layers.filter { kept.contains($0.module) }, savedParameters: [])
+        try loaded.model.attach(adapter)
+        var rng = SplitMix64(seed: 5)
+        let examples = (0..<count).map { i in
+            PreparedExample(
+                id: "\(i)", label: i % 4, tokens: (0..<(3 + i % 4)).map { _ in Int(rng.next(below: 256)) },
+                answerTokens: [10, 20, 30, 40])
+        }
+        let parameters = try loaded.model.adapterParameters(adapter)
+        let layout = try LaplaceLayout(adapter: adapter, order: parameters.moduleOrder)
+        return Setup(
+            model: loaded.model, objective: DecoderObjective(model: loaded.model, examples: examples),
+            parameters: parameters, layout: layout)
+    }
+
+    /// Each example's K Jacobian rows (P each), from the unit-logit passes, and its probabilities.
+    func jacobians(_ s: Setup) -> [(j: [[Float]], p: [Double])] {
+        let collector = CurvatureCollector(layout: s.layout, backend: backend, kronecker: nil, perExample: true)
+        return (0..<s.objective.exampleCount).map { i in
+            s.objective.backwardForCurvature(
+                [i], target: .logits, context: s.parameters.context(observer: collector, accumulating: false))
+            return (collector.gradients[0], collector.batch!.probabilities[0])
+        }
+    }
+
+    /// Σ_n J_nᵀ (diag p_n − p_n p_nᵀ) J_n in double precision.
+    func referenceGGN(_ rows: [(j: [[Float]], p: [Double])], parameters P: Int) -> [Double] {
+        var h = [Double](repeating: 0, count: P * P)
+        for (j, p) in rows {
+            let K = p.count
+            for k in 0..<K {
+                for l in 0..<K {
+                    let lambda = (k == l ? p[k] : 0) - p[k] * p[l]
+                    for a in 0..<P where j[k][a] != 0 {
+                        let x = lambda * Double(j[k][a])
+                        for b in 0..<P { h[a * P + b] += x * Double(j[l][b]) }
+                    }
+                }
+            }
+        }
+        return h
+    }
+
+    @Test func theGGNPassesGiveJacobianTransposeLambdaJacobian() throws {
+        let s = try setup()
+        let P = s.layout.parameterCount
+        let fit = try LaplaceFit.fit(
+            s.objective, indices: Array(0..<5), parameters: s.parameters, layout: s.layout,
+            settings: .init(structures: [.diag, .full], batchSize: 2), backend: backend)
+        let reference = referenceGGN(jacobians(s), parameters: P)
+        let diag = try #require(fit.structures[0] as? DiagonalLaplace)
+        let scale = (0..<P).map { abs(reference[$0 * P + $0]) }.max()!
+        let worst = (0..<P).map { abs(diag.diagonal[$0] - reference[$0 * P + $0]) }.max()!
+        #expect(worst <= 1e-4 * scale, "GGN diagonal off by \(worst) (scale \(scale))")
+        // The full structure's eigenvalues sum to the trace, and the loss is the summed cross-entropy.
+        let full = try #require(fit.structures[1] as? FullLaplace)
+        let trace = (0..<P).reduce(0.0) { $0 + reference[$1 * P + $1] }
+        #expect(abs(full.spectrum.reduce(0, +) - trace) <= 1e-4 * trace)
+        #expect(fit.count == 5 && fit.loss > 0)
+    }
+
+    /// J·(H + δI)⁻¹·Jᵀ of the full structure (eigenbasis) against a dense Cholesky solve, and the diagonal
+    /// structure's against its own definition.
+    @Test func functionalVariancesMatchADenseSolve() throws {
+        let s = try setup()
+        let P = s.layout.parameterCount, prior = 0.7
+        let fit = try LaplaceFit.fit(
+            s.objective, indices: Array(0..<5), parameters: s.parameters, layout: s.layout,
+            settings: .init(structures: [.full, .diag], batchSize: 3), backend: backend)
+        let rows = jacobians(s)
+        var precision = referenceGGN(rows, parameters: P)
+        for a in 0..<P { precision[a * P + a] += prior }
+        let l = GLMLink.cholesky((0..<P).map { Array(precision[($0 * P)..<(($0 + 1) * P)]) })
+        func solve(_ b: [Double]) -> [Double] {  // (L Lᵀ)⁻¹ b
+            var y = b
+            for i in 0..<P { for k in 0..<i { y[i] -= l[i][k] * y[k] }; y[i] /= l[i][i] }
+            for i in stride(from: P - 1, through: 0, by: -1) {
+                for k in (i + 1)..<P { y[i] -= l[k][i] * y[k] }
+                y[i] /= l[i][i]
+            }
+            return y
+        }
+        let (j, _) = rows[2]
+        let got = fit.structures[0].functionalVariance(j, prior: prior)
+        for k in 0..<j.count {
+            let x = solve(j[k].map(Double.init))
+            for m in 0..<j.count {
+                let want = zip(j[m], x).reduce(0.0) { $0 + Double($1.0) * $1.1 }
+                #expect(abs(got[k][m] - want) <= 1e-4 * abs(want) + 1e-7, "full f_var[\(k)][\(m)]")
+            }
+        }
+        let diag = fit.structures[1] as! DiagonalLaplace
+        let dv = diag.functionalVariance(j, prior: prior)
+        let want = (0..<P).reduce(0.0) { $0 + Double(j[1][$1]) * Double(j[1][$1]) / (diag.diagonal[$1] + prior) }
+        #expect(abs(dv[1][1] - want) <= 1e-9 * want)
+    }
+
+    @Test func thePriorSearchMaximisesTheMarginalLikelihood() throws {
+        let s = try setup()
+        let fit = try LaplaceFit.fit(
+            s.objective, indices: Array(0..<5), parameters: s.parameters, layout: s.layout,
+            settings: .init(structures: [.kron, .diag]), backend: backend)
+        for structure in fit.structures {
+            let ml = fit.marginalLikelihood(structure)
+            let best = ml.maximisingPrior()
+            #expect(abs(ml.negativeGradient(logPrior: Foundation.log(best))) < 1e-6 * Double(structure.parameterCount))
+            let top = ml.logMarginalLikelihood(prior: best)
+            #expect(top.isFinite)
+            for other in [best * 1.05, best / 1.05, ml.upstreamPrior(), 1] {
+                #expect(ml.logMarginalLikelihood(prior: other) <= top + 1e-9 * abs(top), "\(structure.structure)")
+            }
+        }
+    }
+
+    @Test func linksReduceToTheSoftmaxWithoutVariance() {
+        let f = [0.3, -1.2, 2.0], zero = [[Double]](repeating: [0, 0, 0], count: 3)
+        let softmax = GLMLink.softmax(f)
+        for (a, b) in zip(GLMLink.probit.probabilities(mean: f, variance: zero), softmax) {
+            #expect(abs(a - b) < 1e-12)
+        }
+        for (a, b) in zip(GLMLink.mc.probabilities(mean: f, variance: zero, samples: 10), softmax) {
+            #expect(abs(a - b) < 1e-12)
+        }
+        let v = [[0.5, 0.1, 0.0], [0.1, 0.8, 0.2], [0.0, 0.2, 0.3]]
+        for link in GLMLink.allCases {
+            let p = link.probabilities(mean: f, variance: v, samples: 2000, seed: 3)
+            #expect(abs(p.reduce(0, +) - 1) < 1e-9 && p.allSatisfy { $0 > 0 }, "\(link)")
+        }
+        // The probit's temperature only flattens: the top class keeps its rank and loses probability.
+        let p = GLMLink.probit.probabilities(mean: f, variance: v)
+        #expect(p[2] < softmax[2] && p[2] == p.max())
+    }
+}
