@@ -98,12 +98,50 @@ public struct Method: Codable, Sendable, Equatable {
     public var sigma: Double?
     /// The name in tables ("MAP", "TFB σ=0.003").
     public var label: String
+    /// A Laplace posterior's structure, prior and link (nil for other methods).
+    public var laplace: LaplaceDetails?
 
-    public init(_ kind: Kind, samples: Int? = nil, sigma: Double? = nil, label: String) {
+    public init(_ kind: Kind, samples: Int? = nil, sigma: Double? = nil, label: String, laplace: LaplaceDetails? = nil)
+    {
         self.kind = kind
         self.samples = samples
         self.sigma = sigma
         self.label = label
+        self.laplace = laplace
+    }
+}
+
+/// What a Laplace row was: the posterior's Hessian structure, curvature and parameter subset, the prior
+/// precision and how it was chosen, the marginal likelihood there, and the predictive's link.
+public struct LaplaceDetails: Codable, Sendable, Equatable {
+    public var hessian: String
+    public var curvature: String
+    public var subset: String
+    public var link: String
+    public var priorPrecision: Double
+    /// marglik (maximised exactly), upstream (laplace-torch's Adam schedule) or fixed.
+    public var priorMethod: String
+    public var logMarginalLikelihood: Double
+    public var parameterCount: Int
+    public var fitExamples: Int
+    /// Negative curvature eigenvalues (round-off) clipped to zero.
+    public var clippedEigenvalues: Int
+
+    public init(
+        hessian: String, curvature: String, subset: String, link: String, priorPrecision: Double,
+        priorMethod: String, logMarginalLikelihood: Double, parameterCount: Int, fitExamples: Int,
+        clippedEigenvalues: Int
+    ) {
+        self.hessian = hessian
+        self.curvature = curvature
+        self.subset = subset
+        self.link = link
+        self.priorPrecision = priorPrecision
+        self.priorMethod = priorMethod
+        self.logMarginalLikelihood = logMarginalLikelihood
+        self.parameterCount = parameterCount
+        self.fitExamples = fitExamples
+        self.clippedEigenvalues = clippedEigenvalues
     }
 }
 

@@ -7,11 +7,14 @@ public struct ExamplePrediction: Codable, Sendable, Equatable {
     public let id: String
     public let label: Int
     public let probs: [Double]?
+    /// Which row of a multi-method run (`laplace`) the prediction belongs to; absent for single-method files.
+    public let method: String?
 
-    public init(id: String, label: Int, probs: [Double]?) {
+    public init(id: String, label: Int, probs: [Double]?, method: String? = nil) {
         self.id = id
         self.label = label
         self.probs = probs
+        self.method = method
     }
 }
 

@@ -179,31 +179,47 @@ extension LlamaModel {
                     beta: 1, c: grads.patchA[pi].pointer, ldc: H)
             }
             if let observer = context.observer {
-                // The head's output gradient is dense over the vocabulary for observers (zero off the answers).
-                let dy = backend.tensor([B, p.outFeatures])
-                for i in 0..<B {
-                    let scaled = backend.tensor([answerIDs[i].count], values: logitGradients[i].map { p.scaling * $0 })
-                    withExtendedLifetime(scaled) {
-                        backend.addRows(
-                            scaled.pointer, width: 1, rows: answerIDs[i], into: dy.pointer + i * p.outFeatures)
-                    }
-                }
-                let v = p.coreInput(tape.hidden.pointer, rows: B, inFeatures: H, backend: backend)
-                withExtendedLifetime((v, u, du, dy)) {
-                    observer.observe(
-                        LoRABackwardEvent(
-                            module: "lm_head", rows: B, examples: (0..<B).map { $0..<($0 + 1) }, rank: p.rank,
-                            inFeatures: H,
-                            outFeatures: p.outFeatures, input: tape.hidden.pointer, loraAOutputGradient: du.pointer,
-                            loraBInput: u.pointer,
-                            loraBOutputGradient: dy.pointer, outputGradientStride: p.outFeatures, scaling: p.scaling,
-                            outputIndex: context.outputIndex, coreInput: v.map { UnsafePointer($0.pointer) }))
-                }
+                observeHead(
+                    p, tape, answerIDs: answerIDs, logitGradients: logitGradients, du: du, context: context,
+                    observer: observer)
             }
             backend.gemm(
                 m: B, n: H, k: r, alpha: 1, a: du.pointer, lda: r, b: p.a.pointer, ldb: H,
                 transposeB: false, beta: 1, c: dh.pointer, ldc: H)
         }
         return dh
+    }
+
+    /// The LM head's event, seen as curvlinops sees a head applied at every position (its `expand`): the
+    /// input is the final-norm hidden state of every token of every example, and the output gradients are
+    /// zero except at the scored rows (dense over the vocabulary, zero off the answers). So KFAC's input
+    /// factor counts every position, as laplace-torch's does, and gradients are unchanged.
+    private func observeHead(
+        _ p: Linear.LoRAPatch, _ tape: DecoderTape, answerIDs: [[Int]], logitGradients: [[Float]], du: Tensor,
+        context: BackwardContext, observer: GradientObserver
+    ) {
+        let H = config.hiddenSize, T = tape.tokenCount, r = p.rank, V = p.outFeatures
+        let hidden = backend.tensor([T, H])
+        backend.rmsNorm(
+            tape.xs[layers.count].pointer, weight: finalNorm.pointer, epsilon: Float(config.rmsNormEpsilon), rows: T,
+            columns: H, into: hidden.pointer)
+        let u = backend.tensor([T, r]), duAll = backend.tensor([T, r]), dy = backend.tensor([T, V])
+        backend.linear(hidden.pointer, rows: T, inFeatures: H, weight: p.a.pointer, outFeatures: r, into: u.pointer)
+        backend.addRows(du.pointer, width: r, rows: tape.scoredRows, into: duAll.pointer)
+        for (i, row) in tape.scoredRows.enumerated() {
+            let scaled = backend.tensor([answerIDs[i].count], values: logitGradients[i].map { p.scaling * $0 })
+            withExtendedLifetime(scaled) {
+                backend.addRows(scaled.pointer, width: 1, rows: answerIDs[i], into: dy.pointer + row * V)
+            }
+        }
+        let v = p.coreInput(hidden.pointer, rows: T, inFeatures: H, backend: backend)
+        withExtendedLifetime((v, hidden, u, duAll, dy)) {
+            observer.observe(
+                LoRABackwardEvent(
+                    module: "lm_head", rows: T, examples: tape.layout.sequences, rank: r, inFeatures: H,
+                    outFeatures: V, input: hidden.pointer, loraAOutputGradient: duAll.pointer, loraBInput: u.pointer,
+                    loraBOutputGradient: dy.pointer, outputGradientStride: V, scaling: p.scaling,
+                    outputIndex: context.outputIndex, coreInput: v.map { UnsafePointer($0.pointer) }))
+        }
     }
 }
