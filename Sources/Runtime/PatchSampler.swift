@@ -50,10 +50,17 @@ public enum StandardNormal {
     /// Two independent N(0, 1) values from two uniforms, the first in (0, 1] (its log is finite).
     @inline(__always)
     public static func pair(_ rng: inout SplitMix64) -> (Float, Float) {
+        let (a, b) = doublePair(&rng)
+        return (Float(a), Float(b))
+    }
+
+    /// The same draws in double precision (logit draws of a GLM predictive).
+    @inline(__always)
+    public static func doublePair(_ rng: inout SplitMix64) -> (Double, Double) {
         let u1 = Double((rng.next() >> 11) + 1) * 0x1p-53
         let u2 = Double(rng.next() >> 11) * 0x1p-53
         let radius = (-2 * Foundation.log(u1)).squareRoot()
         let angle = 2 * Double.pi * u2
-        return (Float(radius * Foundation.cos(angle)), Float(radius * Foundation.sin(angle)))
+        return (radius * Foundation.cos(angle), radius * Foundation.sin(angle))
     }
 }

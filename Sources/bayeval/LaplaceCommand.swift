@@ -124,6 +124,10 @@ struct LaplaceCommand: ParsableCommand {
         guard !fitExamples.isEmpty else {
             throw UsageError(file: fitSet.files.first ?? fitSplit, item: fitSplit, "the fit split has no examples")
         }
+        guard !testExamples.isEmpty else {
+            throw UsageError(
+                file: test.files.first ?? options.split, item: options.split, "the test split has no examples")
+        }
         timings.prepareSeconds = Date().timeIntervalSince(started) - timings.loadSeconds
         note(
             "Laplace over \(layout.parameterCount) LoRA parameters (\(layout.blocks.count / 2) modules): "
@@ -137,30 +141,27 @@ struct LaplaceCommand: ParsableCommand {
                     batchSize: options.batchSize, seed: seed, maxFactorDimension: maxFactorDim),
                 prior: priorChoice, links: links, samples: samples, seed: seed, batchSize: options.batchSize))
         let log = try outputs.predictions.map { try PredictionLog(path: $0, truncate: true) }
-        var reporters: [String: ProgressReporter] = [:]
+        let reporters = [
+            "fit": ProgressReporter(total: fitExamples.count, label: "fit"),
+            "predict": ProgressReporter(total: testExamples.count, label: "predict"),
+        ]
         var collected: [LaplaceProcedure.Prediction] = []
         let outcome = try procedure.run(
             fit: DecoderObjective(model: loaded.model, examples: fitExamples),
             test: DecoderObjective(model: loaded.model, examples: testExamples), parameters: parameters,
             layout: layout, backend: backend,
-            progress: { phase, done, total in
-                let r = reporters[phase] ?? ProgressReporter(total: total, label: phase)
-                reporters[phase] = r
-                r.update(done)
-            },
+            progress: { phase, done, _ in reporters[phase]?.update(done) },
             predictions: { batch in
                 collected += batch
                 try log?.append(batch.flatMap { p in self.records(p, id: testExamples[p.index].id) })
             })
+        outcome.warnings.forEach(warn)
         for p in outcome.posteriors {
             note(
                 String(
                     format: "%@: prior precision %.6g (%@), log marginal likelihood %.6f%@", p.structure.rawValue,
                     p.priorPrecision, priorChoice.name, p.logMarginalLikelihood,
-                    p.clippedEigenvalues > 0 ? ", \(p.clippedEigenvalues) negative eigenvalues clipped" : ""))
-            if p.clippedEigenvalues > 0 {
-                warn("\(p.structure.rawValue): \(p.clippedEigenvalues) negative curvature eigenvalues clipped to 0")
-            }
+                    p.clippedEigenvalues > 0 ? ", \(p.clippedEigenvalues) round-off eigenvalues below 0 clipped" : ""))
         }
         var rows = [
             try outputs.result(
@@ -208,7 +209,7 @@ struct LaplaceCommand: ParsableCommand {
             if let fitShuffle { c["fit_shuffle"] = String(fitShuffle) }
             try RunRecord(
                 command: .laplace, bayevalVersion: Bayeval.version, configuration: c, results: rows,
-                inputs: try RunRecord.hashInputs(inputs), timings: timings,
+                inputs: try RunRecord.hashInputs(inputs), timings: timings, warnings: outcome.warnings,
                 platform: Bayeval.platform(options.device, threads: options.threads)
             ).write(to: out)
         }

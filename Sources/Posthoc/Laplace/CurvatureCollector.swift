@@ -33,12 +33,8 @@ final class CurvatureCollector: GradientObserver {
         loss += batch.loss
         count += batch.count
         nonFiniteExamples += batch.nonFiniteRows.map { batch.examples[$0] }
-        let passes = batch.logits.map(\.count).max() ?? 0
-        gradients =
-            keepsPerExampleGradients
-            ? Array(
-                repeating: Array(repeating: [Float](repeating: 0, count: layout.parameterCount), count: passes),
-                count: batch.count) : []
+        // Gradients per pass are added as passes arrive (one for a loss, K for the GGN or Jacobians).
+        gradients = Array(repeating: [], count: keepsPerExampleGradients ? batch.count : 0)
     }
 
     func observe(_ e: LoRABackwardEvent) {
@@ -48,6 +44,9 @@ final class CurvatureCollector: GradientObserver {
         guard keepsPerExampleGradients else { return }
         let a = layout.blocks[ia], b = layout.blocks[ib]
         for (n, rows) in e.examples.enumerated() where !rows.isEmpty {
+            while gradients[n].count <= pass {
+                gradients[n].append([Float](repeating: 0, count: layout.parameterCount))
+            }
             gradients[n][pass].withUnsafeMutableBufferPointer { g in
                 let t = rows.lowerBound, T = rows.count
                 // ∂/∂A = Σ_t ∂L/∂u_tᵀ x_t (rank × in);  ∂/∂B = Σ_t (s·∂L/∂y_t)ᵀ u_t (out × rank).
@@ -88,7 +87,7 @@ final class KroneckerFactors {
             let widest = max(inF, outF)
             guard widest <= maxFactorDimension else {
                 throw UsageError(
-                    file: block.module, item: "--max-factor-dim",
+                    file: "--max-factor-dim", item: block.module,
                     "a Kronecker factor of this module is \(widest)×\(widest), over the limit of "
                         + "\(maxFactorDimension); raise the limit or fit a diagonal posterior")
             }

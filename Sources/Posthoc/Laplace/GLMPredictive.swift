@@ -1,5 +1,6 @@
 import Foundation
 import Loaders
+import Runtime
 
 /// How the linearised (GLM) predictive turns the Gaussian N(f, Σ_f) over an example's logits into class
 /// probabilities, laplace-torch's `link_approx`.
@@ -31,7 +32,7 @@ public enum GLMLink: String, CaseIterable, Sendable {
             for _ in 0..<samples {
                 var k = 0
                 while k < K {
-                    let (a, b) = Self.normalPair(&rng)
+                    let (a, b) = StandardNormal.doublePair(&rng)
                     z[k] = a
                     if k + 1 < K { z[k + 1] = b }
                     k += 2
@@ -55,8 +56,12 @@ public enum GLMLink: String, CaseIterable, Sendable {
             let alpha = (0..<K).map { k in
                 (1 - 2 / Double(K) + Foundation.exp(mu[k]) * sumExpNeg / Double(K * K)) / d[k]
             }
+            // laplace-torch turns NaN (a class without variance) into 1; renormalised here so the row stays a
+            // distribution.
             let total2 = alpha.reduce(0, +)
-            return alpha.map { ($0 / total2).isNaN ? 1 : $0 / total2 }
+            let p = alpha.map { ($0 / total2).isNaN ? 1 : $0 / total2 }
+            let sum = p.reduce(0, +)
+            return p.map { $0 / sum }
         }
     }
 
@@ -79,11 +84,5 @@ public enum GLMLink: String, CaseIterable, Sendable {
             }
         }
         return l
-    }
-
-    static func normalPair(_ rng: inout SplitMix64) -> (Double, Double) {
-        let u1 = Double((rng.next() >> 11) + 1) * 0x1p-53, u2 = Double(rng.next() >> 11) * 0x1p-53
-        let radius = (-2 * Foundation.log(u1)).squareRoot(), angle = 2 * Double.pi * u2
-        return (radius * Foundation.cos(angle), radius * Foundation.sin(angle))
     }
 }

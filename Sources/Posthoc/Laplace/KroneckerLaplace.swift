@@ -63,19 +63,21 @@ public struct KroneckerLaplace: LaplaceStructure {
                         m: rows, n: columns, k: rows, alpha: 1, a: ug.baseAddress!, lda: rows, b: t.pointer,
                         ldb: columns, beta: 0, c: v.pointer, ldc: columns)
                 }
-                return v
+                return withExtendedLifetime((w, t)) { v }
             }
             var inverse = [Double](repeating: 0, count: rows * columns)
             for o in 0..<rows {
                 for i in 0..<columns { inverse[o * columns + i] = 1 / (b.output.values[o] * b.input.values[i] + prior) }
             }
-            for k in 0..<K {
-                for l in k..<K {
-                    var s = 0.0
-                    let vk = rotated[k].pointer, vl = rotated[l].pointer
-                    for i in 0..<(rows * columns) { s += Double(vk[i]) * Double(vl[i]) * inverse[i] }
-                    variance[k][l] += s
-                    if l != k { variance[l][k] += s }
+            withExtendedLifetime(rotated) {
+                for k in 0..<K {
+                    for l in k..<K {
+                        var s = 0.0
+                        let vk = rotated[k].pointer, vl = rotated[l].pointer
+                        for i in 0..<(rows * columns) { s += Double(vk[i]) * Double(vl[i]) * inverse[i] }
+                        variance[k][l] += s
+                        if l != k { variance[l][k] += s }
+                    }
                 }
             }
         }

@@ -53,7 +53,7 @@ public struct LaplaceFit {
     ) throws -> LaplaceFit {
         let P = layout.parameterCount, wanted = Set(settings.structures)
         if wanted.contains(.full) && P > FullLaplace.maximumParameters {
-            let gigabytes = Double(P) * Double(P) * 8 / 1e9
+            let gigabytes = Double(P) * Double(P) * 28 / 1e9
             throw UsageError(
                 file: "--hessian", item: "full",
                 "a full Hessian over \(P) parameters would take \(String(format: "%.1f", gigabytes)) GB; "
@@ -98,7 +98,9 @@ public struct LaplaceFit {
             case .diag: structures.append(DiagonalLaplace(diagonal: diagonal))
             case .full:
                 structures.append(
-                    try FullLaplace(hessian: hessian!.values.map(Double.init), dimension: P, backend: backend))
+                    try FullLaplace(
+                        hessian: UnsafeBufferPointer(hessian!.storage).map(Double.init), dimension: P,
+                        backend: backend))
             }
         }
         return LaplaceFit(layout: layout, structures: structures, loss: collector.loss, count: collector.count)

@@ -75,6 +75,7 @@ public struct LaplaceProcedure {
         public let fitExamples: Int
         public let fitSeconds: Double
         public let predictSeconds: Double
+        public let warnings: [String]
         public var rows: [Row] { posteriors.flatMap { p in links.map { Row(structure: p.structure, link: $0) } } }
         let links: [GLMLink]
     }
@@ -91,18 +92,34 @@ public struct LaplaceProcedure {
         if case .fixed(let δ) = settings.prior, !(δ > 0 && δ.isFinite) {
             throw UsageError(file: "--prior-precision", item: "\(δ)", "the prior precision must be positive and finite")
         }
+        if let bad = layout.values.firstIndex(where: { !$0.isFinite }) {
+            let block = layout.blocks.last { $0.offset <= bad }!
+            throw UsageError(
+                file: "adapter", item: "\(block.module) lora_\(block.factor.rawValue)",
+                "holds NaN or infinite values; no posterior can be centred on it")
+        }
         let fitStart = Date()
         let fitCount = fitObjective.exampleCount
         let fit = try LaplaceFit.fit(
             fitObjective, indices: Array(0..<fitCount), parameters: parameters, layout: layout,
             settings: settings.fit, backend: backend, progress: { progress("fit", $0, fitCount) })
-        let posteriors = fit.structures.map { s -> Posterior in
+        var warnings: [String] = []
+        let posteriors = try fit.structures.map { s -> Posterior in
+            guard s.spectrum.allSatisfy(\.isFinite) else {
+                throw UsageError(
+                    file: "fit split", item: s.structure.rawValue, "the curvature holds NaN or infinite values")
+            }
             let ml = fit.marginalLikelihood(s)
             let δ: Double
             switch settings.prior {
             case .marglik: δ = ml.maximisingPrior()
             case .upstream: δ = ml.upstreamPrior()
             case .fixed(let value): δ = value
+            }
+            if settings.prior == .marglik && (δ <= Foundation.exp(-39.9) || δ >= Foundation.exp(39.9)) {
+                warnings.append(
+                    "\(s.structure.rawValue): the marginal likelihood is maximised at the edge of the search "
+                        + "(δ = \(δ)); the posterior is degenerate")
             }
             return Posterior(
                 structure: s.structure, priorPrecision: δ, logMarginalLikelihood: ml.logMarginalLikelihood(prior: δ),
@@ -134,6 +151,7 @@ public struct LaplaceProcedure {
         }
         return Outcome(
             posteriors: posteriors, parameterCount: layout.parameterCount, fitExamples: fit.count,
-            fitSeconds: fitSeconds, predictSeconds: Date().timeIntervalSince(predictStart), links: settings.links)
+            fitSeconds: fitSeconds, predictSeconds: Date().timeIntervalSince(predictStart), warnings: warnings,
+            links: settings.links)
     }
 }

@@ -56,7 +56,8 @@ public struct FullLaplace: LaplaceStructure {
     public var spectrum: [Double] { eigen.values }
     let backend: any ComputeBackend
 
-    /// The most parameters a full structure is fitted for: its P×P matrix in double precision is then 3.2 GB.
+    /// The most parameters a full structure is fitted for: the fit holds about 28·P² bytes at its peak (the
+    /// float Gram matrix, its double copy and LAPACK's workspace), 11 GB at this limit.
     public static let maximumParameters = 20_000
 
     init(hessian: [Double], dimension: Int, backend: any ComputeBackend) throws {
@@ -76,11 +77,13 @@ public struct FullLaplace: LaplaceStructure {
                 beta: 0, c: ju.pointer, ldc: P)
         }
         let inverse = eigen.values.map { 1 / ($0 + prior) }
-        return (0..<K).map { k in
-            (0..<K).map { l in
-                var s = 0.0
-                for i in 0..<P { s += Double(ju[k * P + i]) * Double(ju[l * P + i]) * inverse[i] }
-                return s
+        return withExtendedLifetime(j) {
+            (0..<K).map { k in
+                (0..<K).map { l in
+                    var s = 0.0
+                    for i in 0..<P { s += Double(ju[k * P + i]) * Double(ju[l * P + i]) * inverse[i] }
+                    return s
+                }
             }
         }
     }

@@ -24,6 +24,14 @@ struct SymmetricEigen {
         guard info == 0 else {
             throw UsageError(file: name, item: "curvature", "LAPACK dsyevd failed (info \(info))")
         }
+        // A Gram matrix accumulated in float has negative eigenvalues of about 1e-7 of its largest; far
+        // larger ones mean the curvature is not a curvature.
+        let largest = w.map(abs).max() ?? 0
+        if let lowest = w.first, lowest < -1e-3 * largest {
+            throw UsageError(
+                file: name, item: "curvature",
+                "not positive semi-definite: eigenvalue \(lowest) against a largest of \(largest)")
+        }
         clipped = w.filter { $0 < 0 }.count
         values = w.map { max(0, $0) }
         vectors = a
