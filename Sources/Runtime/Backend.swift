@@ -87,6 +87,9 @@ public protocol ComputeBackend: Sendable {
     func gatherRows(
         _ table: UnsafePointer<Float>, width: Int, rows: [Int], into out: UnsafeMutablePointer<Float>)
 
+    /// y[0..<count] = x[0..<count].
+    func copy(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int)
+
     /// x[0..<count] = 0.
     func zero(_ x: UnsafeMutablePointer<Float>, count: Int)
 
@@ -138,6 +141,13 @@ extension ComputeBackend {
 
     /// A tensor holding `values`, in this backend's memory (small host-made inputs: logit gradients).
     public func tensor(_ shape: [Int], values: [Float]) -> Tensor { resident(Tensor(shape: shape, values: values)) }
+
+    /// A new tensor in this backend's memory with `x`'s shape and values.
+    public func copy(_ x: Tensor) -> Tensor {
+        let out = tensor(x.shape)
+        copy(x.pointer, into: out.pointer, count: x.count)
+        return out
+    }
 
     /// A zeroed tensor in this backend's memory.
     public func tensor(_ shape: [Int]) -> Tensor {

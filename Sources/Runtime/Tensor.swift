@@ -55,12 +55,6 @@ public final class Tensor: @unchecked Sendable {
         _ = storage.update(fromContentsOf: values)
     }
 
-    /// A new tensor with the same shape and values.
-    public func copy() -> Tensor {
-        let out = Tensor(shape: shape)
-        out.pointer.update(from: pointer, count: count)
-        return out
-    }
 
     public var pointer: UnsafeMutablePointer<Float> { memory.pointer }
     public var values: [Float] { Array(storage.prefix(count)) }

@@ -15,6 +15,10 @@ extension CPUBackend {
         for (i, r) in rows.enumerated() { (out + i * width).update(from: table + r * width, count: width) }
     }
 
+    public func copy(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        y.update(from: x, count: count)
+    }
+
     public func zero(_ x: UnsafeMutablePointer<Float>, count: Int) { x.update(repeating: 0, count: count) }
 
     public func addRows(_ x: UnsafePointer<Float>, width: Int, rows: [Int], into table: UnsafeMutablePointer<Float>) {

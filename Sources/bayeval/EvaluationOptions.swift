@@ -102,6 +102,36 @@ struct ModelTaskOptions: ParsableArguments {
         throw ValidationError("--model is required (a model directory or .gguf file)")
     }
 
+    /// A decoder and an adapter as tfb and laplace load them: the model (`--model`, or the adapter's local
+    /// base), the backend, the adapter checked against the model's shapes (not attached), the tokenizer's
+    /// prompt preparation and the data directory.
+    struct DecoderRun {
+        let modelPath: String
+        let backend: any ComputeBackend
+        let model: LlamaModel
+        let adapter: LoRAAdapter
+        let preparation: PromptPreparation
+        let dataDirectory: URL
+    }
+
+    func loadDecoderRun(adapter: String, command: String) throws -> DecoderRun {
+        let config = try AdapterConfig.load(path: (adapter as NSString).appendingPathComponent("adapter_config.json"))
+        let modelPath = try resolveModel(adapter: adapter, config: config)
+        if !ModelLoader.isGGUF(modelPath), case .encoder = try ModelConfig.load(directory: modelPath) {
+            throw ValidationError("\(command) runs decoders (the LLaMA family) for now; \(modelPath) is an encoder")
+        }
+        let backend = device.makeBackend(threads: threads)
+        let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
+        let lora = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
+        let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
+        let preparation = PromptPreparation(
+            tokenizer: tokenizer, task: taskName, options: promptOptions,
+            contextLength: loaded.model.config.scoringContextLength, vocabularySize: loaded.model.config.vocabularySize)
+        return DecoderRun(
+            modelPath: modelPath, backend: backend, model: loaded.model, adapter: lora, preparation: preparation,
+            dataDirectory: try dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate())
+    }
+
     var taskName: TaskName { TaskName(rawValue: task)! }
     var splitName: Split { Split(rawValue: split)! }
 

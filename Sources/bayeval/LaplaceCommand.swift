@@ -96,25 +96,16 @@ struct LaplaceCommand: ParsableCommand {
         let task = options.taskName
         _ = try task.files(for: options.splitName)
         _ = try task.files(for: Split(rawValue: fitSplit)!)
-        let config = try AdapterConfig.load(path: (adapter as NSString).appendingPathComponent("adapter_config.json"))
-        let modelPath = try options.resolveModel(adapter: adapter, config: config)
-        if !ModelLoader.isGGUF(modelPath), case .encoder = try ModelConfig.load(directory: modelPath) {
-            throw ValidationError("laplace fits decoders (the LLaMA family) for now; \(modelPath) is an encoder")
-        }
-        let backend = options.device.makeBackend(threads: options.threads)
-        let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
-        let lora = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
-        try loaded.model.attach(lora)
-        let parameters = try loaded.model.adapterParameters(lora)
+        let run = try options.loadDecoderRun(adapter: adapter, command: "laplace")
+        let (modelPath, backend, model, lora, dataDirectory) = (
+            run.modelPath, run.backend, run.model, run.adapter, run.dataDirectory
+        )
+        try model.attach(lora)
+        let parameters = try model.adapterParameters(lora)
         let layout = try LaplaceLayout(adapter: lora, order: parameters.moduleOrder)
-        let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
+        var prep = run.preparation
         var timings = RunRecord.Timings()
         timings.loadSeconds = Date().timeIntervalSince(started)
-
-        let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
-        var prep = PromptPreparation(
-            tokenizer: tokenizer, task: task, options: options.promptOptions,
-            contextLength: loaded.model.config.scoringContextLength, vocabularySize: loaded.model.config.vocabularySize)
         var fitSet = try DatasetLoader.load(task: task, split: Split(rawValue: fitSplit)!, dataDirectory: dataDirectory)
         if let fitShuffle { fitSet = fitSet.shuffled(seed: fitShuffle) }
         if let fitLimit { fitSet = fitSet.select(first: fitLimit) }
@@ -141,16 +132,17 @@ struct LaplaceCommand: ParsableCommand {
                     batchSize: options.batchSize, seed: seed, maxFactorDimension: maxFactorDim),
                 prior: priorChoice, links: links, samples: samples, seed: seed, batchSize: options.batchSize))
         let log = try outputs.predictions.map { try PredictionLog(path: $0, truncate: true) }
-        let reporters = [
-            "fit": ProgressReporter(total: fitExamples.count, label: "fit"),
-            "predict": ProgressReporter(total: testExamples.count, label: "predict"),
-        ]
+        var reporters: [String: ProgressReporter] = [:]
         var collected: [LaplaceProcedure.Prediction] = []
         let outcome = try procedure.run(
-            fit: DecoderObjective(model: loaded.model, examples: fitExamples),
-            test: DecoderObjective(model: loaded.model, examples: testExamples), parameters: parameters,
+            fit: DecoderObjective(model: model, examples: fitExamples),
+            test: DecoderObjective(model: model, examples: testExamples), parameters: parameters,
             layout: layout, backend: backend,
-            progress: { phase, done, _ in reporters[phase]?.update(done) },
+            progress: { phase, done, total in
+                // A phase's reporter starts its clock when the phase starts (done = 0).
+                if done == 0 { reporters[phase] = ProgressReporter(total: total, label: phase) }
+                reporters[phase]?.update(done)
+            },
             predictions: { batch in
                 collected += batch
                 try log?.append(batch.flatMap { p in self.records(p, id: testExamples[p.index].id) })

@@ -98,24 +98,17 @@ struct TFBCommand: ParsableCommand {
         let task = options.taskName
         _ = try task.files(for: options.splitName)
         _ = try task.files(for: Split(rawValue: anchorSplit)!)
-        let config = try AdapterConfig.load(path: (adapter as NSString).appendingPathComponent("adapter_config.json"))
-        let modelPath = try options.resolveModel(adapter: adapter, config: config)
-        let backend = options.device.makeBackend(threads: options.threads)
-        let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
-        let lora = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
-        let posterior = try TFBPosterior(adapter: lora, model: loaded.model, sigma: 0)
-        let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
+        let run = try options.loadDecoderRun(adapter: adapter, command: "tfb")
+        let (modelPath, lora, dataDirectory) = (run.modelPath, run.adapter, run.dataDirectory)
+        let posterior = try TFBPosterior(adapter: lora, model: run.model, sigma: 0)
         var timings = RunRecord.Timings()
         timings.loadSeconds = Date().timeIntervalSince(started)
-        let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
-        var prep = PromptPreparation(
-            tokenizer: tokenizer, task: task, options: options.promptOptions,
-            contextLength: loaded.model.config.scoringContextLength, vocabularySize: loaded.model.config.vocabularySize)
+        var prep = run.preparation
         var test = try DatasetLoader.load(task: task, split: options.splitName, dataDirectory: dataDirectory)
         if let limit = options.limit { test = test.select(first: limit) }
         let testExamples = try prep.prepare(test)
         let procedure = TFBProcedure(
-            posterior: posterior, model: loaded.model, samples: samples, seed: seed, batchSize: options.batchSize)
+            posterior: posterior, model: run.model, samples: samples, seed: seed, batchSize: options.batchSize)
         let mapProbs = procedure.deterministic(testExamples)
         let mapMethod = Method(lora.kind == .loraXS ? .loraXS : .lora, label: "MAP")
         var rows: [MethodResult] = [try row(mapMethod, testExamples, mapProbs)]

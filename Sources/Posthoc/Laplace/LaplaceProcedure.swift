@@ -100,6 +100,7 @@ public struct LaplaceProcedure {
         }
         let fitStart = Date()
         let fitCount = fitObjective.exampleCount
+        progress("fit", 0, fitCount)
         let fit = try LaplaceFit.fit(
             fitObjective, indices: Array(0..<fitCount), parameters: parameters, layout: layout,
             settings: settings.fit, backend: backend, progress: { progress("fit", $0, fitCount) })
@@ -128,6 +129,7 @@ public struct LaplaceProcedure {
         let fitSeconds = Date().timeIntervalSince(fitStart)
         let predictStart = Date()
         let testCount = testObjective.exampleCount
+        progress("predict", 0, testCount)
         var done = 0
         try fit.predict(
             testObjective, indices: Array(0..<testCount), parameters: parameters,

@@ -80,7 +80,7 @@ extension BertModel {
             backend.layerNormBackward(
                 tape.outputSum[n].pointer, weight: layer.outputNorm.weight.pointer, epsilon: eps,
                 outputGradient: dx.pointer, rows: T, columns: H, into: dSum.pointer)
-            activated.pointer.update(from: tape.intermediate[n].pointer, count: T * I)
+            backend.copy(tape.intermediate[n].pointer, into: activated.pointer, count: T * I)
             backend.gelu(activated.pointer, count: T * I)
             layer.output.backward(
                 input: activated.pointer, rows: T, outputGradient: dSum.pointer, inputGradient: dInner.pointer,

@@ -109,7 +109,7 @@ extension BertModel {
             layer.intermediate.forward(
                 x.pointer, rows: rows, into: inner.pointer, backend: backend, scratch: scratch.pointer)
             tape?.intermediate.append(inner)  // before GELU: a taped pass activates a copy
-            if keep { activated.pointer.update(from: inner.pointer, count: rows * I) }
+            if keep { backend.copy(inner.pointer, into: activated.pointer, count: rows * I) }
             backend.gelu(activated.pointer, count: rows * I)
             let outputSum = buffer(sharedSum)
             layer.output.forward(

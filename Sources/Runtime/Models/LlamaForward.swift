@@ -124,7 +124,7 @@ extension LlamaModel {
             // The last layer of an untaped pass runs only at the scored rows when only they are wanted.
             let reduce = !keep && hiddenRows == .scored && n == layers.count - 1
             reduced = reduced || reduce
-            if let tape { tape.xs.append(x); x = x.copy() }
+            if let tape { tape.xs.append(x); x = backend.copy(x) }
             backend.rmsNorm(
                 x.pointer, weight: layer.attentionNorm.pointer, epsilon: eps, rows: T, columns: H, into: normed.pointer)
             let qkv = buffer(sharedQKV)
@@ -148,7 +148,7 @@ extension LlamaModel {
                 attended.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer,
                 noise: rowNoise)
             backend.add(delta.pointer, into: x.pointer, count: rows * H)
-            if let tape { tape.mids.append(x); x = x.copy() }
+            if let tape { tape.mids.append(x); x = backend.copy(x) }
             backend.rmsNorm(
                 x.pointer, weight: layer.mlpNorm.pointer, epsilon: eps, rows: rows, columns: H, into: normed.pointer)
             let gateUp = buffer(sharedGateUp)
