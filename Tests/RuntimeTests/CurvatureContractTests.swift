@@ -46,7 +46,7 @@ import RuntimeCPU
         let params = try m.adapterParameters(adapter)
         params.zeroGradients()
         let recorder = Recorder()
-        objective.curvature(Array(0..<5), target: .logits, batchSize: 2, parameters: params, observer: recorder)
+        try objective.curvature(Array(0..<5), target: .logits, batchSize: 2, parameters: params, observer: recorder)
         #expect(recorder.batches.map(\.examples) == [[0, 1], [2, 3], [4]])
         #expect(recorder.batches.reduce(0) { $0 + $1.count } == 5)
         #expect(recorder.events == 3 * 4 * adapter.layers.count, "one event per batch, answer logit and module")
@@ -76,7 +76,7 @@ import RuntimeCPU
         let params = try m.adapterParameters(adapter)
         let recorder = Recorder()
         params.zeroGradients()
-        objective.curvature(
+        try objective.curvature(
             Array(0..<5), target: .trueLabels, batchSize: 2, parameters: params, observer: recorder,
             accumulatingGradients: true)
         params.finishGradients()

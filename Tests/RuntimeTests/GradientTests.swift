@@ -309,7 +309,7 @@ extension GradientObserverTests {
 
         let losses = Tally()
         params.zeroGradients()
-        objective.curvature(
+        try objective.curvature(
             Array(0..<5), target: .trueLabels, batchSize: 2, parameters: params, observer: losses,
             accumulatingGradients: true)
         #expect(losses.events.count == modules && losses.events.values.allSatisfy { $0 == 3 }, "\(losses.events)")
@@ -323,12 +323,12 @@ extension GradientObserverTests {
         }
 
         let jacobian = Tally()
-        objective.curvature(Array(0..<5), target: .logits, batchSize: 5, parameters: params, observer: jacobian)
+        try objective.curvature(Array(0..<5), target: .logits, batchSize: 5, parameters: params, observer: jacobian)
         #expect(
             jacobian.events.count == modules * 4 && jacobian.events.values.allSatisfy { $0 == 1 },
             "\(jacobian.events.count) keys")
         let sampled = Tally()
-        objective.curvature(
+        try objective.curvature(
             Array(0..<5), target: .sampledLabels(seed: 1), batchSize: 5, parameters: params, observer: sampled)
         #expect(sampled.events.count == modules)
     }
@@ -357,7 +357,7 @@ extension GradientObserverTests {
         var sums: [[[Float]]] = []
         for batchSize in [1, 2, 6] {
             params.zeroGradients()
-            objective.curvature(
+            try objective.curvature(
                 Array(0..<6), target: .sampledLabels(seed: 9), batchSize: batchSize, parameters: params,
                 observer: Tally(), accumulatingGradients: true)
             sums.append(params.parameters.map(\.gradient.values))

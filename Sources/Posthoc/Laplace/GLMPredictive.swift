@@ -65,12 +65,7 @@ public enum GLMLink: String, CaseIterable, Sendable {
         }
     }
 
-    static func softmax(_ z: [Double]) -> [Double] {
-        let m = z.max() ?? 0
-        let e = z.map { Foundation.exp($0 - m) }
-        let s = e.reduce(0, +)
-        return e.map { $0 / s }
-    }
+    static func softmax(_ z: [Double]) -> [Double] { LogitGradients.softmax(z) }
 
     /// Lower Cholesky factor; a pivot that round-off leaves non-positive is taken as 0 (a degenerate direction).
     static func cholesky(_ a: [[Double]]) -> [[Double]] {

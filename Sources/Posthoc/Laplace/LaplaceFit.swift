@@ -70,10 +70,9 @@ public struct LaplaceFit {
         var diagonal = wanted.contains(.diag) ? [Double](repeating: 0, count: P) : []
         let hessian = wanted.contains(.full) ? Tensor(shape: [P, P]) : nil
         let target = settings.curvature.target(seed: settings.seed)
-        for start in stride(from: 0, to: indices.count, by: max(1, settings.batchSize)) {
-            let batch = Array(indices[start..<min(indices.count, start + settings.batchSize)])
-            objective.backwardForCurvature(
-                batch, target: target, context: parameters.context(observer: collector, accumulating: false))
+        try objective.curvature(
+            indices, target: target, batchSize: settings.batchSize, parameters: parameters, observer: collector
+        ) { _, done in
             if !collector.nonFiniteExamples.isEmpty {
                 throw UsageError(
                     file: "fit split", item: "examples \(collector.nonFiniteExamples.prefix(5))",
@@ -89,7 +88,7 @@ public struct LaplaceFit {
                     m: P, n: P, k: rows.count, alpha: 1, a: g.pointer, lda: P, b: g.pointer, ldb: P, beta: 1,
                     c: hessian.pointer, ldc: P)
             }
-            progress(start + batch.count)
+            progress(done)
         }
         var structures: [any LaplaceStructure] = []
         for s in settings.structures {
@@ -132,11 +131,10 @@ extension LaplaceFit {
     ) throws {
         precondition(priors.count == structures.count, "one prior precision per structure")
         let collector = CurvatureCollector(layout: layout, backend: backend, kronecker: nil, perExample: true)
-        for start in stride(from: 0, to: indices.count, by: max(1, batchSize)) {
-            let batch = Array(indices[start..<min(indices.count, start + batchSize)])
-            objective.backwardForCurvature(
-                batch, target: .logits, context: parameters.context(observer: collector, accumulating: false))
-            guard let outputs = collector.batch else { continue }
+        try objective.curvature(
+            indices, target: .logits, batchSize: batchSize, parameters: parameters, observer: collector
+        ) { batch, _ in
+            guard let outputs = collector.batch else { return }
             var predictions: [LaplacePrediction] = []
             for (n, index) in batch.enumerated() {
                 let K = outputs.logits[n].count

@@ -19,16 +19,18 @@ extension TrainingObjective {
     /// loss enters with weight 1 (sums, not means), examples never share rows (no shared header), and with
     /// `.logits` every batch runs one forward pass and one backward pass per answer position, events tagged
     /// with it. The parameters' gradient buffers are left alone unless `accumulatingGradients`.
+    /// `afterBatch` runs once a batch's events are all in (an accumulator consumes what it kept for that
+    /// batch), with the batch's indices and how many examples are done.
     public func curvature(
         _ indices: [Int], target: CurvatureTarget, batchSize: Int, parameters: AdapterParameters,
         observer: GradientObserver, accumulatingGradients: Bool = false,
-        progress: (Int) -> Void = { _ in }
-    ) {
+        afterBatch: (_ batch: [Int], _ done: Int) throws -> Void = { _, _ in }
+    ) rethrows {
         for start in stride(from: 0, to: indices.count, by: max(1, batchSize)) {
             let batch = Array(indices[start..<min(indices.count, start + batchSize)])
             let context = parameters.context(observer: observer, accumulating: accumulatingGradients)
             backwardForCurvature(batch, target: target, context: context)
-            progress(min(indices.count, start + batchSize))
+            try afterBatch(batch, start + batch.count)
         }
     }
 }

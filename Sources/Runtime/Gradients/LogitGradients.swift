@@ -7,7 +7,8 @@ import Loaders
 /// own number of classes (multiple-choice tasks mix 3-, 4- and 5-choice questions).
 public enum LogitGradients {
     /// Softmax in double precision.
-    public static func softmax(_ z: [Float]) -> [Double] {
+    @inlinable
+    public static func softmax<Value: BinaryFloatingPoint>(_ z: [Value]) -> [Double] {
         let m = Double(z.max() ?? 0)
         let e = z.map { Foundation.exp(Double($0) - m) }
         let s = e.reduce(0, +)
