@@ -34,7 +34,11 @@ struct LaplaceCommand: ParsableCommand {
 
     @Option(help: "Hessian structures, comma-separated: kron, diag, full.") var hessian = "kron"
     @Option(help: "ggn (exact GGN), ef (empirical Fisher) or mc (Monte Carlo Fisher).") var curvature = "ggn"
-    @Option(help: "Parameters the posterior is over: all (every LoRA factor).") var subset = "all"
+    @Option(
+        help: ArgumentHelp(
+            "Parameters the posterior is over: all (every adapter tensor), head (the layers an encoder adapter "
+                + "saves whole: last-layer Laplace) or cores (LoRA-XS R matrices)."))
+    var subset = "all"
     @Option(help: "Split the posterior is fitted on.") var fitSplit = "train"
     @Option(help: "Fit on the first N examples of the fit split (file order).") var fitLimit: Int?
     @Option(help: "Fit on a seeded random subset of --fit-limit examples instead.") var fitShuffle: UInt64?
@@ -63,8 +67,8 @@ struct LaplaceCommand: ParsableCommand {
                 "--link takes distinct values of probit, mc, bridge, bridge-norm, separated by commas")
         }
         guard CurvatureKind(rawValue: curvature) != nil else { throw ValidationError("--curvature is ggn, ef or mc") }
-        guard subset == "all" else {
-            throw ValidationError("--subset \(subset) is not supported yet; only all (every LoRA factor)")
+        guard LaplaceLayout.Subset(rawValue: subset) != nil else {
+            throw ValidationError("--subset is all (every adapter tensor), head (the saved head) or cores (LoRA-XS)")
         }
         guard Split(rawValue: fitSplit) != nil else { throw ValidationError("unknown --fit-split '\(fitSplit)'") }
         if let fitLimit, fitLimit <= 0 { throw ValidationError("--fit-limit must be positive") }
@@ -96,34 +100,31 @@ struct LaplaceCommand: ParsableCommand {
         let task = options.taskName
         _ = try task.files(for: options.splitName)
         _ = try task.files(for: Split(rawValue: fitSplit)!)
-        let run = try options.loadDecoderRun(adapter: adapter, command: "laplace")
-        let (modelPath, backend, model, lora, dataDirectory) = (
-            run.modelPath, run.backend, run.model, run.adapter, run.dataDirectory
-        )
-        try model.attach(lora)
-        let parameters = try model.adapterParameters(lora)
-        let layout = try LaplaceLayout(adapter: lora, order: parameters.moduleOrder)
-        var prep = run.preparation
+        let subject = try LaplaceSubject.load(adapter: adapter, options: options)
+        let (modelPath, backend, parameters) = (subject.modelPath, subject.backend, subject.parameters)
+        let layout = try LaplaceLayout(
+            parameters: parameters, subset: LaplaceLayout.Subset(rawValue: subset)!, name: adapter)
         var timings = RunRecord.Timings()
         timings.loadSeconds = Date().timeIntervalSince(started)
-        var fitSet = try DatasetLoader.load(task: task, split: Split(rawValue: fitSplit)!, dataDirectory: dataDirectory)
+        var fitSet = try DatasetLoader.load(
+            task: task, split: Split(rawValue: fitSplit)!, dataDirectory: subject.dataDirectory)
         if let fitShuffle { fitSet = fitSet.shuffled(seed: fitShuffle) }
         if let fitLimit { fitSet = fitSet.select(first: fitLimit) }
-        var test = try DatasetLoader.load(task: task, split: options.splitName, dataDirectory: dataDirectory)
+        var test = try DatasetLoader.load(task: task, split: options.splitName, dataDirectory: subject.dataDirectory)
         if let limit = options.limit { test = test.select(first: limit) }
-        let fitExamples = try prep.prepare(fitSet), testExamples = try prep.prepare(test)
-        guard !fitExamples.isEmpty else {
+        let fit = try subject.objective(fitSet), testing = try subject.objective(test)
+        guard fit.objective.exampleCount > 0 else {
             throw UsageError(file: fitSet.files.first ?? fitSplit, item: fitSplit, "the fit split has no examples")
         }
-        guard !testExamples.isEmpty else {
+        guard testing.objective.exampleCount > 0 else {
             throw UsageError(
                 file: test.files.first ?? options.split, item: options.split, "the test split has no examples")
         }
         timings.prepareSeconds = Date().timeIntervalSince(started) - timings.loadSeconds
         note(
-            "Laplace over \(layout.parameterCount) LoRA parameters (\(layout.blocks.count / 2) modules): "
-                + "\(hessian) \(curvature) on \(fitExamples.count) \(fitSplit) examples, "
-                + "\(testExamples.count) \(options.split) examples")
+            "Laplace over \(layout.parameterCount) adapter parameters (\(subset): \(layout.blocks.count) tensors): "
+                + "\(hessian) \(curvature) on \(fit.objective.exampleCount) \(fitSplit) examples, "
+                + "\(testing.objective.exampleCount) \(options.split) examples")
 
         let procedure = LaplaceProcedure(
             settings: .init(
@@ -135,8 +136,7 @@ struct LaplaceCommand: ParsableCommand {
         var reporters: [String: ProgressReporter] = [:]
         var collected: [LaplaceProcedure.Prediction] = []
         let outcome = try procedure.run(
-            fit: DecoderObjective(model: model, examples: fitExamples),
-            test: DecoderObjective(model: model, examples: testExamples), parameters: parameters,
+            fit: fit.objective, test: testing.objective, parameters: parameters,
             layout: layout, backend: backend,
             progress: { phase, done, total in
                 // A phase's reporter starts its clock when the phase starts (done = 0).
@@ -145,7 +145,7 @@ struct LaplaceCommand: ParsableCommand {
             },
             predictions: { batch in
                 collected += batch
-                try log?.append(batch.flatMap { p in self.records(p, id: testExamples[p.index].id) })
+                try log?.append(batch.flatMap { p in self.records(p, id: testing.ids[p.index]) })
             })
         outcome.warnings.forEach(warn)
         for p in outcome.posteriors {
@@ -158,7 +158,7 @@ struct LaplaceCommand: ParsableCommand {
         var rows = [
             try outputs.result(
                 Method(.lora, label: "MAP"),
-                collected.map { ExamplePrediction(id: testExamples[$0.index].id, label: $0.label, probs: $0.map) },
+                collected.map { ExamplePrediction(id: testing.ids[$0.index], label: $0.label, probs: $0.map) },
                 threads: options.threads)
         ]
         for row in outcome.rows {
@@ -174,7 +174,7 @@ struct LaplaceCommand: ParsableCommand {
                 try outputs.result(
                     method,
                     collected.map {
-                        ExamplePrediction(id: testExamples[$0.index].id, label: $0.label, probs: $0.laplace[row])
+                        ExamplePrediction(id: testing.ids[$0.index], label: $0.label, probs: $0.laplace[row])
                     }, threads: options.threads))
         }
         print(ResultTable.render(rows))
@@ -191,7 +191,7 @@ struct LaplaceCommand: ParsableCommand {
             var c = options.configuration(model: modelPath).merging(outputs.configuration) { $1 }
             c.merge([
                 "adapter": adapter, "hessian": hessian, "curvature": curvature, "subset": subset, "fit_split": fitSplit,
-                "fit_examples": String(fitExamples.count), "prior": priorChoice.name, "link": link,
+                "fit_examples": String(fit.objective.exampleCount), "prior": priorChoice.name, "link": link,
                 "samples": String(samples), "seed": String(seed), "max_factor_dim": String(maxFactorDim),
                 "fit_seconds": String(format: "%.3f", outcome.fitSeconds),
                 "predict_seconds": String(format: "%.3f", outcome.predictSeconds),

@@ -35,7 +35,7 @@ import RuntimeCPU
                 answerTokens: [10, 20, 30, 40])
         }
         let parameters = try loaded.model.adapterParameters(adapter)
-        let layout = try LaplaceLayout(adapter: adapter, order: parameters.moduleOrder)
+        let layout = try LaplaceLayout(parameters: parameters, subset: .all, name: "tiny-llama3-adapter")
         return Setup(
             model: loaded.model, objective: DecoderObjective(model: loaded.model, examples: examples),
             parameters: parameters, layout: layout)

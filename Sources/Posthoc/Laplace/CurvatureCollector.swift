@@ -1,11 +1,23 @@
 import Loaders
 import Runtime
 
+/// What one block of θ saw in one backward event, in the form every structure reads: the block W
+/// (rows × columns) maps its input a_t to an output whose gradient is g_t, so its gradient is Σ_t g_t a_tᵀ.
+/// LoRA's A sees (x, ∂L/∂u), its B (u, s·∂L/∂y), a LoRA-XS core (v = x·A₀ᵀ, ∂L/∂u), a head's weight
+/// (x, ∂L/∂y) and its bias the constant input 1 (`input` nil).
+struct BlockActivity {
+    let block: Int
+    let input: UnsafePointer<Float>?
+    let inputStride: Int
+    let outputGradient: UnsafePointer<Float>
+    let outputStride: Int
+}
+
 /// What a Laplace fit or predictive reads from a curvature pass, collected from its events as they come
-/// (their pointers live only during the callback): per module the Kronecker factors (token-level, for
+/// (their pointers live only during the callback): per block the Kronecker factors (token-level, for
 /// KFAC), and per example and backward pass the gradient of θ (for the diagonal and full GGN, and the
-/// Jacobian rows of a predictive). Run it one batch at a time (`run(batch:)`): per-example gradients are
-/// kept only for the batch in hand.
+/// Jacobian rows of a predictive). Run it one batch at a time: per-example gradients are kept only for
+/// the batch in hand.
 final class CurvatureCollector: GradientObserver {
     let layout: LaplaceLayout
     let backend: any ComputeBackend
@@ -38,85 +50,129 @@ final class CurvatureCollector: GradientObserver {
     }
 
     func observe(_ e: LoRABackwardEvent) {
-        guard let (ia, ib) = layout.blockIndices(of: e.module) else { return }
-        let pass = e.outputIndex ?? 0
-        kronecker?.add(e, firstPass: pass == 0, backend: backend)
+        var activities: [BlockActivity] = []
+        if let core = e.coreInput {
+            if let i = layout.block(e.module, .core) {
+                activities.append(
+                    .init(
+                        block: i, input: core, inputStride: e.rank, outputGradient: e.loraAOutputGradient,
+                        outputStride: e.rank))
+            }
+        } else {
+            if let i = layout.block(e.module, .loraA) {
+                activities.append(
+                    .init(
+                        block: i, input: e.input, inputStride: e.inFeatures, outputGradient: e.loraAOutputGradient,
+                        outputStride: e.rank))
+            }
+            if let i = layout.block(e.module, .loraB) {
+                activities.append(
+                    .init(
+                        block: i, input: e.loraBInput, inputStride: e.rank, outputGradient: e.loraBOutputGradient,
+                        outputStride: e.outputGradientStride))
+            }
+        }
+        record(activities, rows: e.rows, examples: e.examples, pass: e.outputIndex ?? 0)
+    }
+
+    func observe(layer e: LayerBackwardEvent) {
+        var activities: [BlockActivity] = []
+        if let i = layout.block(e.module, .weight) {
+            activities.append(
+                .init(
+                    block: i, input: e.input, inputStride: e.inFeatures, outputGradient: e.outputGradient,
+                    outputStride: e.outputGradientStride))
+        }
+        if let i = layout.block(e.module, .bias) {
+            activities.append(
+                .init(
+                    block: i, input: nil, inputStride: 0, outputGradient: e.outputGradient,
+                    outputStride: e.outputGradientStride))
+        }
+        record(activities, rows: e.rows, examples: e.examples, pass: e.outputIndex ?? 0)
+    }
+
+    private func record(_ activities: [BlockActivity], rows: Int, examples: [Range<Int>], pass: Int) {
+        for a in activities {
+            kronecker?.add(
+                a, layout.blocks[a.block], rows: rows, examples: examples, firstPass: pass == 0, backend: backend)
+        }
         guard keepsPerExampleGradients else { return }
-        let a = layout.blocks[ia], b = layout.blocks[ib]
-        for (n, rows) in e.examples.enumerated() where !rows.isEmpty {
+        for (n, range) in examples.enumerated() where !range.isEmpty {
             while gradients[n].count <= pass {
                 gradients[n].append([Float](repeating: 0, count: layout.parameterCount))
             }
             gradients[n][pass].withUnsafeMutableBufferPointer { g in
-                let t = rows.lowerBound, T = rows.count
-                // ∂/∂A = Σ_t ∂L/∂u_tᵀ x_t (rank × in);  ∂/∂B = Σ_t (s·∂L/∂y_t)ᵀ u_t (out × rank).
-                backend.gemmTransposedA(
-                    m: e.rank, n: e.inFeatures, k: T, alpha: 1, a: e.loraAOutputGradient + t * e.rank, lda: e.rank,
-                    b: e.input + t * e.inFeatures, ldb: e.inFeatures, beta: 1, c: g.baseAddress! + a.offset,
-                    ldc: e.inFeatures)
-                backend.gemmTransposedA(
-                    m: e.outFeatures, n: e.rank, k: T, alpha: 1,
-                    a: e.loraBOutputGradient + t * e.outputGradientStride, lda: e.outputGradientStride,
-                    b: e.loraBInput + t * e.rank, ldb: e.rank, beta: 1, c: g.baseAddress! + b.offset, ldc: e.rank)
+                for a in activities {
+                    let block = layout.blocks[a.block]
+                    let t = range.lowerBound, output = a.outputGradient + t * a.outputStride
+                    let into = g.baseAddress! + block.offset
+                    if let input = a.input {
+                        // ∂/∂W = Σ_t g_tᵀ a_t (rows × columns) over the example's rows.
+                        backend.gemmTransposedA(
+                            m: block.rows, n: block.columns, k: range.count, alpha: 1, a: output, lda: a.outputStride,
+                            b: input + t * a.inputStride, ldb: a.inputStride, beta: 1, c: into, ldc: block.columns)
+                    } else {
+                        backend.addColumnSums(
+                            output, rows: range.count, columns: block.rows, ldy: a.outputStride, into: into)
+                    }
+                }
             }
         }
     }
 }
 
-/// KFAC factors of every LoRA factor, as curvlinops' `KFACLinearOperator` (expand, type-2) and
+/// KFAC factors of every block of θ, as curvlinops' `KFACLinearOperator` (expand, type-2) and
 /// laplace-torch's rescaling make them for batches of one example:
 ///     input factor  A = (1/N) Σ_n (1/T_n) Σ_t a_{nt} a_{nt}ᵀ,   output factor G = Σ_n Σ_t g_{nt} g_{nt}ᵀ,
-/// with a the factor's input (x for lora_A, u = x·Aᵀ for lora_B) at every token of the example, and g its
-/// output gradient in each backward pass (∂L/∂u; s·∂L/∂y). T_n is the example's own length whatever the
-/// batch, so bayeval's factors do not depend on how examples are batched.
+/// with a the block's input at every token of the example and g its output gradient in each backward
+/// pass. T_n is the example's own length whatever the batch, so bayeval's factors do not depend on how
+/// examples are batched. A bias's input is the constant 1, so its A is the 1 × 1 factor 1 (curvlinops'
+/// `separate_weight_and_bias`: laplace-torch keeps the bias block as G alone).
 final class KroneckerFactors {
-    struct Module {
-        var inputA: [Float]  // in × in
-        var outputA: [Float]  // rank × rank
-        var inputB: [Float]  // rank × rank
-        var outputB: [Float]  // out × out
+    struct Factors {
+        var input: [Float]  // columns × columns
+        var output: [Float]  // rows × rows
     }
     let fitCount: Int
-    private(set) var modules: [String: Module] = [:]
+    /// Per block of θ, in layout order.
+    private(set) var blocks: [Factors]
 
     init(layout: LaplaceLayout, fitCount: Int, maxFactorDimension: Int) throws {
         self.fitCount = fitCount
-        for block in layout.blocks where block.factor == .a {
-            let b = layout.blocks[layout.blockIndices(of: block.module)!.b]
-            let (inF, r, outF) = (block.columns, block.rows, b.rows)
-            let widest = max(inF, outF)
+        blocks = try layout.blocks.map { block in
+            let widest = max(block.rows, block.columns)
             guard widest <= maxFactorDimension else {
                 throw UsageError(
-                    file: "--max-factor-dim", item: block.module,
-                    "a Kronecker factor of this module is \(widest)×\(widest), over the limit of "
+                    file: "--max-factor-dim", item: "\(block.module) \(block.role.rawValue)",
+                    "a Kronecker factor of this block is \(widest)×\(widest), over the limit of "
                         + "\(maxFactorDimension); raise the limit or fit a diagonal posterior")
             }
-            modules[block.module] = Module(
-                inputA: .init(repeating: 0, count: inF * inF), outputA: .init(repeating: 0, count: r * r),
-                inputB: .init(repeating: 0, count: r * r), outputB: .init(repeating: 0, count: outF * outF))
+            return Factors(
+                input: .init(repeating: 0, count: block.columns * block.columns),
+                output: .init(repeating: 0, count: block.rows * block.rows))
         }
     }
 
-    func add(_ e: LoRABackwardEvent, firstPass: Bool, backend: any ComputeBackend) {
-        guard var m = modules[e.module] else { return }
-        modules[e.module] = nil  // no copy-on-write of the factors while they are updated
-        defer { modules[e.module] = m }
-        let rows = e.rows, r = e.rank
-        // Output factors: every token of every pass.
-        gram(e.loraAOutputGradient, rows: rows, width: r, stride: r, alpha: 1, into: &m.outputA, backend)
+    func add(
+        _ a: BlockActivity, _ block: LaplaceLayout.Block, rows: Int, examples: [Range<Int>], firstPass: Bool,
+        backend: any ComputeBackend
+    ) {
+        // Output factor: every token of every pass.
         gram(
-            e.loraBOutputGradient, rows: rows, width: e.outFeatures, stride: e.outputGradientStride, alpha: 1,
-            into: &m.outputB, backend)
-        // Input factors do not depend on the pass: once per example, scaled by 1/(N·T_n).
+            a.outputGradient, rows: rows, width: block.rows, stride: a.outputStride, alpha: 1,
+            into: &blocks[a.block].output, backend)
+        // The input factor does not depend on the pass: once per example, scaled by 1/(N·T_n).
         guard firstPass else { return }
-        for range in e.examples where !range.isEmpty {
+        for range in examples where !range.isEmpty {
             let alpha = 1 / (Float(fitCount) * Float(range.count))
-            gram(
-                e.input + range.lowerBound * e.inFeatures, rows: range.count, width: e.inFeatures,
-                stride: e.inFeatures, alpha: alpha, into: &m.inputA, backend)
-            gram(
-                e.loraBInput + range.lowerBound * r, rows: range.count, width: r, stride: r, alpha: alpha,
-                into: &m.inputB, backend)
+            if let input = a.input {
+                gram(
+                    input + range.lowerBound * a.inputStride, rows: range.count, width: block.columns,
+                    stride: a.inputStride, alpha: alpha, into: &blocks[a.block].input, backend)
+            } else {
+                blocks[a.block].input[0] += alpha * Float(range.count)
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 import Loaders
 import Runtime
 
-/// KFAC: per LoRA factor W (rows × columns) the GGN block G ⊗ A, G over its outputs and A over its inputs
+/// KFAC: per block W of θ (rows × columns: a LoRA factor, a core, a head's weight or bias) the GGN block G ⊗ A, G over its outputs and A over its inputs
 /// (`KroneckerFactors`), with no cross-factor terms, as laplace-torch's `KronLaplace`. Each factor is
 /// eigendecomposed once; the prior is added to the products of eigenvalues, λ^G_o·λ^A_i + δ, never to the
 /// factors themselves (laplace-torch's `damping=False`).
@@ -25,13 +25,10 @@ public struct KroneckerLaplace: LaplaceStructure {
 
     init(layout: LaplaceLayout, factors: KroneckerFactors, backend: any ComputeBackend) throws {
         var blocks: [Block] = [], clipped = 0
-        for block in layout.blocks {
-            let m = factors.modules[block.module]!
-            let (output, input) = block.factor == .a ? (m.outputA, m.inputA) : (m.outputB, m.inputB)
-            let g = try SymmetricEigen(
-                output.map(Double.init), dimension: block.rows, name: "\(block.module) \(block.factor.rawValue)")
-            let a = try SymmetricEigen(
-                input.map(Double.init), dimension: block.columns, name: "\(block.module) \(block.factor.rawValue)")
+        for (block, f) in zip(layout.blocks, factors.blocks) {
+            let name = "\(block.module) \(block.role.rawValue)"
+            let g = try SymmetricEigen(f.output.map(Double.init), dimension: block.rows, name: name)
+            let a = try SymmetricEigen(f.input.map(Double.init), dimension: block.columns, name: name)
             clipped += g.clipped + a.clipped
             blocks.append(
                 Block(

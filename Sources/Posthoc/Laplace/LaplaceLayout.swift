@@ -1,17 +1,44 @@
 import Loaders
+import Runtime
 
 /// The parameter vector θ a Laplace posterior is over, laid out as laplace-torch lays it out for a peft
-/// model: every LoRA module in the model's registration order, each as its `lora_A` (rank × in) and then
-/// its `lora_B` (out × rank) weight, row-major. The curvature events, the Jacobians and the saved
-/// posterior all address θ through this layout.
+/// model: the chosen adapter tensors in the model's registration order (PyTorch's `named_parameters`),
+/// each row-major: per LoRA module its `lora_A` (rank × in) then its `lora_B` (out × rank), a LoRA-XS
+/// core R (rank × rank), a saved head's weight (out × in) then its bias (out). The curvature events, the
+/// Jacobians and the saved posterior all address θ through this layout.
 public struct LaplaceLayout: Sendable {
-    public enum Factor: String, Sendable { case a = "A", b = "B" }
+    /// What a block of θ is; raw values are the names the fixtures and the saved posterior use.
+    public enum Role: String, Sendable {
+        case loraA = "A", loraB = "B", core, weight, bias
 
-    /// One weight matrix of θ.
+        init(_ role: AdapterParameters.Role) {
+            switch role {
+            case .loraA: self = .loraA
+            case .loraB: self = .loraB
+            case .core: self = .core
+            case .weight: self = .weight
+            case .bias: self = .bias
+            }
+        }
+    }
+
+    /// Which adapter tensors θ holds (`--subset`).
+    public enum Subset: String, CaseIterable, Sendable {
+        /// Every trainable tensor of the adapter.
+        case all
+        /// The layers an encoder adapter saves whole (`modules_to_save`): last-layer Laplace.
+        case head
+        /// The LoRA-XS cores R.
+        case cores
+    }
+
+    /// One tensor of θ.
     public struct Block: Sendable {
+        /// Module path as the model's events name it.
         public let module: String
-        public let factor: Factor
+        public let role: Role
         public let rows: Int
+        /// 1 for a bias.
         public let columns: Int
         /// Where the block starts in θ.
         public let offset: Int
@@ -21,52 +48,56 @@ public struct LaplaceLayout: Sendable {
     public let blocks: [Block]
     /// θ at the MAP (the adapter's values), in layout order.
     public let values: [Float]
+    public let subset: Subset
     public var parameterCount: Int { values.count }
-    /// Block index of each module's A; its B follows it.
-    let firstBlock: [String: Int]
+    /// Block index of each (module, role).
+    let index: [String: [Role: Int]]
 
-    /// `order`: the model's module paths in registration order (`AdapterParameters.moduleOrder`).
-    /// Throws for adapters whose parameters are not plain LoRA factors (LoRA-XS cores, saved heads).
-    public init(adapter: LoRAAdapter, order: [String]) throws {
-        let file = adapter.directory ?? "adapter"
-        guard adapter.kind != .loraXS else {
-            throw UsageError(
-                file: file, item: "\(adapter.kind)",
-                "Laplace posteriors over LoRA-XS cores are not supported yet: only plain LoRA adapters")
+    /// θ over `subset` of an attached adapter's `parameters`; `name` (the adapter's directory) names it
+    /// in errors.
+    public init(parameters: AdapterParameters, subset: Subset, name: String) throws {
+        let chosen = parameters.parameters.enumerated().filter { _, p in
+            switch subset {
+            case .all: true
+            case .head: p.role == .weight || p.role == .bias
+            case .cores: p.role == .core
+            }
         }
-        // Saved copies PEFT keeps of untouched layers (a tied head) do not train; `modules_to_save` ones do.
-        if let saved = adapter.config.modulesToSave.first {
-            throw UsageError(
-                file: file, item: saved,
-                "the adapter trains a whole saved layer (modules_to_save); Laplace over saved heads is not "
-                    + "supported yet, only over LoRA factors")
+        guard !chosen.isEmpty else {
+            let what =
+                switch subset {
+                case .all: "no trainable tensors"
+                case .head:
+                    "no saved head (modules_to_save): last-layer Laplace needs an encoder adapter that saves one"
+                case .cores: "no LoRA-XS cores"
+                }
+            throw UsageError(file: name, item: "--subset \(subset.rawValue)", "the adapter has \(what)")
         }
-        let byModule = Dictionary(adapter.layers.map { ($0.module, $0) }, uniquingKeysWith: { first, _ in first })
-        let rank = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-        for layer in adapter.layers where rank[layer.module] == nil {
+        if let stray = chosen.first(where: { $0.element.position == Int.max }) {
             throw UsageError(
-                file: file, item: layer.module, "the model has no module of that name to fit a posterior over")
+                file: name, item: stray.element.module, "the model has no module of that name to fit a posterior over")
         }
-        var blocks: [Block] = [], values: [Float] = [], first: [String: Int] = [:]
-        for module in order where byModule[module] != nil && first[module] == nil {
-            let layer = byModule[module]!
-            first[module] = blocks.count
+        // Registration order, then the adapter's own order within a module (A before B, weight before bias).
+        let ordered = chosen.sorted { ($0.element.position, $0.offset) < ($1.element.position, $1.offset) }
+        var blocks: [Block] = [], values: [Float] = [], index: [String: [Role: Int]] = [:]
+        for (_, p) in ordered {
+            let role = Role(p.role)
+            let shape = p.value.shape
+            index[p.path, default: [:]][role] = blocks.count
             blocks.append(
-                Block(module: module, factor: .a, rows: layer.rank, columns: layer.inFeatures, offset: values.count))
-            values += layer.a
-            blocks.append(
-                Block(module: module, factor: .b, rows: layer.outFeatures, columns: layer.rank, offset: values.count))
-            values += layer.b
+                Block(
+                    module: p.path, role: role, rows: shape[0], columns: shape.count > 1 ? shape[1] : 1,
+                    offset: values.count))
+            values += p.value.values
         }
         self.blocks = blocks
         self.values = values
-        firstBlock = first
+        self.subset = subset
+        self.index = index
     }
 
-    /// The indices of a module's A and B blocks; nil for a module θ does not hold.
-    func blockIndices(of module: String) -> (a: Int, b: Int)? {
-        firstBlock[module].map { ($0, $0 + 1) }
-    }
+    /// The index of a module's block of `role`; nil when θ does not hold it.
+    func block(_ module: String, _ role: Role) -> Int? { index[module]?[role] }
 
     /// ‖θ‖², in double precision: the prior's quadratic term at a zero prior mean.
     public var squaredNorm: Double { values.reduce(0) { $0 + Double($1) * Double($1) } }

@@ -95,7 +95,7 @@ public struct LaplaceProcedure {
         if let bad = layout.values.firstIndex(where: { !$0.isFinite }) {
             let block = layout.blocks.last { $0.offset <= bad }!
             throw UsageError(
-                file: "adapter", item: "\(block.module) lora_\(block.factor.rawValue)",
+                file: "adapter", item: "\(block.module) \(block.role.rawValue)",
                 "holds NaN or infinite values; no posterior can be centred on it")
         }
         let fitStart = Date()

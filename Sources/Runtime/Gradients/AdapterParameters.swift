@@ -15,6 +15,10 @@ public final class AdapterParameters: @unchecked Sendable {
         public let role: Role
         public let value: Tensor
         public let gradient: Tensor
+        /// The module path observers' events carry (`ModuleNames`), and its place in the model's
+        /// registration order (PyTorch's `named_parameters` order, laplace-torch's θ order).
+        public var path = ""
+        public var position = Int.max
     }
 
     /// One adapter layer resolved against the model: its linear layer, output block and parts.
@@ -29,6 +33,7 @@ public final class AdapterParameters: @unchecked Sendable {
     public let parameters: [Parameter]
     let gradients: [ObjectIdentifier: LinearGradient]
     let names: ModuleNames
+    let wholeLayers: Set<ObjectIdentifier>
     private let folds: [(core: Tensor, fixedA: Tensor, folded: Tensor, foldedGradient: Tensor, coreGradient: Tensor)]
 
     /// `heads`: whole layers that train (module path as the adapter saves it, e.g. `classifier`).
@@ -39,6 +44,13 @@ public final class AdapterParameters: @unchecked Sendable {
             gradients[ObjectIdentifier(l)] = LinearGradient(l, wholeLayer: headIDs.contains(ObjectIdentifier(l)))
         }
         var parameters: [Parameter] = []
+        let position = Dictionary(names.ordered.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        func located(_ p: Parameter, _ linear: Linear, _ offset: Int) -> Parameter {
+            var p = p
+            p.path = names.name(linear, offset: offset)
+            p.position = position[p.path] ?? Int.max
+            return p
+        }
         var folds: [(Tensor, Tensor, Tensor, Tensor, Tensor)] = []
         let root = "base_model.model."
         for t in targets {
@@ -49,43 +61,51 @@ public final class AdapterParameters: @unchecked Sendable {
             if let core = t.core {
                 let coreGradient = Tensor(shape: core.value.shape)
                 parameters.append(
-                    Parameter(
-                        key: root + t.module + ".default_lora_latent_mapping.weight", module: t.module,
-                        role: .core, value: core.value, gradient: coreGradient))
+                    located(
+                        Parameter(
+                            key: root + t.module + ".default_lora_latent_mapping.weight", module: t.module,
+                            role: .core, value: core.value, gradient: coreGradient), t.linear, t.offset))
                 folds.append((core.value, core.fixedA, patch.a, grad.patchA[index], coreGradient))
             } else {
                 parameters.append(
-                    Parameter(
-                        key: root + t.module + ".lora_A.weight", module: t.module, role: .loraA,
-                        value: patch.a, gradient: grad.patchA[index]))
+                    located(
+                        Parameter(
+                            key: root + t.module + ".lora_A.weight", module: t.module, role: .loraA,
+                            value: patch.a, gradient: grad.patchA[index]), t.linear, t.offset))
                 parameters.append(
-                    Parameter(
-                        key: root + t.module + ".lora_B.weight", module: t.module, role: .loraB,
-                        value: patch.b, gradient: grad.patchB[index]))
+                    located(
+                        Parameter(
+                            key: root + t.module + ".lora_B.weight", module: t.module, role: .loraB,
+                            value: patch.b, gradient: grad.patchB[index]), t.linear, t.offset))
             }
         }
         for (module, linear) in heads {
             let grad = gradients[ObjectIdentifier(linear)]!
             parameters.append(
-                Parameter(
-                    key: root + module + ".weight", module: module, role: .weight,
-                    value: linear.weight, gradient: grad.weight!))
+                located(
+                    Parameter(
+                        key: root + module + ".weight", module: module, role: .weight,
+                        value: linear.weight, gradient: grad.weight!), linear, 0))
             if let b = linear.bias, let gb = grad.bias {
                 parameters.append(
-                    Parameter(key: root + module + ".bias", module: module, role: .bias, value: b, gradient: gb))
+                    located(
+                        Parameter(key: root + module + ".bias", module: module, role: .bias, value: b, gradient: gb),
+                        linear, 0))
             }
         }
         self.parameters = parameters
         self.gradients = gradients
         self.names = names
         self.folds = folds
+        wholeLayers = headIDs
     }
 
     /// Where a backward pass accumulates these parameters' gradients (and who observes it). Without
     /// `accumulating`, the pass only reports to the observer: no gradient buffer changes and the products
     /// that fill them are skipped.
     public func context(observer: GradientObserver? = nil, accumulating: Bool = true) -> BackwardContext {
-        BackwardContext(gradients: accumulating ? gradients : [:], observer: observer, names: names)
+        BackwardContext(
+            gradients: accumulating ? gradients : [:], observer: observer, names: names, wholeLayers: wholeLayers)
     }
 
     public var count: Int { parameters.reduce(0) { $0 + $1.value.count } }

@@ -53,6 +53,27 @@ public struct LoRABackwardEvent {
     public let coreInput: UnsafePointer<Float>?
 }
 
+/// What a layer that trains as a whole (a `modules_to_save` head) saw in a backward pass: its input and
+/// output gradient, from which its weight's gradient is Σ_t ∂L/∂y_tᵀ x_t and its bias's Σ_t ∂L/∂y_t.
+/// Pointers are valid only during the callback.
+public struct LayerBackwardEvent {
+    /// Module path as the model registers it (`classifier`, `bert.pooler.dense`).
+    public let module: String
+    public let rows: Int
+    /// Rows of each example in this call (one row per example at an encoder's head).
+    public let examples: [Range<Int>]
+    public let inFeatures: Int
+    public let outFeatures: Int
+    /// x, rows × inFeatures.
+    public let input: UnsafePointer<Float>
+    /// ∂L/∂y, rows × outFeatures with row stride `outputGradientStride`.
+    public let outputGradient: UnsafePointer<Float>
+    public let outputGradientStride: Int
+    public let hasBias: Bool
+    /// As `LoRABackwardEvent.outputIndex`.
+    public let outputIndex: Int?
+}
+
 /// What a curvature pass saw of one batch before its backward passes: enough for a GGN (diag(p) − ppᵀ)
 /// and for the marginal likelihood (the loss and the example count).
 public struct CurvatureBatch {
@@ -76,11 +97,14 @@ public struct CurvatureBatch {
 /// batch's outputs before its backward passes.
 public protocol GradientObserver: AnyObject {
     func observe(_ event: LoRABackwardEvent)
+    /// A whole-layer (saved head) backward; only for the layers the adapter trains whole.
+    func observe(layer event: LayerBackwardEvent)
     func observe(batch: CurvatureBatch)
 }
 
 extension GradientObserver {
     public func observe(batch: CurvatureBatch) {}
+    public func observe(layer event: LayerBackwardEvent) {}
 }
 
 extension Linear.LoRAPatch {
@@ -119,14 +143,17 @@ public struct BackwardContext {
     public var examples: [Range<Int>] = []
     /// Passed on to observers as `LoRABackwardEvent.outputIndex`.
     public var outputIndex: Int?
+    /// The layers that train whole: observers see their `LayerBackwardEvent`s.
+    public var wholeLayers: Set<ObjectIdentifier>
 
     public init(
         gradients: [ObjectIdentifier: LinearGradient], observer: GradientObserver? = nil,
-        names: ModuleNames = ModuleNames()
+        names: ModuleNames = ModuleNames(), wholeLayers: Set<ObjectIdentifier> = []
     ) {
         self.gradients = gradients
         self.observer = observer
         self.names = names
+        self.wholeLayers = wholeLayers
     }
 }
 
@@ -155,6 +182,13 @@ extension Linear {
             if let db = grads.bias {
                 backend.addColumnSums(dy, rows: rows, columns: outFeatures, ldy: ld, into: db.pointer)
             }
+        }
+        if let observer = context.observer, context.wholeLayers.contains(ObjectIdentifier(self)) {
+            observer.observe(
+                layer: LayerBackwardEvent(
+                    module: context.names.name(self, offset: 0), rows: rows, examples: context.examples,
+                    inFeatures: inFeatures, outFeatures: outFeatures, input: x, outputGradient: dy,
+                    outputGradientStride: ld, hasBias: bias != nil, outputIndex: context.outputIndex))
         }
         let rank = maxRank
         let u = scratch, du = scratch + rows * rank
