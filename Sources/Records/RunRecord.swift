@@ -118,9 +118,16 @@ public struct LaplaceDetails: Codable, Sendable, Equatable {
     public var curvature: String
     public var subset: String
     public var link: String
+    /// The prior precision δ; for a layerwise prior the geometric mean of `priorPrecisions`.
     public var priorPrecision: Double
-    /// marglik (maximised exactly), upstream (laplace-torch's Adam schedule) or fixed.
+    /// marglik (maximised exactly), upstream (laplace-torch's Adam schedule), grid (validation NLL over
+    /// laplace-torch's grid) or fixed.
     public var priorMethod: String
+    /// scalar or layerwise (one δ per tensor of θ, in `priorPrecisions`); absent in records before it.
+    public var priorStructure: String?
+    public var priorPrecisions: [Double]?
+    /// glm (linearised, with `link`) or nn (weights sampled); absent means glm.
+    public var predictive: String?
     public var logMarginalLikelihood: Double
     public var parameterCount: Int
     public var fitExamples: Int
@@ -130,8 +137,12 @@ public struct LaplaceDetails: Codable, Sendable, Equatable {
     public init(
         hessian: String, curvature: String, subset: String, link: String, priorPrecision: Double,
         priorMethod: String, logMarginalLikelihood: Double, parameterCount: Int, fitExamples: Int,
-        clippedEigenvalues: Int
+        clippedEigenvalues: Int, priorStructure: String? = nil, priorPrecisions: [Double]? = nil,
+        predictive: String? = nil
     ) {
+        self.priorStructure = priorStructure
+        self.priorPrecisions = priorPrecisions
+        self.predictive = predictive
         self.hessian = hessian
         self.curvature = curvature
         self.subset = subset

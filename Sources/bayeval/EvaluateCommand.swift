@@ -37,9 +37,25 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Seed of the weight samples.")
     var seed: UInt64 = 0
 
+    @Option(
+        help: ArgumentHelp(
+            "Predict with the Laplace posterior saved in the adapter directory (bayeval laplace --save-posterior): "
+                + "glm (linearised, with --link) or nn (--samples weight samples, default 100)."))
+    var predictive: String?
+
+    @Option(
+        help:
+            "GLM links for --predictive glm, comma-separated: probit, mc (--samples draws, default 10000), bridge, bridge-norm."
+    )
+    var link = "probit"
+
     func run() throws {
         let started = Date()
         try outputs.prepare()
+        if let predictive {
+            guard let adapter else { throw ValidationError("--predictive needs the directory of a saved posterior") }
+            return try runSavedPosterior(adapter, predictive: predictive, started: started)
+        }
         var timings = RunRecord.Timings()
         var warnings: [String] = []
         let adapterConfig = try adapter.map {

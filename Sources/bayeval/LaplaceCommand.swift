@@ -42,14 +42,29 @@ struct LaplaceCommand: ParsableCommand {
     @Option(help: "Split the posterior is fitted on.") var fitSplit = "train"
     @Option(help: "Fit on the first N examples of the fit split (file order).") var fitLimit: Int?
     @Option(help: "Fit on a seeded random subset of --fit-limit examples instead.") var fitShuffle: UInt64?
-    @Option(help: "marglik (maximise the marginal likelihood) or fixed (--prior-precision).") var prior = "marglik"
+    @Option(
+        help: ArgumentHelp(
+            "marglik (maximise the marginal likelihood), grid (lowest NLL on --prior-split over laplace-torch's "
+                + "grid, log10 δ from -4 to 4 in 100 points) or fixed (--prior-precision)."))
+    var prior = "marglik"
     @Option(help: "The prior precision for --prior fixed.") var priorPrecision: Double?
+    @Option(help: "scalar (one δ) or layerwise (one δ per adapter tensor; kron and diag).") var priorStructure =
+        "scalar"
+    @Option(help: "Held-out split of --prior grid.") var priorSplit = "validation"
+    @Option(help: "Use the first N examples of --prior-split.") var priorLimit: Int?
     @Flag(help: "laplace-torch's prior optimisation (Adam on log δ from 1, lr 0.1, 100 steps) for marglik.")
     var upstream = false
+    @Option(help: "glm (linearised, with --link) or nn (weight samples through the network).") var predictive = "glm"
     @Option(help: "GLM links, comma-separated: probit, mc, bridge, bridge-norm.") var link = "probit"
-    @Option(help: "Logit draws per example for --link mc.") var samples = 10_000
+    @Option(help: "Logit draws per example for --link mc (default 10000); weight samples for nn (default 100).")
+    var samples: Int?
     @Option(help: "Seed of the mc link's draws and of --curvature mc's labels.") var seed: UInt64 = 0
     @Option(help: "Kronecker factors wider than this are refused.") var maxFactorDim = 4096
+    @Option(
+        help: ArgumentHelp(
+            "Save the adapter and its fitted posterior here (laplace_posterior.safetensors), for "
+                + "bayeval evaluate DIR --predictive glm."))
+    var savePosterior: String?
 
     var structures: [HessianStructure] {
         hessian.split(separator: ",").compactMap { HessianStructure(rawValue: String($0)) }
@@ -73,25 +88,49 @@ struct LaplaceCommand: ParsableCommand {
         guard Split(rawValue: fitSplit) != nil else { throw ValidationError("unknown --fit-split '\(fitSplit)'") }
         if let fitLimit, fitLimit <= 0 { throw ValidationError("--fit-limit must be positive") }
         if fitShuffle != nil && fitLimit == nil { throw ValidationError("--fit-shuffle needs --fit-limit") }
+        guard let structure = PriorPrecision.Structure(rawValue: priorStructure) else {
+            throw ValidationError("--prior-structure is scalar or layerwise")
+        }
+        guard Split(rawValue: priorSplit) != nil else { throw ValidationError("unknown --prior-split '\(priorSplit)'") }
+        if let priorLimit, priorLimit <= 0 { throw ValidationError("--prior-limit must be positive") }
         switch prior {
-        case "marglik":
+        case "marglik", "grid":
             if priorPrecision != nil { throw ValidationError("--prior-precision goes with --prior fixed") }
+            if prior == "grid" && upstream { throw ValidationError("--upstream optimises the marginal likelihood") }
+            if prior == "grid" && structure == .layerwise {
+                throw ValidationError("--prior grid searches a scalar prior precision")
+            }
         case "fixed":
             guard let p = priorPrecision, p > 0, p.isFinite else {
                 throw ValidationError("--prior fixed needs --prior-precision X with X > 0")
             }
             if upstream { throw ValidationError("--upstream is a way to optimise the prior; it has no use with fixed") }
-        default: throw ValidationError("--prior is marglik or fixed")
+            if structure == .layerwise { throw ValidationError("--prior fixed gives one prior precision") }
+        default: throw ValidationError("--prior is marglik, grid or fixed")
         }
-        guard samples > 0 else { throw ValidationError("--samples must be positive") }
+        guard let kind = LaplaceProcedure.Predictive(rawValue: predictive) else {
+            throw ValidationError("--predictive is glm or nn")
+        }
+        if kind == .nn && prior == "grid" {
+            throw ValidationError("--prior grid scores the GLM predictive; use marglik or fixed with --predictive nn")
+        }
+        if let samples, samples <= 0 { throw ValidationError("--samples must be positive") }
         guard maxFactorDim > 0 else { throw ValidationError("--max-factor-dim must be positive") }
         guard !outputs.resume else {
             throw ValidationError("--resume is not supported by laplace (the fit is not resumable); rerun it")
         }
     }
 
+    var predictiveKind: LaplaceProcedure.Predictive { LaplaceProcedure.Predictive(rawValue: predictive)! }
+    /// --samples, or its default: 10,000 logit draws for the mc link, 100 weight samples for nn.
+    var drawCount: Int { samples ?? (predictiveKind == .nn ? 100 : 10_000) }
+
     var priorChoice: LaplaceProcedure.PriorChoice {
-        prior == "fixed" ? .fixed(priorPrecision!) : upstream ? .upstream : .marglik
+        switch prior {
+        case "fixed": .fixed(priorPrecision!)
+        case "grid": .grid
+        default: upstream ? .upstream : .marglik
+        }
     }
 
     func run() throws {
@@ -120,6 +159,18 @@ struct LaplaceCommand: ParsableCommand {
             throw UsageError(
                 file: test.files.first ?? options.split, item: options.split, "the test split has no examples")
         }
+        var validation: (objective: any TrainingObjective, ids: [String])?
+        var priorFiles: [String] = []
+        if priorChoice == .grid {
+            var held = try DatasetLoader.load(
+                task: task, split: Split(rawValue: priorSplit)!, dataDirectory: subject.dataDirectory)
+            if let priorLimit { held = held.select(first: priorLimit) }
+            if priorSplit == options.split {
+                warn("--prior grid chooses the prior on the \(priorSplit) split it is then evaluated on")
+            }
+            validation = try subject.objective(held)
+            priorFiles = held.files
+        }
         timings.prepareSeconds = Date().timeIntervalSince(started) - timings.loadSeconds
         note(
             "Laplace over \(layout.parameterCount) adapter parameters (\(subset): \(layout.blocks.count) tensors): "
@@ -131,95 +182,79 @@ struct LaplaceCommand: ParsableCommand {
                 fit: .init(
                     structures: structures, curvature: CurvatureKind(rawValue: curvature)!,
                     batchSize: options.batchSize, seed: seed, maxFactorDimension: maxFactorDim),
-                prior: priorChoice, links: links, samples: samples, seed: seed, batchSize: options.batchSize))
-        let log = try outputs.predictions.map { try PredictionLog(path: $0, truncate: true) }
+                prior: priorChoice, priorStructure: PriorPrecision.Structure(rawValue: priorStructure)!,
+                predictive: predictiveKind, links: links, samples: drawCount, seed: seed, batchSize: options.batchSize))
         var reporters: [String: ProgressReporter] = [:]
+        let progress = { (phase: String, done: Int, total: Int) in
+            // A phase's reporter starts its clock when the phase starts (done = 0).
+            if done == 0 { reporters[phase] = ProgressReporter(total: total, label: phase) }
+            reporters[phase]?.update(done)
+        }
+        let fitted = try procedure.fit(
+            fit.objective, validation: validation?.objective, parameters: parameters, layout: layout, backend: backend,
+            progress: progress)
+        fitted.warnings.forEach(warn)
+        let report = LaplaceRows(
+            fitted: fitted, curvature: curvature, priorMethod: priorChoice.name, samples: drawCount)
+        report.notePosteriors()
+        if let savePosterior {
+            try LaplacePosteriorFile.write(
+                fitted,
+                provenance: .init(
+                    adapterDigest: try LaplacePosteriorFile.adapterDigest(directory: adapter),
+                    modelDigest: try LaplacePosteriorFile.digest(path: modelPath),
+                    fitDataDigest: try LaplacePosteriorFile.digest(files: fitSet.files), curvature: curvature),
+                adapterDirectory: adapter, to: savePosterior)
+            note("posterior saved in \(savePosterior)")
+        }
+        let log = try outputs.predictions.map { try PredictionLog(path: $0, truncate: true) }
         var collected: [LaplaceProcedure.Prediction] = []
-        let outcome = try procedure.run(
-            fit: fit.objective, test: testing.objective, parameters: parameters,
-            layout: layout, backend: backend,
-            progress: { phase, done, total in
-                // A phase's reporter starts its clock when the phase starts (done = 0).
-                if done == 0 { reporters[phase] = ProgressReporter(total: total, label: phase) }
-                reporters[phase]?.update(done)
-            },
-            predictions: { batch in
-                collected += batch
-                try log?.append(batch.flatMap { p in self.records(p, id: testing.ids[p.index]) })
-            })
-        outcome.warnings.forEach(warn)
-        for p in outcome.posteriors {
-            note(
-                String(
-                    format: "%@: prior precision %.6g (%@), log marginal likelihood %.6f%@", p.structure.rawValue,
-                    p.priorPrecision, priorChoice.name, p.logMarginalLikelihood,
-                    p.clippedEigenvalues > 0 ? ", \(p.clippedEigenvalues) round-off eigenvalues below 0 clipped" : ""))
+        let record = { (batch: [LaplaceProcedure.Prediction]) in
+            collected += batch
+            try log?.append(batch.flatMap { p in report.records(p, id: testing.ids[p.index]) })
         }
-        var rows = [
-            try outputs.result(
-                Method(.lora, label: "MAP"),
-                collected.map { ExamplePrediction(id: testing.ids[$0.index], label: $0.label, probs: $0.map) },
-                threads: options.threads)
-        ]
-        for row in outcome.rows {
-            let posterior = outcome.posteriors.first { $0.structure == row.structure }!
-            let details = LaplaceDetails(
-                hessian: row.structure.rawValue, curvature: curvature, subset: subset, link: row.link.rawValue,
-                priorPrecision: posterior.priorPrecision, priorMethod: priorChoice.name,
-                logMarginalLikelihood: posterior.logMarginalLikelihood, parameterCount: outcome.parameterCount,
-                fitExamples: outcome.fitExamples, clippedEigenvalues: posterior.clippedEigenvalues)
-            let method = Method(
-                .laplace, samples: row.link == .mc ? samples : nil, label: Self.label(row), laplace: details)
-            rows.append(
-                try outputs.result(
-                    method,
-                    collected.map {
-                        ExamplePrediction(id: testing.ids[$0.index], label: $0.label, probs: $0.laplace[row])
-                    }, threads: options.threads))
-        }
+        let predictSeconds =
+            predictiveKind == .nn
+            ? try procedure.predictSampled(
+                fitted, test: testing.objective, parameters: parameters, progress: progress, predictions: record)
+            : try procedure.predict(
+                fitted, test: testing.objective, parameters: parameters, backend: backend, progress: progress,
+                predictions: record)
+        let rows = try report.results(collected, ids: testing.ids, outputs: outputs, threads: options.threads)
         print(ResultTable.render(rows))
-        timings.scoreSeconds = outcome.fitSeconds + outcome.predictSeconds
+        timings.scoreSeconds = fitted.seconds + predictSeconds
         timings.totalSeconds = Date().timeIntervalSince(started)
         note(
             String(
-                format: "fit + prior %.1f s, predictive %.1f s, peak RSS %.0f MB", outcome.fitSeconds,
-                outcome.predictSeconds, Self.peakResidentMegabytes()))
+                format: "fit + prior %.1f s, predictive %.1f s, peak RSS %.0f MB", fitted.seconds, predictSeconds,
+                Self.peakResidentMegabytes()))
         if let out = outputs.output {
             let inputs =
                 [(role: "model", path: modelPath), (role: "adapter", path: adapter)]
-                + (fitSet.files + test.files).map { (role: "data", path: $0) }
+                + (fitSet.files + test.files + priorFiles).map { (role: "data", path: $0) }
             var c = options.configuration(model: modelPath).merging(outputs.configuration) { $1 }
             c.merge([
                 "adapter": adapter, "hessian": hessian, "curvature": curvature, "subset": subset, "fit_split": fitSplit,
-                "fit_examples": String(fit.objective.exampleCount), "prior": priorChoice.name, "link": link,
-                "samples": String(samples), "seed": String(seed), "max_factor_dim": String(maxFactorDim),
-                "fit_seconds": String(format: "%.3f", outcome.fitSeconds),
-                "predict_seconds": String(format: "%.3f", outcome.predictSeconds),
+                "fit_examples": String(fit.objective.exampleCount), "prior": priorChoice.name,
+                "prior_structure": priorStructure, "link": predictiveKind == .nn ? "" : link, "predictive": predictive,
+                "samples": String(drawCount), "seed": String(seed), "max_factor_dim": String(maxFactorDim),
+                "fit_seconds": String(format: "%.3f", fitted.seconds),
+                "predict_seconds": String(format: "%.3f", predictSeconds),
                 "peak_rss_mb": String(format: "%.1f", Self.peakResidentMegabytes()),
             ]) { $1 }
             if let fitLimit { c["fit_limit"] = String(fitLimit) }
             if let fitShuffle { c["fit_shuffle"] = String(fitShuffle) }
+            if priorChoice == .grid {
+                c["prior_split"] = priorSplit
+                if let priorLimit { c["prior_limit"] = String(priorLimit) }
+            }
+            if let savePosterior { c["save_posterior"] = savePosterior }
             try RunRecord(
                 command: .laplace, bayevalVersion: Bayeval.version, configuration: c, results: rows,
-                inputs: try RunRecord.hashInputs(inputs), timings: timings, warnings: outcome.warnings,
+                inputs: try RunRecord.hashInputs(inputs), timings: timings, warnings: fitted.warnings,
                 platform: Bayeval.platform(options.device, threads: options.threads)
             ).write(to: out)
         }
-    }
-
-    static func label(_ row: LaplaceProcedure.Row) -> String {
-        "Laplace \(row.structure.rawValue) \(row.link.rawValue)"
-    }
-
-    /// One prediction line per row (MAP first) for an example.
-    func records(_ p: LaplaceProcedure.Prediction, id: String) -> [ExamplePrediction] {
-        [ExamplePrediction(id: id, label: p.label, probs: p.map, method: "MAP")]
-            + structures.flatMap { s in
-                links.map { l in
-                    let row = LaplaceProcedure.Row(structure: s, link: l)
-                    return ExamplePrediction(id: id, label: p.label, probs: p.laplace[row], method: Self.label(row))
-                }
-            }
     }
 
     /// The process's peak resident memory so far (getrusage: kilobytes on Linux).

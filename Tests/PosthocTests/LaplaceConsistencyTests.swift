@@ -130,13 +130,57 @@ import RuntimeCPU
             settings: .init(structures: [.kron, .diag]), backend: backend)
         for structure in fit.structures {
             let ml = fit.marginalLikelihood(structure)
-            let best = ml.maximisingPrior()
-            #expect(abs(ml.negativeGradient(logPrior: Foundation.log(best))) < 1e-6 * Double(structure.parameterCount))
+            let best = ml.maximisingPrior().values[0]
+            let group = ml.groups(.scalar)[0]
+            #expect(
+                abs(group.negativeGradient(logPrior: Foundation.log(best))) < 1e-6 * Double(structure.parameterCount))
             let top = ml.logMarginalLikelihood(prior: best)
             #expect(top.isFinite)
-            for other in [best * 1.05, best / 1.05, ml.upstreamPrior(), 1] {
+            for other in [best * 1.05, best / 1.05, ml.upstreamPrior().values[0], 1] {
                 #expect(ml.logMarginalLikelihood(prior: other) <= top + 1e-9 * abs(top), "\(structure.structure)")
             }
+            // A layerwise prior (one δ per tensor) maximises each block's term: it beats the scalar, and
+            // moving any one of its values lowers the marginal likelihood.
+            let layerwise = ml.maximisingPrior(.layerwise)
+            #expect(layerwise.values.count == s.layout.blocks.count)
+            let topLayerwise = ml.logMarginalLikelihood(prior: layerwise)
+            #expect(topLayerwise >= top - 1e-9 * abs(top))
+            for b in [0, layerwise.values.count / 2, layerwise.values.count - 1] {
+                for factor in [1.05, 1 / 1.05] {
+                    var moved = layerwise.values
+                    moved[b] *= factor
+                    #expect(ml.logMarginalLikelihood(prior: PriorPrecision(moved)) <= topLayerwise)
+                }
+            }
+        }
+    }
+
+    /// Weight samples θ_MAP + U·z/√(λ+δ) have the posterior's covariance: for a direction j, the variance
+    /// of j·θ over draws is j·Σ·jᵀ, the functional variance of that one row.
+    @Test func weightSamplesHaveThePosteriorCovariance() throws {
+        let s = try setup()
+        let fit = try LaplaceFit.fit(
+            s.objective, indices: Array(0..<5), parameters: s.parameters, layout: s.layout,
+            settings: .init(structures: [.kron, .diag]), backend: backend)
+        let P = s.layout.parameterCount
+        var rng = SplitMix64(seed: 11)
+        let direction = (0..<P).map { _ in Float(StandardNormal.doublePair(&rng).0) }
+        for structure in fit.structures {
+            let prior = PriorPrecision.scalar(0.5)
+            let want = structure.functionalVariance([direction], priors: [prior])[0][0][0]
+            let draws = 400
+            var sum = 0.0, squares = 0.0
+            for _ in 0..<draws {
+                let z = (0..<P).map { _ in Float(StandardNormal.doublePair(&rng).0) }
+                let theta = structure.sample(mean: s.layout.values, prior: prior, normals: z)
+                var projection = 0.0
+                for p in 0..<P { projection += Double(direction[p]) * Double(theta[p] - s.layout.values[p]) }
+                sum += projection
+                squares += projection * projection
+            }
+            let variance = squares / Double(draws) - (sum / Double(draws)) * (sum / Double(draws))
+            // The sample variance of 400 Gaussian draws is within 4 standard errors (√(2/400) ≈ 7 %).
+            #expect(abs(variance - want) < 4 * (2.0 / Double(draws)).squareRoot() * want, "\(structure.structure)")
         }
     }
 

@@ -170,7 +170,7 @@ import RuntimeCPU
             let got = ml.logMarginalLikelihood(prior: Double(prior)!)
             #expect(relative(got, want) < 1e-4, "\(structure.structure) LML at δ=\(prior): \(got) vs \(want)")
         }
-        let upstream = ml.upstreamPrior()
+        let upstream = ml.upstreamPrior().values[0]
         #expect(
             relative(upstream, ref.upstream_prior_precision) < 1e-3,
             "\(structure.structure) upstream prior \(upstream) vs \(ref.upstream_prior_precision)")
@@ -186,7 +186,7 @@ import RuntimeCPU
         let (fit, test, parameters) = (c.fit, c.test, c.parameters)
         var predictions: [LaplacePrediction] = []
         try fit.predict(
-            test, indices: Array(0..<test.exampleCount), parameters: parameters, priors: [1, 1, 1], batchSize: 3,
+            test, indices: Array(0..<test.exampleCount), parameters: parameters, priors: [[.scalar(1)], [.scalar(1)], [.scalar(1)]], batchSize: 3,
             backend: CPUBackend(threads: 2)
         ) { predictions += $0 }
         #expect(predictions.count == c.reference.test.labels.count)
@@ -195,12 +195,12 @@ import RuntimeCPU
             for (p, want) in zip(predictions, ref.glm) {
                 for (a, b) in zip(p.logits, want.f_mu) { #expect(abs(a - b) <= 1e-4 * max(1, abs(b))) }
                 let scale = want.f_var.flatMap { $0 }.map(abs).max()!
-                let worst = zip(p.variances[s].flatMap { $0 }, want.f_var.flatMap { $0 }).map { abs($0 - $1) }.max()!
+                let worst = zip(p.variances[s][0].flatMap { $0 }, want.f_var.flatMap { $0 }).map { abs($0 - $1) }.max()!
                 #expect(worst <= 1e-4 * scale, "\(fit.structures[s].structure) f_var off by \(worst) (scale \(scale))")
                 for (link, probs) in [
                     (GLMLink.probit, want.probit), (.bridge, want.bridge), (.bridgeNorm, want.bridge_norm),
                 ] {
-                    let got = link.probabilities(mean: p.logits, variance: p.variances[s])
+                    let got = link.probabilities(mean: p.logits, variance: p.variances[s][0])
                     let off = zip(got, probs).map { abs($0 - $1) }.max()!
                     #expect(off <= 1e-4, "\(fit.structures[s].structure) \(link) off by \(off)")
                 }

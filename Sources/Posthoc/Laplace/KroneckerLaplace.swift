@@ -19,9 +19,8 @@ public struct KroneckerLaplace: LaplaceStructure {
     public var parameterCount: Int { blocks.reduce(0) { $0 + $1.block.count } }
     let backend: any ComputeBackend
 
-    public var spectrum: [Double] {
-        blocks.flatMap { b in b.output.values.flatMap { g in b.input.values.map { g * $0 } } }
-    }
+    /// Each block's products λ^G_o·λ^A_i, output-major, kept (not recomputed per access).
+    public let spectrum: [Double]
 
     init(layout: LaplaceLayout, factors: KroneckerFactors, backend: any ComputeBackend) throws {
         var blocks: [Block] = [], clipped = 0
@@ -35,49 +34,72 @@ public struct KroneckerLaplace: LaplaceStructure {
                     block: block, output: (g.values, g.vectors.map(Float.init)),
                     input: (a.values, a.vectors.map(Float.init))))
         }
+        self.init(blocks: blocks, clipped: clipped, backend: backend)
+    }
+
+    init(blocks: [Block], clipped: Int, backend: any ComputeBackend) {
         self.blocks = blocks
+        spectrum = blocks.flatMap { b in b.output.values.flatMap { g in b.input.values.map { g * $0 } } }
         clippedEigenvalues = clipped
         self.backend = backend
     }
 
-    public func functionalVariance(_ jacobian: [[Float]], prior: Double) -> [[Double]] {
-        let K = jacobian.count
-        var variance = [[Double]](repeating: [Double](repeating: 0, count: K), count: K)
+    public var blockRanges: [Range<Int>]? { blocks.map { $0.block.offset..<($0.block.offset + $0.block.count) } }
+
+    public func toEigenbasis(_ x: [Float], rows n: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: x.count)
+        let P = parameterCount
+        for row in 0..<n {
+            for b in blocks {
+                // V = U_Gᵀ · W · U_A.
+                let start = row * P + b.block.offset
+                let v = rotate(b, Array(x[start..<(start + b.block.count)]), inverse: false)
+                out.replaceSubrange(start..<(start + b.block.count), with: v)
+            }
+        }
+        return out
+    }
+
+    public func fromEigenbasis(_ y: [Float]) -> [Float] {
+        var out = [Float](repeating: 0, count: y.count)
         for b in blocks {
-            let rows = b.block.rows, columns = b.block.columns
-            // V_k = U_Gᵀ · W_k · U_A: the k-th Jacobian row of this block in the factors' eigenbasis.
-            let rotated = jacobian.map { row -> Tensor in
-                let w = Tensor(
-                    shape: [rows, columns], values: Array(row[b.block.offset..<(b.block.offset + b.block.count)]))
-                let t = Tensor(shape: [rows, columns]), v = Tensor(shape: [rows, columns])
-                b.input.vectors.withUnsafeBufferPointer { ua in
+            // W = U_G · V · U_Aᵀ.
+            let start = b.block.offset
+            let w = rotate(b, Array(y[start..<(start + b.block.count)]), inverse: true)
+            out.replaceSubrange(start..<(start + b.block.count), with: w)
+        }
+        return out
+    }
+
+    /// U_Gᵀ·W·U_A, or U_G·W·U_Aᵀ when `inverse`, for one block's rows × columns matrix.
+    private func rotate(_ b: Block, _ w: [Float], inverse: Bool) -> [Float] {
+        let rows = b.block.rows, columns = b.block.columns
+        var t = [Float](repeating: 0, count: w.count), v = [Float](repeating: 0, count: w.count)
+        w.withUnsafeBufferPointer { w in
+            b.input.vectors.withUnsafeBufferPointer { ua in
+                t.withUnsafeMutableBufferPointer { t in
                     backend.gemm(
-                        m: rows, n: columns, k: columns, alpha: 1, a: w.pointer, lda: columns, b: ua.baseAddress!,
-                        ldb: columns, transposeB: false, beta: 0, c: t.pointer, ldc: columns)
+                        m: rows, n: columns, k: columns, alpha: 1, a: w.baseAddress!, lda: columns,
+                        b: ua.baseAddress!, ldb: columns, transposeB: inverse, beta: 0, c: t.baseAddress!,
+                        ldc: columns)
                 }
-                b.output.vectors.withUnsafeBufferPointer { ug in
-                    backend.gemmTransposedA(
-                        m: rows, n: columns, k: rows, alpha: 1, a: ug.baseAddress!, lda: rows, b: t.pointer,
-                        ldb: columns, beta: 0, c: v.pointer, ldc: columns)
-                }
-                return withExtendedLifetime((w, t)) { v }
             }
-            var inverse = [Double](repeating: 0, count: rows * columns)
-            for o in 0..<rows {
-                for i in 0..<columns { inverse[o * columns + i] = 1 / (b.output.values[o] * b.input.values[i] + prior) }
-            }
-            withExtendedLifetime(rotated) {
-                for k in 0..<K {
-                    for l in k..<K {
-                        var s = 0.0
-                        let vk = rotated[k].pointer, vl = rotated[l].pointer
-                        for i in 0..<(rows * columns) { s += Double(vk[i]) * Double(vl[i]) * inverse[i] }
-                        variance[k][l] += s
-                        if l != k { variance[l][k] += s }
+        }
+        t.withUnsafeBufferPointer { t in
+            b.output.vectors.withUnsafeBufferPointer { ug in
+                v.withUnsafeMutableBufferPointer { v in
+                    if inverse {
+                        backend.gemm(
+                            m: rows, n: columns, k: rows, alpha: 1, a: ug.baseAddress!, lda: rows, b: t.baseAddress!,
+                            ldb: columns, transposeB: false, beta: 0, c: v.baseAddress!, ldc: columns)
+                    } else {
+                        backend.gemmTransposedA(
+                            m: rows, n: columns, k: rows, alpha: 1, a: ug.baseAddress!, lda: rows, b: t.baseAddress!,
+                            ldb: columns, beta: 0, c: v.baseAddress!, ldc: columns)
                     }
                 }
             }
         }
-        return variance
+        return v
     }
 }

@@ -94,7 +94,7 @@ public struct LaplaceFit {
         for s in settings.structures {
             switch s {
             case .kron: structures.append(try KroneckerLaplace(layout: layout, factors: kronecker!, backend: backend))
-            case .diag: structures.append(DiagonalLaplace(diagonal: diagonal))
+            case .diag: structures.append(DiagonalLaplace(diagonal: diagonal, layout: layout))
             case .full:
                 structures.append(
                     try FullLaplace(
@@ -107,7 +107,18 @@ public struct LaplaceFit {
 
     /// The marginal likelihood of structure `s` as a function of its prior precision.
     public func marginalLikelihood(_ s: any LaplaceStructure) -> MarginalLikelihood {
-        MarginalLikelihood(spectrum: s.spectrum, loss: loss, squaredNorm: layout.squaredNorm)
+        MarginalLikelihood(
+            spectrum: s.spectrum, loss: loss, squaredNorm: layout.squaredNorm,
+            blocks: s.blockRanges.map { ranges in
+                zip(ranges, layout.blocks).map { range, block in
+                    (
+                        range,
+                        layout.values[block.offset..<(block.offset + block.count)].reduce(0) {
+                            $0 + Double($1) * Double($1)
+                        }
+                    )
+                }
+            })
     }
 }
 
@@ -118,18 +129,18 @@ public struct LaplacePrediction: Sendable {
     public let index: Int
     public let label: Int
     public let logits: [Double]
-    /// Per structure (in the fit's order): the K × K variance of the logits.
-    public let variances: [[[Double]]]
+    /// Per structure (in the fit's order) and prior asked for it: the K × K variance of the logits.
+    public let variances: [[[[Double]]]]
 }
 
 extension LaplaceFit {
     /// Predictions for `objective`'s examples at `indices`, one call of `body` per batch (so a caller can
-    /// write them as they come). `priors[i]` is the prior precision of `structures[i]`.
+    /// write them as they come). `priors[i]` are the prior precisions `structures[i]` is predicted with.
     public func predict(
-        _ objective: any TrainingObjective, indices: [Int], parameters: AdapterParameters, priors: [Double],
+        _ objective: any TrainingObjective, indices: [Int], parameters: AdapterParameters, priors: [[PriorPrecision]],
         batchSize: Int, backend: any ComputeBackend, body: ([LaplacePrediction]) throws -> Void
     ) throws {
-        precondition(priors.count == structures.count, "one prior precision per structure")
+        precondition(priors.count == structures.count, "prior precisions for every structure")
         let collector = CurvatureCollector(layout: layout, backend: backend, kronecker: nil, perExample: true)
         try objective.curvature(
             indices, target: .logits, batchSize: batchSize, parameters: parameters, observer: collector
@@ -148,7 +159,7 @@ extension LaplaceFit {
                 predictions.append(
                     LaplacePrediction(
                         index: index, label: outputs.labels[n], logits: outputs.logits[n].map(Double.init),
-                        variances: zip(structures, priors).map { $0.functionalVariance(jacobian, prior: $1) }))
+                        variances: zip(structures, priors).map { $0.functionalVariance(jacobian, priors: $1) }))
             }
             try body(predictions)
         }

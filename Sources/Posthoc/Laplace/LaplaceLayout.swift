@@ -52,6 +52,8 @@ public struct LaplaceLayout: Sendable {
     public var parameterCount: Int { values.count }
     /// Block index of each (module, role).
     let index: [String: [Role: Int]]
+    /// The index in `AdapterParameters.parameters` of each block's tensor.
+    let parameterIndex: [Int]
 
     /// θ over `subset` of an attached adapter's `parameters`; `name` (the adapter's directory) names it
     /// in errors.
@@ -80,6 +82,7 @@ public struct LaplaceLayout: Sendable {
         // Registration order, then the adapter's own order within a module (A before B, weight before bias).
         let ordered = chosen.sorted { ($0.element.position, $0.offset) < ($1.element.position, $1.offset) }
         var blocks: [Block] = [], values: [Float] = [], index: [String: [Role: Int]] = [:]
+        parameterIndex = ordered.map(\.offset)
         for (_, p) in ordered {
             let role = Role(p.role)
             let shape = p.value.shape
@@ -94,6 +97,19 @@ public struct LaplaceLayout: Sendable {
         self.values = values
         self.subset = subset
         self.index = index
+    }
+
+    /// Puts θ (layout order) into the adapter's tensors, which the model computes with (a weight sample
+    /// of a posterior; `values` restores the MAP).
+    public func write(_ theta: [Float], into parameters: AdapterParameters) {
+        precondition(theta.count == parameterCount, "θ has \(parameterCount) values")
+        for (block, i) in zip(blocks, parameterIndex) {
+            let tensor = parameters.parameters[i].value
+            theta.withUnsafeBufferPointer {
+                tensor.pointer.update(from: $0.baseAddress! + block.offset, count: block.count)
+            }
+        }
+        parameters.valuesChanged()
     }
 
     /// The index of a module's block of `role`; nil when θ does not hold it.

@@ -11,32 +11,44 @@ public struct LaplaceProcedure {
         case marglik
         /// laplace-torch's schedule: Adam on log δ from 1, lr 0.1, 100 steps.
         case upstream
+        /// The δ of laplace-torch's grid whose predictive has the lowest NLL on held-out examples, per
+        /// structure and link.
+        case grid
         case fixed(Double)
 
         public var name: String {
             switch self {
             case .marglik: "marglik"
             case .upstream: "upstream"
+            case .grid: "grid"
             case .fixed: "fixed"
             }
         }
     }
 
+    /// laplace-torch's default grid: log10 δ from −4 to 4 in 100 points.
+    public static let priorGrid: [Double] = (0..<100).map { Foundation.pow(10, -4 + 8 * Double($0) / 99) }
+
     public struct Settings: Sendable {
         public var fit: LaplaceFit.Settings
         public var prior: PriorChoice
+        public var priorStructure: PriorPrecision.Structure
+        public var predictive: Predictive
         public var links: [GLMLink]
-        /// Draws per example of the `mc` link, seeded by (seed, example).
+        /// Draws per example of the `mc` link, seeded by (seed, example); weight samples of `nn`.
         public var samples: Int
         public var seed: UInt64
         public var batchSize: Int
 
         public init(
-            fit: LaplaceFit.Settings, prior: PriorChoice, links: [GLMLink], samples: Int = 10_000, seed: UInt64 = 0,
+            fit: LaplaceFit.Settings, prior: PriorChoice, priorStructure: PriorPrecision.Structure = .scalar,
+            predictive: Predictive = .glm, links: [GLMLink], samples: Int = 10_000, seed: UInt64 = 0,
             batchSize: Int = 8
         ) {
+            self.predictive = predictive
             self.fit = fit
             self.prior = prior
+            self.priorStructure = priorStructure
             self.links = links
             self.samples = samples
             self.seed = seed
@@ -44,15 +56,28 @@ public struct LaplaceProcedure {
         }
     }
 
-    /// One fitted structure with its prior.
+    /// One fitted structure with the prior one row predicts with.
     public struct Posterior: Sendable {
         public let structure: HessianStructure
-        public let priorPrecision: Double
+        public let prior: PriorPrecision
         public let logMarginalLikelihood: Double
         public let clippedEigenvalues: Int
     }
 
-    /// One test example: the MAP's probabilities and, per (structure, link), the predictive's.
+    /// laplace-torch's `pred_type`: the linearised model (with a link) or weight samples through the network.
+    public enum Predictive: String, CaseIterable, Sendable { case glm, nn }
+
+    /// One table row: a structure and its predictive, GLM with a link or, with `link` nil, NN.
+    public struct Row: Hashable, Sendable {
+        public let structure: HessianStructure
+        public let link: GLMLink?
+        public init(structure: HessianStructure, link: GLMLink?) {
+            self.structure = structure
+            self.link = link
+        }
+    }
+
+    /// One test example: the MAP's probabilities and, per row, the predictive's.
     public struct Prediction: Sendable {
         public let index: Int
         public let label: Int
@@ -60,37 +85,112 @@ public struct LaplaceProcedure {
         public let laplace: [Row: [Double]]
     }
 
-    public struct Row: Hashable, Sendable {
-        public let structure: HessianStructure
-        public let link: GLMLink
-        public init(structure: HessianStructure, link: GLMLink) {
-            self.structure = structure
-            self.link = link
-        }
-    }
-
-    public struct Outcome: Sendable {
-        public let posteriors: [Posterior]
-        public let parameterCount: Int
-        public let fitExamples: Int
-        public let fitSeconds: Double
-        public let predictSeconds: Double
+    /// The fitted structures and each row's prior.
+    public struct Fitted {
+        public let fit: LaplaceFit
+        /// Structure-major, links in the asked order.
+        public let rows: [Row]
+        public let posteriors: [Row: Posterior]
+        public let seconds: Double
         public let warnings: [String]
-        public var rows: [Row] { posteriors.flatMap { p in links.map { Row(structure: p.structure, link: $0) } } }
-        let links: [GLMLink]
+
+        /// The same posteriors with other rows: per structure, one per link (nil: NN), each with the prior
+        /// this fit chose for that link, or else for the structure's first row.
+        public func withRows(_ links: [GLMLink?]) -> Fitted {
+            var rows: [Row] = [], posteriors: [Row: Posterior] = [:]
+            for s in fit.structures {
+                guard let first = self.rows.first(where: { $0.structure == s.structure }) else { continue }
+                for link in links {
+                    let row = Row(structure: s.structure, link: link)
+                    rows.append(row)
+                    posteriors[row] = self.posteriors[row] ?? self.posteriors[first]!
+                }
+            }
+            return Fitted(fit: fit, rows: rows, posteriors: posteriors, seconds: seconds, warnings: warnings)
+        }
     }
 
     public let settings: Settings
     public init(settings: Settings) { self.settings = settings }
 
-    public func run(
-        fit fitObjective: any TrainingObjective, test testObjective: any TrainingObjective,
+    /// Fits every structure on `fitObjective`'s examples and chooses the priors; `validation` holds the
+    /// held-out examples of `--prior grid`.
+    public func fit(
+        _ fitObjective: any TrainingObjective, validation: (any TrainingObjective)? = nil,
         parameters: AdapterParameters, layout: LaplaceLayout, backend: any ComputeBackend,
-        progress: (_ phase: String, _ done: Int, _ total: Int) -> Void = { _, _, _ in },
-        predictions: ([Prediction]) throws -> Void
-    ) throws -> Outcome {
+        progress: (_ phase: String, _ done: Int, _ total: Int) -> Void = { _, _, _ in }
+    ) throws -> Fitted {
+        try checkSettings(layout: layout, validation: validation)
+        let start = Date()
+        let fitCount = fitObjective.exampleCount
+        progress("fit", 0, fitCount)
+        let fit = try LaplaceFit.fit(
+            fitObjective, indices: Array(0..<fitCount), parameters: parameters, layout: layout,
+            settings: settings.fit, backend: backend, progress: { progress("fit", $0, fitCount) })
+        var warnings: [String] = []
+        for s in fit.structures where !s.spectrum.allSatisfy(\.isFinite) {
+            throw UsageError(
+                file: "fit split", item: s.structure.rawValue, "the curvature holds NaN or infinite values")
+        }
+        let gridChoice = try settings.prior == .grid ? gridSearch(fit, validation!, parameters, backend, progress) : [:]
+        var rows: [Row] = [], posteriors: [Row: Posterior] = [:]
+        for s in fit.structures {
+            let ml = fit.marginalLikelihood(s)
+            if settings.priorStructure == .layerwise && !ml.allowsLayerwise {
+                throw UsageError(
+                    file: "--prior-structure", item: "layerwise",
+                    "the \(s.structure.rawValue) structure's eigenbasis mixes θ's blocks; a layerwise prior goes "
+                        + "with kron or diag")
+            }
+            for link in settings.predictive == .nn ? [nil] : settings.links.map(Optional.some) {
+                let row = Row(structure: s.structure, link: link)
+                let prior: PriorPrecision
+                switch settings.prior {
+                case .marglik: prior = ml.maximisingPrior(settings.priorStructure)
+                case .upstream: prior = ml.upstreamPrior(settings.priorStructure)
+                case .grid: prior = .scalar(gridChoice[row]!)
+                case .fixed(let δ): prior = .scalar(δ)
+                }
+                let edge = prior.values.filter { $0 <= Foundation.exp(-39.9) || $0 >= Foundation.exp(39.9) }.count
+                // The marginal likelihood's prior is the same for every link: warned about once.
+                if settings.prior == .marglik && edge > 0 && link == settings.links.first {
+                    warnings.append(
+                        "\(s.structure.rawValue): the marginal likelihood is maximised at the edge of the search "
+                            + "for \(edge) of \(prior.values.count) prior values; the posterior is degenerate")
+                }
+                if settings.prior == .grid, let δ = prior.values.first,
+                    δ == Self.priorGrid.first || δ == Self.priorGrid.last
+                {
+                    warnings.append(
+                        "\(s.structure.rawValue) \(link?.rawValue ?? "nn"): the grid's best prior precision \(δ) is at its "
+                            + "edge")
+                }
+                rows.append(row)
+                posteriors[row] = Posterior(
+                    structure: s.structure, prior: prior, logMarginalLikelihood: ml.logMarginalLikelihood(prior: prior),
+                    clippedEigenvalues: s.clippedEigenvalues)
+            }
+        }
+        return Fitted(
+            fit: fit, rows: rows, posteriors: posteriors, seconds: Date().timeIntervalSince(start), warnings: warnings)
+    }
+
+    func checkSettings(layout: LaplaceLayout, validation: (any TrainingObjective)?) throws {
         if case .fixed(let δ) = settings.prior, !(δ > 0 && δ.isFinite) {
             throw UsageError(file: "--prior-precision", item: "\(δ)", "the prior precision must be positive and finite")
+        }
+        if settings.prior == .grid {
+            guard settings.predictive == .glm else {
+                throw UsageError(
+                    file: "--prior", item: "grid", "the grid search scores the GLM predictive; use marglik with nn")
+            }
+            guard let validation, validation.exampleCount > 0 else {
+                throw UsageError(file: "--prior-split", item: "grid", "--prior grid needs held-out examples")
+            }
+            guard settings.priorStructure == .scalar else {
+                throw UsageError(
+                    file: "--prior-structure", item: "layerwise", "--prior grid searches a scalar prior precision")
+            }
         }
         if let bad = layout.values.firstIndex(where: { !$0.isFinite }) {
             let block = layout.blocks.last { $0.offset <= bad }!
@@ -98,62 +198,151 @@ public struct LaplaceProcedure {
                 file: "adapter", item: "\(block.module) \(block.role.rawValue)",
                 "holds NaN or infinite values; no posterior can be centred on it")
         }
-        let fitStart = Date()
-        let fitCount = fitObjective.exampleCount
-        progress("fit", 0, fitCount)
-        let fit = try LaplaceFit.fit(
-            fitObjective, indices: Array(0..<fitCount), parameters: parameters, layout: layout,
-            settings: settings.fit, backend: backend, progress: { progress("fit", $0, fitCount) })
-        var warnings: [String] = []
-        let posteriors = try fit.structures.map { s -> Posterior in
-            guard s.spectrum.allSatisfy(\.isFinite) else {
-                throw UsageError(
-                    file: "fit split", item: s.structure.rawValue, "the curvature holds NaN or infinite values")
-            }
-            let ml = fit.marginalLikelihood(s)
-            let δ: Double
-            switch settings.prior {
-            case .marglik: δ = ml.maximisingPrior()
-            case .upstream: δ = ml.upstreamPrior()
-            case .fixed(let value): δ = value
-            }
-            if settings.prior == .marglik && (δ <= Foundation.exp(-39.9) || δ >= Foundation.exp(39.9)) {
-                warnings.append(
-                    "\(s.structure.rawValue): the marginal likelihood is maximised at the edge of the search "
-                        + "(δ = \(δ)); the posterior is degenerate")
-            }
-            return Posterior(
-                structure: s.structure, priorPrecision: δ, logMarginalLikelihood: ml.logMarginalLikelihood(prior: δ),
-                clippedEigenvalues: s.clippedEigenvalues)
-        }
-        let fitSeconds = Date().timeIntervalSince(fitStart)
-        let predictStart = Date()
-        let testCount = testObjective.exampleCount
-        progress("predict", 0, testCount)
+    }
+
+    /// laplace-torch's `gridsearch`: per structure and link, the grid's δ with the lowest NLL of the
+    /// predictive on `validation`; one pass of Jacobians serves the whole grid.
+    func gridSearch(
+        _ fit: LaplaceFit, _ validation: any TrainingObjective, _ parameters: AdapterParameters,
+        _ backend: any ComputeBackend, _ progress: (String, Int, Int) -> Void
+    ) throws -> [Row: Double] {
+        let grid = Self.priorGrid.map(PriorPrecision.scalar)
+        var nll: [Row: [Double]] = [:]
+        let total = validation.exampleCount
+        progress("prior grid", 0, total)
         var done = 0
         try fit.predict(
-            testObjective, indices: Array(0..<testCount), parameters: parameters,
-            priors: posteriors.map(\.priorPrecision), batchSize: settings.batchSize, backend: backend
+            validation, indices: Array(0..<total), parameters: parameters,
+            priors: fit.structures.map { _ in grid }, batchSize: settings.batchSize, backend: backend
+        ) { batch in
+            for p in batch {
+                for (s, variances) in zip(fit.structures, p.variances) {
+                    for link in settings.links {
+                        let row = Row(structure: s.structure, link: link)
+                        var sums = nll[row] ?? [Double](repeating: 0, count: grid.count)
+                        for (g, variance) in variances.enumerated() {
+                            let probs = link.probabilities(
+                                mean: p.logits, variance: variance, samples: settings.samples,
+                                seed: SplitMix64.stream(p.index, of: settings.seed).state)
+                            sums[g] -= Foundation.log(max(probs[p.label], 1e-300))
+                        }
+                        nll[row] = sums
+                    }
+                }
+            }
+            done += batch.count
+            progress("prior grid", done, total)
+        }
+        return nll.mapValues { sums in Self.priorGrid[sums.indices.min { sums[$0] < sums[$1] }!] }
+    }
+
+    /// The predictive of every row on `testObjective`'s examples; returns the seconds it took.
+    public func predict(
+        _ fitted: Fitted, test testObjective: any TrainingObjective, parameters: AdapterParameters,
+        backend: any ComputeBackend, progress: (_ phase: String, _ done: Int, _ total: Int) -> Void = { _, _, _ in },
+        predictions: ([Prediction]) throws -> Void
+    ) throws -> Double {
+        let start = Date()
+        let testCount = testObjective.exampleCount
+        // Each structure is predicted with the distinct priors of its rows.
+        let priors = fitted.fit.structures.map { s in
+            var distinct: [PriorPrecision] = []
+            for row in fitted.rows where row.structure == s.structure {
+                let prior = fitted.posteriors[row]!.prior
+                if !distinct.contains(prior) { distinct.append(prior) }
+            }
+            return distinct
+        }
+        progress("predict", 0, testCount)
+        var done = 0
+        try fitted.fit.predict(
+            testObjective, indices: Array(0..<testCount), parameters: parameters, priors: priors,
+            batchSize: settings.batchSize, backend: backend
         ) { batch in
             try predictions(
                 batch.map { p in
                     var laplace: [Row: [Double]] = [:]
-                    for (s, variance) in zip(posteriors, p.variances) {
-                        for link in settings.links {
-                            laplace[Row(structure: s.structure, link: link)] = link.probabilities(
+                    for (s, structure) in fitted.fit.structures.enumerated() {
+                        for row in fitted.rows where row.structure == structure.structure {
+                            guard let link = row.link else { continue }
+                            let variance = p.variances[s][priors[s].firstIndex(of: fitted.posteriors[row]!.prior)!]
+                            laplace[row] = link.probabilities(
                                 mean: p.logits, variance: variance, samples: settings.samples,
                                 seed: SplitMix64.stream(p.index, of: settings.seed).state)
                         }
                     }
-                    return Prediction(
-                        index: p.index, label: p.label, map: GLMLink.softmax(p.logits), laplace: laplace)
+                    return Prediction(index: p.index, label: p.label, map: GLMLink.softmax(p.logits), laplace: laplace)
                 })
             done += batch.count
             progress("predict", done, testCount)
         }
-        return Outcome(
-            posteriors: posteriors, parameterCount: layout.parameterCount, fitExamples: fit.count,
-            fitSeconds: fitSeconds, predictSeconds: Date().timeIntervalSince(predictStart), warnings: warnings,
-            links: settings.links)
+        return Date().timeIntervalSince(start)
+    }
+}
+
+extension LaplaceProcedure {
+    /// laplace-torch's `pred_type="nn"`: the mean of the softmax over `settings.samples` weight draws
+    /// θ_k = θ_MAP + U·z_k/√(λ + δ) of each structure's posterior (correlated within each block of a
+    /// Kronecker structure, across all of θ for full), every test example under the same draws. z_k is
+    /// seeded by (seed, k) and shared by the structures. The draws are made once and kept (samples × P
+    /// floats per structure); each batch then runs one forward pass per draw, so predictions are written
+    /// batch by batch. The adapter's MAP values are restored afterwards.
+    public func predictSampled(
+        _ fitted: Fitted, test testObjective: any TrainingObjective, parameters: AdapterParameters,
+        progress: (_ phase: String, _ done: Int, _ total: Int) -> Void = { _, _, _ in },
+        predictions: ([Prediction]) throws -> Void
+    ) throws -> Double {
+        let start = Date()
+        let layout = fitted.fit.layout, P = layout.parameterCount
+        let rows = fitted.rows.filter { $0.link == nil }
+        let normals = (0..<settings.samples).map { k -> [Float] in
+            var rng = SplitMix64.stream(k, of: settings.seed)
+            var z = [Float](repeating: 0, count: P)
+            var i = 0
+            while i < P {
+                let (a, b) = StandardNormal.pair(&rng)
+                z[i] = a
+                if i + 1 < P { z[i + 1] = b }
+                i += 2
+            }
+            return z
+        }
+        let draws = rows.map { row -> [[Float]] in
+            let structure = fitted.fit.structures.first { $0.structure == row.structure }!
+            let prior = fitted.posteriors[row]!.prior
+            return normals.map { structure.sample(mean: layout.values, prior: prior, normals: $0) }
+        }
+        defer { layout.write(layout.values, into: parameters) }
+        let total = testObjective.exampleCount
+        progress("predict", 0, total)
+        for begin in stride(from: 0, to: total, by: max(1, settings.batchSize)) {
+            let batch = Array(begin..<min(total, begin + settings.batchSize))
+            layout.write(layout.values, into: parameters)
+            let (logits, labels) = testObjective.choiceLogits(batch)
+            var sums = rows.map { _ in batch.map { i in [Double](repeating: 0, count: logits[i - begin].count) } }
+            for (r, rowDraws) in draws.enumerated() {
+                for theta in rowDraws {
+                    layout.write(theta, into: parameters)
+                    let sampled = testObjective.choiceLogits(batch).logits
+                    for (n, z) in sampled.enumerated() {
+                        guard z.allSatisfy(\.isFinite) else {
+                            throw UsageError(
+                                file: "test split", item: "example \(batch[n])",
+                                "its logits under a weight sample are NaN or infinite")
+                        }
+                        let p = LogitGradients.softmax(z.map(Double.init))
+                        for c in p.indices { sums[r][n][c] += p[c] / Double(draws[r].count) }
+                    }
+                }
+            }
+            try predictions(
+                batch.enumerated().map { n, index in
+                    Prediction(
+                        index: index, label: labels[n], map: GLMLink.softmax(logits[n].map(Double.init)),
+                        laplace: Dictionary(uniqueKeysWithValues: rows.enumerated().map { ($1, sums[$0][n]) }))
+                })
+            progress("predict", batch.last! + 1, total)
+        }
+        return Date().timeIntervalSince(start)
     }
 }

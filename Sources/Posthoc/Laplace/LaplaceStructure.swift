@@ -6,44 +6,113 @@ public enum HessianStructure: String, CaseIterable, Sendable {
     case kron, diag, full
 }
 
-/// A Laplace posterior N(θ_MAP, (H + δI)⁻¹) over the adapter's θ, for one Hessian structure H fitted
-/// from a curvature pass: one type per structure behind this protocol. With a scalar prior precision δ
-/// every structure reduces to two things: the eigenvalues of H (so log det(H + δI) = Σ log(λ + δ), and the
-/// marginal likelihood and its maximisation follow, see `MarginalLikelihood`), and the variance J·Σ·Jᵀ of
-/// the outputs for an example's Jacobian rows.
+/// A prior precision δ: one for all of θ, or one per block of θ (laplace-torch's `prior_structure`
+/// `scalar` and `layerwise`, the latter one value per parameter tensor).
+public struct PriorPrecision: Sendable, Equatable {
+    public enum Structure: String, CaseIterable, Sendable { case scalar, layerwise }
+    /// One value, or one per block of the layout.
+    public let values: [Double]
+    public init(_ values: [Double]) { self.values = values }
+    public static func scalar(_ δ: Double) -> PriorPrecision { PriorPrecision([δ]) }
+    public var isScalar: Bool { values.count == 1 }
+    func value(block b: Int) -> Double { values.count == 1 ? values[0] : values[b] }
+}
+
+/// A Laplace posterior N(θ_MAP, (H + δ)⁻¹) over the adapter's θ, for one Hessian structure H fitted from
+/// a curvature pass: one type per structure behind this protocol. Every structure is an orthonormal
+/// eigenbasis U of H with its eigenvalues λ, U block-diagonal over θ's blocks for kron and diag (so a
+/// per-block prior stays diagonal in it), dense for full. The rest follows once for all of them (the
+/// extension below): log det(H + δ) = Σ log(λ_i + δ_i) and the marginal likelihood (`MarginalLikelihood`),
+/// the logits' variance J·Σ·Jᵀ = Σ_i (JU)_{ki} (JU)_{li} / (λ_i + δ_i), and weight samples
+/// θ = θ_MAP + U·(z / √(λ + δ)).
 public protocol LaplaceStructure {
     var structure: HessianStructure { get }
     var parameterCount: Int { get }
-    /// The eigenvalues of H, P of them (a Kronecker block's are the products of its factors' eigenvalues).
+    /// The eigenvalues of H, P of them, in eigenbasis order (a Kronecker block's are the products of its
+    /// factors' eigenvalues, output-major).
     var spectrum: [Double] { get }
+    /// The eigenbasis coordinates of each block of θ (layout order) when U is block-diagonal; nil when it
+    /// mixes blocks (full), which a per-block prior then cannot be combined with.
+    var blockRanges: [Range<Int>]? { get }
     /// Eigenvalues below zero that round-off produced, clipped to zero.
     var clippedEigenvalues: Int { get }
-    /// J·(H + δI)⁻¹·Jᵀ (K × K) for one example's K Jacobian rows, each P long in layout order.
-    func functionalVariance(_ jacobian: [[Float]], prior: Double) -> [[Double]]
+    /// Uᵀ·x for each of the `rows` vectors of θ in `x` (rows × P, row-major).
+    func toEigenbasis(_ x: [Float], rows: Int) -> [Float]
+    /// U·y for one vector of eigenbasis coordinates.
+    func fromEigenbasis(_ y: [Float]) -> [Float]
+}
+
+extension LaplaceStructure {
+    /// The prior's coordinates: one range per prior value, with that value.
+    func priorRanges(_ prior: PriorPrecision) -> [(range: Range<Int>, δ: Double)] {
+        if prior.isScalar { return [(0..<parameterCount, prior.values[0])] }
+        guard let blocks = blockRanges, blocks.count == prior.values.count else {
+            preconditionFailure("a per-block prior needs a block-diagonal structure with one value per block")
+        }
+        return zip(blocks, prior.values).map { ($0, $1) }
+    }
+
+    /// J·(H + δ)⁻¹·Jᵀ (K × K) for one example's K Jacobian rows (each P long, layout order), for each of
+    /// `priors`: one rotation into the eigenbasis serves them all.
+    public func functionalVariance(_ jacobian: [[Float]], priors: [PriorPrecision]) -> [[[Double]]] {
+        let K = jacobian.count, P = parameterCount
+        let v = toEigenbasis(jacobian.flatMap { $0 }, rows: K)
+        var out = [[[Double]]](
+            repeating: [[Double]](repeating: [Double](repeating: 0, count: K), count: K), count: priors.count)
+        let spectrum = spectrum
+        let pairs = (0..<K).flatMap { k in (k..<K).map { (k, $0) } }
+        for (p, prior) in priors.enumerated() {
+            var sums = [Double](repeating: 0, count: pairs.count)
+            for (range, δ) in priorRanges(prior) {
+                for i in range {
+                    let inverse = 1 / (spectrum[i] + δ)
+                    for (j, (k, l)) in pairs.enumerated() {
+                        sums[j] += Double(v[k * P + i]) * Double(v[l * P + i]) * inverse
+                    }
+                }
+            }
+            for (j, (k, l)) in pairs.enumerated() {
+                out[p][k][l] = sums[j]
+                out[p][l][k] = sums[j]
+            }
+        }
+        return out
+    }
+
+    public func functionalVariance(_ jacobian: [[Float]], prior: Double) -> [[Double]] {
+        functionalVariance(jacobian, priors: [.scalar(prior)])[0]
+    }
+
+    /// θ_MAP + U·(z / √(λ + δ)) for standard normal z: one weight sample of the posterior.
+    public func sample(mean: [Float], prior: PriorPrecision, normals z: [Float]) -> [Float] {
+        var scaled = z
+        let spectrum = spectrum
+        for (range, δ) in priorRanges(prior) {
+            for i in range { scaled[i] = Float(Double(z[i]) / (spectrum[i] + δ).squareRoot()) }
+        }
+        let offset = fromEigenbasis(scaled)
+        return zip(mean, offset).map { $0 + $1 }
+    }
 }
 
 /// The exact GGN diagonal h = Σ_n Σ_c g_{nc}² (g the θ-gradient of pass c of the loss Hessian's root),
 /// as laplace-torch's `DiagLaplace` with `CurvlinopsGGN` (the diagonal of Σ_n J_nᵀ Λ_n J_n); with
-/// empirical-Fisher passes, the Fisher's diagonal instead.
+/// empirical-Fisher passes, the Fisher's diagonal instead. Its eigenbasis is θ's own.
 public struct DiagonalLaplace: LaplaceStructure {
     public let diagonal: [Double]
+    public let blockRanges: [Range<Int>]?
     public var structure: HessianStructure { .diag }
     public var parameterCount: Int { diagonal.count }
     public var spectrum: [Double] { diagonal }
     public var clippedEigenvalues: Int { 0 }
 
-    public init(diagonal: [Double]) { self.diagonal = diagonal }
-
-    public func functionalVariance(_ jacobian: [[Float]], prior: Double) -> [[Double]] {
-        let inverse = diagonal.map { 1 / ($0 + prior) }
-        return jacobian.map { jk in
-            jacobian.map { jl in
-                var s = 0.0
-                for p in 0..<inverse.count { s += Double(jk[p]) * Double(jl[p]) * inverse[p] }
-                return s
-            }
-        }
+    public init(diagonal: [Double], layout: LaplaceLayout) {
+        self.diagonal = diagonal
+        blockRanges = layout.blocks.map { $0.offset..<($0.offset + $0.count) }
     }
+
+    public func toEigenbasis(_ x: [Float], rows: Int) -> [Float] { x }
+    public func fromEigenbasis(_ y: [Float]) -> [Float] { y }
 }
 
 /// The dense GGN H = Σ_n J_nᵀ Λ_n J_n, for small θ (a head, a core subset): eigendecomposed once, so
@@ -54,6 +123,7 @@ public struct FullLaplace: LaplaceStructure {
     public var structure: HessianStructure { .full }
     public var parameterCount: Int { eigen.values.count }
     public var spectrum: [Double] { eigen.values }
+    public var blockRanges: [Range<Int>]? { nil }
     let backend: any ComputeBackend
 
     /// The most parameters a full structure is fitted for: the fit holds about 28·P² bytes at its peak (the
@@ -62,29 +132,44 @@ public struct FullLaplace: LaplaceStructure {
 
     init(hessian: [Double], dimension: Int, backend: any ComputeBackend) throws {
         let e = try SymmetricEigen(hessian, dimension: dimension, name: "full GGN")
-        eigen = (e.values, e.vectors.map(Float.init))
-        clippedEigenvalues = e.clipped
+        self.init(eigen: (e.values, e.vectors.map(Float.init)), clipped: e.clipped, backend: backend)
+    }
+
+    init(eigen: (values: [Double], vectors: [Float]), clipped: Int, backend: any ComputeBackend) {
+        self.eigen = eigen
+        clippedEigenvalues = clipped
         self.backend = backend
     }
 
-    public func functionalVariance(_ jacobian: [[Float]], prior: Double) -> [[Double]] {
-        // JU (K × P), then Σ_i (JU)_ki (JU)_li / (λ_i + δ).
-        let P = parameterCount, K = jacobian.count
-        let j = Tensor(shape: [K, P], values: jacobian.flatMap { $0 }), ju = Tensor(shape: [K, P])
-        eigen.vectors.withUnsafeBufferPointer { u in
-            backend.gemm(
-                m: K, n: P, k: P, alpha: 1, a: j.pointer, lda: P, b: u.baseAddress!, ldb: P, transposeB: false,
-                beta: 0, c: ju.pointer, ldc: P)
-        }
-        let inverse = eigen.values.map { 1 / ($0 + prior) }
-        return withExtendedLifetime(j) {
-            (0..<K).map { k in
-                (0..<K).map { l in
-                    var s = 0.0
-                    for i in 0..<P { s += Double(ju[k * P + i]) * Double(ju[l * P + i]) * inverse[i] }
-                    return s
+    public func toEigenbasis(_ x: [Float], rows: Int) -> [Float] {
+        // (X·U): rows × P.
+        let P = parameterCount
+        var out = [Float](repeating: 0, count: rows * P)
+        x.withUnsafeBufferPointer { x in
+            eigen.vectors.withUnsafeBufferPointer { u in
+                out.withUnsafeMutableBufferPointer { o in
+                    backend.gemm(
+                        m: rows, n: P, k: P, alpha: 1, a: x.baseAddress!, lda: P, b: u.baseAddress!, ldb: P,
+                        transposeB: false, beta: 0, c: o.baseAddress!, ldc: P)
                 }
             }
         }
+        return out
+    }
+
+    public func fromEigenbasis(_ y: [Float]) -> [Float] {
+        // (U·y)ᵀ = yᵀ·Uᵀ.
+        let P = parameterCount
+        var out = [Float](repeating: 0, count: P)
+        y.withUnsafeBufferPointer { y in
+            eigen.vectors.withUnsafeBufferPointer { u in
+                out.withUnsafeMutableBufferPointer { o in
+                    backend.gemm(
+                        m: 1, n: P, k: P, alpha: 1, a: y.baseAddress!, lda: P, b: u.baseAddress!, ldb: P,
+                        transposeB: true, beta: 0, c: o.baseAddress!, ldc: P)
+                }
+            }
+        }
+        return out
     }
 }

@@ -10,6 +10,9 @@ public protocol TrainingObjective: AnyObject {
     /// One batch of a curvature pass (see `curvature`): the batch's outputs to `context.observer`, then one
     /// backward pass per target output.
     func backwardForCurvature(_ indices: [Int], target: CurvatureTarget, context: BackwardContext)
+    /// The choice logits and labels of the examples at `indices`, forward only, at the model's current
+    /// weights (a weight-sampled predictive sets them first).
+    func choiceLogits(_ indices: [Int]) -> (logits: [[Float]], labels: [Int])
 }
 
 /// Multiple choice with a decoder: cross-entropy over each prompt's K answer tokens at its last position.
@@ -26,6 +29,11 @@ public final class DecoderObjective: TrainingObjective {
     }
 
     public var exampleCount: Int { examples.count }
+
+    public func choiceLogits(_ indices: [Int]) -> (logits: [[Float]], labels: [Int]) {
+        let batch = indices.map { examples[$0] }
+        return (model.choiceLogits(batch, seeds: nil), batch.map(\.label))
+    }
 
     public func accumulate(
         _ indices: [Int], weight: Double, parameters: AdapterParameters
@@ -52,6 +60,13 @@ public final class EncoderObjective: TrainingObjective {
     }
 
     public var exampleCount: Int { examples.count }
+
+    public func choiceLogits(_ indices: [Int]) -> (logits: [[Float]], labels: [Int]) {
+        let batch = indices.map { examples[$0] }
+        let tape = model.trainingForward(batch.map(\.tokens), tokenTypes: batch.map(\.types))
+        let c = tape.logits.columns
+        return ((0..<batch.count).map { Array(tape.logits.values[($0 * c)..<(($0 + 1) * c)]) }, batch.map(\.label))
+    }
 
     public func accumulate(
         _ indices: [Int], weight: Double, parameters: AdapterParameters

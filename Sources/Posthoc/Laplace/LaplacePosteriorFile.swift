@@ -1,0 +1,289 @@
+import Foundation
+import Loaders
+import Runtime
+
+/// A fitted Laplace posterior on disk, `laplace_posterior.safetensors` beside a copy of its adapter, so
+/// that `bayeval evaluate DIR --predictive glm|nn` predicts without refitting. Tensors: per structure its
+/// eigenbasis (`diag.diagonal`; `full.eigenvalues`, `full.eigenvectors`; per block i of θ
+/// `kron.i.output.values`, `kron.i.output.vectors`, `kron.i.input.values`, `kron.i.input.vectors`),
+/// eigenvalues in F64, bases in F32. Metadata: the layout (module, role, shape per block), the rows'
+/// priors and marginal likelihoods, the fit's loss and count, and SHA-256 digests of the adapter, the base
+/// model and the fit data; a posterior read against another adapter or model is refused.
+public enum LaplacePosteriorFile {
+    public static let fileName = "laplace_posterior.safetensors"
+    static let format = "bayeval-laplace-posterior"
+
+    /// What ties a posterior to its inputs.
+    public struct Provenance: Sendable, Equatable {
+        public var adapterDigest: String
+        public var modelDigest: String
+        public var fitDataDigest: String
+        public var curvature: String
+        public init(adapterDigest: String, modelDigest: String, fitDataDigest: String, curvature: String) {
+            self.adapterDigest = adapterDigest
+            self.modelDigest = modelDigest
+            self.fitDataDigest = fitDataDigest
+            self.curvature = curvature
+        }
+    }
+
+    /// SHA-256 of a file, or of a directory's files (sorted by name, each file's digest hashed in turn).
+    public static func digest(path: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw LoadError(.io, file: path, item: "", "no such file or directory")
+        }
+        guard isDirectory.boolValue else { return try SHA256.hexDigest(file: path) }
+        let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+        var parts: [UInt8] = []
+        for name in names where !name.hasPrefix(".") {
+            let file = (path as NSString).appendingPathComponent(name)
+            var d: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &d), !d.boolValue else { continue }
+            parts += Array((name + ":" + (try SHA256.hexDigest(file: file)) + "\n").utf8)
+        }
+        return SHA256.hexDigest(parts)
+    }
+
+    /// SHA-256 of an adapter: of its config and weights, which the saved copy holds byte for byte.
+    public static func adapterDigest(directory: String) throws -> String {
+        try digest(
+            files: ["adapter_config.json", "adapter_model.safetensors"].map {
+                (directory as NSString).appendingPathComponent($0)
+            })
+    }
+
+    /// SHA-256 over several files' digests, in the order given (a split's data files).
+    public static func digest(files: [String]) throws -> String {
+        var parts: [UInt8] = []
+        for file in files { parts += Array((try SHA256.hexDigest(file: file) + "\n").utf8) }
+        return SHA256.hexDigest(parts)
+    }
+
+    /// Writes `fitted` into `directory` (created), with the adapter's files copied beside it.
+    public static func write(
+        _ fitted: LaplaceProcedure.Fitted, provenance: Provenance, adapterDirectory: String, to directory: String
+    ) throws {
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            for name in ["adapter_config.json", "adapter_model.safetensors"] {
+                let from = (adapterDirectory as NSString).appendingPathComponent(name)
+                let to = (directory as NSString).appendingPathComponent(name)
+                if fm.fileExists(atPath: to) { try fm.removeItem(atPath: to) }
+                try fm.copyItem(atPath: from, toPath: to)
+            }
+        } catch {
+            throw WriteError(
+                file: directory, item: "adapter", "cannot save the posterior's adapter: \(error.localizedDescription)")
+        }
+        let fit = fitted.fit
+        var writer = SafeTensorsWriter()
+        for s in fit.structures {
+            switch s {
+            case let d as DiagonalLaplace:
+                try writer.add("diag.diagonal", doubles: d.diagonal)
+            case let f as FullLaplace:
+                try writer.add("full.eigenvalues", doubles: f.eigen.values)
+                try writer.add(
+                    "full.eigenvectors", floats: f.eigen.vectors, shape: [f.parameterCount, f.parameterCount])
+            case let k as KroneckerLaplace:
+                for (i, b) in k.blocks.enumerated() {
+                    try writer.add("kron.\(i).output.values", doubles: b.output.values)
+                    try writer.add(
+                        "kron.\(i).output.vectors", floats: b.output.vectors, shape: [b.block.rows, b.block.rows])
+                    try writer.add("kron.\(i).input.values", doubles: b.input.values)
+                    try writer.add(
+                        "kron.\(i).input.vectors", floats: b.input.vectors, shape: [b.block.columns, b.block.columns])
+                }
+            default: preconditionFailure("unknown structure \(s.structure)")
+            }
+        }
+        let blocks = fit.layout.blocks.map {
+            SavedBlock(module: $0.module, role: $0.role.rawValue, rows: $0.rows, columns: $0.columns)
+        }
+        let rows = fitted.rows.map { row in
+            let p = fitted.posteriors[row]!
+            return SavedRow(
+                hessian: row.structure.rawValue, link: row.link?.rawValue ?? "nn", prior: p.prior.values,
+                lml: p.logMarginalLikelihood, clipped: p.clippedEigenvalues)
+        }
+        writer.metadata = [
+            "format": format, "version": "1", "subset": fit.layout.subset.rawValue,
+            "structures": fit.structures.map(\.structure.rawValue).joined(separator: ","),
+            "clipped": fit.structures.map { String($0.clippedEigenvalues) }.joined(separator: ","),
+            "blocks": try encoded(blocks), "rows": try encoded(rows),
+            "loss": String(fit.loss), "fit_examples": String(fit.count),
+            "parameter_count": String(fit.layout.parameterCount),
+            "adapter_sha256": provenance.adapterDigest, "model_sha256": provenance.modelDigest,
+            "fit_data_sha256": provenance.fitDataDigest, "curvature": provenance.curvature,
+        ]
+        try writer.write(to: (directory as NSString).appendingPathComponent(fileName))
+    }
+
+    /// Reads the posterior in `directory` over the adapter `parameters` (attached to the model it was fitted
+    /// on), refusing one whose digests or layout differ. `expected.fitDataDigest` and `.curvature` are not
+    /// checked: they are returned from the file.
+    public static func read(
+        directory: String, parameters: AdapterParameters, provenance expected: Provenance,
+        backend: any ComputeBackend
+    ) throws -> (fitted: LaplaceProcedure.Fitted, provenance: Provenance) {
+        let path = (directory as NSString).appendingPathComponent(fileName)
+        let file = try SafeTensorsFile(path: path)
+        let m = file.metadata
+        func meta(_ key: String) throws -> String {
+            guard let v = m[key] else {
+                throw LoadError(.invalidValue, file: path, item: key, "missing from the posterior's metadata")
+            }
+            return v
+        }
+        guard m["format"] == format, m["version"] == "1" else {
+            throw LoadError(
+                .unsupported, file: path, item: "format",
+                "not a bayeval Laplace posterior (version 1): format \(m["format"] ?? "none"), version \(m["version"] ?? "none")"
+            )
+        }
+        for (key, want, what) in [
+            ("adapter_sha256", expected.adapterDigest, "adapter"), ("model_sha256", expected.modelDigest, "base model"),
+        ] where try meta(key) != want {
+            throw LoadError(
+                .invalidValue, file: path, item: key,
+                "the posterior was fitted for another \(what) (SHA-256 \(try meta(key).prefix(12))…, this one is "
+                    + "\(want.prefix(12))…); refit it with bayeval laplace --save-posterior")
+        }
+        guard let subset = m["subset"].flatMap(LaplaceLayout.Subset.init(rawValue:)) else {
+            throw LoadError(.invalidValue, file: path, item: "subset", "unknown subset \(m["subset"] ?? "none")")
+        }
+        let layout = try LaplaceLayout(parameters: parameters, subset: subset, name: directory)
+        let want = layout.blocks.map { "\($0.module) \($0.role.rawValue) \($0.rows)×\($0.columns)" }
+        let got = try decoded([SavedBlock].self, try meta("blocks"), path, "blocks").map {
+            "\($0.module) \($0.role) \($0.rows)×\($0.columns)"
+        }
+        guard got == want else {
+            let first =
+                zip(got, want).first { $0 != $1 }.map { "\($0.0) vs \($0.1)" } ?? "\(got.count) vs \(want.count) blocks"
+            throw LoadError(
+                .invalidValue, file: path, item: "blocks",
+                "the posterior's parameters do not match the adapter's (\(m["subset"] ?? "?") subset; \(first))")
+        }
+        let clipped = try meta("clipped").split(separator: ",").map { Int($0) ?? 0 }
+        var structures: [any LaplaceStructure] = []
+        for (n, name) in try meta("structures").split(separator: ",").enumerated() {
+            guard let s = HessianStructure(rawValue: String(name)) else {
+                throw LoadError(.invalidValue, file: path, item: "structures", "unknown structure \(name)")
+            }
+            let c = n < clipped.count ? clipped[n] : 0
+            switch s {
+            case .diag:
+                structures.append(
+                    DiagonalLaplace(
+                        diagonal: try file.doubles("diag.diagonal", count: layout.parameterCount), layout: layout))
+            case .full:
+                let P = layout.parameterCount
+                structures.append(
+                    FullLaplace(
+                        eigen: (
+                            try file.doubles("full.eigenvalues", count: P),
+                            try file.floats("full.eigenvectors", count: P * P)
+                        ),
+                        clipped: c, backend: backend))
+            case .kron:
+                let kb = try layout.blocks.enumerated().map { i, block in
+                    KroneckerLaplace.Block(
+                        block: block,
+                        output: (
+                            try file.doubles("kron.\(i).output.values", count: block.rows),
+                            try file.floats("kron.\(i).output.vectors", count: block.rows * block.rows)
+                        ),
+                        input: (
+                            try file.doubles("kron.\(i).input.values", count: block.columns),
+                            try file.floats("kron.\(i).input.vectors", count: block.columns * block.columns)
+                        ))
+                }
+                structures.append(KroneckerLaplace(blocks: kb, clipped: c, backend: backend))
+            }
+        }
+        for s in structures where !s.spectrum.allSatisfy(\.isFinite) {
+            throw LoadError(.invalidValue, file: path, item: s.structure.rawValue, "eigenvalues are NaN or infinite")
+        }
+        var rows: [LaplaceProcedure.Row] = [], posteriors: [LaplaceProcedure.Row: LaplaceProcedure.Posterior] = [:]
+        for r in try decoded([SavedRow].self, try meta("rows"), path, "rows") {
+            let link = GLMLink(rawValue: r.link)
+            guard let h = HessianStructure(rawValue: r.hessian), link != nil || r.link == "nn", !r.prior.isEmpty,
+                r.prior.allSatisfy({ $0 > 0 && $0.isFinite }), structures.contains(where: { $0.structure == h })
+            else { throw LoadError(.invalidValue, file: path, item: "rows", "a row is malformed: \(r)") }
+            let prior = r.prior
+            let row = LaplaceProcedure.Row(structure: h, link: link)
+            rows.append(row)
+            posteriors[row] = .init(
+                structure: h, prior: PriorPrecision(prior), logMarginalLikelihood: r.lml, clippedEigenvalues: r.clipped)
+        }
+        let fit = LaplaceFit(
+            layout: layout, structures: structures, loss: Double(try meta("loss")) ?? .nan,
+            count: Int(try meta("fit_examples")) ?? 0)
+        var provenance = expected
+        provenance.curvature = try meta("curvature")
+        provenance.fitDataDigest = try meta("fit_data_sha256")
+        return (
+            LaplaceProcedure.Fitted(fit: fit, rows: rows, posteriors: posteriors, seconds: 0, warnings: []), provenance
+        )
+    }
+}
+
+extension LaplacePosteriorFile {
+    struct SavedBlock: Codable {
+        let module: String
+        let role: String
+        let rows: Int
+        let columns: Int
+    }
+    struct SavedRow: Codable {
+        let hessian: String
+        let link: String
+        let prior: [Double]
+        let lml: Double
+        let clipped: Int
+    }
+
+    static func encoded(_ value: some Encodable) throws -> String {
+        String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+    }
+
+    static func decoded<T: Decodable>(_ type: T.Type, _ text: String, _ path: String, _ key: String) throws -> T {
+        do { return try JSONDecoder().decode(type, from: Data(text.utf8)) } catch {
+            throw LoadError(.invalidJSON, file: path, item: key, "the posterior's metadata does not parse: \(error)")
+        }
+    }
+}
+
+extension SafeTensorsWriter {
+    mutating func add(_ name: String, doubles: [Double]) throws {
+        let bytes = doubles.withUnsafeBytes { Data($0) }
+        try add(name, dtype: .f64, shape: [doubles.count], bytes: bytes)
+    }
+}
+
+extension SafeTensorsFile {
+    /// An F64 tensor of exactly `count` values.
+    func doubles(_ name: String, count: Int) throws -> [Double] {
+        let info = try require(name)
+        guard info.dtype == .f64, info.shape.reduce(1, *) == count else {
+            throw LoadError(
+                .shapeMismatch, file: path, item: name,
+                "expected \(count) F64 values, found \(info.dtype) \(info.shape)")
+        }
+        let raw = try view(name)
+        return (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: Double.self) }
+    }
+
+    /// An F32 tensor of exactly `count` values.
+    func floats(_ name: String, count: Int) throws -> [Float] {
+        let info = try require(name)
+        guard info.dtype == .f32, info.shape.reduce(1, *) == count else {
+            throw LoadError(
+                .shapeMismatch, file: path, item: name,
+                "expected \(count) F32 values, found \(info.dtype) \(info.shape)")
+        }
+        return try floats(name)
+    }
+}
