@@ -3,8 +3,10 @@ import Records
 import Testing
 import TestModels
 
-/// `bayeval laplace` end to end on the real SmolLM2 with the small seeded adapter: two structures and two
-/// links in one run, the run record's Laplace rows, the predictions file, and bad input refused.
+/// `bayeval laplace` end to end on the real SmolLM2 with the small seeded adapter (two structures and two
+/// links in one run, the run record's Laplace rows, the predictions file, bad input refused) and on MiniLM
+/// with its SST-2 adapter and saved head (last-layer Laplace, layerwise and grid priors, a saved posterior
+/// evaluated again by `evaluate --predictive`, weight samples).
 @Suite struct LaplaceCLITests {
     let gguf = RealModels.smolLM2
     let adapter = fixture("adapters/smollm2-random-qv")
@@ -45,8 +47,107 @@ import TestModels
             (["--link", "probit,probit"], "--link takes"),
             (["--hessian", "full"], "a full Hessian over"),
             (["--fit-split", "nosuch"], "unknown --fit-split"),
+            (["--subset", "head"], "no saved head"),
+            (["--prior-structure", "layerwise", "--prior", "fixed", "--prior-precision", "1"], "one prior precision"),
         ] {
             let r = try bayeval(base + extra)
+            #expect(r.status != 0 && r.stderr.contains(message), "\(extra): \(r.stderr)")
+        }
+    }
+
+    let miniLMAdapter = fixture("trained/minilm-sst2")
+
+    func miniLM(_ extra: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let r = try bayeval(
+            [
+                "laplace", miniLMAdapter, "--model", RealModels.miniLM, "--task", "sst2", "--split", "validation",
+                "--limit", "6", "--fit-limit", "8",
+            ] + extra)
+        return (r.status, r.stdout, r.stderr)
+    }
+
+    /// The saved posterior predicts what the fit predicted: the same rows, the same probabilities.
+    @Test(.enabled(if: RealModels.miniLMEnabled, Comment(rawValue: RealModels.miniLMNote)))
+    func aSavedPosteriorIsEvaluatedWithoutRefitting() throws {
+        let dir = TempDir()
+        let posterior = dir.path + "/posterior"
+        let fit = try miniLM([
+            "--hessian", "kron,diag", "--link", "probit,bridge", "--save-posterior", posterior,
+            "--predictions", dir.path + "/fit.jsonl", "--output", dir.path + "/fit.json",
+        ])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        #expect(FileManager.default.fileExists(atPath: posterior + "/laplace_posterior.safetensors"))
+        let again = try bayeval([
+            "evaluate", posterior, "--model", RealModels.miniLM, "--task", "sst2", "--split", "validation",
+            "--limit", "6", "--predictive", "glm", "--link", "probit,bridge", "--predictions",
+            dir.path + "/again.jsonl",
+            "--output", dir.path + "/again.json",
+        ])
+        #expect(again.status == 0, "\(again.stderr)")
+        let first = try RunRecord.read(from: dir.path + "/fit.json"),
+            second = try RunRecord.read(from: dir.path + "/again.json")
+        #expect(first.results.map(\.method.label) == second.results.map(\.method.label))
+        for (a, b) in zip(first.results, second.results) {
+            #expect(abs(a.metrics.nll - b.metrics.nll) < 1e-6, "\(a.method.label)")
+            #expect(a.method.laplace?.priorPrecision == b.method.laplace?.priorPrecision)
+        }
+        #expect(
+            try String(contentsOfFile: dir.path + "/fit.jsonl", encoding: .utf8)
+                == String(contentsOfFile: dir.path + "/again.jsonl", encoding: .utf8))
+        // Weight samples: one row per structure, labelled nn.
+        let nn = try bayeval([
+            "evaluate", posterior, "--model", RealModels.miniLM, "--task", "sst2", "--split", "validation",
+            "--limit", "3", "--predictive", "nn", "--samples", "4", "--output", dir.path + "/nn.json",
+        ])
+        #expect(nn.status == 0, "\(nn.stderr)")
+        let sampled = try RunRecord.read(from: dir.path + "/nn.json")
+        #expect(sampled.results.map(\.method.label) == ["MAP", "Laplace kron nn", "Laplace diag nn"])
+        #expect(
+            sampled.results.dropFirst().allSatisfy { $0.method.laplace?.predictive == "nn" && $0.method.samples == 4 })
+        // A posterior whose adapter changed is refused by its digest.
+        let weights = posterior + "/adapter_model.safetensors"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: weights))
+        bytes[bytes.count - 1] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: weights))
+        let stale = try bayeval([
+            "evaluate", posterior, "--model", RealModels.miniLM, "--task", "sst2", "--split", "validation",
+            "--limit", "3", "--predictive", "glm",
+        ])
+        #expect(stale.status != 0 && stale.stderr.contains("fitted for another adapter"), "\(stale.stderr)")
+    }
+
+    @Test(.enabled(if: RealModels.miniLMEnabled, Comment(rawValue: RealModels.miniLMNote)))
+    func headSubsetLayerwiseAndGridPriors() throws {
+        let dir = TempDir()
+        let head = try miniLM(["--subset", "head", "--hessian", "kron,diag", "--output", dir.path + "/head.json"])
+        #expect(head.status == 0, "\(head.stderr)")
+        let run = try RunRecord.read(from: dir.path + "/head.json")
+        // The pooler (384×384 + 384) and the classifier (2×384 + 2) the adapter saves.
+        #expect(run.results.dropFirst().allSatisfy { $0.method.laplace?.parameterCount == 147_840 + 770 })
+        #expect(run.results.dropFirst().allSatisfy { $0.method.laplace?.subset == "head" })
+
+        let layerwise = try miniLM([
+            "--hessian", "diag", "--prior-structure", "layerwise", "--output", dir.path + "/l.json",
+        ])
+        #expect(layerwise.status == 0, "\(layerwise.stderr)")
+        let details = try #require(try RunRecord.read(from: dir.path + "/l.json").results.last?.method.laplace)
+        // 24 LoRA tensors (query and value of 6 layers, A and B) and the two heads' weights and biases.
+        #expect(details.priorStructure == "layerwise" && details.priorPrecisions?.count == 28)
+
+        let grid = try miniLM([
+            "--hessian", "diag", "--prior", "grid", "--prior-split", "train", "--prior-limit", "4",
+            "--output", dir.path + "/g.json",
+        ])
+        #expect(grid.status == 0, "\(grid.stderr)")
+        let chosen = try #require(try RunRecord.read(from: dir.path + "/g.json").results.last?.method.laplace)
+        #expect(chosen.priorMethod == "grid" && chosen.priorPrecision >= 1e-4 && chosen.priorPrecision <= 1e4)
+
+        for (extra, message) in [
+            (["--hessian", "full", "--subset", "head"], "a full Hessian over"),
+            (["--prior-structure", "layerwise", "--hessian", "full", "--subset", "cores"], "no LoRA-XS cores"),
+            (["--prior", "grid", "--predictive", "nn"], "--prior grid scores the GLM predictive"),
+        ] {
+            let r = try miniLM(extra)
             #expect(r.status != 0 && r.stderr.contains(message), "\(extra): \(r.stderr)")
         }
     }
