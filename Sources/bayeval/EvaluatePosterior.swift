@@ -24,9 +24,6 @@ extension EvaluateCommand {
                 file: directory, item: LaplacePosteriorFile.fileName,
                 "no saved Laplace posterior here: fit one with bayeval laplace ADAPTER --save-posterior \(directory)")
         }
-        guard !outputs.resume else {
-            throw ValidationError("--resume is not supported with --predictive; rerun it")
-        }
         var timings = RunRecord.Timings()
         let subject = try LaplaceSubject.load(adapter: directory, options: options)
         let (saved, provenance) = try LaplacePosteriorFile.read(
@@ -58,8 +55,15 @@ extension EvaluateCommand {
                 links: links, samples: draws, seed: seed, batchSize: options.batchSize))
         let report = LaplaceRows(fitted: fitted, curvature: provenance.curvature, priorMethod: "saved", samples: draws)
         report.notePosteriors()
-        let log = try outputs.predictions.map { try PredictionLog(path: $0, truncate: true) }
         var collected: [LaplaceProcedure.Prediction] = []
+        var warnings: [String] = []
+        if outputs.resume, let path = outputs.predictions {
+            (collected, warnings) = try report.resume(path: path, ids: testing.ids)
+            warnings.forEach(warn)
+        }
+        let finished = Set(collected.map(\.index))
+        let todo = (0..<testing.objective.exampleCount).filter { !finished.contains($0) }
+        let log = try outputs.predictions.map { try PredictionLog(path: $0, truncate: !outputs.resume) }
         var reporter: ProgressReporter?
         let progress = { (_: String, done: Int, total: Int) in
             if done == 0 { reporter = ProgressReporter(total: total, label: "\(options.task) \(options.split)") }
@@ -72,11 +76,12 @@ extension EvaluateCommand {
         let seconds =
             kind == .nn
             ? try procedure.predictSampled(
-                fitted, test: testing.objective, parameters: subject.parameters, progress: progress,
+                fitted, test: testing.objective, indices: todo, parameters: subject.parameters, progress: progress,
                 predictions: record)
             : try procedure.predict(
-                fitted, test: testing.objective, parameters: subject.parameters, backend: subject.backend,
-                progress: progress, predictions: record)
+                fitted, test: testing.objective, indices: todo, parameters: subject.parameters,
+                backend: subject.backend, progress: progress, predictions: record)
+        collected.sort { $0.index < $1.index }
         let rows = try report.results(collected, ids: testing.ids, outputs: outputs, threads: options.threads)
         print(ResultTable.render(rows))
         timings.scoreSeconds = seconds
@@ -92,8 +97,8 @@ extension EvaluateCommand {
                 + test.files.map { (role: "data", path: $0) }
             try RunRecord(
                 command: .evaluate, bayevalVersion: Bayeval.version, configuration: c, results: rows,
-                inputs: try RunRecord.hashInputs(inputs), timings: timings,
-                platform: Bayeval.platform(options.device, threads: options.threads)
+                inputs: try RunRecord.hashInputs(inputs), timings: timings, resumedExamples: finished.count,
+                warnings: warnings, platform: Bayeval.platform(options.device, threads: options.threads)
             ).write(to: out)
         }
     }

@@ -116,8 +116,10 @@ struct LaplaceCommand: ParsableCommand {
         }
         if let samples, samples <= 0 { throw ValidationError("--samples must be positive") }
         guard maxFactorDim > 0 else { throw ValidationError("--max-factor-dim must be positive") }
-        guard !outputs.resume else {
-            throw ValidationError("--resume is not supported by laplace (the fit is not resumable); rerun it")
+        if outputs.resume && (savePosterior == nil || outputs.predictions == nil) {
+            throw ValidationError(
+                "--resume needs --save-posterior DIR (where the fit is kept) and --predictions (where the "
+                    + "predictions are)")
         }
     }
 
@@ -190,25 +192,43 @@ struct LaplaceCommand: ParsableCommand {
             if done == 0 { reporters[phase] = ProgressReporter(total: total, label: phase) }
             reporters[phase]?.update(done)
         }
-        let fitted = try procedure.fit(
-            fit.objective, validation: validation?.objective, parameters: parameters, layout: layout, backend: backend,
-            progress: progress)
+        // What ties a saved posterior to its inputs (hashing the model takes a moment: only when saving).
+        let provenance = try savePosterior.map { _ in
+            LaplacePosteriorFile.Provenance(
+                adapterDigest: try LaplacePosteriorFile.adapterDigest(directory: adapter),
+                modelDigest: try LaplacePosteriorFile.digest(path: modelPath),
+                fitDataDigest: try LaplacePosteriorFile.digest(files: fitSet.files, ids: fit.ids), curvature: curvature)
+        }
+        let fitted: LaplaceProcedure.Fitted
+        if outputs.resume, let savePosterior, let provenance,
+            let saved = try resumedFit(savePosterior, parameters, provenance, backend)
+        {
+            fitted = saved
+        } else {
+            fitted = try procedure.fit(
+                fit.objective, validation: validation?.objective, parameters: parameters, layout: layout,
+                backend: backend, progress: progress)
+            if let savePosterior, let provenance {
+                try LaplacePosteriorFile.write(
+                    fitted, provenance: provenance, adapterDirectory: adapter, to: savePosterior)
+                note("posterior saved in \(savePosterior)")
+            }
+        }
         fitted.warnings.forEach(warn)
         let report = LaplaceRows(
             fitted: fitted, curvature: curvature, priorMethod: priorChoice.name, samples: drawCount)
         report.notePosteriors()
-        if let savePosterior {
-            try LaplacePosteriorFile.write(
-                fitted,
-                provenance: .init(
-                    adapterDigest: try LaplacePosteriorFile.adapterDigest(directory: adapter),
-                    modelDigest: try LaplacePosteriorFile.digest(path: modelPath),
-                    fitDataDigest: try LaplacePosteriorFile.digest(files: fitSet.files), curvature: curvature),
-                adapterDirectory: adapter, to: savePosterior)
-            note("posterior saved in \(savePosterior)")
-        }
-        let log = try outputs.predictions.map { try PredictionLog(path: $0, truncate: true) }
         var collected: [LaplaceProcedure.Prediction] = []
+        var warnings = fitted.warnings
+        if outputs.resume, let path = outputs.predictions {
+            let (done, resumeWarnings) = try report.resume(path: path, ids: testing.ids)
+            collected = done
+            warnings += resumeWarnings
+            resumeWarnings.forEach(warn)
+        }
+        let finished = Set(collected.map(\.index))
+        let todo = (0..<testing.objective.exampleCount).filter { !finished.contains($0) }
+        let log = try outputs.predictions.map { try PredictionLog(path: $0, truncate: !outputs.resume) }
         let record = { (batch: [LaplaceProcedure.Prediction]) in
             collected += batch
             try log?.append(batch.flatMap { p in report.records(p, id: testing.ids[p.index]) })
@@ -216,10 +236,12 @@ struct LaplaceCommand: ParsableCommand {
         let predictSeconds =
             predictiveKind == .nn
             ? try procedure.predictSampled(
-                fitted, test: testing.objective, parameters: parameters, progress: progress, predictions: record)
-            : try procedure.predict(
-                fitted, test: testing.objective, parameters: parameters, backend: backend, progress: progress,
+                fitted, test: testing.objective, indices: todo, parameters: parameters, progress: progress,
                 predictions: record)
+            : try procedure.predict(
+                fitted, test: testing.objective, indices: todo, parameters: parameters, backend: backend,
+                progress: progress, predictions: record)
+        collected.sort { $0.index < $1.index }
         let rows = try report.results(collected, ids: testing.ids, outputs: outputs, threads: options.threads)
         print(ResultTable.render(rows))
         timings.scoreSeconds = fitted.seconds + predictSeconds
@@ -251,10 +273,36 @@ struct LaplaceCommand: ParsableCommand {
             if let savePosterior { c["save_posterior"] = savePosterior }
             try RunRecord(
                 command: .laplace, bayevalVersion: Bayeval.version, configuration: c, results: rows,
-                inputs: try RunRecord.hashInputs(inputs), timings: timings, warnings: fitted.warnings,
+                inputs: try RunRecord.hashInputs(inputs), timings: timings, resumedExamples: finished.count,
+                warnings: warnings,
                 platform: Bayeval.platform(options.device, threads: options.threads)
             ).write(to: out)
         }
+    }
+
+    /// --resume: the posterior saved in `directory` when it was fitted on these inputs with these settings
+    /// (nil when there is none yet: the run fits it); one fitted otherwise is refused.
+    func resumedFit(
+        _ directory: String, _ parameters: AdapterParameters, _ provenance: LaplacePosteriorFile.Provenance,
+        _ backend: any ComputeBackend
+    ) throws -> LaplaceProcedure.Fitted? {
+        let file = (directory as NSString).appendingPathComponent(LaplacePosteriorFile.fileName)
+        guard FileManager.default.fileExists(atPath: file) else { return nil }
+        let (saved, savedProvenance) = try LaplacePosteriorFile.read(
+            directory: directory, parameters: parameters, provenance: provenance, backend: backend)
+        let asked = structures.flatMap { s in
+            predictiveKind == .nn ? ["\(s.rawValue) nn"] : links.map { "\(s.rawValue) \($0.rawValue)" }
+        }
+        let got = saved.rows.map { "\($0.structure.rawValue) \($0.link?.rawValue ?? "nn")" }
+        guard savedProvenance == provenance, got == asked, saved.fit.layout.subset.rawValue == subset else {
+            throw UsageError(
+                file: file, item: "--resume",
+                "the saved posterior was fitted with other data or settings (rows \(got.joined(separator: ", ")), "
+                    + "curvature \(savedProvenance.curvature), subset \(saved.fit.layout.subset.rawValue)); resume with "
+                    + "the same settings, or drop --resume to fit again")
+        }
+        note("resuming: the posterior saved in \(directory) is reused (fitted on \(saved.fit.count) examples)")
+        return saved
     }
 
     /// The process's peak resident memory so far (getrusage: kilobytes on Linux).

@@ -1,4 +1,5 @@
 import Foundation
+import Loaders
 import Posthoc
 import Runtime
 import Records
@@ -74,5 +75,42 @@ struct LaplaceRows {
                     threads: threads))
         }
         return results
+    }
+
+    /// --resume: the examples `path` already holds every row of (MAP and each Laplace row), as predictions;
+    /// the file is rewritten to hold only their lines, so an example cut off mid-write is predicted again.
+    /// Lines for rows or examples this run does not have mean another run's file and are refused.
+    func resume(path: String, ids: [String]) throws -> (done: [LaplaceProcedure.Prediction], warnings: [String]) {
+        let (lines, dropped) = try PredictionLog.read(path: path)
+        let index = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        guard index.count == ids.count else {
+            throw UsageError(file: path, item: "id", "example ids are not unique; results could not be matched")
+        }
+        let labels = ["MAP"] + fitted.rows.map(Self.label)
+        var byID: [String: [String: ExamplePrediction]] = [:]
+        for line in lines {
+            guard index[line.id] != nil, let method = line.method, labels.contains(method) else {
+                throw LoadError(
+                    .invalidValue, file: path, item: line.id + " " + (line.method ?? "no method"),
+                    "not a row of this run (another run's file? resume with the same --hessian and --link)")
+            }
+            byID[line.id, default: [:]][method] = line
+        }
+        let complete = ids.filter { id in byID[id].map { $0.count == labels.count } ?? false }
+        let done = complete.map { id -> LaplaceProcedure.Prediction in
+            let rows = byID[id]!
+            return LaplaceProcedure.Prediction(
+                index: index[id]!, label: rows["MAP"]!.label, map: rows["MAP"]!.probs ?? [],
+                laplace: Dictionary(uniqueKeysWithValues: fitted.rows.map { ($0, rows[Self.label($0)]!.probs ?? []) }))
+        }
+        let log = try PredictionLog(path: path, truncate: true)
+        try log.append(done.flatMap { records($0, id: ids[$0.index]) })
+        var warnings: [String] = []
+        if dropped || complete.count < byID.count {
+            warnings.append(
+                "\(byID.count - complete.count) example(s) of \(path) were cut off mid-write; predicted again")
+        }
+        note("resuming: \(done.count) of \(ids.count) examples already in \(path)")
+        return (done, warnings)
     }
 }

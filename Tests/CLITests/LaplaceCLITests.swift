@@ -151,4 +151,42 @@ import TestModels
             #expect(r.status != 0 && r.stderr.contains(message), "\(extra): \(r.stderr)")
         }
     }
+
+    /// An interrupted run resumes: the saved fit is reused, the examples the predictions file holds whole
+    /// are not predicted again, one cut off mid-write is, and the numbers are those of an uninterrupted run
+    /// up to round-off.
+    @Test(.enabled(if: RealModels.miniLMEnabled, Comment(rawValue: RealModels.miniLMNote)))
+    func anInterruptedRunResumesToTheSameNumbers() throws {
+        let dir = TempDir()
+        let settings = [
+            "--hessian", "kron", "--link", "probit,mc", "--samples", "500", "--save-posterior", dir.path + "/post",
+            "--predictions", dir.path + "/p.jsonl",
+        ]
+        let whole = try miniLM(settings + ["--output", dir.path + "/whole.json"])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        // Keep 2 of 6 examples (3 lines each) and half a line of the third.
+        let lines = try String(contentsOfFile: dir.path + "/p.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 6 * 3)
+        let kept = lines.prefix(7).joined(separator: "\n")
+        try (String(kept.dropLast(20))).write(toFile: dir.path + "/p.jsonl", atomically: true, encoding: .utf8)
+        let resumed = try miniLM(settings + ["--resume", "--output", dir.path + "/resumed.json"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("is reused") && resumed.stderr.contains("2 of 6 examples"), "\(resumed.stderr)")
+        let a = try RunRecord.read(from: dir.path + "/whole.json"),
+            b = try RunRecord.read(from: dir.path + "/resumed.json")
+        #expect(b.resumedExamples == 2)
+        // The resumed examples run in other batches, which moves float sums by round-off only.
+        for (x, y) in zip(a.results, b.results) {
+            #expect(x.metrics.accuracy == y.metrics.accuracy, "\(x.method.label)")
+            for (u, v) in [
+                (x.metrics.nll, y.metrics.nll), (x.metrics.ece, y.metrics.ece), (x.metrics.brier, y.metrics.brier),
+            ] {
+                #expect(abs(u - v) <= 1e-6, "\(x.method.label): \(u) vs \(v)")
+            }
+        }
+        #expect(try String(contentsOfFile: dir.path + "/p.jsonl", encoding: .utf8).split(separator: "\n").count == 18)
+        // Other settings do not reuse the fit.
+        let other = try miniLM(settings.map { $0 == "kron" ? "diag" : $0 } + ["--resume"])
+        #expect(other.status != 0 && other.stderr.contains("fitted with other data or settings"), "\(other.stderr)")
+    }
 }

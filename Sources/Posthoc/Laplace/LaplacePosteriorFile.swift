@@ -53,10 +53,12 @@ public enum LaplacePosteriorFile {
             })
     }
 
-    /// SHA-256 over several files' digests, in the order given (a split's data files).
-    public static func digest(files: [String]) throws -> String {
+    /// SHA-256 over several files' digests, in the order given (a split's data files), and, when given,
+    /// the ids of the examples taken from them in order (a limit or a shuffle changes it).
+    public static func digest(files: [String], ids: [String] = []) throws -> String {
         var parts: [UInt8] = []
         for file in files { parts += Array((try SHA256.hexDigest(file: file) + "\n").utf8) }
+        for id in ids { parts += Array((id + "\n").utf8) }
         return SHA256.hexDigest(parts)
     }
 

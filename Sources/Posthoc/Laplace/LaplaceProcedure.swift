@@ -83,6 +83,12 @@ public struct LaplaceProcedure {
         public let label: Int
         public let map: [Double]
         public let laplace: [Row: [Double]]
+        public init(index: Int, label: Int, map: [Double], laplace: [Row: [Double]]) {
+            self.index = index
+            self.label = label
+            self.map = map
+            self.laplace = laplace
+        }
     }
 
     /// The fitted structures and each row's prior.
@@ -237,13 +243,16 @@ public struct LaplaceProcedure {
     }
 
     /// The predictive of every row on `testObjective`'s examples; returns the seconds it took.
+    /// `indices`: the test examples to predict (all by default; fewer when resuming).
     public func predict(
-        _ fitted: Fitted, test testObjective: any TrainingObjective, parameters: AdapterParameters,
-        backend: any ComputeBackend, progress: (_ phase: String, _ done: Int, _ total: Int) -> Void = { _, _, _ in },
+        _ fitted: Fitted, test testObjective: any TrainingObjective, indices: [Int]? = nil,
+        parameters: AdapterParameters, backend: any ComputeBackend,
+        progress: (_ phase: String, _ done: Int, _ total: Int) -> Void = { _, _, _ in },
         predictions: ([Prediction]) throws -> Void
     ) throws -> Double {
         let start = Date()
-        let testCount = testObjective.exampleCount
+        let todo = indices ?? Array(0..<testObjective.exampleCount)
+        let testCount = todo.count
         // Each structure is predicted with the distinct priors of its rows.
         let priors = fitted.fit.structures.map { s in
             var distinct: [PriorPrecision] = []
@@ -256,7 +265,7 @@ public struct LaplaceProcedure {
         progress("predict", 0, testCount)
         var done = 0
         try fitted.fit.predict(
-            testObjective, indices: Array(0..<testCount), parameters: parameters, priors: priors,
+            testObjective, indices: todo, parameters: parameters, priors: priors,
             batchSize: settings.batchSize, backend: backend
         ) { batch in
             try predictions(
@@ -288,7 +297,8 @@ extension LaplaceProcedure {
     /// floats per structure); each batch then runs one forward pass per draw, so predictions are written
     /// batch by batch. The adapter's MAP values are restored afterwards.
     public func predictSampled(
-        _ fitted: Fitted, test testObjective: any TrainingObjective, parameters: AdapterParameters,
+        _ fitted: Fitted, test testObjective: any TrainingObjective, indices: [Int]? = nil,
+        parameters: AdapterParameters,
         progress: (_ phase: String, _ done: Int, _ total: Int) -> Void = { _, _, _ in },
         predictions: ([Prediction]) throws -> Void
     ) throws -> Double {
@@ -313,13 +323,14 @@ extension LaplaceProcedure {
             return normals.map { structure.sample(mean: layout.values, prior: prior, normals: $0) }
         }
         defer { layout.write(layout.values, into: parameters) }
-        let total = testObjective.exampleCount
+        let todo = indices ?? Array(0..<testObjective.exampleCount)
+        let total = todo.count
         progress("predict", 0, total)
         for begin in stride(from: 0, to: total, by: max(1, settings.batchSize)) {
-            let batch = Array(begin..<min(total, begin + settings.batchSize))
+            let batch = Array(todo[begin..<min(total, begin + settings.batchSize)])
             layout.write(layout.values, into: parameters)
             let (logits, labels) = testObjective.choiceLogits(batch)
-            var sums = rows.map { _ in batch.map { i in [Double](repeating: 0, count: logits[i - begin].count) } }
+            var sums = rows.map { _ in logits.map { [Double](repeating: 0, count: $0.count) } }
             for (r, rowDraws) in draws.enumerated() {
                 for theta in rowDraws {
                     layout.write(theta, into: parameters)
@@ -341,7 +352,7 @@ extension LaplaceProcedure {
                         index: index, label: labels[n], map: GLMLink.softmax(logits[n].map(Double.init)),
                         laplace: Dictionary(uniqueKeysWithValues: rows.enumerated().map { ($1, sums[$0][n]) }))
                 })
-            progress("predict", batch.last! + 1, total)
+            progress("predict", begin + batch.count, total)
         }
         return Date().timeIntervalSince(start)
     }
