@@ -142,7 +142,7 @@ def saved_key(param_name):
     return k
 
 
-def parameter_records(wrapper, adapter_dir):
+def parameter_records(wrapper, adapter_dir, head_only=False):
     """One record per trainable tensor, in model.parameters() order (= laplace-torch's order). Checks they are
     exactly the adapter file's keys (except a frozen base layer peft stores alongside, e.g. lm_head)."""
     recs, keys = [], []
@@ -166,7 +166,9 @@ def parameter_records(wrapper, adapter_dir):
         keys.append(key)
     file_keys = set(load_file(os.path.join(adapter_dir, "adapter_model.safetensors")).keys())
     frozen = sorted(file_keys - set(keys))
-    assert all(k.endswith(".base_layer.weight") for k in frozen), f"untrained keys in the file: {frozen}"
+    # A frozen base layer peft stores alongside (lm_head); with head_only, the LoRA tensors left out of θ.
+    assert all(k.endswith(".base_layer.weight") or (head_only and ".lora_" in k) for k in frozen), \
+        f"untrained keys in the file: {frozen}"
     extra = sorted(set(keys) - file_keys)
     assert not extra, f"trainable parameters not in the adapter file: {extra}"
     return recs, frozen
@@ -359,7 +361,7 @@ def run_case(case, kind, wrapper, fit_items, test_batches, adapter_dir, extra, k
     wrapper.eval()
     loader = DataLoader(fit_items, batch_size=1, shuffle=False)
     N = len(fit_items)
-    params, frozen = parameter_records(wrapper, adapter_dir)
+    params, frozen = parameter_records(wrapper, adapter_dir, head_only=extra.get("subset") == "head")
     P = sum(int(np.prod(r["shape"])) for r in params)
     layout = kfac_layout(wrapper)
     # layout <-> parameter order: the j-th Kron entry is the j-th trainable tensor
@@ -579,12 +581,17 @@ def encoder_g_checks(wrapper, layout, kfacs, loader):
     return r
 
 
-def make_encoder(name, seed, cls_id, sep_id, low, vocab):
+def make_encoder(name, seed, cls_id, sep_id, low, vocab, head_only=False):
     base = AutoModelForSequenceClassification.from_pretrained(os.path.join(MODELS_REL, name), dtype=torch.float32,
                                                               attn_implementation="eager")
     adapter_dir = os.path.join(ROOT, MODELS_REL, name + "-adapter")
     model = PeftModel.from_pretrained(base, adapter_dir, is_trainable=True).float().eval()
     wrapper = EncoderHead(model).eval()
+    if head_only:
+        # Last-layer Laplace (bayeval's --subset head): only the head peft saves whole trains; laplace-torch
+        # then sees just its weight and bias (its implicit subset of requires_grad parameters).
+        for n, p in wrapper.named_parameters():
+            p.requires_grad_("modules_to_save" in n)
     ref = json.load(open(os.path.join(MODELS_REL, name + "-reference.json")))
     ref_types = ref["batch"].get("token_type_ids") or [[0] * len(s) for s in ref["sequences"]]
     with torch.no_grad():
@@ -609,7 +616,9 @@ def make_encoder(name, seed, cls_id, sep_id, low, vocab):
              "fit": {"sequences": fit_seqs, "labels": fit_labels},
              "test": {"sequences": test_seqs, "labels": test_labels},
              "token_type_ids": "all 0", "reference_logits_max_abs_diff": diff}
-    return run_case(name, "encoder", wrapper, fit_items, tests, adapter_dir, extra, encoder_g_checks)
+    extra["subset"] = "head" if head_only else "all"
+    case = name + ("-head" if head_only else "")
+    return run_case(case, "encoder", wrapper, fit_items, tests, adapter_dir, extra, encoder_g_checks)
 
 
 def main():
@@ -622,9 +631,15 @@ def main():
     torch.manual_seed(0)  # nothing here draws from torch's RNG; set anyway
     os.makedirs(OUT, exist_ok=True)
     t = time.time()
-    make_decoder("tiny-llama3", 4100)
+    # Cases named on the command line, or all of them.
+    wanted = set(sys.argv[1:]) or {"tiny-llama3", "tiny-bert", "tiny-bert-head"}
+    if "tiny-llama3" in wanted:
+        make_decoder("tiny-llama3", 4100)
     # BERT: [CLS] 2, [SEP] 3, ordinary ids in [4, 128).
-    make_encoder("tiny-bert", 6100, 2, 3, 4, 128)
+    if "tiny-bert" in wanted:
+        make_encoder("tiny-bert", 6100, 2, 3, 4, 128)
+    if "tiny-bert-head" in wanted:
+        make_encoder("tiny-bert", 6100, 2, 3, 4, 128, head_only=True)
     print(f"fixtures written under {OUT} in {time.time() - t:.1f} s")
 
 

@@ -12,11 +12,9 @@ extension EvaluateCommand {
         guard let kind = LaplaceProcedure.Predictive(rawValue: name) else {
             throw ValidationError("--predictive is glm or nn")
         }
-        let links = try link.split(separator: ",").map { l -> GLMLink in
-            guard let link = GLMLink(rawValue: String(l)) else {
-                throw ValidationError("--link takes probit, mc, bridge, bridge-norm, separated by commas")
-            }
-            return link
+        guard let links = GLMLink.list(link) else {
+            throw ValidationError(
+                "--link takes distinct values of probit, mc, bridge, bridge-norm, separated by commas")
         }
         let file = (directory as NSString).appendingPathComponent(LaplacePosteriorFile.fileName)
         guard FileManager.default.fileExists(atPath: file) else {
@@ -43,7 +41,7 @@ extension EvaluateCommand {
         }
         timings.prepareSeconds = Date().timeIntervalSince(started) - timings.loadSeconds
         let fitted = saved.withRows(kind == .nn ? [nil] : links.map(Optional.some))
-        let draws = samples > 0 ? samples : (kind == .nn ? 100 : 10_000)
+        let draws = samples > 0 ? samples : kind.defaultSamples
         note(
             "saved Laplace posterior over \(saved.fit.layout.parameterCount) parameters "
                 + "(\(saved.fit.layout.subset.rawValue); \(saved.fit.structures.map(\.structure.rawValue).joined(separator: ", ")), "

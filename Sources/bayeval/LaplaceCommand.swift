@@ -69,15 +69,14 @@ struct LaplaceCommand: ParsableCommand {
     var structures: [HessianStructure] {
         hessian.split(separator: ",").compactMap { HessianStructure(rawValue: String($0)) }
     }
-    var links: [GLMLink] { link.split(separator: ",").compactMap { GLMLink(rawValue: String($0)) } }
+    var links: [GLMLink] { GLMLink.list(link) ?? [] }
 
     func validate() throws {
         let asked = hessian.split(separator: ",")
         guard !asked.isEmpty, structures.count == asked.count, Set(structures).count == structures.count else {
             throw ValidationError("--hessian takes distinct values of kron, diag, full, separated by commas")
         }
-        let askedLinks = link.split(separator: ",")
-        guard !askedLinks.isEmpty, links.count == askedLinks.count, Set(links).count == links.count else {
+        guard GLMLink.list(link) != nil else {
             throw ValidationError(
                 "--link takes distinct values of probit, mc, bridge, bridge-norm, separated by commas")
         }
@@ -125,7 +124,7 @@ struct LaplaceCommand: ParsableCommand {
 
     var predictiveKind: LaplaceProcedure.Predictive { LaplaceProcedure.Predictive(rawValue: predictive)! }
     /// --samples, or its default: 10,000 logit draws for the mc link, 100 weight samples for nn.
-    var drawCount: Int { samples ?? (predictiveKind == .nn ? 100 : 10_000) }
+    var drawCount: Int { samples ?? predictiveKind.defaultSamples }
 
     var priorChoice: LaplaceProcedure.PriorChoice {
         switch prior {
@@ -197,7 +196,8 @@ struct LaplaceCommand: ParsableCommand {
             LaplacePosteriorFile.Provenance(
                 adapterDigest: try LaplacePosteriorFile.adapterDigest(directory: adapter),
                 modelDigest: try LaplacePosteriorFile.digest(path: modelPath),
-                fitDataDigest: try LaplacePosteriorFile.digest(files: fitSet.files, ids: fit.ids), curvature: curvature)
+                fitDataDigest: try LaplacePosteriorFile.digest(files: fitSet.files, ids: fit.ids), curvature: curvature,
+                settings: try fitSettings(validation: validation?.ids, files: priorFiles))
         }
         let fitted: LaplaceProcedure.Fitted
         if outputs.resume, let savePosterior, let provenance,
@@ -280,6 +280,21 @@ struct LaplaceCommand: ParsableCommand {
         }
     }
 
+    /// The settings besides data and curvature that shape a fitted posterior and its priors, one line.
+    func fitSettings(validation ids: [String]?, files: [String]) throws -> String {
+        var parts = [
+            "hessian=\(hessian)", "subset=\(subset)", "prior=\(priorChoice.name)", "prior_structure=\(priorStructure)",
+            "seed=\(seed)", "max_factor_dim=\(maxFactorDim)", "predictive=\(predictive)",
+        ]
+        if let priorPrecision { parts.append("prior_precision=\(priorPrecision)") }
+        if priorChoice == .grid, let ids {
+            parts.append("link=\(link)")
+            parts.append("samples=\(drawCount)")
+            parts.append("prior_data=" + (try LaplacePosteriorFile.digest(files: files, ids: ids)))
+        }
+        return parts.joined(separator: " ")
+    }
+
     /// --resume: the posterior saved in `directory` when it was fitted on these inputs with these settings
     /// (nil when there is none yet: the run fits it); one fitted otherwise is refused.
     func resumedFit(
@@ -291,15 +306,17 @@ struct LaplaceCommand: ParsableCommand {
         let (saved, savedProvenance) = try LaplacePosteriorFile.read(
             directory: directory, parameters: parameters, provenance: provenance, backend: backend)
         let asked = structures.flatMap { s in
-            predictiveKind == .nn ? ["\(s.rawValue) nn"] : links.map { "\(s.rawValue) \($0.rawValue)" }
+            (predictiveKind == .nn ? [nil] : links.map(Optional.some)).map {
+                LaplaceProcedure.Row(structure: s, link: $0)
+            }
         }
-        let got = saved.rows.map { "\($0.structure.rawValue) \($0.link?.rawValue ?? "nn")" }
-        guard savedProvenance == provenance, got == asked, saved.fit.layout.subset.rawValue == subset else {
+        guard savedProvenance == provenance, saved.rows == asked, saved.fit.layout.subset.rawValue == subset else {
             throw UsageError(
                 file: file, item: "--resume",
-                "the saved posterior was fitted with other data or settings (rows \(got.joined(separator: ", ")), "
-                    + "curvature \(savedProvenance.curvature), subset \(saved.fit.layout.subset.rawValue)); resume with "
-                    + "the same settings, or drop --resume to fit again")
+                "the saved posterior was fitted with other data or settings (rows "
+                    + saved.rows.map { "\($0.structure.rawValue) \($0.predictiveName)" }.joined(separator: ", ") + "; "
+                    + "curvature \(savedProvenance.curvature); \(savedProvenance.settings)); resume with the same "
+                    + "settings, or drop --resume to fit again")
         }
         note("resuming: the posterior saved in \(directory) is reused (fitted on \(saved.fit.count) examples)")
         return saved

@@ -13,7 +13,7 @@ struct LaplaceRows {
     let samples: Int
 
     static func label(_ row: LaplaceProcedure.Row) -> String {
-        "Laplace \(row.structure.rawValue) \(row.link?.rawValue ?? "nn")"
+        "Laplace \(row.structure.rawValue) \(row.predictiveName)"
     }
 
     /// Prints each structure's prior and marginal likelihood.
@@ -60,11 +60,12 @@ struct LaplaceRows {
                 p.prior.values.map(Foundation.log).reduce(0, +) / Double(p.prior.values.count))
             let details = LaplaceDetails(
                 hessian: row.structure.rawValue, curvature: curvature, subset: layout.subset.rawValue,
-                link: row.link?.rawValue ?? "nn", priorPrecision: geometricMean, priorMethod: priorMethod,
+                link: row.predictiveName, priorPrecision: geometricMean, priorMethod: priorMethod,
                 logMarginalLikelihood: p.logMarginalLikelihood, parameterCount: layout.parameterCount,
                 fitExamples: fitted.fit.count, clippedEigenvalues: p.clippedEigenvalues,
                 priorStructure: p.prior.isScalar ? "scalar" : "layerwise",
-                priorPrecisions: p.prior.isScalar ? nil : p.prior.values, predictive: row.link == nil ? "nn" : "glm")
+                priorPrecisions: p.prior.isScalar ? nil : p.prior.values,
+                predictive: (row.link == nil ? LaplaceProcedure.Predictive.nn : .glm).rawValue)
             let method = Method(
                 .laplace, samples: row.link == .mc || row.link == nil ? samples : nil, label: Self.label(row),
                 laplace: details)

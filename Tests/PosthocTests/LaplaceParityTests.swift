@@ -8,7 +8,8 @@ import RuntimeCPU
 /// bayeval's Laplace posteriors against laplace-torch 0.3 with `CurvlinopsGGN` at batch size 1, made by
 /// `scripts/make_laplace_fixtures.py`: `tiny-llama3.json`, the tiny LLaMA-3 decoder with its 15-module PEFT
 /// adapter (P = 8704), and `tiny-bert.json`, the tiny BERT encoder with 13 LoRA modules and its saved
-/// classifier head (weight and bias, P = 3939); 6 fit and 4 test sequences each. Tolerances are the issue's:
+/// classifier head (weight and bias, P = 3939), and `tiny-bert-head.json`, the same encoder with only the
+/// head in θ (last-layer Laplace, bayeval's `--subset head`, P = 99); 6 fit and 4 test sequences each. Tolerances are the issue's:
 /// factors, diagonals, marginal likelihoods and GLM probabilities within 1e-4 relative, the upstream prior
 /// precision within 1e-3.
 @Suite struct LaplaceParityTests {
@@ -45,6 +46,8 @@ import RuntimeCPU
     }
     struct Reference: Decodable {
         let kind: String
+        /// bayeval's `--subset` the case is over (absent: all).
+        let subset: String?
         let answer_ids: [Int]?
         let fit: Examples
         let test: Examples
@@ -63,7 +66,7 @@ import RuntimeCPU
     }
 
     static let cases: [String: Case] = Dictionary(
-        uniqueKeysWithValues: ["tiny-llama3", "tiny-bert"].map { ($0, makeCase($0)) })
+        uniqueKeysWithValues: names.map { ($0, makeCase($0)) })
 
     static func makeCase(_ name: String) -> Case {
         let backend = CPUBackend(threads: 2)
@@ -102,14 +105,15 @@ import RuntimeCPU
                 DecoderObjective(model: loaded.model, examples: examples(r.test))
             )
         }
-        let layout = try! LaplaceLayout(parameters: parameters, subset: .all, name: name)
+        let subset = LaplaceLayout.Subset(rawValue: r.subset ?? "all")!
+        let layout = try! LaplaceLayout(parameters: parameters, subset: subset, name: name)
         let fitted = try! LaplaceFit.fit(
             fit, indices: Array(0..<r.fit.labels.count), parameters: parameters, layout: layout,
             settings: .init(structures: [.kron, .diag, .full], batchSize: 4), backend: backend)
         return Case(reference: r, fit: fitted, test: test, parameters: parameters)
     }
 
-    static let names = ["tiny-llama3", "tiny-bert"]
+    static let names = ["tiny-llama3", "tiny-bert", "tiny-bert-head"]
 
     func relative(_ got: Double, _ want: Double) -> Double { abs(got - want) / max(abs(want), 1e-30) }
 

@@ -137,6 +137,9 @@ final class KroneckerFactors {
     let fitCount: Int
     /// Per block of θ, in layout order.
     private(set) var blocks: [Factors]
+    /// Examples seen by each block with the constant input (a bias), whose input factor is then exactly
+    /// seen / N (1 after the fit) rather than a float sum of N terms 1/N.
+    private var constantInputExamples: [Int: Int] = [:]
 
     init(layout: LaplaceLayout, fitCount: Int, maxFactorDimension: Int) throws {
         self.fitCount = fitCount
@@ -171,7 +174,8 @@ final class KroneckerFactors {
                     input + range.lowerBound * a.inputStride, rows: range.count, width: block.columns,
                     stride: a.inputStride, alpha: alpha, into: &blocks[a.block].input, backend)
             } else {
-                blocks[a.block].input[0] += alpha * Float(range.count)
+                constantInputExamples[a.block, default: 0] += 1
+                blocks[a.block].input[0] = Float(Double(constantInputExamples[a.block]!) / Double(fitCount))
             }
         }
     }

@@ -67,6 +67,15 @@ public enum GLMLink: String, CaseIterable, Sendable {
 
     static func softmax(_ z: [Double]) -> [Double] { LogitGradients.softmax(z) }
 
+    /// Distinct links from a comma-separated list (`--link probit,mc`); nil when one is unknown, repeated
+    /// or the list is empty.
+    public static func list(_ text: String) -> [GLMLink]? {
+        let names = text.split(separator: ",", omittingEmptySubsequences: false)
+        let links = names.compactMap { GLMLink(rawValue: String($0)) }
+        guard !links.isEmpty, links.count == names.count, Set(links).count == links.count else { return nil }
+        return links
+    }
+
     /// Lower Cholesky factor; a pivot that round-off leaves non-positive is taken as 0 (a degenerate direction).
     static func cholesky(_ a: [[Double]]) -> [[Double]] {
         let n = a.count

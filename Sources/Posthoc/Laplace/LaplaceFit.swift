@@ -145,7 +145,9 @@ extension LaplaceFit {
         try objective.curvature(
             indices, target: .logits, batchSize: batchSize, parameters: parameters, observer: collector
         ) { batch, _ in
-            guard let outputs = collector.batch else { return }
+            guard let outputs = collector.batch, outputs.examples == batch else {
+                preconditionFailure("a curvature pass ran a batch without reporting its outputs")
+            }
             var predictions: [LaplacePrediction] = []
             for (n, index) in batch.enumerated() {
                 let K = outputs.logits[n].count

@@ -19,27 +19,37 @@ public enum LaplacePosteriorFile {
         public var modelDigest: String
         public var fitDataDigest: String
         public var curvature: String
-        public init(adapterDigest: String, modelDigest: String, fitDataDigest: String, curvature: String) {
+        /// The other settings that shaped the fit and its priors (prior method and structure, seeds, the
+        /// grid's held-out data), as one canonical line: what `--resume` compares.
+        public var settings: String
+        public init(
+            adapterDigest: String, modelDigest: String, fitDataDigest: String, curvature: String, settings: String = ""
+        ) {
             self.adapterDigest = adapterDigest
             self.modelDigest = modelDigest
             self.fitDataDigest = fitDataDigest
             self.curvature = curvature
+            self.settings = settings
         }
     }
 
-    /// SHA-256 of a file, or of a directory's files (sorted by name, each file's digest hashed in turn).
+    /// SHA-256 of a model: of its file (GGUF), or of the files a model directory is read from (config,
+    /// weights, tokenizer), sorted by name, each file's digest hashed in turn; other files (a README) do
+    /// not count.
     public static func digest(path: String) throws -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw LoadError(.io, file: path, item: "", "no such file or directory")
         }
         guard isDirectory.boolValue else { return try SHA256.hexDigest(file: path) }
-        let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted().filter { name in
+            name.hasSuffix(".safetensors") || name.hasSuffix(".gguf") || name.hasSuffix(".bin")
+                || ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "merges.txt", "vocab.json"]
+                    .contains(name)
+        }
         var parts: [UInt8] = []
-        for name in names where !name.hasPrefix(".") {
+        for name in names {
             let file = (path as NSString).appendingPathComponent(name)
-            var d: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: file, isDirectory: &d), !d.boolValue else { continue }
             parts += Array((name + ":" + (try SHA256.hexDigest(file: file)) + "\n").utf8)
         }
         return SHA256.hexDigest(parts)
@@ -67,6 +77,13 @@ public enum LaplacePosteriorFile {
         _ fitted: LaplaceProcedure.Fitted, provenance: Provenance, adapterDirectory: String, to directory: String
     ) throws {
         let fm = FileManager.default
+        let resolved = { (path: String) in URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        }
+        guard resolved(directory) != resolved(adapterDirectory) else {
+            throw WriteError(
+                file: directory, item: "--save-posterior",
+                "is the adapter's own directory; save the posterior into a directory of its own")
+        }
         do {
             try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
             for name in ["adapter_config.json", "adapter_model.safetensors"] {
@@ -107,7 +124,7 @@ public enum LaplacePosteriorFile {
         let rows = fitted.rows.map { row in
             let p = fitted.posteriors[row]!
             return SavedRow(
-                hessian: row.structure.rawValue, link: row.link?.rawValue ?? "nn", prior: p.prior.values,
+                hessian: row.structure.rawValue, link: row.predictiveName, prior: p.prior.values,
                 lml: p.logMarginalLikelihood, clipped: p.clippedEigenvalues)
         }
         writer.metadata = [
@@ -119,6 +136,7 @@ public enum LaplacePosteriorFile {
             "parameter_count": String(fit.layout.parameterCount),
             "adapter_sha256": provenance.adapterDigest, "model_sha256": provenance.modelDigest,
             "fit_data_sha256": provenance.fitDataDigest, "curvature": provenance.curvature,
+            "fit_settings": provenance.settings,
         ]
         try writer.write(to: (directory as NSString).appendingPathComponent(fileName))
     }
@@ -168,13 +186,22 @@ public enum LaplacePosteriorFile {
                 .invalidValue, file: path, item: "blocks",
                 "the posterior's parameters do not match the adapter's (\(m["subset"] ?? "?") subset; \(first))")
         }
-        let clipped = try meta("clipped").split(separator: ",").map { Int($0) ?? 0 }
+        func number<T: LosslessStringConvertible>(_ text: Substring, _ key: String) throws -> T {
+            guard let value = T(String(text)) else {
+                throw LoadError(.invalidValue, file: path, item: key, "'\(text)' is not a number")
+            }
+            return value
+        }
+        let clipped: [Int] = try meta("clipped").split(separator: ",").map { try number($0, "clipped") }
         var structures: [any LaplaceStructure] = []
         for (n, name) in try meta("structures").split(separator: ",").enumerated() {
             guard let s = HessianStructure(rawValue: String(name)) else {
                 throw LoadError(.invalidValue, file: path, item: "structures", "unknown structure \(name)")
             }
-            let c = n < clipped.count ? clipped[n] : 0
+            guard n < clipped.count else {
+                throw LoadError(.invalidValue, file: path, item: "clipped", "one count per structure expected")
+            }
+            let c = clipped[n]
             switch s {
             case .diag:
                 structures.append(
@@ -211,9 +238,15 @@ public enum LaplacePosteriorFile {
         var rows: [LaplaceProcedure.Row] = [], posteriors: [LaplaceProcedure.Row: LaplaceProcedure.Posterior] = [:]
         for r in try decoded([SavedRow].self, try meta("rows"), path, "rows") {
             let link = GLMLink(rawValue: r.link)
-            guard let h = HessianStructure(rawValue: r.hessian), link != nil || r.link == "nn", !r.prior.isEmpty,
-                r.prior.allSatisfy({ $0 > 0 && $0.isFinite }), structures.contains(where: { $0.structure == h })
-            else { throw LoadError(.invalidValue, file: path, item: "rows", "a row is malformed: \(r)") }
+            guard let h = HessianStructure(rawValue: r.hessian), link != nil || r.link == "nn",
+                r.prior.allSatisfy({ $0 > 0 && $0.isFinite }), structures.contains(where: { $0.structure == h }),
+                r.prior.count == 1 || (h != .full && r.prior.count == layout.blocks.count)
+            else {
+                throw LoadError(
+                    .invalidValue, file: path, item: "rows",
+                    "a row is malformed (its structure, link, or a prior that is not one positive value or one "
+                        + "per tensor of a kron or diag structure): \(r)")
+            }
             let prior = r.prior
             let row = LaplaceProcedure.Row(structure: h, link: link)
             rows.append(row)
@@ -221,11 +254,12 @@ public enum LaplacePosteriorFile {
                 structure: h, prior: PriorPrecision(prior), logMarginalLikelihood: r.lml, clippedEigenvalues: r.clipped)
         }
         let fit = LaplaceFit(
-            layout: layout, structures: structures, loss: Double(try meta("loss")) ?? .nan,
-            count: Int(try meta("fit_examples")) ?? 0)
+            layout: layout, structures: structures, loss: try number(Substring(try meta("loss")), "loss"),
+            count: try number(Substring(try meta("fit_examples")), "fit_examples"))
         var provenance = expected
         provenance.curvature = try meta("curvature")
         provenance.fitDataDigest = try meta("fit_data_sha256")
+        provenance.settings = try meta("fit_settings")
         return (
             LaplaceProcedure.Fitted(fit: fit, rows: rows, posteriors: posteriors, seconds: 0, warnings: []), provenance
         )

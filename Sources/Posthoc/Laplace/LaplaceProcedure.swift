@@ -65,7 +65,12 @@ public struct LaplaceProcedure {
     }
 
     /// laplace-torch's `pred_type`: the linearised model (with a link) or weight samples through the network.
-    public enum Predictive: String, CaseIterable, Sendable { case glm, nn }
+    public enum Predictive: String, CaseIterable, Sendable {
+        case glm, nn
+        /// Draws when none are asked for: 10,000 logit draws per example for the mc link (laplace-torch's
+        /// `n_samples` for the GLM), 100 weight samples for nn (its `n_samples` default).
+        public var defaultSamples: Int { self == .nn ? 100 : 10_000 }
+    }
 
     /// One table row: a structure and its predictive, GLM with a link or, with `link` nil, NN.
     public struct Row: Hashable, Sendable {
@@ -75,6 +80,8 @@ public struct LaplaceProcedure {
             self.structure = structure
             self.link = link
         }
+        /// The link's name, or `nn` for weight samples: how rows are labelled and saved.
+        public var predictiveName: String { link?.rawValue ?? Predictive.nn.rawValue }
     }
 
     /// One test example: the MAP's probabilities and, per row, the predictive's.
@@ -158,8 +165,8 @@ public struct LaplaceProcedure {
                 case .fixed(let δ): prior = .scalar(δ)
                 }
                 let edge = prior.values.filter { $0 <= Foundation.exp(-39.9) || $0 >= Foundation.exp(39.9) }.count
-                // The marginal likelihood's prior is the same for every link: warned about once.
-                if settings.prior == .marglik && edge > 0 && link == settings.links.first {
+                // The marginal likelihood's prior is the same for every row of a structure: warned about once.
+                if settings.prior == .marglik && edge > 0 && !rows.contains(where: { $0.structure == s.structure }) {
                     warnings.append(
                         "\(s.structure.rawValue): the marginal likelihood is maximised at the edge of the search "
                             + "for \(edge) of \(prior.values.count) prior values; the posterior is degenerate")
@@ -168,7 +175,7 @@ public struct LaplaceProcedure {
                     δ == Self.priorGrid.first || δ == Self.priorGrid.last
                 {
                     warnings.append(
-                        "\(s.structure.rawValue) \(link?.rawValue ?? "nn"): the grid's best prior precision \(δ) is at its "
+                        "\(s.structure.rawValue) \(row.predictiveName): the grid's best prior precision \(δ) is at its "
                             + "edge")
                 }
                 rows.append(row)
@@ -290,6 +297,9 @@ public struct LaplaceProcedure {
 }
 
 extension LaplaceProcedure {
+    /// The most memory the NN predictive's kept weight draws may take.
+    public static let maximumDrawBytes = 8e9
+
     /// laplace-torch's `pred_type="nn"`: the mean of the softmax over `settings.samples` weight draws
     /// θ_k = θ_MAP + U·z_k/√(λ + δ) of each structure's posterior (correlated within each block of a
     /// Kronecker structure, across all of θ for full), every test example under the same draws. z_k is
@@ -305,6 +315,15 @@ extension LaplaceProcedure {
         let start = Date()
         let layout = fitted.fit.layout, P = layout.parameterCount
         let rows = fitted.rows.filter { $0.link == nil }
+        let bytes = Double(settings.samples) * Double(P) * Double(rows.count + 1) * 4
+        guard bytes <= Self.maximumDrawBytes else {
+            throw UsageError(
+                file: "--samples", item: "\(settings.samples)",
+                String(
+                    format:
+                        "%d weight samples of %d parameters for %d structure(s) would hold %.1f GB; at most %.0f GB",
+                    settings.samples, P, rows.count, bytes / 1e9, Self.maximumDrawBytes / 1e9))
+        }
         let normals = (0..<settings.samples).map { k -> [Float] in
             var rng = SplitMix64.stream(k, of: settings.seed)
             var z = [Float](repeating: 0, count: P)

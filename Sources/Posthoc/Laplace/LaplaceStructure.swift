@@ -15,7 +15,6 @@ public struct PriorPrecision: Sendable, Equatable {
     public init(_ values: [Double]) { self.values = values }
     public static func scalar(_ δ: Double) -> PriorPrecision { PriorPrecision([δ]) }
     public var isScalar: Bool { values.count == 1 }
-    func value(block b: Int) -> Double { values.count == 1 ? values[0] : values[b] }
 }
 
 /// A Laplace posterior N(θ_MAP, (H + δ)⁻¹) over the adapter's θ, for one Hessian structure H fitted from

@@ -35,9 +35,10 @@ public struct MarginalLikelihood: Sendable {
     /// mixes blocks.
     let blocks: [(range: Range<Int>, squaredNorm: Double)]
     /// Whether a layerwise prior can be searched (the eigenbasis respects θ's blocks).
-    public var allowsLayerwise: Bool
+    public let allowsLayerwise: Bool
 
-    /// `blocks`: the structure's `blockRanges` with each block's ‖θ_b‖²; nil for one group over all of θ.
+    /// `blocks`: the structure's `blockRanges` with each block's ‖θ_b‖² (which then sum to `squaredNorm`);
+    /// nil for one group over all of θ.
     public init(spectrum: [Double], loss: Double, squaredNorm: Double, blocks: [(Range<Int>, Double)]? = nil) {
         self.spectrum = spectrum
         self.loss = loss

@@ -63,9 +63,9 @@ public final class EncoderObjective: TrainingObjective {
 
     public func choiceLogits(_ indices: [Int]) -> (logits: [[Float]], labels: [Int]) {
         let batch = indices.map { examples[$0] }
-        let tape = model.trainingForward(batch.map(\.tokens), tokenTypes: batch.map(\.types))
-        let c = tape.logits.columns
-        return ((0..<batch.count).map { Array(tape.logits.values[($0 * c)..<(($0 + 1) * c)]) }, batch.map(\.label))
+        let logits = model.classify(batch.map(\.tokens), tokenTypes: batch.map(\.types))
+        let c = logits.columns
+        return ((0..<batch.count).map { Array(logits.values[($0 * c)..<(($0 + 1) * c)]) }, batch.map(\.label))
     }
 
     public func accumulate(
