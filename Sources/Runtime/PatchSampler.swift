@@ -54,6 +54,17 @@ public enum StandardNormal {
         return (Float(a), Float(b))
     }
 
+    /// Fills `x` with draws in order, two per pair (the last pair's second is dropped for an odd count).
+    public static func fill<T: BinaryFloatingPoint>(_ x: inout [T], _ rng: inout SplitMix64) {
+        var i = 0
+        while i < x.count {
+            let (a, b) = doublePair(&rng)
+            x[i] = T(a)
+            if i + 1 < x.count { x[i + 1] = T(b) }
+            i += 2
+        }
+    }
+
     /// The same draws in double precision (logit draws of a GLM predictive).
     @inline(__always)
     public static func doublePair(_ rng: inout SplitMix64) -> (Double, Double) {

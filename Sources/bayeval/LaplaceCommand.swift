@@ -17,13 +17,18 @@ struct LaplaceCommand: ParsableCommand {
         discussion: """
             One curvature pass over the fit examples (--fit-split, each example's backward passes from the \
             columns of the loss Hessian's square root: the exact GGN, laplace-torch's CurvlinopsGGN) fits \
-            every --hessian structure: kron (KFAC per lora_A and lora_B, token positions expanded as \
-            curvlinops does, each example normalised by its own length), diag (the exact GGN diagonal) or \
-            full (the dense GGN, up to 20,000 parameters). The prior precision maximises the Laplace \
-            marginal likelihood exactly (--prior marglik), follows laplace-torch's Adam schedule \
-            (--upstream), or is fixed (--prior fixed --prior-precision X). The test split is predicted by \
-            the linearised (GLM) predictive with every --link, from one pass of Jacobians: one table row per \
-            structure and link, after the MAP row.
+            every --hessian structure over the --subset of the adapter (all its tensors; head: the layers an \
+            encoder adapter saves whole; cores: LoRA-XS R): kron (KFAC per tensor: lora_A, lora_B, core, a \
+            head's weight and bias; token positions expanded as curvlinops does, each example normalised by \
+            its own length), diag (the exact GGN diagonal) or full (the dense GGN, up to 20,000 parameters). \
+            The prior precision, one value or one per tensor (--prior-structure layerwise), maximises the \
+            Laplace marginal likelihood exactly (--prior marglik), follows laplace-torch's Adam schedule \
+            (--upstream), has the lowest NLL on --prior-split over laplace-torch's grid (--prior grid), or is \
+            fixed (--prior fixed --prior-precision X). The test split is predicted by the linearised (GLM) \
+            predictive with every --link, from one pass of Jacobians, or by --predictive nn (weight samples): \
+            one table row per structure and link, after the MAP row. Decoders and encoders alike. \
+            --save-posterior DIR keeps the adapter and its posterior for `bayeval evaluate DIR --predictive`; \
+            with it and --predictions, --resume reuses the saved fit and predicts only what is missing.
             """)
 
     @Argument(help: "The MAP (or MLE) PEFT adapter directory.")

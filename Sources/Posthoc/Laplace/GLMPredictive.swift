@@ -30,13 +30,7 @@ public enum GLMLink: String, CaseIterable, Sendable {
             var rng = SplitMix64(seed: seed)
             var mean = [Double](repeating: 0, count: K), z = [Double](repeating: 0, count: K)
             for _ in 0..<samples {
-                var k = 0
-                while k < K {
-                    let (a, b) = StandardNormal.doublePair(&rng)
-                    z[k] = a
-                    if k + 1 < K { z[k + 1] = b }
-                    k += 2
-                }
+                StandardNormal.fill(&z, &rng)
                 let draw = (0..<K).map { i in f[i] + (0...i).reduce(0.0) { $0 + l[i][$1] * z[$1] } }
                 for (i, p) in Self.softmax(draw).enumerated() { mean[i] += p / Double(samples) }
             }

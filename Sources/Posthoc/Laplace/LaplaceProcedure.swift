@@ -327,13 +327,7 @@ extension LaplaceProcedure {
         let normals = (0..<settings.samples).map { k -> [Float] in
             var rng = SplitMix64.stream(k, of: settings.seed)
             var z = [Float](repeating: 0, count: P)
-            var i = 0
-            while i < P {
-                let (a, b) = StandardNormal.pair(&rng)
-                z[i] = a
-                if i + 1 < P { z[i + 1] = b }
-                i += 2
-            }
+            StandardNormal.fill(&z, &rng)
             return z
         }
         let draws = rows.map { row -> [[Float]] in
