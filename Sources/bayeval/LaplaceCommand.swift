@@ -120,6 +120,13 @@ struct LaplaceCommand: ParsableCommand {
         }
         if let samples, samples <= 0 { throw ValidationError("--samples must be positive") }
         guard maxFactorDim > 0 else { throw ValidationError("--max-factor-dim must be positive") }
+        if let savePosterior {
+            let resolved = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+            guard resolved(savePosterior) != resolved(adapter) else {
+                throw ValidationError(
+                    "--save-posterior is the adapter's own directory; give the posterior one of its own")
+            }
+        }
         if outputs.resume && (savePosterior == nil || outputs.predictions == nil) {
             throw ValidationError(
                 "--resume needs --save-posterior DIR (where the fit is kept) and --predictions (where the "

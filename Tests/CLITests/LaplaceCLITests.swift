@@ -146,6 +146,7 @@ import TestModels
             (["--hessian", "full", "--subset", "head"], "a full Hessian over"),
             (["--prior-structure", "layerwise", "--hessian", "full", "--subset", "cores"], "no LoRA-XS cores"),
             (["--prior", "grid", "--predictive", "nn"], "--prior grid scores the GLM predictive"),
+            (["--save-posterior", miniLMAdapter + "/"], "the adapter's own directory"),
         ] {
             let r = try miniLM(extra)
             #expect(r.status != 0 && r.stderr.contains(message), "\(extra): \(r.stderr)")
