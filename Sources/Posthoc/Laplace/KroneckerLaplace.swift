@@ -44,7 +44,7 @@ public struct KroneckerLaplace: LaplaceStructure {
         self.backend = backend
     }
 
-    public var blockRanges: [Range<Int>]? { blocks.map { $0.block.offset..<($0.block.offset + $0.block.count) } }
+    public var blockRanges: [Range<Int>]? { blocks.map(\.block.range) }
 
     public func toEigenbasis(_ x: [Float], rows n: Int) -> [Float] {
         var out = [Float](repeating: 0, count: x.count)

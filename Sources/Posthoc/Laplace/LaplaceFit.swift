@@ -109,16 +109,7 @@ public struct LaplaceFit {
     public func marginalLikelihood(_ s: any LaplaceStructure) -> MarginalLikelihood {
         MarginalLikelihood(
             spectrum: s.spectrum, loss: loss, squaredNorm: layout.squaredNorm,
-            blocks: s.blockRanges.map { ranges in
-                zip(ranges, layout.blocks).map { range, block in
-                    (
-                        range,
-                        layout.values[block.offset..<(block.offset + block.count)].reduce(0) {
-                            $0 + Double($1) * Double($1)
-                        }
-                    )
-                }
-            })
+            blocks: s.blockRanges.map { Array(zip($0, layout.blockSquaredNorms)) })
     }
 }
 

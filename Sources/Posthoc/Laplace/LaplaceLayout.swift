@@ -43,6 +43,8 @@ public struct LaplaceLayout: Sendable {
         /// Where the block starts in θ.
         public let offset: Int
         public var count: Int { rows * columns }
+        /// Its coordinates in θ.
+        public var range: Range<Int> { offset..<(offset + count) }
     }
 
     public let blocks: [Block]
@@ -116,5 +118,10 @@ public struct LaplaceLayout: Sendable {
     func block(_ module: String, _ role: Role) -> Int? { index[module]?[role] }
 
     /// ‖θ‖², in double precision: the prior's quadratic term at a zero prior mean.
-    public var squaredNorm: Double { values.reduce(0) { $0 + Double($1) * Double($1) } }
+    public var squaredNorm: Double { blockSquaredNorms.reduce(0, +) }
+
+    /// ‖θ_b‖² of each block.
+    public var blockSquaredNorms: [Double] {
+        blocks.map { b in values[b.range].reduce(0) { $0 + Double($1) * Double($1) } }
+    }
 }

@@ -107,7 +107,7 @@ public struct DiagonalLaplace: LaplaceStructure {
 
     public init(diagonal: [Double], layout: LaplaceLayout) {
         self.diagonal = diagonal
-        blockRanges = layout.blocks.map { $0.offset..<($0.offset + $0.count) }
+        blockRanges = layout.blocks.map(\.range)
     }
 
     public func toEigenbasis(_ x: [Float], rows: Int) -> [Float] { x }
