@@ -44,9 +44,9 @@ struct EvaluateCommand: ParsableCommand {
     var predictive: String?
 
     @Option(
-        help:
-            "GLM links for --predictive glm, comma-separated: probit, mc (--samples draws, default 10000), bridge, bridge-norm."
-    )
+        help: ArgumentHelp(
+            "GLM links for --predictive glm, comma-separated: probit, mc (--samples draws, default 10000), "
+                + "bridge, bridge-norm."))
     var link = "probit"
 
     func run() throws {

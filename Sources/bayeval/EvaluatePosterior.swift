@@ -40,12 +40,14 @@ extension EvaluateCommand {
             throw UsageError(file: test.files.first ?? options.split, item: options.split, "the split has no examples")
         }
         timings.prepareSeconds = Date().timeIntervalSince(started) - timings.loadSeconds
-        let fitted = saved.withRows(kind == .nn ? [nil] : links.map(Optional.some))
+        let rowLinks: [GLMLink?] = kind == .nn ? [nil] : links.map { $0 }
+        let fitted = saved.withRows(rowLinks)
         let draws = samples > 0 ? samples : kind.defaultSamples
+        let structureNames = saved.fit.structures.map(\.structure.rawValue).joined(separator: ", ")
         note(
             "saved Laplace posterior over \(saved.fit.layout.parameterCount) parameters "
-                + "(\(saved.fit.layout.subset.rawValue); \(saved.fit.structures.map(\.structure.rawValue).joined(separator: ", ")), "
-                + "fitted on \(saved.fit.count) examples), \(kind.rawValue) predictive on "
+                + "(\(saved.fit.layout.subset.rawValue); \(structureNames)), fitted on \(saved.fit.count) examples), "
+                + "\(kind.rawValue) predictive on "
                 + "\(testing.objective.exampleCount) \(options.split) examples")
         let procedure = LaplaceProcedure(
             settings: .init(

@@ -9,7 +9,8 @@ import RuntimeCPU
 /// `scripts/make_laplace_fixtures.py`: `tiny-llama3.json`, the tiny LLaMA-3 decoder with its 15-module PEFT
 /// adapter (P = 8704), and `tiny-bert.json`, the tiny BERT encoder with 13 LoRA modules and its saved
 /// classifier head (weight and bias, P = 3939), and `tiny-bert-head.json`, the same encoder with only the
-/// head in θ (last-layer Laplace, bayeval's `--subset head`, P = 99); 6 fit and 4 test sequences each. Tolerances are the issue's:
+/// head in θ (last-layer Laplace, bayeval's `--subset head`, P = 99); 6 fit and 4 test sequences each.
+/// Tolerances are the issue's:
 /// factors, diagonals, marginal likelihoods and GLM probabilities within 1e-4 relative, the upstream prior
 /// precision within 1e-3.
 @Suite struct LaplaceParityTests {
@@ -190,7 +191,8 @@ import RuntimeCPU
         let (fit, test, parameters) = (c.fit, c.test, c.parameters)
         var predictions: [LaplacePrediction] = []
         try fit.predict(
-            test, indices: Array(0..<test.exampleCount), parameters: parameters, priors: [[.scalar(1)], [.scalar(1)], [.scalar(1)]], batchSize: 3,
+            test, indices: Array(0..<test.exampleCount), parameters: parameters,
+            priors: [[.scalar(1)], [.scalar(1)], [.scalar(1)]], batchSize: 3,
             backend: CPUBackend(threads: 2)
         ) { predictions += $0 }
         #expect(predictions.count == c.reference.test.labels.count)

@@ -1,7 +1,8 @@
 import Loaders
 import Runtime
 
-/// KFAC: per block W of θ (rows × columns: a LoRA factor, a core, a head's weight or bias) the GGN block G ⊗ A, G over its outputs and A over its inputs
+/// KFAC: per block W of θ (rows × columns: a LoRA factor, a core, a head's weight or bias) the GGN block
+/// G ⊗ A, G over its outputs and A over its inputs
 /// (`KroneckerFactors`), with no cross-factor terms, as laplace-torch's `KronLaplace`. Each factor is
 /// eigendecomposed once; the prior is added to the products of eigenvalues, λ^G_o·λ^A_i + δ, never to the
 /// factors themselves (laplace-torch's `damping=False`).

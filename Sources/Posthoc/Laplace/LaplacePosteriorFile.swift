@@ -160,7 +160,8 @@ public enum LaplacePosteriorFile {
         guard m["format"] == format, m["version"] == "1" else {
             throw LoadError(
                 .unsupported, file: path, item: "format",
-                "not a bayeval Laplace posterior (version 1): format \(m["format"] ?? "none"), version \(m["version"] ?? "none")"
+                "not a bayeval Laplace posterior (version 1): format \(m["format"] ?? "none"), "
+                    + "version \(m["version"] ?? "none")"
             )
         }
         for (key, want, what) in [
