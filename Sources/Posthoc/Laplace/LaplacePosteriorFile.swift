@@ -301,26 +301,26 @@ extension SafeTensorsWriter {
 }
 
 extension SafeTensorsFile {
-    /// An F64 tensor of exactly `count` values.
-    func doubles(_ name: String, count: Int) throws -> [Double] {
+    /// Refuses a tensor that is not exactly `count` values of `dtype`.
+    private func check(_ name: String, _ dtype: DType, count: Int) throws {
         let info = try require(name)
-        guard info.dtype == .f64, info.shape.reduce(1, *) == count else {
+        guard info.dtype == dtype, info.shape.reduce(1, *) == count else {
             throw LoadError(
                 .shapeMismatch, file: path, item: name,
-                "expected \(count) F64 values, found \(info.dtype) \(info.shape)")
+                "expected \(count) \(dtype.rawValue) values, found \(info.dtype) \(info.shape)")
         }
+    }
+
+    /// An F64 tensor of exactly `count` values.
+    func doubles(_ name: String, count: Int) throws -> [Double] {
+        try check(name, .f64, count: count)
         let raw = try view(name)
         return (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: Double.self) }
     }
 
     /// An F32 tensor of exactly `count` values.
     func floats(_ name: String, count: Int) throws -> [Float] {
-        let info = try require(name)
-        guard info.dtype == .f32, info.shape.reduce(1, *) == count else {
-            throw LoadError(
-                .shapeMismatch, file: path, item: name,
-                "expected \(count) F32 values, found \(info.dtype) \(info.shape)")
-        }
+        try check(name, .f32, count: count)
         return try floats(name)
     }
 }
