@@ -22,3 +22,14 @@ public enum Device: String, CaseIterable, Sendable {
         }
     }
 }
+
+extension Device {
+    /// An environment variable the process must start with for the CPU backend to run at its best on this
+    /// machine, when it lacks it: OpenBLAS's AVX-512 kernels on CPUs its Debian build does not recognise
+    /// (`OpenBLASKernels`). Nil when the variable is set already (whatever its value: the user's choice
+    /// stands) or nothing better is known.
+    public static func preferredEnvironment(_ environment: [String: String]) -> (name: String, value: String)? {
+        guard environment["OPENBLAS_CORETYPE"] == nil, let core = OpenBLASKernels.preferredHere() else { return nil }
+        return ("OPENBLAS_CORETYPE", core)
+    }
+}

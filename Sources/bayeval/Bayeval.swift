@@ -1,4 +1,5 @@
 import Backends
+import Foundation
 import ArgumentParser
 import Runtime
 
@@ -13,6 +14,19 @@ struct Bayeval: ParsableCommand {
             TokenizeCommand.self,
             DatasetsCommand.self, BenchCommand.self,
         ])
+
+    /// Starts the process again with the environment its BLAS needs where it lacks it (the kernels are
+    /// chosen when the library loads, before any of bayeval's code runs), then runs the command.
+    static func main() {
+        #if os(Linux)
+        if let (name, value) = Device.preferredEnvironment(ProcessInfo.processInfo.environment) {
+            setenv(name, value, 1)
+            execv("/proc/self/exe", CommandLine.unsafeArgv)
+            // execv returns only on failure: run on with the kernels already loaded.
+        }
+        #endif
+        main(nil)
+    }
 }
 
 extension Bayeval {
