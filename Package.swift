@@ -18,11 +18,12 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CLAPACKE", pkgConfig: "lapacke", providers: [.apt(["liblapacke-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CMalloc"),
         .target(name: "Loaders", dependencies: ["CZstd"], swiftSettings: fastMath),
         // Models, LoRA, gradients and training, written against `ComputeBackend` only.
         .target(name: "Runtime", dependencies: ["Loaders"], swiftSettings: fastMath),
         // The CPU backend: OpenBLAS products, threaded host kernels. A GPU backend is a sibling target.
-        .target(name: "RuntimeCPU", dependencies: ["Runtime", "Loaders", "CBLAS"], swiftSettings: fastMath),
+        .target(name: "RuntimeCPU", dependencies: ["Runtime", "Loaders", "CBLAS", "CMalloc"], swiftSettings: fastMath),
         // `Device`: the one place that knows every backend (the `--device` factory).
         .target(name: "Backends", dependencies: ["Runtime", "RuntimeCPU"]),
         .target(name: "Metrics", swiftSettings: fastMath),

@@ -1,5 +1,6 @@
 import Runtime
 import CBLAS
+import CMalloc
 import Dispatch
 import Foundation
 
@@ -13,7 +14,21 @@ public struct CPUBackend: ComputeBackend {
         // Dispatch workers that run attention and the elementwise kernels; large products are split across
         // Dispatch workers instead (see gemm).
         openblas_set_num_threads(1)
+        _ = Self.heapReuse
     }
+
+    /// Every example allocates and frees its activations and gradients (hundreds of kilobytes to megabytes
+    /// each), some on the workers. By default glibc hands such blocks back to the kernel on free (large
+    /// blocks, and the per-thread arenas' heaps) and gets them again as freshly zeroed pages: a tenth of a
+    /// Laplace run went to page faults. One arena for all threads, blocks up to 32 MB kept in the heap, its
+    /// top trimmed only past 1 GB free. Set once per process, on the first backend.
+    private static let heapReuse: Void = {
+        #if os(Linux)
+            mallopt(M_ARENA_MAX, 1)
+            mallopt(M_MMAP_THRESHOLD, 32 << 20)
+            mallopt(M_TRIM_THRESHOLD, 1 << 30)
+        #endif
+    }()
 
     /// OpenBLAS's own build description (version, kernel, threading), for run records.
     public static var libraryDescription: String {
