@@ -41,6 +41,30 @@ import RuntimeCPU
         return (loaded.model, a, DecoderObjective(model: loaded.model, examples: examples))
     }
 
+    /// The GGN's passes start from a square root of diag(p) − ppᵀ with K − 1 columns: S·Sᵀ must be the
+    /// Hessian exactly, also where a class's probability underflows and in batches that mix 2 to 5 classes.
+    @Test func lossHessianSquareRootIsExactWithOneColumnFewer() {
+        let logits: [[Float]] = [
+            [0.3, -1.2, 2.0, 0.1], [1.5, -0.5], [0.2, 0.2, 0.2], [4.0, -3.0, 0.5, 1.0, -0.7], [90, -20, 3, 0],
+            [-0.4],
+        ]
+        let roots = LogitGradients.lossHessianSquareRoot(logits: logits)
+        #expect(roots.count == 4, "the widest row has 5 classes: 4 columns")
+        for (row, z) in logits.enumerated() {
+            let p = LogitGradients.softmax(z)
+            for i in p.indices {
+                for j in p.indices {
+                    let want = (i == j ? p[i] : 0) - p[i] * p[j]
+                    let got = roots.reduce(0.0) { $0 + Double($1[row][i]) * Double($1[row][j]) }
+                    #expect(abs(got - want) <= 1e-6, "row \(row) H[\(i)][\(j)] = \(got), want \(want)")
+                }
+            }
+            for c in max(0, z.count - 1)..<roots.count {
+                #expect(roots[c][row].allSatisfy { $0 == 0 }, "row \(row) has no column \(c)")
+            }
+        }
+    }
+
     @Test func batchesAreReportedBeforeTheirEventsAndNoGradientAccumulates() throws {
         let (m, adapter, objective) = try llama3(adapter: "models/tiny-llama3-adapter")
         let params = try m.adapterParameters(adapter)

@@ -2,9 +2,10 @@ import Foundation
 
 /// Where a curvature pass starts its backward passes: (a) the loss of the true labels (empirical Fisher),
 /// (b) the loss of labels drawn from the model's own predictive (Monte Carlo Fisher), (c) every answer
-/// logit in turn (Jacobian rows: a predictive's J), (d) every column of the cross-entropy Hessian's square
-/// root S = diag(√p) − p√pᵀ in turn (S·Sᵀ = diag(p) − ppᵀ), so that Σ over the passes of g·gᵀ is the
-/// generalised Gauss–Newton, as curvlinops' type-2 KFAC and laplace-torch's GGN see it.
+/// logit in turn (Jacobian rows: a predictive's J), (d) every column of a square root S of the cross-entropy
+/// Hessian in turn (S·Sᵀ = diag(p) − ppᵀ, K − 1 columns for K classes), so that Σ over the passes of g·gᵀ is
+/// the generalised Gauss–Newton, as curvlinops' type-2 KFAC and laplace-torch's GGN see it (they take the K
+/// columns of diag(√p) − p√pᵀ; any square root gives the same sum).
 public enum CurvatureTarget: Sendable {
     case trueLabels
     case sampledLabels(seed: UInt64)
@@ -17,20 +18,29 @@ extension TrainingObjective {
     /// accumulator sees the whole dataset without it ever being held: first each batch's outputs
     /// (`observe(batch:)`: logits, probabilities, labels, loss), then its backward events. Each example's
     /// loss enters with weight 1 (sums, not means), examples never share rows (no shared header), and with
-    /// `.logits` every batch runs one forward pass and one backward pass per answer position, events tagged
-    /// with it. The parameters' gradient buffers are left alone unless `accumulatingGradients`.
+    /// `.logits` every batch runs one forward pass and one backward pass per answer position (a decoder runs
+    /// them all in one sweep of its layers), events tagged with it. The parameters' gradient buffers are left alone unless `accumulatingGradients`.
     /// `afterBatch` runs once a batch's events are all in (an accumulator consumes what it kept for that
-    /// batch), with the batch's indices and how many examples are done.
+    /// batch), with the batch's indices and how many examples are done. A batch holds at most `batchSize`
+    /// examples and, past its first, only as many as keep its tapes within `tapeBudget` bytes (a decoder's
+    /// tape is the bulk of a curvature pass's memory: 0.83 MB per token for SmolLM2, ~6 MB for an 8B model).
     public func curvature(
-        _ indices: [Int], target: CurvatureTarget, batchSize: Int, parameters: AdapterParameters,
-        observer: GradientObserver, accumulatingGradients: Bool = false,
+        _ indices: [Int], target: CurvatureTarget, batchSize: Int, tapeBudget: Int = 256 << 20,
+        parameters: AdapterParameters, observer: GradientObserver, accumulatingGradients: Bool = false,
         afterBatch: (_ batch: [Int], _ done: Int) throws -> Void = { _, _ in }
     ) rethrows {
-        for start in stride(from: 0, to: indices.count, by: max(1, batchSize)) {
-            let batch = Array(indices[start..<min(indices.count, start + batchSize)])
+        var start = 0
+        while start < indices.count {
+            var end = start + 1, bytes = tapeBytes(indices[start])
+            while end < indices.count && end - start < batchSize && bytes + tapeBytes(indices[end]) <= tapeBudget {
+                bytes += tapeBytes(indices[end])
+                end += 1
+            }
+            let batch = Array(indices[start..<end])
             let context = parameters.context(observer: observer, accumulating: accumulatingGradients)
             backwardForCurvature(batch, target: target, context: context)
-            try afterBatch(batch, start + batch.count)
+            try afterBatch(batch, end)
+            start = end
         }
     }
 }
@@ -66,8 +76,7 @@ func curvatureGradients(
         let widest = logits.map(\.count).max() ?? 0
         return (0..<widest).map { k in (k, LogitGradients.unit(k, classes: logits.map(\.count))) }
     case .lossHessianSquareRoot:
-        let widest = logits.map(\.count).max() ?? 0
-        return (0..<widest).map { c in (c, LogitGradients.lossHessianColumn(c, logits: logits)) }
+        return LogitGradients.lossHessianSquareRoot(logits: logits).enumerated().map { c, column in (c, column) }
     }
 }
 
@@ -79,11 +88,10 @@ extension DecoderObjective {
         let ids = batch.map(\.answerTokens)
         let logits = model.choiceLogits(tape, answerIDs: ids)
         context.observer?.observe(batch: CurvatureBatch(examples: indices, logits: logits, labels: batch.map(\.label)))
-        for (k, grads) in curvatureGradients(logits, labels: batch.map(\.label), examples: indices, target: target) {
-            var context = context
-            context.outputIndex = k
-            model.backward(tape, answerIDs: ids, logitGradients: grads, context: context)
-        }
+        // Every pass in one sweep of the layers (stacked products).
+        let passes = curvatureGradients(logits, labels: batch.map(\.label), examples: indices, target: target)
+        model.backward(
+            tape, answerIDs: ids, passes: passes.map { (outputIndex: $0.0, logitGradients: $0.1) }, context: context)
     }
 }
 

@@ -35,6 +35,13 @@ public final class DecoderTape: @unchecked Sendable {
 }
 
 extension LlamaModel {
+    /// What a `DecoderTape` keeps per token, over every layer.
+    public var tapeBytesPerToken: Int {
+        let c = config
+        return MemoryLayout<Float>.size * layers.count
+            * (2 * c.hiddenSize + 2 * queryWidth + 2 * keyValueWidth + 2 * c.intermediateSize)
+    }
+
     /// Module paths of every patched block, for gradient observers.
     public var moduleNames: ModuleNames {
         var names = ModuleNames()
@@ -63,31 +70,51 @@ extension LlamaModel {
     /// adapter gradients into `context` and reports every patched block to its observer. Observers need
     /// examples that do not share rows, so they require an empty header.
     public func backward(_ tape: DecoderTape, answerIDs: [[Int]], logitGradients: [[Float]], context: BackwardContext) {
+        backward(tape, answerIDs: answerIDs, passes: [(context.outputIndex, logitGradients)], context: context)
+    }
+
+    /// Several backward passes over one tape in one sweep of the layers (a curvature pass's K logits or
+    /// loss-Hessian columns): each pass has its output index (for observers) and its ∂L/∂logits. The passes'
+    /// gradients are stacked, so every product with a weight runs once over all of them; elementwise steps
+    /// run per pass on the shared activations, which are recomputed once per layer rather than once per pass.
+    /// Observers see each block's events for every pass before the block below.
+    public func backward(
+        _ tape: DecoderTape, answerIDs: [[Int]], passes: [(outputIndex: Int?, logitGradients: [[Float]])],
+        context: BackwardContext
+    ) {
         precondition(
             context.observer == nil || tape.layout.header == nil,
             "gradient observers need sequences without a shared header")
-        let H = config.hiddenSize, I = config.intermediateSize, T = tape.tokenCount
+        guard !passes.isEmpty else { return }
+        let H = config.hiddenSize, I = config.intermediateSize, T = tape.tokenCount, P = passes.count
         let qkvStride = tape.layout.stride, qW = queryWidth
         let eps = Float(config.rmsNormEpsilon)
         var context = context
         context.examples = tape.layout.sequences
+        let indices = passes.map(\.outputIndex)
 
-        // The LM head at the scored rows, then the final norm, scattered into the residual gradient.
-        let dHidden = headBackward(tape, answerIDs: answerIDs, logitGradients: logitGradients, context: context)
-        let dx = backend.tensor([T, H])
-        let dLast = backend.tensor([tape.count, H])
+        // Per pass: the LM head at the scored rows, then the final norm, scattered into its residual gradient.
+        let dx = backend.tensor([P * T, H])
         let last = backend.gatherRows(tape.xs[layers.count], tape.scoredRows, width: H)
-        backend.rmsNormBackward(
-            last.pointer, weight: finalNorm.pointer, epsilon: eps, outputGradient: dHidden.pointer,
-            rows: tape.count, columns: H, into: dLast.pointer)
-        backend.addRows(dLast.pointer, width: H, rows: tape.scoredRows, into: dx.pointer)
+        let dLast = backend.tensor([tape.count, H])
+        for (q, pass) in passes.enumerated() {
+            var passContext = context
+            passContext.outputIndex = pass.outputIndex
+            let dHidden = headBackward(
+                tape, answerIDs: answerIDs, logitGradients: pass.logitGradients, context: passContext)
+            backend.zero(dLast.pointer, count: dLast.count)
+            backend.rmsNormBackward(
+                last.pointer, weight: finalNorm.pointer, epsilon: eps, outputGradient: dHidden.pointer,
+                rows: tape.count, columns: H, into: dLast.pointer)
+            backend.addRows(dLast.pointer, width: H, rows: tape.scoredRows, into: dx.pointer + q * T * H)
+        }
 
         let maxRank = max(1, allLinears.map(\.maxRank).max() ?? 1)
-        let scratch = backend.tensor([2 * T * maxRank])
-        let normed = backend.tensor([T, H]), dNormed = backend.tensor([T, H])
-        let activated = backend.tensor([T, I]), dActivated = backend.tensor([T, I]),
-            dGateUp = backend.tensor([T, 2 * I])
-        let dAttended = backend.tensor([T, qW]), dqkv = backend.tensor([T, qkvStride])
+        let scratch = backend.tensor([(1 + P) * T * maxRank])
+        let normed = backend.tensor([T, H]), dNormed = backend.tensor([P * T, H])
+        let activated = backend.tensor([T, I]), dActivated = backend.tensor([P * T, I]),
+            dGateUp = backend.tensor([P * T, 2 * I])
+        let dAttended = backend.tensor([P * T, qW]), dqkv = backend.tensor([P * T, qkvStride])
         for n in stride(from: layers.count - 1, through: 0, by: -1) {
             let layer = layers[n]
             // MLP block: xs[n+1] = mids[n] + down(silu(gate)·up), gate/up = gateUp(rmsNorm(mids[n])).
@@ -97,27 +124,35 @@ extension LlamaModel {
                 into: activated.pointer)
             layer.down.backward(
                 input: activated.pointer, rows: T, outputGradient: dx.pointer, inputGradient: dActivated.pointer,
-                context: context, backend: backend, scratch: scratch.pointer)
-            backend.siluMultiplyBackward(
-                gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I, outputGradient: dActivated.pointer,
-                rows: T, columns: I, gateGradient: dGateUp.pointer, upGradient: dGateUp.pointer + I)
+                context: context, backend: backend, scratch: scratch.pointer, passes: indices)
+            for q in 0..<P {
+                backend.siluMultiplyBackward(
+                    gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I,
+                    outputGradient: dActivated.pointer + q * T * I, rows: T, columns: I,
+                    gateGradient: dGateUp.pointer + q * T * 2 * I, upGradient: dGateUp.pointer + q * T * 2 * I + I)
+            }
             backend.rmsNorm(
                 tape.mids[n].pointer, weight: layer.mlpNorm.pointer, epsilon: eps, rows: T, columns: H,
                 into: normed.pointer)
             layer.gateUp.backward(
                 input: normed.pointer, rows: T, outputGradient: dGateUp.pointer, inputGradient: dNormed.pointer,
-                context: context, backend: backend, scratch: scratch.pointer)
-            backend.rmsNormBackward(
-                tape.mids[n].pointer, weight: layer.mlpNorm.pointer, epsilon: eps, outputGradient: dNormed.pointer,
-                rows: T, columns: H, into: dx.pointer)
+                context: context, backend: backend, scratch: scratch.pointer, passes: indices)
+            for q in 0..<P {
+                backend.rmsNormBackward(
+                    tape.mids[n].pointer, weight: layer.mlpNorm.pointer, epsilon: eps,
+                    outputGradient: dNormed.pointer + q * T * H, rows: T, columns: H, into: dx.pointer + q * T * H)
+            }
             // Attention block: mids[n] = xs[n] + o(attention(rope(qkv(rmsNorm(xs[n]))))).
             layer.output.backward(
                 input: tape.attended[n].pointer, rows: T, outputGradient: dx.pointer, inputGradient: dAttended.pointer,
-                context: context, backend: backend, scratch: scratch.pointer)
+                context: context, backend: backend, scratch: scratch.pointer, passes: indices)
             backend.zero(dqkv.pointer, count: dqkv.count)
-            backend.attentionBackward(
-                tape.layout, qkv: tape.qkv[n].pointer, outputGradient: dAttended.pointer, into: dqkv.pointer)
-            rotate(dqkv.pointer, positions: tape.positions, inverse: true)
+            for q in 0..<P {
+                let dq = dqkv.pointer + q * T * qkvStride
+                backend.attentionBackward(
+                    tape.layout, qkv: tape.qkv[n].pointer, outputGradient: dAttended.pointer + q * T * qW, into: dq)
+                rotate(dq, positions: tape.positions, inverse: true)
+            }
             backend.rmsNorm(
                 tape.xs[n].pointer, weight: layer.attentionNorm.pointer, epsilon: eps, rows: T, columns: H,
                 into: normed.pointer)
@@ -125,12 +160,14 @@ extension LlamaModel {
             layer.qkv.backward(
                 input: normed.pointer, rows: T, outputGradient: dqkv.pointer,
                 inputGradient: n > 0 ? dNormed.pointer : nil,
-                context: context, backend: backend, scratch: scratch.pointer)
+                context: context, backend: backend, scratch: scratch.pointer, passes: indices)
             if n > 0 {
-                backend.rmsNormBackward(
-                    tape.xs[n].pointer, weight: layer.attentionNorm.pointer, epsilon: eps,
-                    outputGradient: dNormed.pointer,
-                    rows: T, columns: H, into: dx.pointer)
+                for q in 0..<P {
+                    backend.rmsNormBackward(
+                        tape.xs[n].pointer, weight: layer.attentionNorm.pointer, epsilon: eps,
+                        outputGradient: dNormed.pointer + q * T * H, rows: T, columns: H,
+                        into: dx.pointer + q * T * H)
+                }
             }
         }
     }

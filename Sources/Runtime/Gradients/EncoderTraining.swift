@@ -25,6 +25,11 @@ public final class EncoderTape: @unchecked Sendable {
 }
 
 extension BertModel {
+    /// What an `EncoderTape` keeps per token, over every layer.
+    public var tapeBytesPerToken: Int {
+        MemoryLayout<Float>.size * layers.count * (8 * config.hiddenSize + config.intermediateSize)
+    }
+
     /// Module paths of every patched block (and the head), for gradient observers.
     public var moduleNames: ModuleNames {
         var names = ModuleNames()

@@ -162,76 +162,99 @@ extension Linear {
     /// `ldy`), accumulates the gradients of the patches' A and B (and of the whole weight and bias when the
     /// layer trains as a whole) into `context`, reports each patch to the observer, and writes
     /// ∂L/∂x = ∂L/∂y · W + Σ s·(∂L/∂y·B)·A into `dx` (overwriting; nil skips it: nothing below needs
-    /// it). `scratch` holds 2 × rows × max rank.
+    /// it). `passes` runs several backward passes over the same input at once: dy and dx then hold one
+    /// block of `rows` rows per pass, one after the other, so each product runs once over all of them
+    /// (larger, faster products); each pass is reported with its own output index. Nil is one pass tagged
+    /// `context.outputIndex`. `scratch` holds (1 + passes) × rows × max rank.
     func backward(
         input x: UnsafePointer<Float>, rows: Int, outputGradient dy: UnsafePointer<Float>, ldy: Int? = nil,
         inputGradient dx: UnsafeMutablePointer<Float>?, context: BackwardContext,
-        backend: some ComputeBackend, scratch: UnsafeMutablePointer<Float>
+        backend: some ComputeBackend, scratch: UnsafeMutablePointer<Float>, passes: [Int?]? = nil
     ) {
         let ld = ldy ?? outFeatures
+        let passes = passes ?? [context.outputIndex]
+        let stacked = passes.count * rows
         if let dx {
             backend.gemm(
-                m: rows, n: inFeatures, k: outFeatures, alpha: 1, a: dy, lda: ld, b: weight.pointer, ldb: inFeatures,
-                transposeB: false, beta: 0, c: dx, ldc: inFeatures)
+                m: stacked, n: inFeatures, k: outFeatures, alpha: 1, a: dy, lda: ld, b: weight.pointer,
+                ldb: inFeatures, transposeB: false, beta: 0, c: dx, ldc: inFeatures)
         }
         let grads = context.gradients[ObjectIdentifier(self)]
-        if let grads, let dW = grads.weight {
-            backend.gemmTransposedA(
-                m: outFeatures, n: inFeatures, k: rows, alpha: 1, a: dy, lda: ld, b: x, ldb: inFeatures,
-                beta: 1, c: dW.pointer, ldc: inFeatures)
-            if let db = grads.bias {
-                backend.addColumnSums(dy, rows: rows, columns: outFeatures, ldy: ld, into: db.pointer)
+        let observesLayer = context.observer != nil && context.wholeLayers.contains(ObjectIdentifier(self))
+        for (q, outputIndex) in passes.enumerated() {
+            let dyq = dy + q * rows * ld
+            if let grads, let dW = grads.weight {
+                backend.gemmTransposedA(
+                    m: outFeatures, n: inFeatures, k: rows, alpha: 1, a: dyq, lda: ld, b: x, ldb: inFeatures,
+                    beta: 1, c: dW.pointer, ldc: inFeatures)
+                if let db = grads.bias {
+                    backend.addColumnSums(dyq, rows: rows, columns: outFeatures, ldy: ld, into: db.pointer)
+                }
+            }
+            if observesLayer, let observer = context.observer {
+                observer.observe(
+                    layer: LayerBackwardEvent(
+                        module: context.names.name(self, offset: 0), rows: rows, examples: context.examples,
+                        inFeatures: inFeatures, outFeatures: outFeatures, input: x, outputGradient: dyq,
+                        outputGradientStride: ld, hasBias: bias != nil, outputIndex: outputIndex))
             }
         }
-        if let observer = context.observer, context.wholeLayers.contains(ObjectIdentifier(self)) {
-            observer.observe(
-                layer: LayerBackwardEvent(
-                    module: context.names.name(self, offset: 0), rows: rows, examples: context.examples,
-                    inFeatures: inFeatures, outFeatures: outFeatures, input: x, outputGradient: dy,
-                    outputGradientStride: ld, hasBias: bias != nil, outputIndex: context.outputIndex))
-        }
-        let rank = maxRank
-        let u = scratch, du = scratch + rows * rank
+        let u = scratch, du = scratch + rows * maxRank
         for (i, p) in patches.enumerated() {
             let dyP = dy + p.outputOffset
             // u = x·Aᵀ is recomputed (rows × rank: cheap) rather than kept from the forward pass.
             backend.linear(x, rows: rows, inFeatures: inFeatures, weight: p.a.pointer, outFeatures: p.rank, into: u)
-            // ∂L/∂u = s · ∂L/∂y · B
+            // ∂L/∂u = s · ∂L/∂y · B, every pass at once.
             backend.gemm(
-                m: rows, n: p.rank, k: p.outFeatures, alpha: p.scaling, a: dyP, lda: ld, b: p.b.pointer, ldb: p.rank,
-                transposeB: false, beta: 0, c: du, ldc: p.rank)
+                m: stacked, n: p.rank, k: p.outFeatures, alpha: p.scaling, a: dyP, lda: ld, b: p.b.pointer,
+                ldb: p.rank, transposeB: false, beta: 0, c: du, ldc: p.rank)
             if let grads {
-                // ∂L/∂B += s · ∂L/∂yᵀ · u ;  ∂L/∂A += ∂L/∂uᵀ · x
-                backend.gemmTransposedA(
-                    m: p.outFeatures, n: p.rank, k: rows, alpha: p.scaling, a: dyP, lda: ld, b: u, ldb: p.rank,
-                    beta: 1, c: grads.patchB[i].pointer, ldc: p.rank)
-                backend.gemmTransposedA(
-                    m: p.rank, n: inFeatures, k: rows, alpha: 1, a: du, lda: p.rank, b: x, ldb: inFeatures,
-                    beta: 1, c: grads.patchA[i].pointer, ldc: inFeatures)
+                for q in passes.indices {
+                    // ∂L/∂B += s · ∂L/∂yᵀ · u ;  ∂L/∂A += ∂L/∂uᵀ · x
+                    backend.gemmTransposedA(
+                        m: p.outFeatures, n: p.rank, k: rows, alpha: p.scaling, a: dyP + q * rows * ld, lda: ld, b: u,
+                        ldb: p.rank, beta: 1, c: grads.patchB[i].pointer, ldc: p.rank)
+                    backend.gemmTransposedA(
+                        m: p.rank, n: inFeatures, k: rows, alpha: 1, a: du + q * rows * p.rank, lda: p.rank, b: x,
+                        ldb: inFeatures, beta: 1, c: grads.patchA[i].pointer, ldc: inFeatures)
+                }
             }
             if let observer = context.observer {
-                // lora_B's output gradient is s·∂L/∂y; handed over as a scaled copy.
-                let scaled = UnsafeMutablePointer<Float>.allocate(capacity: rows * p.outFeatures)
-                defer { scaled.deallocate() }
-                for r in 0..<rows {
-                    for j in 0..<p.outFeatures { scaled[r * p.outFeatures + j] = p.scaling * dyP[r * ld + j] }
-                }
-                let v = p.coreInput(x, rows: rows, inFeatures: inFeatures, backend: backend)
-                withExtendedLifetime(v) {
-                    observer.observe(
-                        LoRABackwardEvent(
-                            module: context.names.name(self, offset: p.outputOffset), rows: rows,
-                            examples: context.examples,
-                            rank: p.rank, inFeatures: inFeatures, outFeatures: p.outFeatures, input: x,
-                            loraAOutputGradient: du, loraBInput: u, loraBOutputGradient: scaled,
-                            outputGradientStride: p.outFeatures, scaling: p.scaling, outputIndex: context.outputIndex,
-                            coreInput: v.map { UnsafePointer($0.pointer) }))
-                }
+                observe(
+                    p, passes: passes, x: x, rows: rows, dy: dyP, ld: ld, u: u, du: du, context: context,
+                    observer: observer, backend: backend)
             }
             if let dx {
                 backend.gemm(
-                    m: rows, n: inFeatures, k: p.rank, alpha: 1, a: du, lda: p.rank, b: p.a.pointer, ldb: inFeatures,
-                    transposeB: false, beta: 1, c: dx, ldc: inFeatures)
+                    m: stacked, n: inFeatures, k: p.rank, alpha: 1, a: du, lda: p.rank, b: p.a.pointer,
+                    ldb: inFeatures, transposeB: false, beta: 1, c: dx, ldc: inFeatures)
+            }
+        }
+    }
+
+    /// One `LoRABackwardEvent` per pass for patch `p`. lora_B's output gradient is s·∂L/∂y, handed over
+    /// as a scaled copy.
+    private func observe(
+        _ p: LoRAPatch, passes: [Int?], x: UnsafePointer<Float>, rows: Int, dy: UnsafePointer<Float>, ld: Int,
+        u: UnsafePointer<Float>, du: UnsafePointer<Float>, context: BackwardContext, observer: GradientObserver,
+        backend: some ComputeBackend
+    ) {
+        let scaled = UnsafeMutablePointer<Float>.allocate(capacity: rows * p.outFeatures)
+        defer { scaled.deallocate() }
+        let v = p.coreInput(x, rows: rows, inFeatures: inFeatures, backend: backend)
+        for (q, outputIndex) in passes.enumerated() {
+            let dyq = dy + q * rows * ld
+            for r in 0..<rows {
+                for j in 0..<p.outFeatures { scaled[r * p.outFeatures + j] = p.scaling * dyq[r * ld + j] }
+            }
+            withExtendedLifetime(v) {
+                observer.observe(
+                    LoRABackwardEvent(
+                        module: context.names.name(self, offset: p.outputOffset), rows: rows,
+                        examples: context.examples, rank: p.rank, inFeatures: inFeatures, outFeatures: p.outFeatures,
+                        input: x, loraAOutputGradient: du + q * rows * p.rank, loraBInput: u,
+                        loraBOutputGradient: scaled, outputGradientStride: p.outFeatures, scaling: p.scaling,
+                        outputIndex: outputIndex, coreInput: v.map { UnsafePointer($0.pointer) }))
             }
         }
     }

@@ -46,14 +46,46 @@ public enum LogitGradients {
         }
     }
 
-    /// Column c of the cross-entropy Hessian's square root per row: √p_c·(e_c − p), zeros for rows with at
-    /// most c classes. Summed over c, the outer products give diag(p) − ppᵀ.
-    public static func lossHessianColumn(_ c: Int, logits: [[Float]]) -> [[Float]] {
-        logits.map { z in
-            guard c < z.count else { return [Float](repeating: 0, count: z.count) }
-            let p = softmax(z), root = p[c].squareRoot()
-            return p.indices.map { k in Float(root * ((k == c ? 1 : 0) - p[k])) }
+    /// A square root of each row's cross-entropy Hessian diag(p) − ppᵀ with one column fewer than the row
+    /// has classes: `[column][row]`, each entry over the row's classes, S·Sᵀ = diag(p) − ppᵀ exactly. The
+    /// Hessian is singular along 1 (softmax ignores a common shift), so K − 1 backward passes give the whole
+    /// GGN where K columns of diag(√p) − p√pᵀ would take K. The loss depends on z only through the differences
+    /// d = D·z to the likeliest class r, whose Hessian H_d = diag(p̃) − p̃p̃ᵀ (p̃: p without r) is positive
+    /// definite; with its Cholesky factor L, S = Dᵀ·L: the rows of L, and at r minus their column sums.
+    /// Rows with fewer classes get zero columns past their own K − 1.
+    public static func lossHessianSquareRoot(logits: [[Float]]) -> [[[Float]]] {
+        let columns = max(0, (logits.map(\.count).max() ?? 0) - 1)
+        var roots = [[[Float]]](repeating: logits.map { [Float](repeating: 0, count: $0.count) }, count: columns)
+        for (row, z) in logits.enumerated() where z.count > 1 {
+            let p = softmax(z), K = p.count, m = K - 1
+            let r = p.indices.max { p[$0] < p[$1] }!
+            let others = p.indices.filter { $0 != r }
+            // Cholesky of H_d (m × m, lower), in place; a pivot lost to round-off (p_k ≈ 0) leaves its column zero.
+            var h = [Double](repeating: 0, count: m * m)
+            for i in 0..<m {
+                for j in 0..<m { h[i * m + j] = (i == j ? p[others[i]] : 0) - p[others[i]] * p[others[j]] }
+            }
+            for j in 0..<m {
+                var d = h[j * m + j]
+                for k in 0..<j { d -= h[j * m + k] * h[j * m + k] }
+                let pivot = d > 0 ? d.squareRoot() : 0
+                h[j * m + j] = pivot
+                for i in (j + 1)..<max(j + 1, m) {
+                    var v = h[i * m + j]
+                    for k in 0..<j { v -= h[i * m + k] * h[j * m + k] }
+                    h[i * m + j] = pivot > 0 ? v / pivot : 0
+                }
+            }
+            for c in 0..<m {
+                var sum = 0.0
+                for i in c..<m {
+                    roots[c][row][others[i]] = Float(h[i * m + c])
+                    sum += h[i * m + c]
+                }
+                roots[c][row][r] = Float(-sum)
+            }
         }
+        return roots
     }
 
     /// One-hot in logit `k` of every row (rows with fewer classes get zeros): a Jacobian row per example.

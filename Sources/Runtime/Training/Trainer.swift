@@ -4,6 +4,9 @@ import Loaders
 /// What one training example contributes: a loss term whose gradients a backward pass accumulates.
 public protocol TrainingObjective: AnyObject {
     var exampleCount: Int { get }
+    /// The memory the forward tape of the example at `index` takes, so a curvature pass can bound what
+    /// a batch's tapes hold (`curvature(tapeBudget:)`).
+    func tapeBytes(_ index: Int) -> Int
     /// Forward and backward over the examples at `indices` (one packed batch), accumulating the
     /// gradient of weight · Σᵢ CEᵢ. Returns Σᵢ CEᵢ and how many were predicted right.
     func accumulate(_ indices: [Int], weight: Double, parameters: AdapterParameters) -> (lossSum: Double, correct: Int)
@@ -29,6 +32,7 @@ public final class DecoderObjective: TrainingObjective {
     }
 
     public var exampleCount: Int { examples.count }
+    public func tapeBytes(_ index: Int) -> Int { examples[index].tokens.count * model.tapeBytesPerToken }
 
     public func choiceLogits(_ indices: [Int]) -> (logits: [[Float]], labels: [Int]) {
         let batch = indices.map { examples[$0] }
@@ -60,6 +64,7 @@ public final class EncoderObjective: TrainingObjective {
     }
 
     public var exampleCount: Int { examples.count }
+    public func tapeBytes(_ index: Int) -> Int { examples[index].tokens.count * model.tapeBytesPerToken }
 
     public func choiceLogits(_ indices: [Int]) -> (logits: [[Float]], labels: [Int]) {
         let batch = indices.map { examples[$0] }
