@@ -84,14 +84,8 @@ extension CPUBackend {
         forRows(rows, work: rows * columns * 8) { range in
             for r in range {
                 let gr = g + r * inputStride, ur = u + r * inputStride, dr = d + r * columns
-                let dgr = dg + r * inputStride, dur = du + r * inputStride
-                for j in 0..<columns {
-                    let x = gr[j]
-                    let s = 1 / (1 + Foundation.exp(-x))
-                    let silu = x * s
-                    dur[j] = dr[j] * silu
-                    dgr[j] = dr[j] * ur[j] * s * (1 + x * (1 - s))
-                }
+                siluMultiplyBackwardRow(
+                    gr, ur, dr, gateGradient: dg + r * inputStride, upGradient: du + r * inputStride, count: columns)
             }
         }
     }

@@ -44,6 +44,36 @@ func siluMultiplyRow(
     }
 }
 
+/// The SwiGLU backward over `count` values, eight at a time: with s = σ(g), ∂/∂u = d·g·s and
+/// ∂/∂g = d·u·s·(1 + g·(1 − s)).
+@inline(__always)
+func siluMultiplyBackwardRow(
+    _ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ d: UnsafePointer<Float>,
+    gateGradient dg: UnsafeMutablePointer<Float>, upGradient du: UnsafeMutablePointer<Float>, count: Int
+) {
+    @inline(__always) func step(_ x: SIMD8<Float>, _ u: SIMD8<Float>, _ d: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>)
+    {
+        let s = 1 / (1 + vectorExp(-x))
+        return (d * u * s * (1 + x * (1 - s)), d * x * s)
+    }
+    var j = 0
+    while j + 8 <= count {
+        let (gg, ug) = step(
+            UnsafeRawPointer(g + j).loadUnaligned(as: SIMD8<Float>.self),
+            UnsafeRawPointer(u + j).loadUnaligned(as: SIMD8<Float>.self),
+            UnsafeRawPointer(d + j).loadUnaligned(as: SIMD8<Float>.self))
+        UnsafeMutableRawPointer(dg + j).storeBytes(of: gg, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(du + j).storeBytes(of: ug, as: SIMD8<Float>.self)
+        j += 8
+    }
+    while j < count {
+        let (gg, ug) = step(SIMD8(repeating: g[j]), SIMD8(repeating: u[j]), SIMD8(repeating: d[j]))
+        dg[j] = gg[0]
+        du[j] = ug[0]
+        j += 1
+    }
+}
+
 /// Softmax over the first `visible` of `count` attention scores in place; the masked rest become 0.
 @inline(__always)
 func maskedSoftmaxRow(_ row: UnsafeMutablePointer<Float>, visible: Int, count: Int) {
