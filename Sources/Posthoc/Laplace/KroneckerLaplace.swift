@@ -24,18 +24,58 @@ public struct KroneckerLaplace: LaplaceStructure {
     public let spectrum: [Double]
 
     init(layout: LaplaceLayout, factors: KroneckerFactors, backend: any ComputeBackend) throws {
-        var blocks: [Block] = [], clipped = 0
-        for (block, f) in zip(layout.blocks, factors.blocks) {
+        // Each distinct factor is decomposed once (q_proj's and v_proj's lora_A read the same input, so their
+        // input factors are equal bit for bit), the decompositions spread over the backend's workers.
+        var distinct: [[Float]: Int] = [:]
+        var matrices: [(values: [Float], dimension: Int, name: String)] = []
+        func index(_ m: [Float], _ n: Int, _ name: String) -> Int {
+            if let i = distinct[m] { return i }
+            distinct[m] = matrices.count
+            matrices.append((m, n, name))
+            return matrices.count - 1
+        }
+        let indices = zip(layout.blocks, factors.blocks).map { block, f in
             let name = "\(block.module) \(block.role.rawValue)"
-            let g = try SymmetricEigen(f.output.map(Double.init), dimension: block.rows, name: name)
-            let a = try SymmetricEigen(f.input.map(Double.init), dimension: block.columns, name: name)
+            return (output: index(f.output, block.rows, name), input: index(f.input, block.columns, name))
+        }
+        let results = EigenResults(count: matrices.count)
+        backend.parallelFor(matrices.count) { [matrices] i in
+            let m = matrices[i]
+            // Eigenvectors kept in float as soon as each is done: the double copies of all of them at once
+            // would double the fit's peak memory.
+            results.store(
+                i,
+                Result {
+                    let e = try SymmetricEigen(m.values.map(Double.init), dimension: m.dimension, name: m.name)
+                    return (e.values, e.vectors.map(Float.init), e.clipped)
+                })
+        }
+        let eigen = try results.values()
+        var blocks: [Block] = [], clipped = 0
+        for (block, i) in zip(layout.blocks, indices) {
+            let g = eigen[i.output], a = eigen[i.input]
             clipped += g.clipped + a.clipped
-            blocks.append(
-                Block(
-                    block: block, output: (g.values, g.vectors.map(Float.init)),
-                    input: (a.values, a.vectors.map(Float.init))))
+            blocks.append(Block(block: block, output: (g.values, g.vectors), input: (a.values, a.vectors)))
         }
         self.init(blocks: blocks, clipped: clipped, backend: backend)
+    }
+
+    /// Decompositions written by the workers, one slot each (a buffer, not an array: workers write
+    /// different slots at once).
+    private final class EigenResults: @unchecked Sendable {
+        typealias Eigen = (values: [Double], vectors: [Float], clipped: Int)
+        private let slots: UnsafeMutableBufferPointer<Result<Eigen, Error>?>
+        init(count: Int) {
+            slots = .allocate(capacity: count)
+            slots.initialize(repeating: nil)
+        }
+        deinit {
+            _ = slots.deinitialize()
+            slots.deallocate()
+        }
+        func store(_ i: Int, _ r: Result<Eigen, Error>) { slots[i] = r }
+        /// In order; the first failure is thrown.
+        func values() throws -> [Eigen] { try slots.map { try $0!.get() } }
     }
 
     init(blocks: [Block], clipped: Int, backend: any ComputeBackend) {
