@@ -222,7 +222,7 @@ struct LaplaceCommand: ParsableCommand {
                 backend: backend, progress: progress)
             if let savePosterior, let provenance {
                 try LaplacePosteriorFile.write(
-                    fitted, provenance: provenance, adapterDirectory: adapter, to: savePosterior)
+                    fitted, provenance: provenance, adapterDirectory: adapter, modelPath: modelPath, to: savePosterior)
                 note("posterior saved in \(savePosterior)")
             }
         }

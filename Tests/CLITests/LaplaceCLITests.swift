@@ -94,9 +94,10 @@ import TestModels
         #expect(
             try String(contentsOfFile: dir.path + "/fit.jsonl", encoding: .utf8)
                 == String(contentsOfFile: dir.path + "/again.jsonl", encoding: .utf8))
-        // Weight samples: one row per structure, labelled nn.
+        // Weight samples: one row per structure, labelled nn. No --model: the adapter's base is a hub name, so the
+        // model the fit recorded in the posterior is taken.
         let nn = try bayeval([
-            "evaluate", posterior, "--model", RealModels.miniLM, "--task", "sst2", "--split", "validation",
+            "evaluate", posterior, "--task", "sst2", "--split", "validation",
             "--limit", "3", "--predictive", "nn", "--samples", "4", "--output", dir.path + "/nn.json",
         ])
         #expect(nn.status == 0, "\(nn.stderr)")

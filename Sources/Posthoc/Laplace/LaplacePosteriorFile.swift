@@ -72,9 +72,12 @@ public enum LaplacePosteriorFile {
         return SHA256.hexDigest(parts)
     }
 
-    /// Writes `fitted` into `directory` (created), with the adapter's files copied beside it.
+    /// Writes `fitted` into `directory` (created), with the adapter's files copied beside it and the
+    /// path of the model it was fitted on (absolute: the copied adapter_config's base path may be relative
+    /// to the original adapter's directory).
     public static func write(
-        _ fitted: LaplaceProcedure.Fitted, provenance: Provenance, adapterDirectory: String, to directory: String
+        _ fitted: LaplaceProcedure.Fitted, provenance: Provenance, adapterDirectory: String, modelPath: String,
+        to directory: String
     ) throws {
         let fm = FileManager.default
         let resolved = { (path: String) in URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
@@ -137,8 +140,16 @@ public enum LaplacePosteriorFile {
             "adapter_sha256": provenance.adapterDigest, "model_sha256": provenance.modelDigest,
             "fit_data_sha256": provenance.fitDataDigest, "curvature": provenance.curvature,
             "fit_settings": provenance.settings,
+            "model_path": URL(fileURLWithPath: modelPath).standardizedFileURL.path,
         ]
         try writer.write(to: (directory as NSString).appendingPathComponent(fileName))
+    }
+
+    /// The model path the posterior in `directory` was fitted on, as recorded; nil when the file or the
+    /// entry is missing (its digest, not this path, is what ties a posterior to a model).
+    public static func recordedModelPath(directory: String) -> String? {
+        let path = (directory as NSString).appendingPathComponent(fileName)
+        return (try? SafeTensorsFile(path: path))?.metadata["model_path"]
     }
 
     /// Reads the posterior in `directory` over the adapter `parameters` (attached to the model it was fitted
