@@ -21,12 +21,14 @@ public struct CPUBackend: ComputeBackend {
     /// each), some on the workers. By default glibc hands such blocks back to the kernel on free (large
     /// blocks, and the per-thread arenas' heaps) and gets them again as freshly zeroed pages: a tenth of a
     /// Laplace run went to page faults. One arena for all threads, blocks up to 32 MB kept in the heap, its
-    /// top trimmed only past 1 GB free. Set once per process, on the first backend.
+    /// top trimmed only past 1 GB free. Set once per process, on the first backend, so it holds for library
+    /// users too; one arena means one malloc lock, which costs nothing here: tensors are allocated per
+    /// product or per pass, never inside the kernels' loops.
     private static let heapReuse: Void = {
         #if os(Linux)
-            mallopt(M_ARENA_MAX, 1)
-            mallopt(M_MMAP_THRESHOLD, 32 << 20)
-            mallopt(M_TRIM_THRESHOLD, 1 << 30)
+        mallopt(M_ARENA_MAX, 1)
+        mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        mallopt(M_TRIM_THRESHOLD, 1 << 30)
         #endif
     }()
 

@@ -30,6 +30,29 @@ import RuntimeCPU
         }
     }
 
+    /// Per (module, output index): Σ over events of lora_A's gradient Σ_t ∂L/∂u_t x_tᵀ and lora_B's
+    /// Σ_t s·∂L/∂y_t u_tᵀ, as flat arrays.
+    final class PassRecorder: GradientObserver {
+        var sums: [String: [Double]] = [:]
+        func observe(_ e: LoRABackwardEvent) {
+            let key = "\(e.module) pass \(e.outputIndex.map(String.init) ?? "-")"
+            var g = sums[key] ?? [Double](repeating: 0, count: e.rank * (e.inFeatures + e.outFeatures))
+            for t in 0..<e.rows {
+                for i in 0..<e.rank {
+                    let du = Double(e.loraAOutputGradient[t * e.rank + i])
+                    for j in 0..<e.inFeatures { g[i * e.inFeatures + j] += du * Double(e.input[t * e.inFeatures + j]) }
+                }
+                for o in 0..<e.outFeatures {
+                    let dy = Double(e.loraBOutputGradient[t * e.outputGradientStride + o])
+                    for i in 0..<e.rank {
+                        g[e.rank * e.inFeatures + o * e.rank + i] += dy * Double(e.loraBInput[t * e.rank + i])
+                    }
+                }
+            }
+            sums[key] = g
+        }
+    }
+
     func llama3(adapter: String) throws -> (LlamaModel, LoRAAdapter, DecoderObjective) {
         let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
         let a = try LoRAAdapter.load(directory: fixture(adapter), baseShapes: loaded.parameterShapes)
@@ -90,6 +113,52 @@ import RuntimeCPU
         #expect(recorder.batches.allSatisfy { $0.nonFiniteRows.isEmpty })
         let broken = CurvatureBatch(examples: [0, 1], logits: [[0, .nan], [1, 2]], labels: [0, 1])
         #expect(broken.nonFiniteRows == [0])
+    }
+
+    /// K passes in one sweep of the layers (stacked gradients) report what K separate backward passes report.
+    @Test func passesInOneSweepEqualSeparatePasses() throws {
+        let (m, adapter, objective) = try llama3(adapter: "models/tiny-llama3-adapter")
+        let params = try m.adapterParameters(adapter)
+        let tape = m.trainingForward(
+            header: [], sequences: [objective.examples[0].tokens, objective.examples[1].tokens])
+        let ids = Array(repeating: GradientTests.answerIDs, count: 2), K = GradientTests.answerIDs.count
+        let passes = (0..<K).map { k in
+            (outputIndex: Optional(k), logitGradients: LogitGradients.unit(k, classes: [K, K]))
+        }
+        let together = PassRecorder(), apart = PassRecorder()
+        m.backward(
+            tape, answerIDs: ids, passes: passes, context: params.context(observer: together, accumulating: false))
+        for pass in passes {
+            var context = params.context(observer: apart, accumulating: false)
+            context.outputIndex = pass.outputIndex
+            m.backward(tape, answerIDs: ids, logitGradients: pass.logitGradients, context: context)
+        }
+        #expect(Set(together.sums.keys) == Set(apart.sums.keys) && apart.sums.count == K * adapter.layers.count)
+        for (key, want) in apart.sums {
+            let scale = want.map(abs).max() ?? 1
+            _ = expectClose(
+                (together.sums[key] ?? []).map { Float($0 / scale) }, want.map { $0 / scale }, tolerance: 1e-5, key)
+        }
+    }
+
+    /// Batches stop where their tapes would pass the budget (always at least one example), in order.
+    @Test func batchesKeepTheirTapesWithinTheBudget() throws {
+        let (m, adapter, objective) = try llama3(adapter: "models/tiny-llama3-adapter")
+        let params = try m.adapterParameters(adapter)
+        let bytes = (0..<5).map(objective.tapeBytes)
+        #expect(bytes.allSatisfy { $0 > 0 })
+        for budget in [1, bytes[0] + bytes[1], bytes.reduce(0, +)] {
+            let recorder = Recorder()
+            try objective.curvature(
+                Array(0..<5), target: .logits, batchSize: 4, tapeBudget: budget, parameters: params,
+                observer: recorder)
+            let batches = recorder.batches.map(\.examples)
+            #expect(batches.flatMap { $0 } == Array(0..<5), "budget \(budget): \(batches)")
+            #expect(
+                batches.allSatisfy { $0.count <= 4 && ($0.count == 1 || $0.map { bytes[$0] }.reduce(0, +) <= budget) })
+            if budget == 1 { #expect(batches.count == 5) }
+            if budget == bytes.reduce(0, +) { #expect(batches.map(\.count) == [4, 1]) }
+        }
     }
 
     /// LoRA-XS: the events' core input v = x·A₀ᵀ and ∂L/∂u give the core's gradient, equal to the one the

@@ -29,7 +29,10 @@ public struct KroneckerLaplace: LaplaceStructure {
         var distinct: [[Float]: Int] = [:]
         var matrices: [(values: [Float], dimension: Int, name: String)] = []
         func index(_ m: [Float], _ n: Int, _ name: String) -> Int {
-            if let i = distinct[m] { return i }
+            if let i = distinct[m] {
+                matrices[i].name += " = \(name)"
+                return i
+            }
             distinct[m] = matrices.count
             matrices.append((m, n, name))
             return matrices.count - 1
@@ -38,11 +41,12 @@ public struct KroneckerLaplace: LaplaceStructure {
             let name = "\(block.module) \(block.role.rawValue)"
             return (output: index(f.output, block.rows, name), input: index(f.input, block.columns, name))
         }
+        // Eigenvectors kept in float as soon as each is done: the double copies of all of them at once would
+        // double the fit's peak memory. A decomposition holds ~3n² doubles while it runs, so only factors up
+        // to `parallelDimension` run side by side (~25 MB each); larger ones (up to 0.4 GB at 4096) one at a time.
         let results = EigenResults(count: matrices.count)
-        backend.parallelFor(matrices.count) { [matrices] i in
+        let decompose = { @Sendable [matrices] (i: Int) in
             let m = matrices[i]
-            // Eigenvectors kept in float as soon as each is done: the double copies of all of them at once
-            // would double the fit's peak memory.
             results.store(
                 i,
                 Result {
@@ -50,6 +54,9 @@ public struct KroneckerLaplace: LaplaceStructure {
                     return (e.values, e.vectors.map(Float.init), e.clipped)
                 })
         }
+        let small = matrices.indices.filter { matrices[$0].dimension <= Self.parallelDimension }
+        backend.parallelFor(small.count) { decompose(small[$0]) }
+        for i in matrices.indices where matrices[i].dimension > Self.parallelDimension { decompose(i) }
         let eigen = try results.values()
         var blocks: [Block] = [], clipped = 0
         for (block, i) in zip(layout.blocks, indices) {
@@ -59,6 +66,9 @@ public struct KroneckerLaplace: LaplaceStructure {
         }
         self.init(blocks: blocks, clipped: clipped, backend: backend)
     }
+
+    /// The largest factor decomposed alongside others.
+    static let parallelDimension = 1024
 
     /// Decompositions written by the workers, one slot each (a buffer, not an array: workers write
     /// different slots at once).

@@ -2,8 +2,8 @@ import Foundation
 import Loaders
 import Runtime
 
-/// Which curvature a fit estimates (`--curvature`): the generalised Gauss–Newton (exact, from the loss
-/// Hessian's square root over the K answer logits), the empirical Fisher (true labels), or the Monte Carlo
+/// Which curvature a fit estimates (`--curvature`): the generalised Gauss–Newton (exact, from a K − 1 column
+/// square root of the loss Hessian over the K answer logits), the empirical Fisher (true labels), or the Monte Carlo
 /// Fisher (labels drawn from the model, seeded per example).
 public enum CurvatureKind: String, CaseIterable, Sendable {
     case ggn, ef, mc

@@ -23,7 +23,8 @@ extension TrainingObjective {
     /// `afterBatch` runs once a batch's events are all in (an accumulator consumes what it kept for that
     /// batch), with the batch's indices and how many examples are done. A batch holds at most `batchSize`
     /// examples and, past its first, only as many as keep its tapes within `tapeBudget` bytes (a decoder's
-    /// tape is the bulk of a curvature pass's memory: 0.83 MB per token for SmolLM2, ~6 MB for an 8B model).
+    /// tape is the bulk of a curvature pass's memory: 0.83 MB per token for SmolLM2, ~6 MB for an 8B model;
+    /// the backward's own buffers add ~4 % of that per pass).
     public func curvature(
         _ indices: [Int], target: CurvatureTarget, batchSize: Int, tapeBudget: Int = 256 << 20,
         parameters: AdapterParameters, observer: GradientObserver, accumulatingGradients: Bool = false,
@@ -76,7 +77,11 @@ func curvatureGradients(
         let widest = logits.map(\.count).max() ?? 0
         return (0..<widest).map { k in (k, LogitGradients.unit(k, classes: logits.map(\.count))) }
     case .lossHessianSquareRoot:
-        return LogitGradients.lossHessianSquareRoot(logits: logits).enumerated().map { c, column in (c, column) }
+        let columns = LogitGradients.lossHessianSquareRoot(logits: logits)
+        // One-class rows have a zero Hessian, but their pass still runs (with zero gradients): the KFAC input
+        // factor counts every fit example from its first pass.
+        guard !columns.isEmpty else { return [(0, logits.map { [Float](repeating: 0, count: $0.count) })] }
+        return columns.enumerated().map { c, column in (c, column) }
     }
 }
 

@@ -5,7 +5,7 @@ import Loaders
 public protocol TrainingObjective: AnyObject {
     var exampleCount: Int { get }
     /// The memory the forward tape of the example at `index` takes, so a curvature pass can bound what
-    /// a batch's tapes hold (`curvature(tapeBudget:)`).
+    /// a batch's tapes hold (`curvature(tapeBudget:)`); 0 (the default) leaves batches to `batchSize`.
     func tapeBytes(_ index: Int) -> Int
     /// Forward and backward over the examples at `indices` (one packed batch), accumulating the
     /// gradient of weight · Σᵢ CEᵢ. Returns Σᵢ CEᵢ and how many were predicted right.
@@ -16,6 +16,10 @@ public protocol TrainingObjective: AnyObject {
     /// The choice logits and labels of the examples at `indices`, forward only, at the model's current
     /// weights (a weight-sampled predictive sets them first).
     func choiceLogits(_ indices: [Int]) -> (logits: [[Float]], labels: [Int])
+}
+
+extension TrainingObjective {
+    public func tapeBytes(_ index: Int) -> Int { 0 }
 }
 
 /// Multiple choice with a decoder: cross-entropy over each prompt's K answer tokens at its last position.
