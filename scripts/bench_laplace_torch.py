@@ -37,7 +37,7 @@ warnings.filterwarnings("ignore")
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_transformers import load_smollm2, prompt, smollm2_tokenizer  # noqa: E402
+from bench_transformers import emit, left_padded, load_smollm2, prompt, smollm2_tokenizer  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FILES = {"train": "obqa/train.jsonl.zst", "test": "obqa/test.jsonl.zst"}
@@ -64,14 +64,7 @@ def loader(items, batch_size, pad):
     """A DataLoader of dict batches (input_ids, attention_mask, position_ids, labels), left-padded, in file
     order (laplace-torch takes N from its dataset's length)."""
     def collate(members):
-        T = max(len(m[0]) for m in members)
-        ids = torch.full((len(members), T), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        pos = torch.zeros_like(ids)
-        for r, (p, _, _) in enumerate(members):
-            ids[r, T - len(p):] = torch.tensor(p)
-            mask[r, T - len(p):] = 1
-            pos[r, T - len(p):] = torch.arange(len(p))
+        ids, mask, pos = left_padded([m[0] for m in members], pad)
         return {"input_ids": ids, "attention_mask": mask, "position_ids": pos,
                 "labels": torch.tensor([m[2] for m in members])}
     return torch.utils.data.DataLoader(items, batch_size=batch_size, shuffle=False, collate_fn=collate)
@@ -191,11 +184,7 @@ def main():
         "versions": {m: __import__(m).__version__ for m in ("torch", "transformers", "peft")}
         | {"laplace": __import__("importlib.metadata").metadata.version("laplace-torch")},
     }
-    line = json.dumps(record)
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write(line + "\n")
-    print(line)
+    emit(record, args.output)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_transformers import GGUF, ROOT, load_smollm2, prompt, smollm2_tokenizer  # noqa: E402  (bayeval's standard prompts)
+from bench_transformers import GGUF, ROOT, emit, load_smollm2, prompt, smollm2_tokenizer  # noqa: E402  (bayeval's standard prompts)
 
 # Split files, as TaskName.files(for:) names them (the bundled copies are zstd-compressed).
 SPLITS = {"obqa": {"train": "train.jsonl", "validation": "dev.jsonl", "test": "test.jsonl"},
@@ -392,11 +392,7 @@ def main():
         "torch": torch.__version__, "transformers": __import__("transformers").__version__,
         "peft": __import__("peft").__version__,
     }
-    line = json.dumps(record)
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write(line + "\n")
-    print(line)
+    emit(record, args.output)
 
 
 if __name__ == "__main__":

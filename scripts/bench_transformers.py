@@ -64,6 +64,31 @@ def prompt(task, row):
             [" " + chr(65 + i) for i in range(len(texts))], labels.index(row["answerKey"]))
 
 
+
+def left_padded(prompts, pad):
+    """input_ids, attention_mask and position_ids for token-id lists, left-padded with `pad` (positions count
+    from each prompt's first real token, so padding changes nothing the model computes)."""
+    import torch
+    T = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), T), pad, dtype=torch.long)
+    mask, pos = torch.zeros_like(ids), torch.zeros_like(ids)
+    for r, p in enumerate(prompts):
+        ids[r, T - len(p):] = torch.tensor(p)
+        mask[r, T - len(p):] = 1
+        pos[r, T - len(p):] = torch.arange(len(p))
+    return ids, mask, pos
+
+
+def emit(record, output=None):
+    """Prints the record as one JSON line, and writes it to `output` too when given."""
+    import json
+    line = json.dumps(record)
+    if output:
+        with open(output, "w") as f:
+            f.write(line + "\n")
+    print(line)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--task", default="obqa", choices=sorted(FILES))

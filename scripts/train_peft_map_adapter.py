@@ -22,7 +22,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from bench_transformers import load_smollm2, prompt as mc_prompt, smollm2_tokenizer  # noqa: E402  (same prompt builder as the benchmark)
+from bench_transformers import left_padded, load_smollm2, prompt as mc_prompt, smollm2_tokenizer  # noqa: E402  (same prompt builder as the benchmark)
 
 TRAIN = {"obqa": "obqa/train.jsonl.zst", "arc-e": "arc-e/ARC-Easy-train.jsonl.zst",
          "arc-c": "arc-c/ARC-Challenge-train.jsonl.zst", "sst2": "sst2/train_full.tsv.zst"}
@@ -90,14 +90,7 @@ def main():
     for step in range(args.steps):
         batch = [encoded[(cursor + i) % len(encoded)] for i in range(args.batch_size)]
         cursor += args.batch_size
-        T = max(len(b[0]) for b in batch)
-        ids = torch.full((len(batch), T), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        pos = torch.zeros_like(ids)
-        for r, (p, _, _) in enumerate(batch):
-            ids[r, T - len(p):] = torch.tensor(p)
-            mask[r, T - len(p):] = 1
-            pos[r, T - len(p):] = torch.arange(len(p))
+        ids, mask, pos = left_padded([b[0] for b in batch], pad)
         last = model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1]
         loss = sum(torch.nn.functional.cross_entropy(last[r, b[1]][None], torch.tensor([b[2]])) for r, b in enumerate(batch)) / len(batch)
         loss.backward()
