@@ -7,7 +7,8 @@ import Foundation
 @Suite struct OpenBLASKernelsTests {
     static func cpuinfo(vendor: String, flags: String) -> String {
         (0..<2).map { n in
-            "processor\t: \(n)\nvendor_id\t: \(vendor)\ncpu family\t: 25\nflags\t\t: \(flags)\nbugs\t\t: sysret_ss_attrs\n"
+            "processor\t: \(n)\nvendor_id\t: \(vendor)\ncpu family\t: 25\nflags\t\t: \(flags)\n"
+                + "bugs\t\t: sysret_ss_attrs\n"
         }.joined(separator: "\n")
     }
     static let zen4 = "fpu sse sse2 avx avx2 fma avx512f avx512dq avx512ifma avx512cd avx512bw avx512vl avx512_bf16"

@@ -2,10 +2,10 @@ import Foundation
 
 /// Where a curvature pass starts its backward passes: (a) the loss of the true labels (empirical Fisher),
 /// (b) the loss of labels drawn from the model's own predictive (Monte Carlo Fisher), (c) every answer
-/// logit in turn (Jacobian rows: a predictive's J), (d) every column of a square root S of the cross-entropy
-/// Hessian in turn (S·Sᵀ = diag(p) − ppᵀ, K − 1 columns for K classes), so that Σ over the passes of g·gᵀ is
-/// the generalised Gauss–Newton, as curvlinops' type-2 KFAC and laplace-torch's GGN see it (they take the K
-/// columns of diag(√p) − p√pᵀ; any square root gives the same sum).
+/// logit in turn (Jacobian rows: a predictive's J), (d) every column of a square root S of the
+/// cross-entropy Hessian in turn (S·Sᵀ = diag(p) − ppᵀ, K − 1 columns for K classes), so that Σ over the
+/// passes of g·gᵀ is the generalised Gauss–Newton, as curvlinops' type-2 KFAC and laplace-torch's GGN see it
+/// (they take the K columns of diag(√p) − p√pᵀ; any square root gives the same sum).
 public enum CurvatureTarget: Sendable {
     case trueLabels
     case sampledLabels(seed: UInt64)
@@ -19,7 +19,8 @@ extension TrainingObjective {
     /// (`observe(batch:)`: logits, probabilities, labels, loss), then its backward events. Each example's
     /// loss enters with weight 1 (sums, not means), examples never share rows (no shared header), and with
     /// `.logits` every batch runs one forward pass and one backward pass per answer position (a decoder runs
-    /// them all in one sweep of its layers), events tagged with it. The parameters' gradient buffers are left alone unless `accumulatingGradients`.
+    /// them all in one sweep of its layers), events tagged with it. The parameters' gradient buffers are left
+    /// alone unless `accumulatingGradients`.
     /// `afterBatch` runs once a batch's events are all in (an accumulator consumes what it kept for that
     /// batch), with the batch's indices and how many examples are done. A batch holds at most `batchSize`
     /// examples and, past its first, only as many as keep its tapes within `tapeBudget` bytes (a decoder's
