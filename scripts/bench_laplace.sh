@@ -18,7 +18,9 @@
 # curvlinops-for-pytorch 3.0.1, torchvision uninstalled). BAYEVAL_BIN overrides the binary (default
 # .build/release/bayeval; this script never builds); BENCH_OUT keeps records and logs (default: a fresh
 # temporary directory); SMOLLM2_F32 is the converted model (default $BAYEVAL_HOME/models/smollm2-f32, written
-# on first use).
+# on first use). BAYEVAL_OWN_KERNELS=1 runs bayeval with OPENBLAS_CORETYPE unset, so it picks its own OpenBLAS
+# kernels (machines that force OPENBLAS_CORETYPE=Haswell on AVX-512 CPUs: see README, Environment); the
+# reference (MKL) does not read that variable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
@@ -31,13 +33,14 @@ F32=${SMOLLM2_F32:-$BAYEVAL_HOME/models/smollm2-f32}
 [ -x "$PY" ] || { log "no reference venv at ${PYREF:-/work/pyref} (set PYREF)"; exit 1; }
 [ -f "$SMOLLM2_GGUF" ] || { log "missing $SMOLLM2_GGUF (scripts/setup.sh fetches it)"; exit 1; }
 [ -f "$F32/config.json" ] || { log "converting SmolLM2 to f32 safetensors in $F32 (once)"; "$PY" scripts/bench_laplace_torch.py --convert "$F32"; }
+bayeval_env=(env); [ "${BAYEVAL_OWN_KERNELS:-0}" = 1 ] && bayeval_env=(env -u OPENBLAS_CORETYPE)
 out=${BENCH_OUT:-$(mktemp -d /tmp/bench_laplace.XXXXXX)}
 mkdir -p "$out"
 log "Laplace kron probit on obqa: fit $fit, test $test, laplace-torch batches $fit_batch/$predict_batch, $rounds rounds; records in $out"
-log "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}; load average now: $(cut -d' ' -f1-3 /proc/loadavg) (should be near 0)"
+log "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} (bayeval: ${bayeval_env[*]}); load average now: $(cut -d' ' -f1-3 /proc/loadavg) (should be near 0)"
 
 for r in $(seq "$rounds"); do
-  /usr/bin/time -f "%e %M" -o "$out/bayeval-$r.time" "$BIN" laplace "$adapter" --model "$SMOLLM2_GGUF" --task obqa \
+  /usr/bin/time -f "%e %M" -o "$out/bayeval-$r.time" "${bayeval_env[@]}" "$BIN" laplace "$adapter" --model "$SMOLLM2_GGUF" --task obqa \
     --fit-limit "$fit" --limit "$test" --hessian kron --link probit --threads 2 --output "$out/bayeval-$r.json" \
     >"$out/bayeval-$r.log" 2>&1 || { log "bayeval failed, see $out/bayeval-$r.log"; exit 1; }
   /usr/bin/time -f "%e %M" -o "$out/torch-$r.time" "$PY" scripts/bench_laplace_torch.py "$adapter" --model-dir "$F32" \
