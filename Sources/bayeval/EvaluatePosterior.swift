@@ -26,13 +26,10 @@ extension EvaluateCommand {
         // The saved adapter_config keeps the base path the original adapter wrote, which may be relative to
         // that adapter's directory: where it does not resolve from here, the model the fit recorded is taken
         // (its SHA-256 is checked against the posterior's below either way).
-        var modelOptions = options
-        if options.model == nil, let recorded = LaplacePosteriorFile.recordedModelPath(directory: directory) {
-            let config = try AdapterConfig.load(
-                path: (directory as NSString).appendingPathComponent("adapter_config.json"))
-            if (try? options.resolveModel(adapter: directory, config: config)) == nil { modelOptions.model = recorded }
-        }
-        let subject = try LaplaceSubject.load(adapter: directory, options: modelOptions)
+        let subject = try LaplaceSubject.load(
+            adapter: directory,
+            options: options.withModel(
+                fallback: LaplacePosteriorFile.recordedModelPath(directory: directory), adapter: directory))
         let (saved, provenance) = try LaplacePosteriorFile.read(
             directory: directory, parameters: subject.parameters,
             provenance: .init(

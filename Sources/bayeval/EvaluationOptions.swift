@@ -102,6 +102,17 @@ struct ModelTaskOptions: ParsableArguments {
         throw ValidationError("--model is required (a model directory or .gguf file)")
     }
 
+    /// These options with --model set to `fallback` where neither --model nor the adapter's base path gives
+    /// a local model (a saved posterior's recorded model).
+    func withModel(fallback: String?, adapter: String) throws -> Self {
+        guard model == nil, let fallback else { return self }
+        let config = try AdapterConfig.load(path: (adapter as NSString).appendingPathComponent("adapter_config.json"))
+        if (try? resolveModel(adapter: adapter, config: config)) != nil { return self }
+        var options = self
+        options.model = fallback
+        return options
+    }
+
     /// A decoder and an adapter as tfb and laplace load them: the model (`--model`, or the adapter's local
     /// base), the backend, the adapter checked against the model's shapes (not attached), the tokenizer's
     /// prompt preparation and the data directory.

@@ -66,7 +66,7 @@ extension CurvatureBatch {
 func curvatureGradients(
     _ logits: [[Float]], labels: [Int], examples: [Int], target: CurvatureTarget
 )
-    -> [(Int?, [[Float]])]
+    -> [(outputIndex: Int?, logitGradients: [[Float]])]
 {
     switch target {
     case .trueLabels:
@@ -96,8 +96,7 @@ extension DecoderObjective {
         context.observer?.observe(batch: CurvatureBatch(examples: indices, logits: logits, labels: batch.map(\.label)))
         // Every pass in one sweep of the layers (stacked products).
         let passes = curvatureGradients(logits, labels: batch.map(\.label), examples: indices, target: target)
-        model.backward(
-            tape, answerIDs: ids, passes: passes.map { (outputIndex: $0.0, logitGradients: $0.1) }, context: context)
+        model.backward(tape, answerIDs: ids, passes: passes, context: context)
     }
 }
 

@@ -70,7 +70,7 @@ public enum LogitGradients {
                 for k in 0..<j { d -= h[j * m + k] * h[j * m + k] }
                 let pivot = d > 0 ? d.squareRoot() : 0
                 h[j * m + j] = pivot
-                for i in (j + 1)..<max(j + 1, m) {
+                for i in (j + 1)..<m {
                     var v = h[i * m + j]
                     for k in 0..<j { v -= h[i * m + k] * h[j * m + k] }
                     h[i * m + j] = pivot > 0 ? v / pivot : 0
