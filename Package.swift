@@ -27,7 +27,7 @@ let package = Package(
         // `Device`: the one place that knows every backend (the `--device` factory).
         .target(name: "Backends", dependencies: ["Runtime", "RuntimeCPU"]),
         .target(name: "Metrics", swiftSettings: fastMath),
-        .target(name: "Posthoc", dependencies: ["Runtime", "Loaders", "CLAPACKE"], swiftSettings: fastMath),
+        .target(name: "Posthoc", dependencies: ["Runtime", "Loaders", "CBLAS", "CLAPACKE"], swiftSettings: fastMath),
         // run.json: the versioned record every command writes and the report reads.
         .target(name: "Records", dependencies: ["Loaders", "Metrics"]),
         .executableTarget(

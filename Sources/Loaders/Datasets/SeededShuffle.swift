@@ -1,3 +1,5 @@
+import Foundation
+
 /// SplitMix64 (Steele, Lea & Flood 2014; the constants of Vigna's reference `splitmix64.c`): a 64-bit
 /// generator defined only by wrapping integer arithmetic, so the same seed gives the same stream on every
 /// platform and Swift version — unlike `SystemRandomNumberGenerator` (not seedable) or `Hasher` (seeded
@@ -32,6 +34,18 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
             let x = next()
             if x < limit { return x % bound }
         }
+    }
+}
+
+extension SplitMix64 {
+    /// Uniform in [0, 1): the top 53 bits of one draw.
+    public mutating func nextUniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+
+    /// Standard normal by Box–Muller from two uniform draws, the cosine branch only (one value per two
+    /// draws), so a script can reproduce it value for value.
+    public mutating func nextGaussian() -> Double {
+        let u = max(nextUniform(), 1e-300), v = nextUniform()
+        return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
     }
 }
 

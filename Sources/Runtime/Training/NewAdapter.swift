@@ -18,18 +18,10 @@ public enum NewAdapter {
         rng: inout SplitMix64
     ) -> LoRALayerWeights {
         let bound = 1 / Double(inFeatures).squareRoot()
-        let a = (0..<(rank * inFeatures)).map { _ in Float((uniform(&rng) * 2 - 1) * bound) }
+        let a = (0..<(rank * inFeatures)).map { _ in Float((rng.nextUniform() * 2 - 1) * bound) }
         return LoRALayerWeights(
             module: module, rank: rank, inFeatures: inFeatures, outFeatures: outFeatures,
             scaling: alpha / Double(rank), a: a, b: [Float](repeating: 0, count: outFeatures * rank))
-    }
-
-    static func uniform(_ rng: inout SplitMix64) -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
-
-    /// Standard normal by Box–Muller (deterministic for a seed).
-    static func normal(_ rng: inout SplitMix64) -> Double {
-        let u = max(uniform(&rng), 1e-300), v = uniform(&rng)
-        return (-2 * Foundation.log(u)).squareRoot() * Foundation.cos(2 * Double.pi * v)
     }
 
     /// A LoRA adapter on `targets` (suffixes: q_proj, …, lm_head) of every decoder layer.
@@ -88,7 +80,7 @@ public enum NewAdapter {
             }
         }
         let h = model.config.hiddenSize
-        func gaussian(_ count: Int) -> [Float] { (0..<count).map { _ in Float(0.02 * normal(&rng)) } }
+        func gaussian(_ count: Int) -> [Float] { (0..<count).map { _ in Float(0.02 * rng.nextGaussian()) } }
         let poolerWeight = model.basePooler?.weight.values ?? gaussian(h * h)
         let poolerBias = model.basePooler?.bias?.values ?? [Float](repeating: 0, count: h)
         let (poolerName, classifierName, saved) =
