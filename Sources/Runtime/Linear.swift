@@ -21,6 +21,8 @@ public final class Linear: @unchecked Sendable {
     public let weight: Tensor  // out × in
     public let bias: Tensor?  // out
     public private(set) var patches: [LoRAPatch] = []
+    /// Sees every input this layer multiplies (W-SVD's input covariance); nil in every hot path.
+    public var inputObserver: (any LinearInputObserver)?
 
     public init(weight: Tensor, bias: Tensor? = nil) {
         precondition(weight.shape.count == 2)
@@ -91,6 +93,7 @@ public final class Linear: @unchecked Sendable {
         backend: some ComputeBackend, scratch: UnsafeMutablePointer<Float>, noise: SampleSeeds? = nil
     ) {
         let ld = ldy ?? outFeatures
+        inputObserver?.observe(input: x, rows: rows, columns: inFeatures)
         backend.linear(
             x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, outFeatures: outFeatures, into: y, ldy: ld)
         if let bias { backend.addBias(bias.pointer, rows: rows, columns: outFeatures, stride: ld, into: y) }
@@ -109,6 +112,11 @@ public final class Linear: @unchecked Sendable {
     }
 
     public var maxRank: Int { patches.map(\.rank).max() ?? 0 }
+}
+
+/// Receives a linear layer's inputs (rows × columns, host memory) as its forward pass multiplies them.
+public protocol LinearInputObserver: AnyObject {
+    func observe(input: UnsafePointer<Float>, rows: Int, columns: Int)
 }
 
 extension Linear.LoRAPatch {
