@@ -1,0 +1,58 @@
+import Foundation
+import Loaders
+import Runtime
+
+/// A fresh LoRA-XS adapter: each LoRA layer of a new adapter (from `NewAdapter`, which also gives an
+/// encoder its head) replaced by bases projected from the layer's base weight, lora_A = the absorbed
+/// core·A and lora_B = B, with a trainable core R ~ N(0, 1e-5²) between them, as upstream initialises
+/// it: training starts a hair away from the base model.
+public enum LoRAXSInitialisation {
+    public static let coreStandardDeviation = 1e-5
+
+    /// What the projection made of one layer.
+    public struct LayerSummary: Sendable {
+        public let module: String
+        public let outFeatures: Int
+        public let inFeatures: Int
+        /// ‖W − B·core·A‖_F / ‖W‖_F of the projection (the subspace's reach, before training).
+        public let relativeError: Double
+    }
+
+    /// `resolve`: the model's linear layer (and output block) of a module path. `covariances`: the
+    /// input covariance of each linear layer, needed when `projection.needsInputCovariance`.
+    public static func adapter(
+        replacingLayersOf fresh: LoRAAdapter, projection: any SubspaceProjection, rank: Int,
+        resolve: (String) -> (Linear, offset: Int, width: Int)?,
+        covariances: [ObjectIdentifier: InputCovariance] = [:], seed: UInt64
+    ) throws -> (adapter: LoRAAdapter, layers: [LayerSummary]) {
+        var rng = SplitMix64(seed: seed)
+        var layers: [LoRALayerWeights] = [], summaries: [LayerSummary] = []
+        for (index, fresh) in fresh.layers.enumerated() {
+            guard let (linear, offset, width) = resolve(fresh.module) else {
+                preconditionFailure("\(fresh.module): the fresh adapter names a layer the model does not have")
+            }
+            let weight = DoubleMatrix(
+                rows: width, columns: linear.inFeatures, floats: linear.weight.pointer + offset * linear.inFeatures)
+            let layer = ProjectionLayer(
+                module: fresh.module, index: index, weight: weight,
+                inputCovariance: covariances[ObjectIdentifier(linear)]?.estimate)
+            if projection.needsInputCovariance, layer.inputCovariance == nil {
+                throw ProjectionError.noInputCovariance(module: fresh.module)
+            }
+            let bases = try projection.project(layer, rank: rank)
+            let stored = bases.absorbed
+            let core = (0..<(rank * rank)).map { _ in Float(coreStandardDeviation * rng.nextGaussian()) }
+            layers.append(
+                LoRALayerWeights(
+                    module: fresh.module, rank: rank, inFeatures: linear.inFeatures, outFeatures: width,
+                    scaling: fresh.scaling, a: stored.a.floats, b: stored.b.floats, core: core))
+            summaries.append(
+                LayerSummary(
+                    module: fresh.module, outFeatures: width, inFeatures: linear.inFeatures,
+                    relativeError: bases.relativeError(to: weight)))
+        }
+        let adapter = LoRAAdapter.inMemory(
+            config: fresh.config, layers: layers, savedParameters: fresh.savedParameters, directory: fresh.directory)
+        return (adapter, summaries)
+    }
+}
