@@ -96,6 +96,38 @@ import RuntimeCPU
         expectAgreement(results, tolerance: 1e-3)
     }
 
+    /// L-LoRA-S: a LoRA-XS adapter whose bases train as well: R, A₀ (lora_A) and B (lora_B) each against
+    /// finite differences, and R's gradient the same as when the bases are fixed.
+    @Test func loraXSBasesGradientsMatchFiniteDifferences() throws {
+        let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
+        let m = loaded.model
+        let adapter = try LoRAAdapter.load(
+            directory: fixture("gradients/tiny-llama3-loraxs-adapter"), baseShapes: loaded.parameterShapes)
+        try m.attach(adapter)
+        let seqs = Self.sequences(vocabulary: m.config.vocabularySize, seed: 12)
+        let labels = [1, 0, 3, 2]
+        let ids = Array(repeating: Self.answerIDs, count: seqs.count)
+        func gradients(_ params: AdapterParameters) {
+            params.zeroGradients()
+            let tape = m.trainingForward(header: [], sequences: seqs)
+            let (_, g) = LogitGradients.crossEntropy(logits: m.choiceLogits(tape, answerIDs: ids), labels: labels)
+            m.backward(tape, answerIDs: ids, logitGradients: g, context: params.context())
+            params.finishGradients()
+        }
+        let fixed = try m.adapterParameters(adapter)
+        gradients(fixed)
+        let coreOnly = Dictionary(uniqueKeysWithValues: fixed.parameters.map { ($0.key, $0.gradient.values) })
+        let params = try m.adapterParameters(adapter, trainingBases: true)
+        #expect(Set(params.parameters.map(\.role)) == [.core, .loraA, .loraB])
+        #expect(params.parameters.count == 3 * fixed.parameters.count)
+        gradients(params)
+        for p in params.parameters where p.role == .core {
+            expectClose(p.gradient.values, (coreOnly[p.key] ?? []).map(Double.init), tolerance: 1e-6, p.key)
+        }
+        let results = directionalCheck(params) { decoderLoss(m, header: [], sequences: seqs, labels: labels) }
+        expectAgreement(results, tolerance: 1e-3)
+    }
+
     @Test(arguments: decoders) func trainingForwardMatchesTheScorer(_ name: String) throws {
         let (m, _) = try decoder(name)
         let seqs = Self.sequences(vocabulary: m.config.vocabularySize, seed: 5)

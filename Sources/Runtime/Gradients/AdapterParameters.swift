@@ -4,7 +4,7 @@ import Loaders
 /// and B, a LoRA-XS core R between fixed A₀ and B, and whole head layers (`modules_to_save`). Values are
 /// the very tensors the model computes with, so an optimizer step on `value` changes the model; a
 /// LoRA-XS core is the exception: the model multiplies by the folded R·A₀, refreshed by
-/// `valuesChanged()`.
+/// `valuesChanged()`. A LoRA-XS layer may also train its bases (L-LoRA-S: A₀ as lora_A, B as lora_B).
 public final class AdapterParameters: @unchecked Sendable {
     public enum Role: String, Sendable { case loraA, loraB, core, weight, bias }
 
@@ -28,13 +28,22 @@ public final class AdapterParameters: @unchecked Sendable {
         public let offset: Int
         /// LoRA-XS: the trainable core and the fixed A₀ (A and B then do not train).
         public let core: (value: Tensor, fixedA: Tensor)?
+        /// LoRA-XS: A₀ and B train too (L-LoRA-S), saved under their lora_A / lora_B keys.
+        public var trainsBases = false
     }
 
     public let parameters: [Parameter]
     let gradients: [ObjectIdentifier: LinearGradient]
     let names: ModuleNames
     let wholeLayers: Set<ObjectIdentifier>
-    private let folds: [(core: Tensor, fixedA: Tensor, folded: Tensor, foldedGradient: Tensor, coreGradient: Tensor)]
+    private let folds: [Fold]
+
+    /// A LoRA-XS layer: the model computes with folded = R·A₀; the folded tensor's gradient G is turned
+    /// into R's (G·A₀ᵀ) and, when the bases train, A₀'s (Rᵀ·G).
+    private struct Fold {
+        let core: Tensor, fixedA: Tensor, folded: Tensor, foldedGradient: Tensor, coreGradient: Tensor
+        let basisGradient: Tensor?
+    }
 
     /// `heads`: whole layers that train (module path as the adapter saves it, e.g. `classifier`).
     public init(targets: [Target], heads: [(module: String, linear: Linear)], names: ModuleNames) {
@@ -51,7 +60,7 @@ public final class AdapterParameters: @unchecked Sendable {
             p.position = position[p.path] ?? Int.max
             return p
         }
-        var folds: [(Tensor, Tensor, Tensor, Tensor, Tensor)] = []
+        var folds: [Fold] = []
         let root = "base_model.model."
         for t in targets {
             guard let index = t.linear.patches.firstIndex(where: { $0.outputOffset == t.offset }) else {
@@ -59,13 +68,31 @@ public final class AdapterParameters: @unchecked Sendable {
             }
             let patch = t.linear.patches[index], grad = gradients[ObjectIdentifier(t.linear)]!
             if let core = t.core {
+                // The patch's own A₀ (what the backward events multiply by), so trained bases stay one tensor.
+                let core = (value: core.value, fixedA: patch.fixedA ?? core.fixedA)
                 let coreGradient = Tensor(shape: core.value.shape)
                 parameters.append(
                     located(
                         Parameter(
                             key: root + t.module + ".default_lora_latent_mapping.weight", module: t.module,
                             role: .core, value: core.value, gradient: coreGradient), t.linear, t.offset))
-                folds.append((core.value, core.fixedA, patch.a, grad.patchA[index], coreGradient))
+                let basisGradient = t.trainsBases ? Tensor(shape: core.fixedA.shape) : nil
+                folds.append(
+                    Fold(
+                        core: core.value, fixedA: core.fixedA, folded: patch.a, foldedGradient: grad.patchA[index],
+                        coreGradient: coreGradient, basisGradient: basisGradient))
+                if let basisGradient {
+                    parameters.append(
+                        located(
+                            Parameter(
+                                key: root + t.module + ".lora_A.weight", module: t.module, role: .loraA,
+                                value: core.fixedA, gradient: basisGradient), t.linear, t.offset))
+                    parameters.append(
+                        located(
+                            Parameter(
+                                key: root + t.module + ".lora_B.weight", module: t.module, role: .loraB,
+                                value: patch.b, gradient: grad.patchB[index]), t.linear, t.offset))
+                }
             } else {
                 parameters.append(
                     located(
@@ -115,20 +142,32 @@ public final class AdapterParameters: @unchecked Sendable {
 
     public func zeroGradients() {
         gradients.values.forEach { $0.zero() }
-        for f in folds { f.coreGradient.storage.update(repeating: 0) }
+        for f in folds {
+            f.coreGradient.storage.update(repeating: 0)
+            f.basisGradient?.storage.update(repeating: 0)
+        }
     }
 
-    /// Turns accumulated gradients into the parameters' own: a core's is ∂L/∂(R·A₀) · A₀ᵀ. Once per
-    /// optimizer step over rank² · in values, on the host, as the optimizer's own updates are.
+    /// Turns accumulated gradients into the parameters' own: with G = ∂L/∂(R·A₀), a core's is G·A₀ᵀ
+    /// and trained bases' Rᵀ·G. Once per optimizer step over rank² · in values, on the host, as the
+    /// optimizer's own updates are.
     public func finishGradients() {
         for f in folds {
             let r = f.core.shape[0], n = f.fixedA.shape[1]
-            let dA = f.foldedGradient.pointer, a0 = f.fixedA.pointer
+            let dA = f.foldedGradient.pointer, a0 = f.fixedA.pointer, core = f.core.pointer
             for i in 0..<r {
                 for j in 0..<r {
                     var s: Float = 0
                     for k in 0..<n { s += dA[i * n + k] * a0[j * n + k] }
                     f.coreGradient[i * r + j] = s
+                }
+            }
+            guard let dA0 = f.basisGradient?.pointer else { continue }
+            dA0.update(repeating: 0, count: r * n)
+            for i in 0..<r {
+                for j in 0..<r {
+                    let rij = core[i * r + j]
+                    for k in 0..<n { dA0[j * n + k] += rij * dA[i * n + k] }
                 }
             }
         }
@@ -155,8 +194,10 @@ public final class AdapterParameters: @unchecked Sendable {
 
 extension AdapterParameters {
     /// Each adapter layer resolved against the model's linear layers; a module it lacks is an error.
+    /// `trainingBases`: LoRA-XS layers train A₀ and B as well as R.
     static func targets(
-        _ adapter: LoRAAdapter, model: String, resolve: (String) -> (Linear, offset: Int, width: Int)?
+        _ adapter: LoRAAdapter, model: String, trainingBases: Bool,
+        resolve: (String) -> (Linear, offset: Int, width: Int)?
     ) throws -> [Target] {
         let file = adapter.directory + "/adapter_model.safetensors"
         return try adapter.layers.map { layer in
@@ -165,15 +206,18 @@ extension AdapterParameters {
                     .unknownKey, file: file, item: layer.module,
                     "the \(model) model has no adaptable linear layer '\(layer.module)'")
             }
-            return Target(module: layer.module, linear: linear, offset: offset, core: layer.coreTensors)
+            var target = Target(module: layer.module, linear: linear, offset: offset, core: layer.coreTensors)
+            target.trainsBases = trainingBases && target.core != nil
+            return target
         }
     }
 }
 
 extension LlamaModel {
     /// The trainable parameters of `adapter`, which must be attached.
-    public func adapterParameters(_ adapter: LoRAAdapter) throws -> AdapterParameters {
-        let targets = try AdapterParameters.targets(adapter, model: config.modelType, resolve: linear(forModule:))
+    public func adapterParameters(_ adapter: LoRAAdapter, trainingBases: Bool) throws -> AdapterParameters {
+        let targets = try AdapterParameters.targets(
+            adapter, model: config.modelType, trainingBases: trainingBases, resolve: linear(forModule:))
         return AdapterParameters(targets: targets, heads: [], names: moduleNames)
     }
 }
@@ -181,8 +225,9 @@ extension LlamaModel {
 extension BertModel {
     /// The trainable parameters of `adapter`, which must be attached: its LoRA layers and the head
     /// layers it saves (`modules_to_save`), which train whole.
-    public func adapterParameters(_ adapter: LoRAAdapter) throws -> AdapterParameters {
-        let targets = try AdapterParameters.targets(adapter, model: config.modelType, resolve: linear(forModule:))
+    public func adapterParameters(_ adapter: LoRAAdapter, trainingBases: Bool) throws -> AdapterParameters {
+        let targets = try AdapterParameters.targets(
+            adapter, model: config.modelType, trainingBases: trainingBases, resolve: linear(forModule:))
         var heads: [(String, Linear)] = []
         var seen = Set<String>()
         for p in adapter.savedParameters {

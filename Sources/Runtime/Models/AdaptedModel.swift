@@ -16,8 +16,15 @@ public protocol AdaptedModel: AnyObject {
     /// The linear layer holding a PEFT module path, with the module's first output column and width.
     func linear(forModule module: String) -> (Linear, offset: Int, width: Int)?
     var allLinears: [Linear] { get }
-    /// The trainable parameters of an attached adapter, with gradient buffers.
-    func adapterParameters(_ adapter: LoRAAdapter) throws -> AdapterParameters
+    /// The trainable parameters of an attached adapter, with gradient buffers; `trainingBases`: a
+    /// LoRA-XS layer's A₀ and B train with its core.
+    func adapterParameters(_ adapter: LoRAAdapter, trainingBases: Bool) throws -> AdapterParameters
+}
+
+extension AdaptedModel {
+    public func adapterParameters(_ adapter: LoRAAdapter) throws -> AdapterParameters {
+        try adapterParameters(adapter, trainingBases: false)
+    }
 }
 
 extension AdaptedModel {

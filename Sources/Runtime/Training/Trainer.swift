@@ -147,12 +147,18 @@ public final class Trainer {
         while out.count < examplesPerUpdate {
             let epoch = position / n
             if epoch != cachedOrder.epoch {
-                cachedOrder = (epoch, SeededShuffle.shuffled(Array(0..<n), seed: seed &+ UInt64(epoch)))
+                cachedOrder = (epoch, Self.order(epoch: epoch, exampleCount: n, seed: seed))
             }
             out.append(cachedOrder.order[position % n])
             position += 1
         }
         return out
+    }
+
+    /// The order epoch `epoch` visits the training examples in: a shuffle seeded with seed + epoch (what
+    /// a W-SVD covariance pass before training also walks).
+    public static func order(epoch: Int, exampleCount n: Int, seed: UInt64) -> [Int] {
+        SeededShuffle.shuffled(Array(0..<n), seed: seed &+ UInt64(epoch))
     }
 
     /// One optimizer update (update number `optimizer.steps`). Throws `TrainingError.nonFinite` without

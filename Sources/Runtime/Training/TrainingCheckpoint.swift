@@ -9,13 +9,13 @@ public enum TrainingCheckpoint {
     public static let optimizerFile = "optimizer.safetensors"
 
     /// The adapter's tensors as saved: trained values of every parameter, plus whatever the adapter holds
-    /// that does not train (a LoRA-XS layer's fixed A and B).
+    /// that does not train (a LoRA-XS layer's fixed A and B, unless they train too).
     public static func tensors(
         _ adapter: LoRAAdapter, _ parameters: AdapterParameters
     ) -> [(key: String, shape: [Int], values: [Float])] {
         var out = parameters.parameters.map { (key: $0.key, shape: $0.value.shape, values: $0.value.values) }
-        let root = "base_model.model."
-        for l in adapter.layers where l.core != nil {
+        let root = "base_model.model.", trained = Set(out.map(\.key))
+        for l in adapter.layers where l.core != nil && !trained.contains(root + l.module + ".lora_A.weight") {
             out.append((root + l.module + ".lora_A.weight", [l.rank, l.inFeatures], l.a))
             out.append((root + l.module + ".lora_B.weight", [l.outFeatures, l.rank], l.b))
         }
