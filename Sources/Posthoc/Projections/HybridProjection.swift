@@ -82,6 +82,10 @@ public enum ProjectionSpec {
         guard sum <= 1 + 1e-9 else {
             throw ProjectionError.badHybrid(name: name, reason: "its fractions sum to \(sum), more than 1")
         }
+        guard parts.contains(where: { $0.fraction == nil }) || abs(sum - 1) < 1e-9 else {
+            throw ProjectionError.badHybrid(
+                name: name, reason: "its fractions sum to \(sum) and no part (one without a fraction) takes the rest")
+        }
         return HybridProjection(name: name, parts: parts)
     }
 

@@ -18,6 +18,65 @@ public enum LoRAXSInitialisation {
         public let relativeError: Double
     }
 
+    /// What a W-SVD covariance was computed on, for the checkpoint's record.
+    public struct CovarianceSource: Sendable {
+        public let batches: Int
+        public let examples: Int
+        /// Inputs the first adapted layer saw (token positions).
+        public let tokens: Int
+    }
+
+    /// A LoRA-XS adapter for `model` in place of `fresh` (a new LoRA adapter, B = 0): when the projection
+    /// needs input covariances they are accumulated over `covarianceBatches` forward passes of
+    /// `objective` with `fresh` attached, so the inputs are the base model's (an encoder's fresh head
+    /// lets the pass run); the model is left with no adapter attached.
+    public static func adapter(
+        for model: any AdaptedModel, replacing fresh: LoRAAdapter, projection: any SubspaceProjection, rank: Int,
+        objective: any TrainingObjective, covarianceBatches: [[Int]], seed: UInt64
+    ) throws -> (adapter: LoRAAdapter, layers: [LayerSummary], covariance: CovarianceSource?) {
+        var covariances: [ObjectIdentifier: InputCovariance] = [:]
+        var source: CovarianceSource?
+        if projection.needsInputCovariance {
+            guard !covarianceBatches.joined().isEmpty else {
+                throw ProjectionError.noInputCovariance(module: fresh.layers.first?.module ?? "every layer")
+            }
+            try model.attach(fresh)
+            defer { model.detachAdapters() }
+            covariances = inputCovariances(of: model, modules: fresh.layers.map(\.module)) {
+                for batch in covarianceBatches where !batch.isEmpty { _ = objective.choiceLogits(batch) }
+            }
+            let first = fresh.layers.first.flatMap { model.linear(forModule: $0.module) }.map { ObjectIdentifier($0.0) }
+            source = CovarianceSource(
+                batches: covarianceBatches.count, examples: covarianceBatches.joined().count,
+                tokens: first.flatMap { covariances[$0]?.tokens } ?? 0)
+        }
+        let (adapter, layers) = try self.adapter(
+            replacingLayersOf: fresh, projection: projection, rank: rank, resolve: model.linear(forModule:),
+            covariances: covariances, seed: seed)
+        return (adapter, layers, source)
+    }
+
+    /// The input covariance of each linear layer holding one of `modules` (modules that share a fused
+    /// layer, q and v, share its covariance) over the forward passes `run` makes; the observers are
+    /// removed afterwards.
+    public static func inputCovariances(
+        of model: any AdaptedModel, modules: [String], during run: () throws -> Void
+    ) rethrows -> [ObjectIdentifier: InputCovariance] {
+        var covariances: [ObjectIdentifier: InputCovariance] = [:]
+        var observed: [Linear] = []
+        for module in modules {
+            guard let (linear, _, _) = model.linear(forModule: module), covariances[ObjectIdentifier(linear)] == nil
+            else { continue }
+            let covariance = InputCovariance(dimension: linear.inFeatures)
+            covariances[ObjectIdentifier(linear)] = covariance
+            linear.inputObserver = covariance
+            observed.append(linear)
+        }
+        defer { for linear in observed { linear.inputObserver = nil } }
+        try run()
+        return covariances
+    }
+
     /// `resolve`: the model's linear layer (and output block) of a module path. `covariances`: the
     /// input covariance of each linear layer, needed when `projection.needsInputCovariance`.
     public static func adapter(
