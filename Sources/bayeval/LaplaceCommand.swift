@@ -37,7 +37,12 @@ struct LaplaceCommand: ParsableCommand {
     @OptionGroup var options: ModelTaskOptions
     @OptionGroup var outputs: RunOutputOptions
 
-    @Option(help: "Hessian structures, comma-separated: kron, diag, full.") var hessian = "kron"
+    @Option(
+        name: .customLong("hessian"),
+        help: "Hessian structures, comma-separated: kron, diag, full (default kron; full with --subset cores).")
+    var hessianOption: String?
+    /// --hessian, or its default: the dense GGN for a few thousand LoRA-XS core parameters, KFAC otherwise.
+    var hessian: String { hessianOption ?? (subset == "cores" ? "full" : "kron") }
     @Option(help: "ggn (exact GGN), ef (empirical Fisher) or mc (Monte Carlo Fisher).") var curvature = "ggn"
     @Option(
         help: ArgumentHelp(

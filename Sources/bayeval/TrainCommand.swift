@@ -17,7 +17,11 @@ struct TrainCommand: ParsableCommand {
             is written: adapter_config.json + adapter_model.safetensors (PEFT format) and \
             optimizer.safetensors (AdamW state); training_log.jsonl gets one line per update and evaluation. \
             --resume continues from the last checkpoint with the same data order. A loss that turns NaN \
-            stops training with the last good parameters saved.
+            stops training with the last good parameters saved. --loraxs trains LoRA-XS instead: bases projected \
+            from each target's base weight (--projection; wsvd's input covariance comes from the first \
+            --covariance-batches training batches through the base model), frozen unless --train-bases, and an \
+            r × r core initialised N(0, 1e-5²); the checkpoint records the projection, its seed and the \
+            covariance's source, and every bayeval command reads it (laplace --subset cores).
             """)
 
     @Option(help: "A Hugging Face model directory or a .gguf file.") var model: String
@@ -26,7 +30,7 @@ struct TrainCommand: ParsableCommand {
             "Task: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")).", discussion: TaskPromptHelp.text))
     var task: String
     @Option(help: "The adapter directory to write (checkpoints go here).") var output: String
-    @Option(help: "LoRA rank.") var rank = 8
+    @Option(help: "LoRA rank (with --loraxs: the core's r).") var rank = 8
     @Option(help: "LoRA alpha (scaling alpha/rank).") var alpha = 16.0
     @Option(
         help: """
@@ -35,6 +39,7 @@ struct TrainCommand: ParsableCommand {
             """
     )
     var targets: String?
+    @OptionGroup(title: "LoRA-XS") var subspace: LoRAXSOptions
     @Option(help: "LoRA dropout (only 0 is supported: the backward pass has no dropout masks).") var dropout = 0.0
     @Option(help: "Peak learning rate.") var lr = 1e-4
     @Option(help: "AdamW decoupled weight decay.") var weightDecay = 1e-5
@@ -140,6 +145,6 @@ struct TrainCommand: ParsableCommand {
             "bayeval_grad_accum": String(gradAccum), "bayeval_seed": String(seed),
             "bayeval_train_examples": String(examples),
             "bayeval_max_grad_norm": String(maxGradNorm), "bayeval_prompts": upstreamPrompts ? "upstream" : "standard",
-        ]
+        ].merging(subspace.settings(seed: seed)) { a, _ in a }
     }
 }

@@ -15,6 +15,8 @@ final class TrainingSession {
     let evaluate: () throws -> MetricReport?
     let exampleTokens: [Int]
     let settings: [String: String]
+    /// What the checkpoint records beyond the settings (how LoRA-XS bases were made).
+    let provenance: [String: String]
     let log: TrainingLog
     let startStep: Int
 
@@ -44,18 +46,17 @@ final class TrainingSession {
             || {
                 if case .decoder = try? ModelConfig.load(directory: c.model) { return true }; return false
             }()
-        var adapter: LoRAAdapter
+        let adapter: LoRAAdapter
         if isDecoder {
             let loaded = try ModelLoader.loadDecoder(path: c.model, backend: backend)
             let m = loaded.model
-            adapter =
-                c.resume
-                ? try LoRAAdapter.load(directory: c.output, baseShapes: loaded.parameterShapes)
-                : try NewAdapter.decoder(
-                    m, rank: c.rank, alpha: c.alpha, targets: targets ?? ["q_proj", "v_proj"], baseModel: c.model,
-                    seed: c.seed)
-            try m.attach(adapter)
-            parameters = try m.adapterParameters(adapter)
+            let initial = try Self.initialAdapter(
+                command: c, model: m, baseShapes: loaded.parameterShapes,
+                fresh: {
+                    try NewAdapter.decoder(
+                        m, rank: c.rank, alpha: c.alpha, targets: targets ?? ["q_proj", "v_proj"],
+                        baseModel: c.model, seed: c.seed)
+                })
             var options = c.upstreamPrompts ? PromptOptions.upstream : PromptOptions.standard
             if !c.upstreamPrompts { options.answerLeadingSpace = true }
             var preparation = PromptPreparation(
@@ -65,6 +66,9 @@ final class TrainingSession {
             let heldOut = try validation.map { try preparation.prepare($0) }
             objective = DecoderObjective(model: m, examples: examples)
             exampleTokens = examples.map(\.tokens.count)
+            (adapter, provenance) = try Self.trainedAdapter(
+                command: c, model: m, objective: objective, initial: initial)
+            parameters = try m.adapterParameters(adapter, trainingBases: c.subspace.trainBases)
             let batch = c.batchSize
             evaluate = {
                 guard let heldOut else { return nil }
@@ -78,19 +82,22 @@ final class TrainingSession {
         } else {
             let loaded = try ModelLoader.loadEncoder(path: c.model, backend: backend)
             let m = loaded.model
-            adapter =
-                c.resume
-                ? try LoRAAdapter.load(directory: c.output, baseShapes: loaded.parameterShapes)
-                : try NewAdapter.encoder(
-                    m, labels: task.labelNames.count, rank: c.rank, alpha: c.alpha,
-                    targets: targets ?? ["query", "value"], baseModel: c.model, seed: c.seed)
-            try m.attach(adapter)
-            parameters = try m.adapterParameters(adapter)
+            // The fresh head goes on first: preparing examples needs the label count it brings.
+            let initial = try Self.initialAdapter(
+                command: c, model: m, baseShapes: loaded.parameterShapes,
+                fresh: {
+                    try NewAdapter.encoder(
+                        m, labels: task.labelNames.count, rank: c.rank, alpha: c.alpha,
+                        targets: targets ?? ["query", "value"], baseModel: c.model, seed: c.seed)
+                })
             let evaluation = EncoderEvaluation(model: m, tokenizer: tokenizer, batchSize: max(c.batchSize, 16))
             let examples = try evaluation.prepare(train)
             let heldOut = try validation.map { try evaluation.prepare($0) }
             objective = EncoderObjective(model: m, examples: examples)
             exampleTokens = examples.map(\.tokens.count)
+            (adapter, provenance) = try Self.trainedAdapter(
+                command: c, model: m, objective: objective, initial: initial)
+            parameters = try m.adapterParameters(adapter, trainingBases: c.subspace.trainBases)
             evaluate = {
                 guard let heldOut else { return nil }
                 var predictions: [ExamplePrediction] = []
@@ -112,6 +119,9 @@ final class TrainingSession {
                     "--resume: this run's \(key.dropFirst("bayeval_".count)) is \(value) but the saved run used "
                         + "\(state.settings[key] ?? "nothing"); resume with the same settings"
                 )
+            }
+            if settings["bayeval_loraxs"] == nil, let saved = state.settings["bayeval_loraxs"] {
+                throw ValidationError("--resume: the saved run trained LoRA-XS (--loraxs --projection \(saved))")
             }
             try optimizer.restore(from: state.file, path: state.path, steps: state.steps, parameters: parameters)
         }
@@ -141,7 +151,7 @@ final class TrainingSession {
     func checkpoint() throws {
         try TrainingCheckpoint.save(
             adapter: adapter, parameters: parameters, optimizer: trainer.optimizer,
-            settings: settings, to: command.output)
+            settings: settings.merging(provenance) { a, _ in a }, to: command.output)
     }
 
     /// `run.json` next to the adapter: the validation metrics before (when this run started from scratch)
