@@ -190,6 +190,11 @@ struct LaplaceCommand: ParsableCommand {
             priorFiles = held.files
         }
         timings.prepareSeconds = Date().timeIntervalSince(started) - timings.loadSeconds
+        if subject.adapter.metadata["bayeval_train_bases"] == "true" {
+            warn(
+                "\(adapter) trained its LoRA-XS bases too (L-LoRA-S); the posterior is over its cores (and head), "
+                    + "the bases fixed at their trained values")
+        }
         note(
             "Laplace over \(layout.parameterCount) adapter parameters (\(subset): \(layout.blocks.count) tensors): "
                 + "\(hessian) \(curvature) on \(fit.objective.exampleCount) \(fitSplit) examples, "

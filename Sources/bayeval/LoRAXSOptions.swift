@@ -47,13 +47,25 @@ struct LoRAXSOptions: ParsableArguments {
         try ProjectionSpec.parse(projectionName, seed: projectionSeed ?? seed, dctSelection: dctSelection)
     }
 
-    /// The settings a resumed LoRA-XS run must share (none for plain LoRA).
+    /// Refuses a hybrid whose rank split does not add up at `rank`, before any model is loaded.
+    func validate(rank: Int) throws {
+        guard loraxs, let hybrid = try? projection(seed: 0) as? HybridProjection else { return }
+        do { _ = try hybrid.ranks(total: rank) } catch let error as ProjectionError {
+            throw ValidationError("--projection: \(error)")
+        }
+    }
+
+    /// The settings a resumed LoRA-XS run must share (none for plain LoRA); each family's own only
+    /// where the projection uses it.
     func settings(seed: UInt64) -> [String: String] {
         guard loraxs else { return [:] }
-        return [
-            "bayeval_loraxs": projectionName, "bayeval_projection_seed": String(projectionSeed ?? seed),
-            "bayeval_dct_select": dctSelection.rawValue, "bayeval_train_bases": String(trainBases),
-            "bayeval_covariance_batches": String(covarianceBatches),
-        ]
+        let families = Set(projectionName.split(separator: "_").map { String($0.split(separator: "-")[0]) })
+        var s = ["bayeval_loraxs": projectionName, "bayeval_train_bases": String(trainBases)]
+        if !families.isDisjoint(with: ["rand", "random"]) {
+            s["bayeval_projection_seed"] = String(projectionSeed ?? seed)
+        }
+        if families.contains("dct") { s["bayeval_dct_select"] = dctSelection.rawValue }
+        if !families.isDisjoint(with: ["wsvd", "cca"]) { s["bayeval_covariance_batches"] = String(covarianceBatches) }
+        return s
     }
 }

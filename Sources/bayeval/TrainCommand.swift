@@ -93,6 +93,7 @@ struct TrainCommand: ParsableCommand {
         if epochs != nil && steps != nil { throw ValidationError("give --epochs or --steps, not both") }
         if let trainLimit, trainLimit <= 0 { throw ValidationError("--train-limit must be positive") }
         if let stopAfter, stopAfter <= 0 { throw ValidationError("--stop-after must be positive") }
+        try subspace.validate(rank: rank)
         if resume && overwrite {
             throw ValidationError("--resume continues --output; --overwrite replaces it: choose one")
         }

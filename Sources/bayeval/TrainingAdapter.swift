@@ -27,12 +27,9 @@ extension TrainingSession {
         guard c.subspace.loraxs else { return (initial, [:]) }
         model.detachAdapters()
         let projection = try c.subspace.projection(seed: c.seed)
-        // wsvd's covariance walks the first batches of the training order, as upstream's loader does.
-        let order = Trainer.order(epoch: 0, exampleCount: objective.exampleCount, seed: c.seed)
-        let covered = order.prefix(c.subspace.covarianceBatches * c.batchSize)
-        let batches = stride(from: 0, to: covered.count, by: c.batchSize).map {
-            Array(covered[$0..<min(covered.count, $0 + c.batchSize)])
-        }
+        let batches = Trainer.leadingBatches(
+            count: c.subspace.covarianceBatches, batchSize: c.batchSize, exampleCount: objective.exampleCount,
+            seed: c.seed)
         let started = Date()
         let made:
             (

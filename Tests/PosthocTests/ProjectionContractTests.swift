@@ -143,6 +143,13 @@ import Testing
             m.detachAdapters()
             for (a, b) in zip(adapted, base) { #expect(abs(a - b) < 1e-3, "\(name): \(a) vs \(b)") }
         }
+        // The covariance pass reaches every token of every layer: the last layer's MLP and the LM head too.
+        let last = "model.layers.\(m.layers.count - 1)"
+        let seen = LoRAXSInitialisation.inputCovariances(
+            of: m, modules: [last + ".self_attn.q_proj", last + ".mlp.down_proj", "lm_head"]
+        ) { objective.forwardAllPositions(all) }
+        #expect(seen.count == 3 && seen.values.allSatisfy { $0.tokens == 96 }, "\(seen.values.map(\.tokens))")
+        #expect(m.allLinears.allSatisfy { $0.inputObserver == nil }, "observers left behind")
         #expect(throws: ProjectionError.self) {
             try LoRAXSInitialisation.adapter(
                 for: m, replacing: fresh, projection: WhitenedSVDProjection(), rank: 4, objective: objective,

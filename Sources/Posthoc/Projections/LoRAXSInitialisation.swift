@@ -43,7 +43,7 @@ public enum LoRAXSInitialisation {
             try model.attach(fresh)
             defer { model.detachAdapters() }
             covariances = inputCovariances(of: model, modules: fresh.layers.map(\.module)) {
-                for batch in covarianceBatches where !batch.isEmpty { _ = objective.choiceLogits(batch) }
+                for batch in covarianceBatches where !batch.isEmpty { objective.forwardAllPositions(batch) }
             }
             let first = fresh.layers.first.flatMap { model.linear(forModule: $0.module) }.map { ObjectIdentifier($0.0) }
             source = CovarianceSource(
@@ -86,10 +86,14 @@ public enum LoRAXSInitialisation {
     ) throws -> (adapter: LoRAAdapter, layers: [LayerSummary]) {
         var rng = SplitMix64(seed: seed)
         var layers: [LoRALayerWeights] = [], summaries: [LayerSummary] = []
-        for (index, fresh) in fresh.layers.enumerated() {
+        for fresh in fresh.layers {
             guard let (linear, offset, width) = resolve(fresh.module) else {
                 preconditionFailure("\(fresh.module): the fresh adapter names a layer the model does not have")
             }
+            // α/r of the fresh layer is the LoRA-XS layer's scaling only at the same r.
+            precondition(fresh.rank == rank, "\(fresh.module): a rank-\(fresh.rank) fresh layer for rank \(rank)")
+            // A layer's random stream follows from its name alone, not from which other layers are targeted.
+            let index = Int(truncatingIfNeeded: fnv1a(fresh.module) >> 1)
             let weight = DoubleMatrix(
                 rows: width, columns: linear.inFeatures, floats: linear.weight.pointer + offset * linear.inFeatures)
             let layer = ProjectionLayer(
@@ -114,4 +118,11 @@ public enum LoRAXSInitialisation {
             config: fresh.config, layers: layers, savedParameters: fresh.savedParameters, directory: fresh.directory)
         return (adapter, summaries)
     }
+}
+
+/// FNV-1a over a string's UTF-8 bytes: a stable 64-bit name hash (Swift's `hashValue` is seeded per process).
+func fnv1a(_ s: String) -> UInt64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in s.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    return h
 }

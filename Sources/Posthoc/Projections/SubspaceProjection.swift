@@ -3,8 +3,9 @@
 public struct ProjectionLayer: Sendable {
     /// The module path, for messages (`model.layers.3.self_attn.q_proj`).
     public let module: String
-    /// The layer's place among those projected: random families draw its stream of the seed from it, so
-    /// a layer's bases do not depend on which other layers are projected with it.
+    /// Which stream of the seed random families draw this layer's bases from. `LoRAXSInitialisation`
+    /// derives it from the module path (FNV-1a), so a layer's bases do not depend on which other layers
+    /// are projected with it.
     public let index: Int
     public let weight: DoubleMatrix
     public let inputCovariance: InputCovariance.Estimate?

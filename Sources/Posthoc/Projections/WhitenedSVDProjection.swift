@@ -1,5 +1,6 @@
 /// `wsvd` (upstream `cca`): the SVD of the whitened weight W̃ = W·Σ^½, Σ the covariance of the layer's
-/// inputs, which keeps the directions that matter for E‖(W − Ŵ)x‖² rather than for ‖W − Ŵ‖. With
+/// inputs (centred, as upstream's estimator is), which keeps the directions the inputs vary along
+/// rather than those of ‖W − Ŵ‖. With
 /// eigh(Σ) = Q·diag(λ)·Qᵀ, λ clamped at 1e-10, and W̃ = Ũ·S·Ṽᵀ: B = Ũ_r, V = Σ^-½·Ṽ_r, A's rows
 /// the unit-normalised columns of V (norms clamped at 1e-8) and core diag(S·‖V_j‖).
 public struct WhitenedSVDProjection: SubspaceProjection {

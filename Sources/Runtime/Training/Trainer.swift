@@ -16,6 +16,10 @@ public protocol TrainingObjective: AnyObject {
     /// The choice logits and labels of the examples at `indices`, forward only, at the model's current
     /// weights (a weight-sampled predictive sets them first).
     func choiceLogits(_ indices: [Int]) -> (logits: [[Float]], labels: [Int])
+    /// A forward pass over the examples at `indices` in which every adaptable linear layer sees every
+    /// token's row (no last-layer shortcut, no shared header), for input observers such as W-SVD's
+    /// covariance.
+    func forwardAllPositions(_ indices: [Int])
 }
 
 extension TrainingObjective {
@@ -41,6 +45,11 @@ public final class DecoderObjective: TrainingObjective {
     public func choiceLogits(_ indices: [Int]) -> (logits: [[Float]], labels: [Int]) {
         let batch = indices.map { examples[$0] }
         return (model.choiceLogits(batch, seeds: nil), batch.map(\.label))
+    }
+
+    public func forwardAllPositions(_ indices: [Int]) {
+        // Every row through every layer and the LM head (what a hook on lm_head would see as well).
+        _ = model.forward(PackedBatch(indices.map { examples[$0].tokens }), output: .allLogits)
     }
 
     public func accumulate(
@@ -75,6 +84,11 @@ public final class EncoderObjective: TrainingObjective {
         let logits = model.classify(batch.map(\.tokens), tokenTypes: batch.map(\.types))
         let c = logits.columns
         return ((0..<batch.count).map { Array(logits.values[($0 * c)..<(($0 + 1) * c)]) }, batch.map(\.label))
+    }
+
+    public func forwardAllPositions(_ indices: [Int]) {
+        let batch = indices.map { examples[$0] }
+        _ = model.hiddenStates(batch.map(\.tokens), tokenTypes: batch.map(\.types))
     }
 
     public func accumulate(
@@ -159,6 +173,15 @@ public final class Trainer {
     /// a W-SVD covariance pass before training also walks).
     public static func order(epoch: Int, exampleCount n: Int, seed: UInt64) -> [Int] {
         SeededShuffle.shuffled(Array(0..<n), seed: seed &+ UInt64(epoch))
+    }
+
+    /// The first `count` batches of `batchSize` in the order training visits the examples (within
+    /// epoch 0: a small training set gives fewer), as upstream's loader hands them to a covariance pass.
+    public static func leadingBatches(count: Int, batchSize: Int, exampleCount n: Int, seed: UInt64) -> [[Int]] {
+        let covered = order(epoch: 0, exampleCount: n, seed: seed).prefix(count * batchSize)
+        return stride(from: 0, to: covered.count, by: batchSize).map {
+            Array(covered[$0..<min(covered.count, $0 + batchSize)])
+        }
     }
 
     /// One optimizer update (update number `optimizer.steps`). Throws `TrainingError.nonFinite` without
