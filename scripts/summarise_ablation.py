@@ -8,6 +8,7 @@ import json
 import os
 import re
 import statistics
+import struct
 import sys
 from collections import defaultdict
 
@@ -19,11 +20,15 @@ for path in sorted(glob.glob(os.path.join(out, "*", "laplace.json"))):
     if not m:
         continue
     record = json.load(open(path))
+    # The projection's own name, from the trained adapter's metadata (the folder name has / replaced).
+    with open(os.path.join(os.path.dirname(path), "adapter", "adapter_model.safetensors"), "rb") as f:
+        header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+    projection = header["__metadata__"]["bayeval_loraxs"]
     for result in record["results"]:
         label = result["method"]["label"].replace(" probit", "")
         label = "MAP (L-LoRA-XS)" if label == "MAP" else label
         x = result["metrics"]
-        rows[(m.group(1).replace("_", "/"), int(m.group(2)))][label].append((x["accuracy"], x["ece"], x["nll"]))
+        rows[(projection, int(m.group(2)))][label].append((x["accuracy"], x["ece"], x["nll"]))
 
 
 def cell(values):
