@@ -102,3 +102,35 @@ public struct BootstrapInterval: Sendable, Equatable, Codable {
     public let resamples: Int
     public let seed: UInt64
 }
+
+extension Bootstrap {
+    /// The paired bootstrap of a difference, candidate − baseline, on the same examples: every resample
+    /// draws the same rows from both, so what the two share (hard examples) cancels and the interval is
+    /// that of the change itself. Rows of `candidate` and `baseline` must be the same examples in the
+    /// same order.
+    public func difference(
+        of metric: Metric, candidate: Predictions, baseline: Predictions, binning: Binning = .standard
+    ) -> BootstrapInterval {
+        precondition(candidate.count == baseline.count, "paired predictions must have the same rows")
+        let n = candidate.count
+        var values = [Double](repeating: 0, count: resamples)
+        var rows = [Int](repeating: 0, count: n)
+        var totals = BinTotals(binning: binning)
+        rows.withUnsafeMutableBufferPointer { rows in
+            for r in 0..<resamples {
+                var rng = SplitMix64.stream(r, of: seed)
+                for j in 0..<n { rows[j] = Int(rng.next(below: UInt64(n))) }
+                let drawn = UnsafeBufferPointer(rows)
+                values[r] =
+                    Kernel.evaluate(metric, candidate, drawn, binning, &totals)
+                    - Kernel.evaluate(metric, baseline, drawn, binning, &totals)
+            }
+        }
+        values.sort()
+        return BootstrapInterval(
+            metric: metric,
+            estimate: metric.value(of: candidate, binning: binning) - metric.value(of: baseline, binning: binning),
+            lower: Self.quantile(values, (1 - level) / 2), upper: Self.quantile(values, (1 + level) / 2),
+            level: level, resamples: resamples, seed: seed)
+    }
+}

@@ -15,12 +15,16 @@ struct TFBCommand: ParsableCommand {
             """,
         discussion: """
             Each LoRA layer is re-expressed as B' = U diag(d), A' = VᵀA (thin SVD of B, same product) and gets a \
-            Gaussian on A' with standard deviation σ/dᵢ on row i. σ is bisected on [--sigma-min, --sigma-max] \
-            for --steps steps on the model's own predictions on --anchor-size examples of --anchor-split \
+            Gaussian on A' with standard deviation σ/dᵢ on row i. σ is searched on the model's own predictions on --anchor-size examples of --anchor-split \
             (seeded shuffle): criterion nll = relative change of the anchor NLL against the deterministic \
             argmax, flip = share of anchor predictions that change; the result is the largest σ whose value \
-            stayed within --tolerance.
-            --upstream reproduces bayesian-peft exactly instead: the NLL ratio is divided by the anchor count \
+            stayed within --tolerance. The search brackets itself: when --sigma-min already violates the \
+            tolerance it steps down by factors of 4 (to 1e-6) until a σ is accepted, when --sigma-max is \
+            accepted it steps up (to 1), then it bisects log σ for --steps steps. Every candidate σ scales the \
+            same standard-normal draws (common random numbers), so candidates differ only in σ. Each \
+            (example, sample) draws its own weights: a real posterior sample.
+            --upstream reproduces bayesian-peft's search instead: linear bisection inside the fixed bracket \
+            [--sigma-min, --sigma-max], the NLL ratio is divided by the anchor count \
             (so its 0.003 is a 150 % change on 500 anchors) and the σ returned is the last midpoint that \
             VIOLATED the tolerance (σ_max when none did). With --sigmas or --sigma-grid no search is run: the \
             test split is evaluated at every σ (table, run.json and an SVG plot next to --output).
@@ -164,7 +168,12 @@ struct TFBCommand: ParsableCommand {
                                 step.accepted ? "accepted" : "violated"
                             ).utf8))
                 }, progress: { sigma in progress(anchors, "anchors σ=\(Self.text(sigma))") })
-            if !result.anyAccepted { warn("no σ in [\(sigmaMin), \(sigmaMax)] met the tolerance") }
+            if !result.anyAccepted {
+                warn(
+                    upstream
+                        ? "no σ in [\(sigmaMin), \(sigmaMax)] met the tolerance"
+                        : "no σ down to \(Self.text(result.sigma)) met the tolerance")
+            }
             note(String(format: "σ* = %.6f", result.sigma))
             let tfbProbs = procedure.predictive(
                 testExamples, sigma: result.sigma, progress: progress(testExamples, "test"))

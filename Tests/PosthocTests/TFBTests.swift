@@ -113,6 +113,32 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
         #expect(!SigmaSearch(steps: 3, tolerance: 1).run { _ in .nan }.anyAccepted)
     }
 
+    /// The corrected search brackets itself: a boundary below σ_min is found by stepping down by 4, one
+    /// above σ_max by stepping up, then log σ is bisected; the fixed upstream bracket cannot leave [min, max].
+    @Test(arguments: [2e-5, 0.006, 0.2]) func expandingBracketFindsBoundariesOutsideTheRange(_ boundary: Double) {
+        let search = SigmaSearch(steps: 12, tolerance: 1, bracket: .expanding)
+        let r = search.run { $0 / boundary }
+        #expect(r.anyAccepted)
+        #expect(r.sigma <= boundary && r.sigma > boundary * 0.99, "σ* \(r.sigma) for a boundary at \(boundary)")
+        #expect(r.steps.allSatisfy { $0.accepted == ($0.sigma <= boundary) })
+        if boundary < 0.001 {
+            // 0.001 ✗, then 0.00025, 6.25e-5 ✗ and 1.5625e-5 ✓ before bisection.
+            #expect(r.steps.prefix(4).map(\.accepted) == [false, false, false, true])
+            #expect(abs(r.steps[3].sigma - 0.001 / 64) < 1e-18)
+        }
+        let fixed = SigmaSearch(steps: 12, tolerance: 1, rule: .upstream).run { $0 / boundary }
+        #expect(fixed.steps.allSatisfy { $0.sigma >= 0.001 && $0.sigma <= 0.015 })
+    }
+
+    @Test func expandingBracketStopsAtItsLimits() {
+        let always = SigmaSearch(steps: 5, tolerance: 1, bracket: .expanding).run { _ in 2 }
+        #expect(!always.anyAccepted && always.sigma == 1e-6)
+        #expect(always.steps.last!.sigma >= 1e-6 && always.steps.count == 5)
+        let never = SigmaSearch(steps: 5, tolerance: 1, bracket: .expanding).run { _ in 0 }
+        #expect(never.anyAccepted && never.sigma <= 1 && never.sigma > 0.25)
+        #expect(!SigmaSearch(steps: 3, tolerance: 1, bracket: .expanding).run { _ in .nan }.anyAccepted)
+    }
+
     @Test func widthStopEndsEarly() {
         let r = SigmaSearch(steps: 20, tolerance: 1, minimumWidth: 5e-4).run { $0 / 0.006 }
         #expect(r.steps.count == 5)
@@ -179,6 +205,26 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
             ($0["answer_logits"]?.array ?? []).compactMap(\.double)
         }
         #expect(zip(logits, want).allSatisfy { abs(Double($0) - $1) <= 1e-4 * max(1, abs($1)) })
+    }
+
+    /// Common random numbers: every σ candidate scales the same standard-normal draws, so the sampled
+    /// predictive moves smoothly with σ and the criterion is comparable across candidates.
+    @Test func sigmaCandidatesShareTheirDraws() throws {
+        let backend = CPUBackend(threads: 1)
+        let rank = 2, inFeatures = 5
+        let one = backend.allocate(count: rank * inFeatures), three = backend.allocate(count: rank * inFeatures)
+        let unused = backend.allocate(count: 1)
+        for (sampler, buffer) in [
+            (DiagonalGaussianOnA(standardDeviations: [0.01, 0.02], key: 3), one),
+            (DiagonalGaussianOnA(standardDeviations: [0.03, 0.06], key: 3), three),
+        ] {
+            sampler.draw(
+                seed: 77, rank: rank, inFeatures: inFeatures, outFeatures: 4, a: buffer.pointer, b: unused.pointer,
+                backend: backend)
+        }
+        for i in 0..<(rank * inFeatures) {
+            #expect(abs(three.pointer[i] - 3 * one.pointer[i]) <= 1e-6 * abs(three.pointer[i]) + 1e-12)
+        }
     }
 
     @Test func samplesAreSeededPerExampleAndDifferFromTheMean() throws {

@@ -38,7 +38,7 @@ public struct TFBProcedure {
                 minimum: minimum, maximum: maximum, steps: steps, tolerance: effectiveTolerance,
                 rule: upstream ? .upstream : .largestAccepted,
                 // bayesian-peft's accuracy variant also stops on a narrow bracket.
-                minimumWidth: upstream && criterion == .flip ? 5e-4 : 0)
+                minimumWidth: upstream && criterion == .flip ? 5e-4 : 0, bracket: upstream ? .fixed : .expanding)
         }
     }
 

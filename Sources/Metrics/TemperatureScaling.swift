@@ -1,0 +1,99 @@
+import Foundation
+
+/// Temperature scaling (Guo et al., 2017), the non-Bayesian calibration baseline: one T > 0 for all
+/// examples, p_T = softmax(log p / T). Dividing the log-probabilities by T is the same as dividing the
+/// logits (the softmax's normaliser cancels), so it applies to a run's saved probabilities exactly.
+///
+/// The fit is the exact minimiser of the mean NLL over β = 1/T: f(β) = mean_i [logsumexp(β zᵢ) − β z_{i,yᵢ}]
+/// is convex in β (f'' is a mean of variances), so f' has one root, found by bisection on log β and
+/// finished with Newton steps — no learning rate, no iteration budget to tune.
+public enum TemperatureScaling {
+    public enum Problem: Error, Equatable, CustomStringConvertible {
+        case empty
+        case shape(row: Int)
+        public var description: String {
+            switch self {
+            case .empty: "temperature scaling needs at least one example"
+            case .shape(let row): "row \(row): the label is not one of its classes, or a probability is not finite"
+            }
+        }
+    }
+
+    /// The fitted temperature and what it did on the fit set.
+    public struct Fit: Sendable, Equatable, Codable {
+        public let temperature: Double
+        public let nllBefore: Double
+        public let nllAfter: Double
+        public let examples: Int
+        /// True when the optimum lies beyond the search range [1e-4, 1e4] of β (separable data): T is
+        /// the range's end.
+        public let atBound: Bool
+    }
+
+    static let betaRange = (lower: 1e-4, upper: 1e4)
+
+    /// Fits T on `probabilities` (each row one example's predictive over its own classes) and `labels`.
+    public static func fit(probabilities: [[Double]], labels: [Int]) throws -> Fit {
+        guard !labels.isEmpty, probabilities.count == labels.count else { throw Problem.empty }
+        let z = try probabilities.enumerated().map { i, row -> [Double] in
+            guard labels[i] >= 0, labels[i] < row.count, row.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+                throw Problem.shape(row: i)
+            }
+            return row.map { Foundation.log(max($0, nllProbabilityFloor)) }
+        }
+        // f'(β) and f''(β): the mean over examples of E[z] − z_y and of Var[z] under softmax(β z).
+        func derivatives(_ beta: Double) -> (Double, Double) {
+            var first = 0.0, second = 0.0
+            for (row, y) in zip(z, labels) {
+                let top = row.max()!
+                var norm = 0.0, mean = 0.0, square = 0.0
+                for v in row {
+                    let w = Foundation.exp(beta * (v - top))
+                    norm += w; mean += w * v; square += w * v * v
+                }
+                mean /= norm
+                first += mean - row[y]
+                second += max(0, square / norm - mean * mean)
+            }
+            let n = Double(labels.count)
+            return (first / n, second / n)
+        }
+        var lo = Foundation.log(betaRange.lower), hi = Foundation.log(betaRange.upper)
+        var beta: Double
+        var atBound = false
+        if derivatives(betaRange.upper).0 < 0 {
+            beta = betaRange.upper; atBound = true
+        } else if derivatives(betaRange.lower).0 > 0 {
+            beta = betaRange.lower; atBound = true
+        } else {
+            // f' is increasing in β: bisection keeps f'(e^lo) ≤ 0 ≤ f'(e^hi).
+            for _ in 0..<60 {
+                let mid = (lo + hi) / 2
+                if derivatives(Foundation.exp(mid)).0 < 0 { lo = mid } else { hi = mid }
+            }
+            beta = Foundation.exp((lo + hi) / 2)
+            for _ in 0..<3 {
+                let (g, h) = derivatives(beta)
+                guard h > 0 else { break }
+                let next = beta - g / h
+                if next > Foundation.exp(lo) * 0.999, next < Foundation.exp(hi) * 1.001 { beta = next }
+            }
+        }
+        let before = meanNLL(probabilities, labels)
+        let after = meanNLL(probabilities.map { apply(temperature: 1 / beta, to: $0) }, labels)
+        return Fit(temperature: 1 / beta, nllBefore: before, nllAfter: after, examples: labels.count, atBound: atBound)
+    }
+
+    /// softmax(log p / T) of one example's probabilities.
+    public static func apply(temperature: Double, to probabilities: [Double]) -> [Double] {
+        let z = probabilities.map { Foundation.log(max($0, nllProbabilityFloor)) / temperature }
+        let top = z.max() ?? 0
+        let w = z.map { Foundation.exp($0 - top) }
+        let total = w.reduce(0, +)
+        return w.map { $0 / total }
+    }
+
+    static func meanNLL(_ p: [[Double]], _ y: [Int]) -> Double {
+        zip(p, y).reduce(0.0) { $0 - Foundation.log(max($1.0[$1.1], nllProbabilityFloor)) } / Double(y.count)
+    }
+}
