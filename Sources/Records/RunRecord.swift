@@ -10,7 +10,7 @@ public struct RunRecord: Codable, Sendable, Equatable {
     /// Bumped whenever a field changes meaning or goes away; readers refuse versions they do not know.
     public static let currentSchemaVersion = 1
 
-    public enum Command: String, Codable, Sendable { case evaluate, tfb, train, laplace }
+    public enum Command: String, Codable, Sendable { case evaluate, tfb, train, laplace, calibrate }
 
     public struct InputFile: Codable, Sendable, Equatable {
         public var role: String
@@ -90,6 +90,8 @@ public struct Method: Codable, Sendable, Equatable {
         case tfb
         /// A Laplace posterior.
         case laplace
+        /// The deterministic adapter with its log-probabilities divided by a fitted `temperature`.
+        case temperature
     }
 
     public var kind: Kind
@@ -100,10 +102,15 @@ public struct Method: Codable, Sendable, Equatable {
     public var label: String
     /// A Laplace posterior's structure, prior and link (nil for other methods).
     public var laplace: LaplaceDetails?
+    /// Temperature scaling's T (nil for other methods).
+    public var temperature: Double?
 
-    public init(_ kind: Kind, samples: Int? = nil, sigma: Double? = nil, label: String, laplace: LaplaceDetails? = nil)
-    {
+    public init(
+        _ kind: Kind, samples: Int? = nil, sigma: Double? = nil, label: String, laplace: LaplaceDetails? = nil,
+        temperature: Double? = nil
+    ) {
         self.kind = kind
+        self.temperature = temperature
         self.samples = samples
         self.sigma = sigma
         self.label = label
@@ -272,6 +279,14 @@ extension DecodingError {
         @unknown default: path = []
         }
         return path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+}
+
+extension RunRecord {
+    /// The rows a run was made for: its only row, or every row but the MAP reference that tfb, laplace
+    /// and calibrate print beside their posterior.
+    public var posteriorResults: [MethodResult] {
+        results.count == 1 ? results : results.filter { $0.method.label != "MAP" }
     }
 }
 

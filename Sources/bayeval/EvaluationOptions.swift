@@ -208,7 +208,12 @@ struct RunOutputOptions: ParsableArguments {
     }
 
     /// The settings of this group that shape a run's numbers, for its run record.
-    var configuration: [String: String] { ["bins": String(bins), "bootstrap": String(bootstrap)] }
+    /// The predictions file is named too, so `compare` finds what a run.json's metrics were computed from.
+    var configuration: [String: String] {
+        var c = ["bins": String(bins), "bootstrap": String(bootstrap)]
+        if let predictions { c["predictions"] = predictions }
+        return c
+    }
 
     /// The metrics of `predictions` (every probability finite) with --bins bins and, with --bootstrap,
     /// their 95 % intervals.
