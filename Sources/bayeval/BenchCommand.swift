@@ -92,6 +92,8 @@ struct ScoringBench: ParsableCommand {
     @Option(help: "Runs; the median is reported.") var repeats = 3
     @OptionGroup var output: OutputOptions
 
+    func validate() throws { try options.requireTask() }
+
     struct Report: Encodable {
         let examples: Int, promptTokens: Int, computedTokens: Int, gflop: Double
         let seconds: [Double], medianSeconds: Double, promptTokensPerSecond: Double
@@ -160,6 +162,8 @@ struct SamplingBench: ParsableCommand {
     @Option(help: "Weight samples per example.") var samples = 10
     @Option(help: "σ of the TFB posterior.") var sigma = 0.005
     @Option(help: "Runs; the median is reported.") var repeats = 3
+
+    func validate() throws { try options.requireTask() }
 
     func run() throws {
         guard repeats > 0, samples > 0 else { throw ValidationError("--repeats and --samples must be positive") }

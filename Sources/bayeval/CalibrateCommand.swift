@@ -26,6 +26,7 @@ struct CalibrateCommand: ParsableCommand {
     static let fileName = "temperature.json"
 
     func validate() throws {
+        try options.requireTask()
         guard let fit = Split(rawValue: fitSplit) else { throw ValidationError("unknown --fit-split '\(fitSplit)'") }
         if let fitLimit, fitLimit <= 0 { throw ValidationError("--fit-limit must be positive") }
         guard !outputs.resume else {

@@ -15,13 +15,41 @@ struct EvaluateCommand: ParsableCommand {
             choice: the next-token logits at the last prompt position, restricted to the K answer tokens, \
             softmax over K. Results are appended to --predictions as they are computed; --resume continues \
             an interrupted run and ends with the same numbers.
+            Given a directory that holds adapters at any depth instead of being one (a checkpoint tree such as \
+            bayesian-peft's {blob,map,mle}/<model>/<dataset>/<run>-seed<N>), every adapter is evaluated with \
+            every --methods entry: its task from its metadata, a path component naming one (obqa, \
+            ARC-Challenge, winogrande_s, sst2, …) or --task; its seed from seed<N>; its training method from \
+            a map/mle/blob component. Each run goes to OUT/<adapter's relative path>/<method>/ (run.json, \
+            predictions.jsonl, log.txt) with OUT from --output; finished runs are skipped and interrupted ones \
+            resumed. The table groups runs by (task, training, method) with mean ± std over seeds; \
+            OUT/summary.json and OUT/summary.csv list every run.
             """)
 
-    @Argument(help: "A PEFT adapter directory (omit to evaluate the base model).")
+    @Argument(help: "A PEFT adapter directory, or a tree of them (omit to evaluate the base model).")
     var adapter: String?
 
     @OptionGroup var options: ModelTaskOptions
     @OptionGroup var outputs: RunOutputOptions
+    @OptionGroup(title: "Checkpoint trees") var tree: TreeOptions
+
+    /// A directory that is not itself an adapter: a tree.
+    var treeRoot: String? {
+        guard let adapter, !CheckpointTree.isAdapter(adapter) else { return nil }
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: adapter, isDirectory: &isDirectory) && isDirectory.boolValue
+            ? adapter : nil
+    }
+
+    func validate() throws {
+        if treeRoot == nil {
+            try options.requireTask()
+            if tree.methods != nil || tree.fitLimit != nil || tree.anchorSize != nil {
+                throw ValidationError("--methods, --fit-limit and --anchor-size apply to a tree of adapters")
+            }
+        } else if let methods = tree.methods {
+            _ = try TreeMethod.list(methods)
+        }
+    }
 
     @Option(
         help: """
@@ -50,6 +78,7 @@ struct EvaluateCommand: ParsableCommand {
     var link = "probit"
 
     func run() throws {
+        if let root = treeRoot { return try runTree(root) }
         let started = Date()
         try outputs.prepare()
         if let predictive {

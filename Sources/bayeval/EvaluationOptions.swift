@@ -18,11 +18,15 @@ struct ModelTaskOptions: ParsableArguments {
     var model: String?
 
     @Option(
-        name: .long,
+        name: .customLong("task"),
         help: ArgumentHelp(
-            "Task: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")).",
+            "Task: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")) (in a tree: of the adapters "
+                + "whose metadata and path name none).",
             discussion: TaskPromptHelp.text))
-    var task: String
+    var taskOption: String?
+
+    /// --task; every command but a tree evaluation requires it (`requireTask`), so it is set where read.
+    var task: String { taskOption ?? "" }
 
     @Option(name: .long, help: "Split to evaluate (train, validation, test).")
     var split: String = "test"
@@ -64,9 +68,9 @@ struct ModelTaskOptions: ParsableArguments {
     var upstreamPrompts = false
 
     func validate() throws {
-        guard TaskName(rawValue: task) != nil else {
+        if let taskOption, TaskName(rawValue: taskOption) == nil {
             throw ValidationError(
-                "unknown task '\(task)' (known: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")))")
+                "unknown task '\(taskOption)' (known: \(TaskName.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         guard Split(rawValue: split) != nil else {
             throw ValidationError("unknown split '\(split)' (train, validation, test)")
@@ -76,6 +80,11 @@ struct ModelTaskOptions: ParsableArguments {
         guard answerPrefix == " " || answerPrefix.isEmpty else {
             throw ValidationError("--answer-prefix is \" \" or \"\"")
         }
+    }
+
+    /// Called by each command's `validate()`: only a tree evaluation may leave --task out.
+    func requireTask() throws {
+        guard taskOption != nil else { throw ValidationError("Missing expected argument '--task <task>'") }
     }
 
     /// The settings of this group that shape a run's numbers, for its run record.

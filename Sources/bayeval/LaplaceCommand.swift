@@ -82,6 +82,7 @@ struct LaplaceCommand: ParsableCommand {
     var links: [GLMLink] { GLMLink.list(link) ?? [] }
 
     func validate() throws {
+        try options.requireTask()
         let asked = hessian.split(separator: ",")
         guard !asked.isEmpty, structures.count == asked.count, Set(structures).count == structures.count else {
             throw ValidationError("--hessian takes distinct values of kron, diag, full, separated by commas")

@@ -54,6 +54,7 @@ struct TFBCommand: ParsableCommand {
     var savePosterior: String?
 
     func validate() throws {
+        try options.requireTask()
         guard AnchorCriterion.Kind(rawValue: criterion) != nil else {
             throw ValidationError("--criterion is nll or flip")
         }
@@ -126,7 +127,7 @@ struct TFBCommand: ParsableCommand {
                     testExamples, sigma: sigma, progress: progress(testExamples, "σ=\(Self.text(sigma))"))
                 // One predictions file per σ, next to the one named: a.jsonl → a.sigma-0.003.jsonl.
                 if let path = outputs.predictions {
-                    try writePredictions(testExamples, probs, to: Self.path(path, sigma: sigma))
+                    try writePredictions(testExamples, [(nil, probs)], to: Self.path(path, sigma: sigma))
                 }
                 let r = try row(tfbMethod(sigma, label: "TFB σ=\(Self.text(sigma))"), testExamples, probs)
                 points.append((sigma, r.metrics))
@@ -182,7 +183,9 @@ struct TFBCommand: ParsableCommand {
                 criterion: criterion, tolerance: eps, rule: settings.search.rule.rawValue, anchors: anchors.count,
                 steps: result.steps.map { .init(sigma: $0.sigma, value: $0.value, accepted: $0.accepted) },
                 sigma: result.sigma)
-            if let path = outputs.predictions { try writePredictions(testExamples, tfbProbs, to: path) }
+            if let path = outputs.predictions {
+                try writePredictions(testExamples, [("MAP", mapProbs), ("TFB", tfbProbs)], to: path)
+            }
             if let dir = savePosterior {
                 let steps = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
                 try PosteriorWriter.write(
@@ -241,9 +244,13 @@ struct TFBCommand: ParsableCommand {
         return try outputs.result(method, predictions, threads: options.threads)
     }
 
-    func writePredictions(_ examples: [PreparedExample], _ probs: [[Double]?], to path: String) throws {
+    /// One line per example and row; rows named by their table label (nil: a file of one row).
+    func writePredictions(_ examples: [PreparedExample], _ rows: [(String?, [[Double]?])], to path: String) throws {
         let log = try PredictionLog(path: path, truncate: true)
-        try log.append(zip(examples, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) })
+        for (label, probs) in rows {
+            try log.append(
+                zip(examples, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1, method: label) })
+        }
     }
 
     /// σ as people write it (0.0045, not 0.0045000000000000005).

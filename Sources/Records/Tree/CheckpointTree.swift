@@ -90,7 +90,8 @@ public enum CheckpointTree {
             if named.count == 1 { (task, source) = (named.first!, "path") }
         }
         if task == nil, let fallbackTask { (task, source) = (fallbackTask, "fallback") }
-        let seed = metadata["bayeval_seed"].flatMap(Int.init) ?? components.reversed().lazy.compactMap(seedNumber).first
+        // The path first: a tree's seed<N> folders are what its owner compares (copies keep their metadata).
+        let seed = components.reversed().lazy.compactMap(seedNumber).first ?? metadata["bayeval_seed"].flatMap(Int.init)
         let hasPosterior = tensorNames(path).contains { $0.contains("lora_A_rho") }
         let training =
             components.reversed().first { trainingMethods.contains($0.lowercased()) }?.lowercased()
