@@ -10,7 +10,7 @@ log() { printf '\033[1m[bayeval]\033[0m %s\n' "$*" >&2; }
 
 install_system_packages() {
   local missing=()
-  for pkg in libopenblas-dev liblapacke-dev libzstd-dev pkg-config zstd; do
+  for pkg in libopenblas-dev liblapacke-dev libzstd-dev pkg-config zstd ${EXTRA_PACKAGES:-}; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then

@@ -5,10 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
-install_system_packages
+# Headless Chromium renders the compare report in its tests.
+EXTRA_PACKAGES="chromium" install_system_packages
 fetch_models
 # The models are fetched, so the tests that need them must run: a missing model is a failure, not a skip.
 export BAYEVAL_REQUIRE_MODELS=1
+export BAYEVAL_REQUIRE_BROWSER=1
 log "building tests"
 set +e
 swift build --build-tests 2>&1 | grep -E "error:|warning: var|Build complete"

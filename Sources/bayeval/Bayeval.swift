@@ -10,7 +10,8 @@ struct Bayeval: ParsableCommand {
         abstract: "Post-hoc Bayesian LoRA: load checkpoints, evaluate calibration, build posteriors.",
         version: version,
         subcommands: [
-            EvaluateCommand.self, TFBCommand.self, LaplaceCommand.self, CalibrateCommand.self, TrainCommand.self,
+            EvaluateCommand.self, TFBCommand.self, LaplaceCommand.self, CalibrateCommand.self, CompareCommand.self,
+            TrainCommand.self,
             InspectCommand.self,
             TokenizeCommand.self,
             DatasetsCommand.self, BenchCommand.self,

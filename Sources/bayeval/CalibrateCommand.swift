@@ -64,11 +64,12 @@ struct CalibrateCommand: ParsableCommand {
         let test = try model.dataset(task, options.splitName, limit: options.limit)
         let byID = Dictionary(uniqueKeysWithValues: try model.predictions(test).map { ($0.id, $0) })
         let map = test.examples.map { byID[$0.id]! }
+        let label = String(format: "Temperature (T=%.3g)", temperature.temperature)
         let scaled = map.map {
             ExamplePrediction(
                 id: $0.id, label: $0.label,
                 probs: $0.probs.map { TemperatureScaling.apply(temperature: temperature.temperature, to: $0) },
-                method: "Temperature")
+                method: label)
         }
         timings.scoreSeconds = Date().timeIntervalSince(scoreStart)
         let finite = map.filter { $0.probs != nil }
@@ -78,7 +79,7 @@ struct CalibrateCommand: ParsableCommand {
             try outputs.result(Method(.lora, label: "MAP"), finite, threads: options.threads),
             try outputs.result(
                 Method(
-                    .temperature, label: String(format: "Temperature (T=%.3g)", temperature.temperature),
+                    .temperature, label: label,
                     temperature: temperature.temperature), scaled.filter { $0.probs != nil }, threads: options.threads),
         ]
         print(ResultTable.render(rows))

@@ -121,7 +121,7 @@ struct TFBCommand: ParsableCommand {
         var dataFiles = test.files
 
         if let grid = try sweep() {
-            var points: [(Double, MetricReport)] = []
+            var points: [(Double, MetricReport, [BootstrapInterval])] = []
             for sigma in grid {
                 let probs = procedure.predictive(
                     testExamples, sigma: sigma, progress: progress(testExamples, "σ=\(Self.text(sigma))"))
@@ -130,14 +130,15 @@ struct TFBCommand: ParsableCommand {
                     try writePredictions(testExamples, [(nil, probs)], to: Self.path(path, sigma: sigma))
                 }
                 let r = try row(tfbMethod(sigma, label: "TFB σ=\(Self.text(sigma))"), testExamples, probs)
-                points.append((sigma, r.metrics))
+                points.append((sigma, r.metrics, r.intervals))
                 rows.append(r)
             }
             print(ResultTable.render(rows))
             if let out = outputs.output {
                 let svg = ((out as NSString).deletingPathExtension) + "-sweep.svg"
                 do {
-                    try SweepPlot.svg(points, title: "TFB σ sweep: \(options.task) \(options.split)")
+                    try SweepPlot.svg(
+                        points, map: rows.first?.metrics, title: "TFB σ sweep: \(options.task) \(options.split)")
                         .write(toFile: svg, atomically: true, encoding: .utf8)
                 } catch {
                     throw ValidationError("cannot write the sweep plot \(svg): \(OutputPaths.reason(error))")

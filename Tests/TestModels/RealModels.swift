@@ -21,3 +21,13 @@ public enum RealModels {
     public static let smolLM2Note = "needs \(smolLM2) (scripts/test.sh fetches it)"
     public static let miniLMNote = "needs \(miniLM) (scripts/test.sh fetches it)"
 }
+
+/// Debian's headless Chromium, for the report tests: a skip where it is missing, a failure under
+/// `scripts/test.sh` (which installs it and sets `BAYEVAL_REQUIRE_BROWSER=1`).
+public enum Browser {
+    public static let candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+    public static var path: String? { candidates.first { FileManager.default.isExecutableFile(atPath: $0) } }
+    public static let required = ProcessInfo.processInfo.environment["BAYEVAL_REQUIRE_BROWSER"] == "1"
+    public static var enabled: Bool { required || path != nil }
+    public static let note = "needs Debian's chromium (scripts/test.sh installs it)"
+}

@@ -101,6 +101,19 @@ public enum CheckpointTree {
             training: training, hasPosterior: hasPosterior)
     }
 
+    /// Seed and training method of an adapter a run record names, from its path (and metadata, where it
+    /// still exists); for runs read outside a tree.
+    public static func describe(adapterPath: String, recordDirectory: String) -> (seed: Int?, training: String) {
+        let components = adapterPath.split(separator: "/").map(String.init)
+        let metadata = adapterMetadata(adapterPath)
+        let seed = components.reversed().lazy.compactMap(seedNumber).first ?? metadata["bayeval_seed"].flatMap(Int.init)
+        let training =
+            components.reversed().first { trainingMethods.contains($0.lowercased()) }?.lowercased()
+            ?? (tensorNames(adapterPath).contains { $0.contains("lora_A_rho") }
+                ? "blob" : metadata["bayeval_task"] != nil ? "map" : "lora")
+        return (seed, training)
+    }
+
     /// N of a component containing `seed<N>` (also `seed-N`, `seed_N`, `seed=N`).
     static func seedNumber(_ component: String) -> Int? {
         let lower = component.lowercased()

@@ -1,0 +1,194 @@
+import Foundation
+import Metrics
+
+/// What the compare report shows, computed from run records and their predictions: per-run metrics with
+/// bootstrap intervals and AURC, groups over seeds, paired differences against MAP, pooled reliability
+/// and risk–coverage per (task, training) panel, and σ sweeps. Rendering lives with the CLI.
+public struct Comparison: Sendable {
+    public struct Row: Sendable {
+        public let run: ComparedRun
+        public let result: ComparedResult
+        /// 95 % percentile intervals of ACC, ECE, NLL and Brier (none with 0 resamples).
+        public let intervals: [BootstrapInterval]
+        public let aurc: Double
+    }
+
+    /// candidate − MAP on the same examples, with paired bootstrap intervals.
+    public struct Paired: Sendable {
+        public let row: Row
+        /// "same run" (the run's own MAP row) or the MAP run of the same checkpoint.
+        public let baseline: String
+        public let differences: [BootstrapInterval]
+    }
+
+    /// One (task, training) panel: each method's predictions pooled over seeds.
+    public struct Panel: Sendable {
+        public struct Series: Sendable {
+            public let method: String
+            public let runs: Int
+            public let reliability: [ReliabilityBin]
+            public let riskCoverage: RiskCoverage
+            public let metrics: MetricReport
+        }
+        public let task: String
+        public let training: String
+        public let series: [Series]
+    }
+
+    public struct Sweep: Sendable {
+        public struct Point: Sendable {
+            public let sigma: Double
+            public let metrics: MetricReport
+            public let intervals: [BootstrapInterval]
+        }
+        public let run: ComparedRun
+        public let points: [Point]
+        public let map: MetricReport?
+        /// σ* of a search run on the same checkpoint and task, where one was compared too.
+        public let searchedSigma: Double?
+    }
+
+    public let rows: [Row]
+    public let groups: [TreeGroup]
+    /// AURC mean ± std per group, keyed like `groups` (task, training, method).
+    public let groupAURC: [String: TreeGroup.Statistic]
+    public let paired: [Paired]
+    public let panels: [Panel]
+    public let sweeps: [Sweep]
+    public let warnings: [String]
+
+    static func key(_ task: String, _ training: String, _ method: String) -> String {
+        [task, training, method].joined(separator: "\u{1F}")
+    }
+
+    public func aurc(of group: TreeGroup) -> TreeGroup.Statistic? {
+        groupAURC[Self.key(group.task, group.training, group.method)]
+    }
+
+    public static let headline: [Metric] = [.accuracy, .ece, .nll, .brier]
+
+    public init(runs: [ComparedRun], bins: Int, resamples: Int, threads: Int) throws {
+        let binning = try Binning(count: bins)
+        func predictions(_ r: ComparedResult) throws -> Predictions {
+            try Predictions(ragged: r.predictions.map { $0.probs! }, labels: r.predictions.map(\.label))
+        }
+        var rows: [Row] = []
+        var warnings: [String] = []
+        for run in runs where !run.isSweep {
+            for result in run.results {
+                let p = try predictions(result)
+                let intervals = try Bootstrap.headlineIntervals(
+                    for: p, binning: binning, resamples: resamples, threads: threads)
+                rows.append(Row(run: run, result: result, intervals: intervals, aurc: RiskCoverage(p).aurc))
+            }
+        }
+        // MAP first: the reference every other method is read against (and the first colour).
+        rows = rows.filter { $0.run.method == "map" } + rows.filter { $0.run.method != "map" }
+        self.rows = rows
+        let treeRuns = rows.map { row in
+            TreeRun(
+                checkpoint: row.run.checkpoint, task: row.run.task, seed: row.run.seed, training: row.run.training,
+                method: row.run.method, label: row.result.result.method.label, status: "done",
+                runRecord: row.run.recordPath, metrics: row.result.result.metrics)
+        }
+        groups = TreeSummary.groups(treeRuns)
+        var aurcs: [String: [Double]] = [:]
+        for row in rows { aurcs[Self.key(row.run.task, row.run.training, row.run.method), default: []].append(row.aurc) }
+        groupAURC = aurcs.mapValues(TreeSummary.summarise)
+
+        // Paired differences against MAP on the same examples.
+        var paired: [Paired] = []
+        if resamples > 0 {
+            let bootstrap = try Bootstrap(resamples: resamples, level: 0.95, seed: 0)
+            let maps = rows.filter { $0.run.method == "map" }
+            for row in rows where row.run.method != "map" {
+                let baseline: (ComparedResult, String, ComparedRun)?
+                if let own = row.run.reference {
+                    baseline = (own, "same run", row.run)
+                } else if let map = maps.first(where: {
+                    $0.run.checkpoint == row.run.checkpoint && $0.run.task == row.run.task
+                        && $0.run.record.configuration["split"] == row.run.record.configuration["split"]
+                }) {
+                    baseline = (map.result, (map.run.recordPath as NSString).deletingLastPathComponent, map.run)
+                } else {
+                    baseline = nil
+                }
+                guard let (reference, source, referenceRun) = baseline else { continue }
+                // Matched by id: a file holds examples in the order they were scored, not in the split's.
+                let a = row.result.predictions
+                let byID = Dictionary(reference.predictions.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
+                let b = a.compactMap { byID[$0.id] }
+                guard b.count == a.count, byID.count == a.count, a.map(\.label) == b.map(\.label) else {
+                    warnings.append(
+                        "\(row.run.recordPath) and \(referenceRun.recordPath) are not on the same examples: "
+                            + "compared unpaired (no paired differences)")
+                    continue
+                }
+                guard row.run.record.bayevalVersion == referenceRun.record.bayevalVersion else {
+                    warnings.append(
+                        "\(row.run.recordPath) (bayeval \(row.run.record.bayevalVersion)) and "
+                            + "\(referenceRun.recordPath) (bayeval \(referenceRun.record.bayevalVersion)) come "
+                            + "from different versions: compared unpaired (no paired differences)")
+                    continue
+                }
+                let candidate = try predictions(row.result)
+                let base = try Predictions(ragged: b.map { $0.probs! }, labels: b.map(\.label))
+                paired.append(
+                    Paired(
+                        row: row, baseline: source,
+                        differences: Self.headline.map {
+                            bootstrap.difference(of: $0, candidate: candidate, baseline: base, binning: binning)
+                        }))
+            }
+        }
+        self.paired = paired
+
+        // Panels: predictions pooled over the seeds of each (task, training, method).
+        var panels: [Panel] = []
+        var panelOrder: [String] = []
+        var byPanel: [String: [Row]] = [:]
+        for row in rows {
+            let k = [row.run.task, row.run.training].joined(separator: "\u{1F}")
+            if byPanel[k] == nil { panelOrder.append(k) }
+            byPanel[k, default: []].append(row)
+        }
+        for k in panelOrder {
+            let members = byPanel[k]!
+            var methods: [String] = []
+            for m in members.map(\.run.method) where !methods.contains(m) { methods.append(m) }
+            let series = try methods.map { method -> Panel.Series in
+                let chosen = members.filter { $0.run.method == method }
+                let pooled = chosen.flatMap(\.result.predictions)
+                let p = try Predictions(ragged: pooled.map { $0.probs! }, labels: pooled.map(\.label))
+                return Panel.Series(
+                    method: method, runs: chosen.count, reliability: reliabilityDiagram(p, binning: binning),
+                    riskCoverage: RiskCoverage(p), metrics: MetricReport(p, binning: binning))
+            }
+            panels.append(Panel(task: members[0].run.task, training: members[0].run.training, series: series))
+        }
+        self.panels = panels
+
+        // σ sweeps.
+        var sweeps: [Sweep] = []
+        for run in runs where run.isSweep {
+            let points = try run.results.compactMap { r -> Sweep.Point? in
+                guard let sigma = r.result.method.sigma else { return nil }
+                let p = try predictions(r)
+                return Sweep.Point(
+                    sigma: sigma, metrics: r.result.metrics,
+                    intervals: try Bootstrap.headlineIntervals(
+                        for: p, binning: binning, resamples: resamples, threads: threads))
+            }
+            let searched = runs.first {
+                $0.record.command == .tfb && $0.record.tfbSearch != nil && $0.checkpoint == run.checkpoint
+                    && $0.task == run.task
+            }?.record.tfbSearch?.sigma
+            sweeps.append(
+                Sweep(
+                    run: run, points: points.sorted { $0.sigma < $1.sigma },
+                    map: run.record.results.first { $0.method.label == "MAP" }?.metrics, searchedSigma: searched))
+        }
+        self.sweeps = sweeps
+        self.warnings = warnings
+    }
+}
