@@ -11,17 +11,20 @@ swift build -c release 2>&1 | grep -E "error:|Build complete"
 [ "${PIPESTATUS[0]}" -eq 0 ] || { log "build failed"; exit 1; }
 BIN=$(swift build -c release --show-bin-path)/bayeval
 [ -x "$BIN" ] || { log "build failed"; exit 1; }
-log "main job (about 6 minutes on 2 cores): SmolLM2-135M-Instruct zero-shot on OpenBookQA, then a MAP adapter"
-log "that bayeval trained on SST-2 (fixtures/trained/smollm2-sst2) evaluated and made Bayesian by TFB"
+log "main job (about 10 minutes on 2 cores): the two bundled SST-2 adapters bayeval trained"
+log "(SmolLM2-135M-Instruct prompted, MiniLM with a head) as a tree: MAP, temperature scaling, TFB and"
+log "Laplace (KFAC, probit) on 300 test examples each, then the compare report"
 "$BIN" inspect "$SMOLLM2_GGUF" | head -8
-mkdir -p out
+mkdir -p out/bundled/smollm2 out/bundled/minilm
+ln -sfn "$PWD/fixtures/trained/smollm2-sst2" out/bundled/smollm2/sst2
+ln -sfn "$PWD/fixtures/trained/minilm-sst2" out/bundled/minilm/sst2
 echo
-echo "== obqa test, base model (zero-shot)"
-"$BIN" evaluate --model "$SMOLLM2_GGUF" --task obqa --split test \
-  --output out/smollm2-obqa.json --predictions out/smollm2-obqa.jsonl
+echo "== every adapter under out/bundled, every method (finished runs are skipped on a rerun)"
+"$BIN" evaluate out/bundled --methods map,temperature,tfb,laplace-kron-probit \
+  --base HuggingFaceTB/SmolLM2-135M-Instruct="$SMOLLM2_GGUF" \
+  --base sentence-transformers/all-MiniLM-L6-v2="$MINILM_DIR" \
+  --limit 300 --fit-limit 128 --anchor-size 48 --samples 5 --output out/tree
 echo
-echo "== sst2 test (first 300), the bundled MAP adapter and its TFB posterior (σ searched on 64 training anchors)"
-"$BIN" tfb fixtures/trained/smollm2-sst2 --model "$SMOLLM2_GGUF" --task sst2 --split test --limit 300 \
-  --anchor-size 64 --samples 5 --steps 4 --output out/tfb-sst2.json --predictions out/tfb-sst2.jsonl \
-  --save-posterior out/tfb-sst2-posterior
-log "done; the binary is $BIN, run records in out/ (the TFB posterior, a PEFT adapter, in out/tfb-sst2-posterior)"
+echo "== the report"
+"$BIN" compare out/tree --output out/report
+log "done; the binary is $BIN; runs in out/tree (run.json, predictions, logs), report in out/report/report.html"

@@ -5,8 +5,8 @@ import Foundation
 /// logits (the softmax's normaliser cancels), so it applies to a run's saved probabilities exactly.
 ///
 /// The fit is the exact minimiser of the mean NLL over β = 1/T: f(β) = mean_i [logsumexp(β zᵢ) − β z_{i,yᵢ}]
-/// is convex in β (f'' is a mean of variances), so f' has one root, found by bisection on log β and
-/// finished with Newton steps — no learning rate, no iteration budget to tune.
+/// is convex in β (f'' is a mean of variances), so f' has one root, found by bisection on log β — no
+/// learning rate, no iteration budget to tune.
 public enum TemperatureScaling {
     public enum Problem: Error, Equatable, CustomStringConvertible {
         case empty
@@ -25,8 +25,9 @@ public enum TemperatureScaling {
         public let nllBefore: Double
         public let nllAfter: Double
         public let examples: Int
-        /// True when the optimum lies beyond the search range [1e-4, 1e4] of β (separable data): T is
-        /// the range's end.
+        /// True when the optimum lies beyond the search range [1e-4, 1e4] of β: T is the range's end
+        /// (1e-4: the fit data are separable, sharpening never stops paying; 1e4: the predictions are worse
+        /// than uniform).
         public let atBound: Bool
     }
 
@@ -34,50 +35,47 @@ public enum TemperatureScaling {
 
     /// Fits T on `probabilities` (each row one example's predictive over its own classes) and `labels`.
     public static func fit(probabilities: [[Double]], labels: [Int]) throws -> Fit {
-        guard !labels.isEmpty, probabilities.count == labels.count else { throw Problem.empty }
+        guard !labels.isEmpty else { throw Problem.empty }
+        guard probabilities.count == labels.count else {
+            throw Problem.shape(row: min(probabilities.count, labels.count))
+        }
         let z = try probabilities.enumerated().map { i, row -> [Double] in
             guard labels[i] >= 0, labels[i] < row.count, row.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
                 throw Problem.shape(row: i)
             }
             return row.map { Foundation.log(max($0, nllProbabilityFloor)) }
         }
-        // f'(β) and f''(β): the mean over examples of E[z] − z_y and of Var[z] under softmax(β z).
-        func derivatives(_ beta: Double) -> (Double, Double) {
-            var first = 0.0, second = 0.0
+        // f'(β): the mean over examples of E[z] − z_y under softmax(β z), accumulated relative to the row's
+        // top value so that an example the model gets right with certainty contributes exactly its small
+        // negative share instead of cancelling to 0 (that would hide separable data from the bound check).
+        func derivative(_ beta: Double) -> Double {
+            var first = 0.0
             for (row, y) in zip(z, labels) {
                 let top = row.max()!
-                var norm = 0.0, mean = 0.0, square = 0.0
+                var norm = 0.0, mean = 0.0
                 for v in row {
                     let w = Foundation.exp(beta * (v - top))
-                    norm += w; mean += w * v; square += w * v * v
+                    norm += w; mean += w * (v - top)
                 }
-                mean /= norm
-                first += mean - row[y]
-                second += max(0, square / norm - mean * mean)
+                first += mean / norm - (row[y] - top)
             }
-            let n = Double(labels.count)
-            return (first / n, second / n)
+            return first / Double(labels.count)
         }
         var lo = Foundation.log(betaRange.lower), hi = Foundation.log(betaRange.upper)
         var beta: Double
         var atBound = false
-        if derivatives(betaRange.upper).0 < 0 {
+        if derivative(betaRange.upper) < 0 {
             beta = betaRange.upper; atBound = true
-        } else if derivatives(betaRange.lower).0 > 0 {
+        } else if derivative(betaRange.lower) > 0 {
             beta = betaRange.lower; atBound = true
         } else {
-            // f' is increasing in β: bisection keeps f'(e^lo) ≤ 0 ≤ f'(e^hi).
-            for _ in 0..<60 {
+            // f' is increasing in β: bisection keeps f'(e^lo) ≤ 0 ≤ f'(e^hi); 80 halvings of log β's
+            // range of 18.4 leave a bracket far below a Double's resolution.
+            for _ in 0..<80 {
                 let mid = (lo + hi) / 2
-                if derivatives(Foundation.exp(mid)).0 < 0 { lo = mid } else { hi = mid }
+                if derivative(Foundation.exp(mid)) < 0 { lo = mid } else { hi = mid }
             }
             beta = Foundation.exp((lo + hi) / 2)
-            for _ in 0..<3 {
-                let (g, h) = derivatives(beta)
-                guard h > 0 else { break }
-                let next = beta - g / h
-                if next > Foundation.exp(lo) * 0.999, next < Foundation.exp(hi) * 1.001 { beta = next }
-            }
         }
         let before = meanNLL(probabilities, labels)
         let after = meanNLL(probabilities.map { apply(temperature: 1 / beta, to: $0) }, labels)

@@ -136,6 +136,8 @@ public struct LaplaceDetails: Codable, Sendable, Equatable {
     /// glm (linearised, with `link`) or nn (weights sampled); absent means glm.
     public var predictive: String?
     public var logMarginalLikelihood: Double
+    /// [δ, log marginal likelihood] pairs over laplace-torch's prior grid (scalar δ), for the report's curve.
+    public var marginalLikelihoodCurve: [[Double]]?
     public var parameterCount: Int
     public var fitExamples: Int
     /// Negative curvature eigenvalues (round-off) clipped to zero.

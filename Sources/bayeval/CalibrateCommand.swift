@@ -58,12 +58,27 @@ struct CalibrateCommand: ParsableCommand {
             String(
                 format: "temperature %.6g fitted on %d %@ examples (NLL %.4f → %.4f)%@", temperature.temperature,
                 temperature.examples, fitSplit, temperature.nllBefore, temperature.nllAfter,
-                temperature.atBound ? "; at the search bound (separable fit data)" : ""))
+                !temperature.atBound
+                    ? ""
+                    : temperature.temperature < 1
+                        ? "; at the search bound (the fit data are separable)"
+                        : "; at the search bound (the predictions are no better than uniform)"))
 
         let scoreStart = Date()
         let test = try model.dataset(task, options.splitName, limit: options.limit)
-        let byID = Dictionary(uniqueKeysWithValues: try model.predictions(test).map { ($0.id, $0) })
-        let map = test.examples.map { byID[$0.id]! }
+        let scored = try model.predictions(test)
+        let byID = Dictionary(scored.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        guard byID.count == test.count, Set(test.examples.map(\.id)).count == test.count else {
+            throw UsageError(
+                file: test.files.first ?? options.split, item: "id",
+                "example ids are not unique; predictions could not be matched to examples")
+        }
+        let map = try test.examples.map { e -> ExamplePrediction in
+            guard let p = byID[e.id] else {
+                throw UsageError(file: test.files.first ?? options.split, item: e.id, "this example was not scored")
+            }
+            return p
+        }
         let label = String(format: "Temperature (T=%.3g)", temperature.temperature)
         let scaled = map.map {
             ExamplePrediction(

@@ -53,7 +53,8 @@ struct DeterministicPredictions {
         var d = try DatasetLoader.load(task: task, split: split, dataDirectory: dataDirectory)
         if let limit { d = d.select(first: limit) }
         guard d.count > 0 else {
-            throw UsageError(file: d.files.first ?? dataDirectory.path, item: split.rawValue, "the split has no examples")
+            throw UsageError(
+                file: d.files.first ?? dataDirectory.path, item: split.rawValue, "the split has no examples")
         }
         return d
     }

@@ -43,8 +43,8 @@ struct EvaluateCommand: ParsableCommand {
     func validate() throws {
         if treeRoot == nil {
             try options.requireTask()
-            if tree.methods != nil || tree.fitLimit != nil || tree.anchorSize != nil {
-                throw ValidationError("--methods, --fit-limit and --anchor-size apply to a tree of adapters")
+            if tree.methods != nil || tree.fitLimit != nil || tree.anchorSize != nil || !tree.bases.isEmpty {
+                throw ValidationError("--methods, --fit-limit, --anchor-size and --base apply to a tree of adapters")
             }
         } else if let methods = tree.methods {
             _ = try TreeMethod.list(methods)

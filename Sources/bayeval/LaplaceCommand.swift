@@ -50,6 +50,8 @@ struct LaplaceCommand: ParsableCommand {
                 + "saves whole: last-layer Laplace) or cores (LoRA-XS R matrices)."))
     var subset = "all"
     @Option(help: "Split the posterior is fitted on.") var fitSplit = "train"
+    @Option(help: "Task the posterior is fitted on (default: --task), for OOD tests: fit on obqa, test on arc-c.")
+    var fitTask: String?
     @Option(help: "Fit on the first N examples of the fit split (file order).") var fitLimit: Int?
     @Option(help: "Fit on a seeded random subset of --fit-limit examples instead.") var fitShuffle: UInt64?
     @Option(
@@ -96,6 +98,7 @@ struct LaplaceCommand: ParsableCommand {
             throw ValidationError("--subset is all (every adapter tensor), head (the saved head) or cores (LoRA-XS)")
         }
         guard Split(rawValue: fitSplit) != nil else { throw ValidationError("unknown --fit-split '\(fitSplit)'") }
+        if let fitTask, TaskName(rawValue: fitTask) == nil { throw ValidationError("unknown --fit-task '\(fitTask)'") }
         if let fitLimit, fitLimit <= 0 { throw ValidationError("--fit-limit must be positive") }
         if fitShuffle != nil && fitLimit == nil { throw ValidationError("--fit-shuffle needs --fit-limit") }
         guard let structure = PriorPrecision.Structure(rawValue: priorStructure) else {
@@ -157,7 +160,8 @@ struct LaplaceCommand: ParsableCommand {
         try outputs.prepare()
         let task = options.taskName
         _ = try task.files(for: options.splitName)
-        _ = try task.files(for: Split(rawValue: fitSplit)!)
+        let fitTaskName = fitTask.flatMap(TaskName.init) ?? task
+        _ = try fitTaskName.files(for: Split(rawValue: fitSplit)!)
         let subject = try LaplaceSubject.load(adapter: adapter, options: options)
         let (modelPath, backend, parameters) = (subject.modelPath, subject.backend, subject.parameters)
         let layout = try LaplaceLayout(
@@ -165,7 +169,7 @@ struct LaplaceCommand: ParsableCommand {
         var timings = RunRecord.Timings()
         timings.loadSeconds = Date().timeIntervalSince(started)
         var fitSet = try DatasetLoader.load(
-            task: task, split: Split(rawValue: fitSplit)!, dataDirectory: subject.dataDirectory)
+            task: fitTaskName, split: Split(rawValue: fitSplit)!, dataDirectory: subject.dataDirectory)
         if let fitShuffle { fitSet = fitSet.shuffled(seed: fitShuffle) }
         if let fitLimit { fitSet = fitSet.select(first: fitLimit) }
         var test = try DatasetLoader.load(task: task, split: options.splitName, dataDirectory: subject.dataDirectory)
@@ -198,7 +202,8 @@ struct LaplaceCommand: ParsableCommand {
         }
         note(
             "Laplace over \(layout.parameterCount) adapter parameters (\(subset): \(layout.blocks.count) tensors): "
-                + "\(hessian) \(curvature) on \(fit.objective.exampleCount) \(fitSplit) examples, "
+                + "\(hessian) \(curvature) on \(fit.objective.exampleCount) \(fitTaskName.rawValue) "
+                + "\(fitSplit) examples, "
                 + "\(testing.objective.exampleCount) \(options.split) examples")
 
         let procedure = LaplaceProcedure(
@@ -280,6 +285,7 @@ struct LaplaceCommand: ParsableCommand {
             var c = options.configuration(model: modelPath).merging(outputs.configuration) { $1 }
             c.merge([
                 "adapter": adapter, "hessian": hessian, "curvature": curvature, "subset": subset, "fit_split": fitSplit,
+                "fit_task": fitTaskName.rawValue,
                 "fit_examples": String(fit.objective.exampleCount), "prior": priorChoice.name,
                 "prior_structure": priorStructure, "link": predictiveKind == .nn ? "" : link, "predictive": predictive,
                 "samples": String(drawCount), "seed": String(seed), "max_factor_dim": String(maxFactorDim),

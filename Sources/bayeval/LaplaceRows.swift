@@ -58,7 +58,7 @@ struct LaplaceRows {
             let p = fitted.posteriors[row]!
             let geometricMean = Foundation.exp(
                 p.prior.values.map(Foundation.log).reduce(0, +) / Double(p.prior.values.count))
-            let details = LaplaceDetails(
+            var details = LaplaceDetails(
                 hessian: row.structure.rawValue, curvature: curvature, subset: layout.subset.rawValue,
                 link: row.predictiveName, priorPrecision: geometricMean, priorMethod: priorMethod,
                 logMarginalLikelihood: p.logMarginalLikelihood, parameterCount: layout.parameterCount,
@@ -66,6 +66,15 @@ struct LaplaceRows {
                 priorStructure: p.prior.isScalar ? "scalar" : "layerwise",
                 priorPrecisions: p.prior.isScalar ? nil : p.prior.values,
                 predictive: (row.link == nil ? LaplaceProcedure.Predictive.nn : .glm).rawValue)
+            // The marginal likelihood over a scalar prior, every third δ of laplace-torch's grid: the curve
+            // the report draws, with the prior chosen marked.
+            if let structure = fitted.fit.structures.first(where: { $0.structure == row.structure }) {
+                let ml = fitted.fit.marginalLikelihood(structure)
+                details.marginalLikelihoodCurve = stride(from: 0, to: LaplaceProcedure.priorGrid.count, by: 3).map {
+                    let δ = LaplaceProcedure.priorGrid[$0]
+                    return [δ, ml.logMarginalLikelihood(prior: δ)]
+                }
+            }
             let method = Method(
                 .laplace, samples: row.link == .mc || row.link == nil ? samples : nil, label: Self.label(row),
                 laplace: details)

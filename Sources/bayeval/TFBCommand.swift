@@ -15,7 +15,8 @@ struct TFBCommand: ParsableCommand {
             """,
         discussion: """
             Each LoRA layer is re-expressed as B' = U diag(d), A' = VᵀA (thin SVD of B, same product) and gets a \
-            Gaussian on A' with standard deviation σ/dᵢ on row i. σ is searched on the model's own predictions on --anchor-size examples of --anchor-split \
+            Gaussian on A' with standard deviation σ/dᵢ on row i. σ is searched on the model's own \
+            predictions on --anchor-size examples of --anchor-split (of --anchor-task) \
             (seeded shuffle): criterion nll = relative change of the anchor NLL against the deterministic \
             argmax, flip = share of anchor predictions that change; the result is the largest σ whose value \
             stayed within --tolerance. The search brackets itself: when --sigma-min already violates the \
@@ -38,6 +39,12 @@ struct TFBCommand: ParsableCommand {
 
     @Option(help: "Anchor examples (a seeded shuffle of the anchor split).") var anchorSize = 500
     @Option(help: "Split the anchors come from.") var anchorSplit = "train"
+    @Option(
+        help: ArgumentHelp(
+            "Task the anchors come from (default: --task); bayesian-peft's OOD runs search σ on the training "
+                + "task (obqa) and test on another (arc-c, arc-e)."))
+    var anchorTask: String?
+    @Option(help: "Use this σ and skip the search (as bayesian-peft's OOD scripts fix σ).") var sigma: Double?
     @Option(help: "Lower end of the σ search.") var sigmaMin = 0.001
     @Option(help: "Upper end of the σ search.") var sigmaMax = 0.015
     @Option(help: "Bisection steps.") var steps = 5
@@ -72,6 +79,15 @@ struct TFBCommand: ParsableCommand {
         guard !outputs.resume else {
             throw ValidationError("--resume is not supported by tfb (the search is not resumable); rerun it")
         }
+        if let anchorTask, TaskName(rawValue: anchorTask) == nil {
+            throw ValidationError("unknown --anchor-task '\(anchorTask)'")
+        }
+        if let sigma {
+            guard sigma >= 0 else { throw ValidationError("--sigma must be ≥ 0") }
+            guard sigmas == nil, sigmaGrid == nil else {
+                throw ValidationError("--sigma fixes one σ; --sigmas and --sigma-grid sweep several")
+            }
+        }
         _ = try sweep()
     }
 
@@ -102,7 +118,8 @@ struct TFBCommand: ParsableCommand {
         if let savePosterior { try OutputPaths.prepareDirectory(savePosterior, option: "--save-posterior") }
         let task = options.taskName
         _ = try task.files(for: options.splitName)
-        _ = try task.files(for: Split(rawValue: anchorSplit)!)
+        let anchorTaskName = anchorTask.flatMap(TaskName.init) ?? task
+        _ = try anchorTaskName.files(for: Split(rawValue: anchorSplit)!)
         let run = try options.loadDecoderRun(adapter: adapter, command: "tfb")
         let (modelPath, lora, dataDirectory) = (run.modelPath, run.adapter, run.dataDirectory)
         let posterior = try TFBPosterior(adapter: lora, model: run.model, sigma: 0)
@@ -138,16 +155,29 @@ struct TFBCommand: ParsableCommand {
                 let svg = ((out as NSString).deletingPathExtension) + "-sweep.svg"
                 do {
                     try SweepPlot.svg(
-                        points, map: rows.first?.metrics, title: "TFB σ sweep: \(options.task) \(options.split)")
-                        .write(toFile: svg, atomically: true, encoding: .utf8)
+                        points, map: rows.first?.metrics, title: "TFB σ sweep: \(options.task) \(options.split)"
+                    )
+                    .write(toFile: svg, atomically: true, encoding: .utf8)
                 } catch {
                     throw ValidationError("cannot write the sweep plot \(svg): \(OutputPaths.reason(error))")
                 }
                 note("plot: \(svg)")
             }
+        } else if let sigma {
+            note("σ = \(Self.text(sigma)) fixed by --sigma (no search)")
+            let tfbProbs = procedure.predictive(testExamples, sigma: sigma, progress: progress(testExamples, "test"))
+            rows.append(try row(tfbMethod(sigma, label: "TFB"), testExamples, tfbProbs))
+            if let path = outputs.predictions {
+                try writePredictions(testExamples, [("MAP", mapProbs), ("TFB", tfbProbs)], to: path)
+            }
+            if let dir = savePosterior {
+                try PosteriorWriter.write(posterior, adapter: lora, to: dir, metadata: ["tfb_seed": String(seed)])
+                note("posterior written to \(dir)")
+            }
+            print(ResultTable.render(rows))
         } else {
             var anchorSet = try DatasetLoader.load(
-                task: task, split: Split(rawValue: anchorSplit)!, dataDirectory: dataDirectory)
+                task: anchorTaskName, split: Split(rawValue: anchorSplit)!, dataDirectory: dataDirectory)
             anchorSet = anchorSet.shuffled(seed: seed).select(first: anchorSize)
             let anchors = try prep.prepare(anchorSet)
             dataFiles += anchorSet.files
@@ -156,7 +186,8 @@ struct TFBCommand: ParsableCommand {
                 minimum: sigmaMin, maximum: sigmaMax, steps: steps)
             let eps = settings.effectiveTolerance
             note(
-                "σ search on \(anchors.count) \(anchorSplit) anchors, criterion \(criterion), ε = \(eps), "
+                "σ search on \(anchors.count) \(anchorTaskName.rawValue) \(anchorSplit) anchors, "
+                    + "criterion \(criterion), ε = \(eps), "
                     + "\(max(samples, 1)) samples per candidate"
             )
             let result = procedure.search(
@@ -223,6 +254,8 @@ struct TFBCommand: ParsableCommand {
         if let sigmas { c["sigmas"] = sigmas }
         if let sigmaGrid { c["sigma_grid"] = sigmaGrid }
         if let tolerance { c["tolerance"] = String(tolerance) }
+        if let anchorTask { c["anchor_task"] = anchorTask }
+        if let sigma { c["sigma"] = String(sigma) }
         return c
     }
 
@@ -257,9 +290,5 @@ struct TFBCommand: ParsableCommand {
     /// σ as people write it (0.0045, not 0.0045000000000000005).
     static func text(_ sigma: Double) -> String { String(format: "%.6g", sigma) }
 
-    static func path(_ predictions: String, sigma: Double) -> String {
-        let ns = predictions as NSString
-        let ext = ns.pathExtension.isEmpty ? "" : "." + ns.pathExtension
-        return ns.deletingPathExtension + ".sigma-" + text(sigma) + ext
-    }
+    static func path(_ predictions: String, sigma: Double) -> String { SweepFiles.path(predictions, sigma: sigma) }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Loaders
 import Metrics
 import Records
+import Runtime
 
 /// The options of `evaluate TREE` that a single evaluation does not have.
 struct TreeOptions: ParsableArguments {
@@ -16,6 +17,24 @@ struct TreeOptions: ParsableArguments {
     var fitLimit: Int?
 
     @Option(help: "With a tree: TFB's anchor examples.") var anchorSize: Int?
+
+    @Option(
+        name: .customLong("base"),
+        help: ArgumentHelp(
+            "With a tree: NAME=PATH, the local model for adapters whose base_model_name_or_path is NAME "
+                + "(repeatable; a tree may hold adapters of several models)."))
+    var bases: [String] = []
+
+    /// --base as a map, refusing entries without NAME=PATH.
+    func baseModels() throws -> [String: String] {
+        var out: [String: String] = [:]
+        for entry in bases {
+            guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex, entry.index(after: eq) != entry.endIndex
+            else { throw ValidationError("--base takes NAME=PATH, got '\(entry)'") }
+            out[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
+        }
+        return out
+    }
 }
 
 /// One unit of a tree evaluation: one method on one checkpoint, run as its own bayeval command so that a
@@ -28,20 +47,37 @@ struct TreeJob {
     /// The bayeval arguments (without the program name); nil with the reason when the method does not apply.
     let arguments: [String]?
     let skipReason: String?
+    /// The model's file or folder name and the split evaluated, for the summary's groups.
+    let model: String
+    let split: String
 
     var runRecord: String { (directory as NSString).appendingPathComponent("run.json") }
-    var predictions: String { (directory as NSString).appendingPathComponent("predictions.jsonl") }
+    /// The arguments a finished run was made with: a run whose settings changed is made again.
+    var jobFile: String { (directory as NSString).appendingPathComponent("job.json") }
+
+    /// The arguments that decide the result (--resume only says how to get there).
+    var settings: [String] { (arguments ?? []).filter { $0 != "--resume" } }
+
+    func finishedEarlier() -> RunRecord? {
+        guard let data = FileManager.default.contents(atPath: jobFile),
+            let recorded = try? JSONDecoder().decode([String].self, from: data), recorded == settings
+        else { return nil }
+        return try? RunRecord.read(from: runRecord)
+    }
 }
 
 extension EvaluateCommand {
     /// `evaluate TREE`: every adapter under the tree, every method, results under --output, finished runs
     /// skipped; then summary.json, summary.csv and the table grouped over seeds.
     func runTree(_ root: String) throws {
-        guard let out = outputs.output else {
-            throw ValidationError("evaluating a tree needs --output DIR (results go to DIR/<adapter>/<method>/)")
+        guard let out = outputs.output, !out.hasSuffix(".json") else {
+            throw ValidationError(
+                "\(root) is a tree of adapters: --output names the folder results go to "
+                    + "(DIR/<adapter>/<method>/), not a run.json")
         }
         try OutputPaths.prepareDirectory(out, option: "--output")
-        let checkpoints = try CheckpointTree.discover(root: root, fallbackTask: options.taskOption.flatMap(TaskName.init))
+        let checkpoints = try CheckpointTree.discover(
+            root: root, fallbackTask: options.taskOption.flatMap(TaskName.init))
         let unknown = checkpoints.filter { $0.task == nil }
         guard unknown.isEmpty else {
             throw UsageError(
@@ -51,8 +87,12 @@ extension EvaluateCommand {
                     + "\nname the task in their path (obqa, ARC-Challenge, sst2, …) or pass --task")
         }
         let requested = try tree.methods.map(TreeMethod.list)
+        let bases = try tree.baseModels()
         let jobs = checkpoints.flatMap { checkpoint in
-            (requested ?? ([.map] + (checkpoint.hasPosterior ? [.blob] : []))).map { job(checkpoint, $0, out: out) }
+            let model = modelPath(of: checkpoint, bases: bases)
+            return (requested ?? ([.map] + (checkpoint.hasPosterior ? [.blob] : []))).map {
+                job(checkpoint, $0, model: model, out: out)
+            }
         }
         note("\(checkpoints.count) adapter(s) under \(root), \(jobs.count) run(s) → \(out)")
         var runs: [TreeRun] = []
@@ -64,18 +104,29 @@ extension EvaluateCommand {
                 runs.append(treeRun(job, status: "skipped", out: out, message: job.skipReason))
                 continue
             }
-            if let record = try? RunRecord.read(from: job.runRecord) {
+            if let record = job.finishedEarlier() {
                 note("\(head): done earlier")
                 runs += treeRuns(job, record, out: out)
                 continue
             }
+            if FileManager.default.fileExists(atPath: job.runRecord) {
+                note("\(head): made with other settings before; run again")
+                try? FileManager.default.removeItem(atPath: job.runRecord)
+            }
+            try OutputPaths.prepareFile(job.jobFile, option: "--output")
+            do { try JSONEncoder().encode(job.settings).write(to: URL(fileURLWithPath: job.jobFile)) } catch {
+                throw WriteError(file: job.jobFile, item: "", "cannot record the job: \(OutputPaths.reason(error))")
+            }
             let start = Date()
-            let status = try TreeJobRunner.run(arguments, log: (job.directory as NSString).appendingPathComponent("log.txt"))
+            let status = try TreeJobRunner.run(
+                arguments, log: (job.directory as NSString).appendingPathComponent("log.txt"))
             if status == 0, let record = try? RunRecord.read(from: job.runRecord) {
                 let rows = treeRuns(job, record, out: out)
                 runs += rows
                 let line = rows.map {
-                    String(format: "%@ ACC %.4f NLL %.4f ECE %.4f", $0.label, $0.accuracy ?? .nan, $0.nll ?? .nan, $0.ece ?? .nan)
+                    String(
+                        format: "%@ ACC %.4f NLL %.4f ECE %.4f", $0.label, $0.accuracy ?? .nan, $0.nll ?? .nan,
+                        $0.ece ?? .nan)
                 }.joined(separator: "; ")
                 note(head + String(format: ": %.1f s, ", Date().timeIntervalSince(start)) + line)
             } else {
@@ -91,20 +142,44 @@ extension EvaluateCommand {
         }
     }
 
+    /// The model a checkpoint is evaluated on: its base's --base entry, else --model, else (nil) what the
+    /// child command resolves from the adapter itself.
+    func modelPath(of checkpoint: Checkpoint, bases: [String: String]) -> String? {
+        let config = try? AdapterConfig.load(
+            path: (checkpoint.path as NSString).appendingPathComponent("adapter_config.json"))
+        if let base = config?.baseModelNameOrPath, let local = bases[base] { return local }
+        return options.model ?? (try? options.resolveModel(adapter: checkpoint.path, config: config))
+    }
+
+    /// Whether a model directory is an encoder (TFB and BLoB sampling run on decoders only, so far).
+    func isEncoder(_ model: String?) -> Bool {
+        guard let model, !ModelLoader.isGGUF(model), let config = try? ModelConfig.load(directory: model) else {
+            return false
+        }
+        if case .encoder = config { return true }
+        return false
+    }
+
     /// The command of one job: the shared options as given, the method's own, the job's outputs.
-    func job(_ checkpoint: Checkpoint, _ method: TreeMethod, out: String) -> TreeJob {
+    func job(_ checkpoint: Checkpoint, _ method: TreeMethod, model: String?, out: String) -> TreeJob {
         let directory =
             ((out as NSString).appendingPathComponent(checkpoint.relativePath) as NSString)
             .appendingPathComponent(method.name)
         let task = checkpoint.task!
+        // --split where the task has it, else validation (BoolQ, WinoGrande, CoLA and RTE have no labelled
+        // test split): one tree can hold every task.
+        let split = task.splits.contains(options.splitName) ? options.splitName : .validation
+        let modelName = (model.map { ($0 as NSString).lastPathComponent }) ?? ""
         func skip(_ reason: String) -> TreeJob {
-            TreeJob(checkpoint: checkpoint, method: method, directory: directory, arguments: nil, skipReason: reason)
+            TreeJob(
+                checkpoint: checkpoint, method: method, directory: directory, arguments: nil, skipReason: reason,
+                model: modelName, split: split.rawValue)
         }
         // A held-out split other than the one evaluated: validation where it exists, else train.
-        let heldOut = [Split.validation, .train].first { task.splits.contains($0) && $0 != options.splitName }
-        let fitSplit = [Split.train, .validation].first { task.splits.contains($0) && $0 != options.splitName }
-        var common = ["--task", task.rawValue, "--split", options.split]
-        if let model = options.model { common += ["--model", model] }
+        let heldOut = [Split.validation, .train].first { task.splits.contains($0) && $0 != split }
+        let fitSplit = [Split.train, .validation].first { task.splits.contains($0) && $0 != split }
+        var common = ["--task", task.rawValue, "--split", split.rawValue]
+        if let model { common += ["--model", model] }
         if let limit = options.limit { common += ["--limit", String(limit)] }
         if let dataDir = options.dataDir { common += ["--data-dir", dataDir] }
         common += [
@@ -124,13 +199,18 @@ extension EvaluateCommand {
             arguments = ["evaluate", checkpoint.path] + common + files
         case .blob:
             guard checkpoint.hasPosterior else { return skip("not a BLoB checkpoint (no lora_A_rho)") }
+            guard !isEncoder(model) else { return skip("encoders do not sample weight posteriors yet") }
             arguments =
                 ["evaluate", checkpoint.path] + common + files + ["--samples", String(samples > 0 ? samples : 10)]
                 + ["--seed", String(seed)] + (blobSoftplus ? ["--blob-softplus"] : [])
         case .tfb:
+            guard !isEncoder(model) else { return skip("tfb runs decoders only, so far") }
             guard let anchors = fitSplit else { return skip("\(task.rawValue) has no split for TFB's anchors") }
             arguments =
-                ["tfb", checkpoint.path] + common + files + ["--anchor-split", anchors.rawValue] + draws
+                ["tfb", checkpoint.path] + common + files + [
+                    "--anchor-split", anchors.rawValue, "--seed", String(seed),
+                ]
+                + draws
                 + (tree.anchorSize.map { ["--anchor-size", String($0)] } ?? [])
         case .temperature:
             guard let heldOut else { return skip("\(task.rawValue) has no held-out split to fit a temperature on") }
@@ -142,25 +222,28 @@ extension EvaluateCommand {
             arguments =
                 ["laplace", checkpoint.path] + common + files
                 + ["--hessian", structure.rawValue, "--link", link.rawValue, "--fit-split", fitSplit.rawValue]
+                + ["--seed", String(seed)]
                 + (tree.fitLimit.map { ["--fit-limit", String($0)] } ?? [])
         }
-        return TreeJob(checkpoint: checkpoint, method: method, directory: directory, arguments: arguments, skipReason: nil)
+        return TreeJob(
+            checkpoint: checkpoint, method: method, directory: directory, arguments: arguments, skipReason: nil,
+            model: modelName, split: split.rawValue)
     }
 
-    func treeRun(_ job: TreeJob, status: String, out: String, message: String?) -> TreeRun {
+    func treeRun(
+        _ job: TreeJob, status: String, out: String, label: String? = nil, metrics: MetricReport? = nil,
+        message: String? = nil
+    ) -> TreeRun {
         TreeRun(
-            checkpoint: job.checkpoint.relativePath, task: job.checkpoint.task?.rawValue ?? "", seed: job.checkpoint.seed,
-            training: job.checkpoint.training, method: job.method.name, label: job.method.name, status: status,
-            runRecord: relative(job.runRecord, to: out), message: message)
+            checkpoint: job.checkpoint.relativePath, model: job.model, task: job.checkpoint.task?.rawValue ?? "",
+            split: job.split, seed: job.checkpoint.seed, training: job.checkpoint.training, method: job.method.name,
+            label: label ?? job.method.name, status: status, runRecord: relative(job.runRecord, to: out),
+            metrics: metrics, message: message)
     }
 
     func treeRuns(_ job: TreeJob, _ record: RunRecord, out: String) -> [TreeRun] {
-        record.posteriorResults.map { result in
-            var run = treeRun(job, status: "done", out: out, message: nil)
-            run = TreeRun(
-                checkpoint: run.checkpoint, task: run.task, seed: run.seed, training: run.training, method: run.method,
-                label: result.method.label, status: "done", runRecord: run.runRecord, metrics: result.metrics)
-            return run
+        record.posteriorResults.map {
+            treeRun(job, status: "done", out: out, label: $0.method.label, metrics: $0.metrics)
         }
     }
 
@@ -197,10 +280,10 @@ enum TreeTable {
             return String(format: "%.4f", s.mean) + (s.std.map { String(format: " ± %.4f", $0) } ?? "")
         }
         return Rendering.table(
-            header: ["task", "training", "method", "seeds", "ACC", "ECE", "NLL", "Brier"],
+            header: ["model", "task", "split", "training", "method", "runs", "ACC", "ECE", "NLL", "Brier"],
             rows: groups.map { g -> [String] in
                 let metrics: [Metric] = [.accuracy, .ece, .nll, .brier]
-                return [g.task, g.training, g.method, String(g.runs)] + metrics.map { cell(g, $0) }
+                return [g.model, g.task, g.split, g.training, g.method, String(g.runs)] + metrics.map { cell(g, $0) }
             })
     }
 }
@@ -209,7 +292,8 @@ enum TreeTable {
 enum TreeJobRunner {
     static func run(_ arguments: [String], log: String) throws -> Int32 {
         try OutputPaths.prepareFile(log, option: "log")
-        FileManager.default.createFile(atPath: log, contents: Data(("bayeval " + arguments.joined(separator: " ") + "\n").utf8))
+        FileManager.default.createFile(
+            atPath: log, contents: Data(("bayeval " + arguments.joined(separator: " ") + "\n").utf8))
         guard let handle = FileHandle(forWritingAtPath: log) else {
             throw WriteError(file: log, item: "", "cannot open the job's log")
         }

@@ -50,11 +50,12 @@ enum TreeMethod: Hashable {
         return out
     }
 
-    /// Whether the method's command resumes from its predictions file.
+    /// Whether the method's command resumes from its predictions file (laplace resumes only with a saved
+    /// posterior, which a tree does not keep: it refits).
     var resumes: Bool {
         switch self {
-        case .map, .blob, .laplace: true
-        case .tfb, .temperature: false
+        case .map, .blob: true
+        case .tfb, .temperature, .laplace: false
         }
     }
 }

@@ -35,7 +35,7 @@ import TestModels
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("temperature") && r.stdout.contains(" ± "), "\(r.stdout)")
         let csv = try String(contentsOfFile: out + "/summary.csv", encoding: .utf8).split(separator: "\n")
-        #expect(csv.count == 5 && csv[0].hasPrefix("checkpoint,task,seed,training,method"))
+        #expect(csv.count == 5 && csv[0].hasPrefix("checkpoint,model,task,split,seed,training,method"))
         #expect(csv.dropFirst().allSatisfy { $0.contains(",sst2,") && $0.contains(",done,") })
         #expect(csv.filter { $0.contains(",2,map,") }.count == 2, "seeds from run-seed<N>: \(csv)")
         // Finished runs are not run again.
@@ -51,7 +51,8 @@ import TestModels
             let record = try RunRecord.read(from: path)
             for result in record.posteriorResults {
                 let line = markdown.split(separator: "\n").first {
-                    $0.contains("| \(result.method.label) |") && $0.contains("run-seed\(path.contains("seed1") ? 1 : 2)")
+                    $0.contains("| \(result.method.label) |")
+                        && $0.contains("run-seed\(path.contains("seed1") ? 1 : 2)")
                 }
                 let row = try #require(line, "no row for \(result.method.label) of \(path)")
                 for value in [result.metrics.accuracy, result.metrics.ece, result.metrics.nll, result.metrics.brier] {
@@ -84,7 +85,8 @@ import TestModels
         json["results"] = (json["results"] as! [[String: Any]]).filter {
             ($0["method"] as! [String: Any])["label"] as! String != "MAP"
         }
-        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: mixed + "/temperature/run.json"))
+        try JSONSerialization.data(withJSONObject: json).write(
+            to: URL(fileURLWithPath: mixed + "/temperature/run.json"))
         let temperatureLines = try String(contentsOfFile: seed1 + "/temperature/predictions.jsonl", encoding: .utf8)
             .split(separator: "\n").filter { !$0.contains("\"method\":\"MAP\"") }
         try (temperatureLines.joined(separator: "\n") + "\n").write(
@@ -108,21 +110,25 @@ import TestModels
         #expect(((try? FileManager.default.attributesOfItem(atPath: screenshot)[.size] as? Int) ?? 0) > 10_000)
 
         var page = try String(contentsOfFile: html, encoding: .utf8)
-        let policy = try #require(page.range(of: "<meta http-equiv=\"Content-Security-Policy\"[^>]*>", options: .regularExpression))
+        let policy = try #require(
+            page.range(of: "<meta http-equiv=\"Content-Security-Policy\"[^>]*>", options: .regularExpression))
         page.removeSubrange(policy)
         let probe = """
             <script>window.__errors=[];window.addEventListener('error',e=>window.__errors.push(String(e.message)));
             window.addEventListener('load',()=>{const f=[...document.querySelectorAll('figure')].map(x=>{
             const r=x.querySelector('svg').getBoundingClientRect();return {id:x.id,w:r.width,h:r.height}});
-            const p=document.createElement('pre');p.id='probe';p.textContent=JSON.stringify({figures:f,errors:window.__errors});
+            const p=document.createElement('pre');p.id='probe';
+            p.textContent=JSON.stringify({figures:f,errors:window.__errors});
             document.body.appendChild(p)});</script>
             """
         page = page.replacingOccurrences(of: "<head>", with: "<head>" + probe)
         let probed = (html as NSString).deletingLastPathComponent + "/probe.html"
         try page.write(toFile: probed, atomically: true, encoding: .utf8)
         let dom = try run(chromium, flags + ["--dump-dom", "--virtual-time-budget=3000", "file://\(probed)"]).stdout
-        let start = try #require(dom.range(of: "<pre id=\"probe\">")), end = try #require(dom.range(of: "</pre>", range: start.upperBound..<dom.endIndex))
-        let measured = try jsonObject(String(dom[start.upperBound..<end.lowerBound]).replacingOccurrences(of: "&quot;", with: "\""))
+        let start = try #require(dom.range(of: "<pre id=\"probe\">")),
+            end = try #require(dom.range(of: "</pre>", range: start.upperBound..<dom.endIndex))
+        let measured = try jsonObject(
+            String(dom[start.upperBound..<end.lowerBound]).replacingOccurrences(of: "&quot;", with: "\""))
         #expect((measured["errors"] as? [Any])?.isEmpty == true, "\(measured)")
         let sizes = try #require(measured["figures"] as? [[String: Any]])
         #expect(Set(sizes.compactMap { $0["id"] as? String }).isSuperset(of: figures), "\(sizes)")
@@ -140,7 +146,8 @@ import TestModels
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return CLIResult(
-            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+            stderr: String(decoding: e, as: UTF8.self))
     }
 
     @Test func treesWithoutAdaptersOrTasksAreRefused() throws {
@@ -154,8 +161,11 @@ import TestModels
             atPath: fixture("models/tiny-bert-adapter"), toPath: dir.path + "/unnamed/map/run-seed1")
         let unknown = try bayeval(["evaluate", dir.path + "/unnamed", "--output", dir.path + "/o"])
         #expect(unknown.status != 0, "\(unknown.stderr)")
-        #expect(unknown.stderr.contains("unnamed/map/run-seed1") && unknown.stderr.contains("--task"), "\(unknown.stderr)")
-        let badMethod = try bayeval(["evaluate", dir.path + "/unnamed", "--methods", "map,laplace-kron", "--output", "x"])
+        #expect(
+            unknown.stderr.contains("unnamed/map/run-seed1") && unknown.stderr.contains("--task"), "\(unknown.stderr)")
+        let badMethod = try bayeval([
+            "evaluate", dir.path + "/unnamed", "--methods", "map,laplace-kron", "--output", "x",
+        ])
         #expect(badMethod.status != 0 && badMethod.stderr.contains("laplace-kron"), "\(badMethod.stderr)")
         let noRecords = try bayeval(["compare", dir.path + "/empty", "--output", dir.path + "/r"])
         #expect(noRecords.status != 0 && noRecords.stderr.contains("no run record"), "\(noRecords.stderr)")

@@ -13,15 +13,17 @@ import TestModels
     func searchSaveAndEvaluateThePosterior() throws {
         let dir = TempDir()
         let args = [
-            "tfb", adapter, "--model", gguf, "--task", "obqa", "--anchor-size", "6", "--steps", "2", "--samples", "2",
+            "tfb", adapter, "--model", gguf, "--task", "obqa", "--anchor-size", "6", "--steps", "1", "--samples", "2",
             "--limit", "4", "--seed", "3", "--output", dir.path + "/run.json", "--save-posterior", dir.path + "/post",
         ]
         let r = try bayeval(args)
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("σ = 0.008000") && r.stdout.contains("MAP") && r.stdout.contains("TFB"))
+        // The search brackets itself first: σ_min accepted, σ_max violated, then one log-scale bisection.
+        #expect(r.stdout.contains("σ = 0.001000  nll") && r.stdout.contains("σ = 0.015000  nll"), "\(r.stdout)")
+        #expect(r.stdout.contains("σ = 0.003873") && r.stdout.contains("MAP") && r.stdout.contains("TFB"))
         let run = try RunRecord.read(from: dir.path + "/run.json")
         let sigma = try #require(run.tfbSearch?.sigma)
-        #expect(run.tfbSearch?.steps.count == 2 && run.configuration["seed"] == "3" && run.command == .tfb)
+        #expect(run.tfbSearch?.steps.count == 3 && run.configuration["seed"] == "3" && run.command == .tfb)
         #expect(run.results.map(\.method.kind) == [.lora, .tfb] && run.results[1].method.sigma == sigma)
         #expect(run.inputs.contains { $0.role == "data" } && run.inputs.contains { $0.role == "adapter" })
         // Same seed, same σ and metrics.

@@ -132,8 +132,9 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
 
     @Test func expandingBracketStopsAtItsLimits() {
         let always = SigmaSearch(steps: 5, tolerance: 1, bracket: .expanding).run { _ in 2 }
-        #expect(!always.anyAccepted && always.sigma == 1e-6)
-        #expect(always.steps.last!.sigma >= 1e-6 && always.steps.count == 5)
+        // Nothing accepted: the smallest σ tried (0.001 / 4⁴), never an untried one.
+        #expect(!always.anyAccepted && always.sigma == always.steps.last!.sigma)
+        #expect(abs(always.sigma - 0.001 / 256) < 1e-18 && always.steps.count == 5)
         let never = SigmaSearch(steps: 5, tolerance: 1, bracket: .expanding).run { _ in 0 }
         #expect(never.anyAccepted && never.sigma <= 1 && never.sigma > 0.25)
         #expect(!SigmaSearch(steps: 3, tolerance: 1, bracket: .expanding).run { _ in .nan }.anyAccepted)

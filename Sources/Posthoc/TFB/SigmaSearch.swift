@@ -82,7 +82,8 @@ public struct SigmaSearch: Sendable {
                 repeat {
                     high = low
                     low /= stepFactor
-                    if low < floor { return Result(sigma: floor, steps: record, anyAccepted: false) }
+                    // Nothing accepted down to the floor: the smallest σ tried, reported as violated.
+                    if low < floor { return Result(sigma: high, steps: record, anyAccepted: false) }
                 } while try !evaluate(low)
             } else if try evaluate(high) {
                 repeat {

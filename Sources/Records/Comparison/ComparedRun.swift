@@ -5,7 +5,11 @@ import Metrics
 /// One result row of a run with the per-example predictions it was computed from.
 public struct ComparedResult: Sendable {
     public let result: MethodResult
-    /// In the run's example order; nil rows (non-finite logits) are dropped, as the metrics dropped them.
+    /// The row's method as `--methods` names it (map, tfb, laplace-kron-probit, …).
+    public let method: String
+    /// Sorted by example id (files hold examples in the order they were scored, which --resume and
+    /// batching change), so ties and pooling never depend on it; nil rows (non-finite logits) are dropped,
+    /// as the metrics dropped them.
     public let predictions: [PredictionRow]
     /// The predictions file the rows came from.
     public let predictionsFile: String
@@ -23,21 +27,42 @@ public struct PredictionRow: Sendable, Equatable, Decodable {
 public struct ComparedRun: Sendable {
     public let recordPath: String
     public let record: RunRecord
+    /// The base model's file or folder name.
+    public let model: String
     public let task: String
+    public let split: String
     public let training: String
     public let seed: Int?
-    /// The adapter's path as the run recorded it (the checkpoint the run belongs to).
+    /// The adapter's path as the run recorded it, standardised (the checkpoint the run belongs to).
     public let checkpoint: String
-    /// The method as `--methods` names it (map, tfb, laplace-kron-probit, temperature, …).
-    public let method: String
     /// The run's own MAP reference row (tfb, laplace, calibrate print one), for exact pairing.
     public let reference: ComparedResult?
     /// The rows the run was made for (`RunRecord.posteriorResults`), each with its predictions; for a σ
     /// sweep, one per σ.
     public let results: [ComparedResult]
 
-    /// A σ sweep: tfb with several TFB rows and no search.
-    public var isSweep: Bool { record.command == .tfb && record.tfbSearch == nil && results.count > 1 }
+    /// A σ sweep: tfb with --sigmas or --sigma-grid (no search, one predictions file per σ).
+    public var isSweep: Bool { Self.isSweep(record) }
+
+    static func isSweep(_ record: RunRecord) -> Bool {
+        record.command == .tfb && record.tfbSearch == nil
+            && (record.configuration["sigmas"] != nil || record.configuration["sigma_grid"] != nil)
+    }
+
+    /// Settings two runs must share for one to be the other's baseline on the same examples.
+    public var pairingKey: [String] {
+        let c = record.configuration
+        return [checkpoint, model, task, split] + ["limit", "prompts", "answer_prefix", "data_dir"].map { c[$0] ?? "" }
+    }
+}
+
+/// The per-σ predictions files of `tfb --sigmas`: a.jsonl → a.sigma-0.003.jsonl.
+public enum SweepFiles {
+    public static func path(_ predictions: String, sigma: Double) -> String {
+        let ns = predictions as NSString
+        let ext = ns.pathExtension.isEmpty ? "" : "." + ns.pathExtension
+        return ns.deletingPathExtension + ".sigma-" + String(format: "%.6g", sigma) + ext
+    }
 }
 
 public enum ComparisonInputs {
@@ -63,7 +88,9 @@ public enum ComparisonInputs {
             }
             out += found
         }
-        return out
+        // The same record named twice (a tree and a run inside it) counts once.
+        var seen = Set<String>()
+        return out.filter { seen.insert(URL(fileURLWithPath: $0).standardizedFileURL.path).inserted }
     }
 
     /// Reads a record and its predictions, checking that they agree: the same rows, the same number of
@@ -73,13 +100,17 @@ public enum ComparisonInputs {
         guard record.command != .train else { return nil }
         let directory = (recordPath as NSString).deletingLastPathComponent
         let c = record.configuration
-        let adapter = c["adapter"] ?? ""
-        let described = CheckpointTree.describe(adapterPath: adapter, recordDirectory: directory)
-        let parent = (directory as NSString).lastPathComponent
-        let method = TreeMethodName.parse(parent) ?? TreeMethodName.of(record)
+        let adapter = c["adapter"].map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? ""
+        let described = CheckpointTree.describe(adapterPath: adapter)
+        let posterior = record.posteriorResults
+        // A tree's folder names the method of a run with one row; rows of a multi-row run name their own.
+        let folder = TreeMethodName.parse((directory as NSString).lastPathComponent)
+        func methodName(_ r: MethodResult) -> String {
+            posterior.count == 1 ? folder ?? TreeMethodName.of(r.method) : TreeMethodName.of(r.method)
+        }
         let lines = try predictionLines(record, directory: directory)
         func compared(_ result: MethodResult, file: String, rows: [PredictionRow]) throws -> ComparedResult {
-            let finite = rows.filter { $0.probs != nil }
+            let finite = rows.filter { $0.probs != nil }.sorted { $0.id < $1.id }
             guard finite.count == result.metrics.count else {
                 throw LoadError(
                     .invalidValue, file: file, item: result.method.label,
@@ -99,17 +130,17 @@ public enum ComparisonInputs {
                             + "file does not belong to this run record", again.accuracy, again.nll, recordPath,
                         result.metrics.accuracy, result.metrics.nll))
             }
-            return ComparedResult(result: result, predictions: finite, predictionsFile: file)
+            return ComparedResult(
+                result: result, method: methodName(result), predictions: finite, predictionsFile: file)
         }
         var results: [ComparedResult] = []
         var reference: ComparedResult? = nil
-        let posterior = record.posteriorResults
-        if record.command == .tfb, posterior.count > 1 {
+        if ComparedRun.isSweep(record) {
             // A sweep: one file per σ beside the named one.
             for r in posterior {
-                guard let sigma = r.method.sigma, let file = sweepFile(lines.file, sigma: sigma) else { continue }
-                let rows = try read(file)
-                results.append(try compared(r, file: file, rows: rows))
+                guard let sigma = r.method.sigma else { continue }
+                let file = try sweepFile(lines.file, directory: directory, sigma: sigma, record: recordPath)
+                results.append(try compared(r, file: file, rows: try read(file)))
             }
         } else {
             for r in posterior {
@@ -122,29 +153,48 @@ public enum ComparisonInputs {
             if !rows.isEmpty { reference = try compared(map, file: lines.file, rows: rows) }
         }
         return ComparedRun(
-            recordPath: recordPath, record: record, task: c["task"] ?? "", training: described.training,
-            seed: described.seed, checkpoint: adapter, method: method, reference: reference, results: results)
+            recordPath: recordPath, record: record,
+            model: c["model"].map { ($0 as NSString).lastPathComponent } ?? "", task: c["task"] ?? "",
+            split: c["split"] ?? "", training: described.training, seed: described.seed, checkpoint: adapter,
+            reference: reference, results: results)
     }
 
-    /// The predictions file beside the record (predictions.jsonl), else the one its configuration names.
-    static func predictionLines(_ record: RunRecord, directory: String) throws -> (file: String, rows: [PredictionRow]) {
-        let beside = (directory as NSString).appendingPathComponent("predictions.jsonl")
-        let candidates = [beside] + (record.configuration["predictions"].map { [$0] } ?? [])
+    /// Where the run's predictions file is: predictions.jsonl beside the record, the file its configuration
+    /// names (relative paths are the run's own working directory's), or that file's name beside the record
+    /// (a moved tree).
+    static func predictionCandidates(_ record: RunRecord, directory: String) -> [String] {
+        var out = [(directory as NSString).appendingPathComponent("predictions.jsonl")]
+        if let named = record.configuration["predictions"] {
+            out += [named, (directory as NSString).appendingPathComponent((named as NSString).lastPathComponent)]
+        }
+        return out
+    }
+
+    static func predictionLines(_ record: RunRecord, directory: String) throws -> (file: String, rows: [PredictionRow])
+    {
+        let candidates = predictionCandidates(record, directory: directory)
         for file in candidates where FileManager.default.fileExists(atPath: file) {
             return (file, try read(file))
         }
         // A sweep writes only per-σ files.
-        if let named = record.configuration["predictions"] { return (named, []) }
+        if ComparedRun.isSweep(record), let named = record.configuration["predictions"] { return (named, []) }
         throw LoadError(
             .missingKey, file: directory, item: "predictions.jsonl",
             "the run has no predictions file (run it with --predictions); the report needs per-example results")
     }
 
-    static func sweepFile(_ named: String, sigma: Double) -> String? {
-        let ns = named as NSString
-        let ext = ns.pathExtension.isEmpty ? "" : "." + ns.pathExtension
-        let file = ns.deletingPathExtension + ".sigma-" + String(format: "%.6g", sigma) + ext
-        return FileManager.default.fileExists(atPath: file) ? file : nil
+    static func sweepFile(_ named: String, directory: String, sigma: Double, record: String) throws -> String {
+        let candidates = [
+            SweepFiles.path(named, sigma: sigma),
+            (directory as NSString).appendingPathComponent(
+                (SweepFiles.path(named, sigma: sigma) as NSString).lastPathComponent),
+        ]
+        guard let file = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            throw LoadError(
+                .missingKey, file: record, item: String(format: "σ=%.6g", sigma),
+                "the sweep's predictions for this σ are missing (looked for \(candidates.joined(separator: ", ")))")
+        }
+        return file
     }
 
     static func read(_ file: String) throws -> [PredictionRow] {
@@ -161,14 +211,17 @@ public enum ComparisonInputs {
 
 /// Method names as `--methods` spells them, read from a tree's folder or derived from a record.
 public enum TreeMethodName {
+    public static let laplaceStructures: Set<String> = ["kron", "diag", "full"]
+    public static let laplaceLinks: Set<String> = ["probit", "mc", "bridge", "bridge-norm"]
+
     public static func parse(_ folder: String) -> String? {
         if ["map", "blob", "tfb", "temperature"].contains(folder) { return folder }
-        let parts = folder.split(separator: "-", maxSplits: 2)
-        return parts.count == 3 && parts[0] == "laplace" ? folder : nil
+        let parts = folder.split(separator: "-", maxSplits: 2).map(String.init)
+        return parts.count == 3 && parts[0] == "laplace" && laplaceStructures.contains(parts[1])
+            && laplaceLinks.contains(parts[2]) ? folder : nil
     }
 
-    public static func of(_ record: RunRecord) -> String {
-        guard let m = record.posteriorResults.first?.method else { return "map" }
+    public static func of(_ m: Method) -> String {
         switch m.kind {
         case .base: return "base"
         case .lora, .loraXS, .blobMean: return "map"

@@ -8,6 +8,10 @@ public struct Comparison: Sendable {
     public struct Row: Sendable {
         public let run: ComparedRun
         public let result: ComparedResult
+        /// Recomputed from the predictions with the report's bins, so the ECE beside its interval and in
+        /// the diagrams is one binning's.
+        public let metrics: MetricReport
+        public var method: String { result.method }
         /// 95 % percentile intervals of ACC, ECE, NLL and Brier (none with 0 resamples).
         public let intervals: [BootstrapInterval]
         public let aurc: Double
@@ -21,7 +25,7 @@ public struct Comparison: Sendable {
         public let differences: [BootstrapInterval]
     }
 
-    /// One (task, training) panel: each method's predictions pooled over seeds.
+    /// One (model, task, split, training) panel: each method's predictions pooled over its runs.
     public struct Panel: Sendable {
         public struct Series: Sendable {
             public let method: String
@@ -30,6 +34,7 @@ public struct Comparison: Sendable {
             public let riskCoverage: RiskCoverage
             public let metrics: MetricReport
         }
+        public let model: String
         public let task: String
         public let training: String
         public let series: [Series]
@@ -48,21 +53,33 @@ public struct Comparison: Sendable {
         public let searchedSigma: Double?
     }
 
+    /// A Laplace row's log marginal likelihood against a scalar prior precision, and the prior it chose.
+    public struct PriorCurve: Sendable {
+        public let row: Row
+        public let points: [(prior: Double, logMarginalLikelihood: Double)]
+        public let chosen: Double
+        /// The log marginal likelihood at `chosen`; nil for a layerwise prior (not on the scalar curve).
+        public let chosenValue: Double?
+        public let priorMethod: String
+    }
+
     public let rows: [Row]
     public let groups: [TreeGroup]
-    /// AURC mean ± std per group, keyed like `groups` (task, training, method).
+    public let priorCurves: [PriorCurve]
+    /// AURC mean ± std per group, keyed like `groups` (`TreeSummary.key`).
     public let groupAURC: [String: TreeGroup.Statistic]
     public let paired: [Paired]
     public let panels: [Panel]
     public let sweeps: [Sweep]
     public let warnings: [String]
 
-    static func key(_ task: String, _ training: String, _ method: String) -> String {
-        [task, training, method].joined(separator: "\u{1F}")
-    }
+    public func aurc(of group: TreeGroup) -> TreeGroup.Statistic? { groupAURC[TreeSummary.key(group)] }
 
-    public func aurc(of group: TreeGroup) -> TreeGroup.Statistic? {
-        groupAURC[Self.key(group.task, group.training, group.method)]
+    static func treeRun(_ row: Row) -> TreeRun {
+        TreeRun(
+            checkpoint: row.run.checkpoint, model: row.run.model, task: row.run.task, split: row.run.split,
+            seed: row.run.seed, training: row.run.training, method: row.method, label: row.result.result.method.label,
+            status: "done", runRecord: row.run.recordPath, metrics: row.metrics)
     }
 
     public static let headline: [Metric] = [.accuracy, .ece, .nll, .brier]
@@ -79,36 +96,45 @@ public struct Comparison: Sendable {
                 let p = try predictions(result)
                 let intervals = try Bootstrap.headlineIntervals(
                     for: p, binning: binning, resamples: resamples, threads: threads)
-                rows.append(Row(run: run, result: result, intervals: intervals, aurc: RiskCoverage(p).aurc))
+                rows.append(
+                    Row(
+                        run: run, result: result, metrics: MetricReport(p, binning: binning), intervals: intervals,
+                        aurc: RiskCoverage(p).aurc))
             }
         }
         // MAP first: the reference every other method is read against (and the first colour).
-        rows = rows.filter { $0.run.method == "map" } + rows.filter { $0.run.method != "map" }
+        rows = rows.filter { $0.method == "map" } + rows.filter { $0.method != "map" }
         self.rows = rows
-        let treeRuns = rows.map { row in
-            TreeRun(
-                checkpoint: row.run.checkpoint, task: row.run.task, seed: row.run.seed, training: row.run.training,
-                method: row.run.method, label: row.result.result.method.label, status: "done",
-                runRecord: row.run.recordPath, metrics: row.result.result.metrics)
+        // One curve per fitted structure of a run (its links share the posterior and the prior).
+        var curveSeen = Set<String>()
+        priorCurves = rows.compactMap { row in
+            guard let details = row.result.result.method.laplace, let curve = details.marginalLikelihoodCurve,
+                curveSeen.insert(row.run.recordPath + "\u{1F}" + details.hessian).inserted
+            else { return nil }
+            let points = curve.filter { $0.count == 2 && $0[0] > 0 && $0[1].isFinite }
+                .map { (prior: $0[0], logMarginalLikelihood: $0[1]) }
+            return points.isEmpty
+                ? nil
+                : PriorCurve(
+                    row: row, points: points, chosen: details.priorPrecision,
+                    chosenValue: details.priorStructure == "layerwise" ? nil : details.logMarginalLikelihood,
+                    priorMethod: details.priorMethod)
         }
-        groups = TreeSummary.groups(treeRuns)
+        groups = TreeSummary.groups(rows.map(Self.treeRun))
         var aurcs: [String: [Double]] = [:]
-        for row in rows { aurcs[Self.key(row.run.task, row.run.training, row.run.method), default: []].append(row.aurc) }
+        for row in rows { aurcs[TreeSummary.key(Self.treeRun(row)), default: []].append(row.aurc) }
         groupAURC = aurcs.mapValues(TreeSummary.summarise)
 
         // Paired differences against MAP on the same examples.
         var paired: [Paired] = []
         if resamples > 0 {
             let bootstrap = try Bootstrap(resamples: resamples, level: 0.95, seed: 0)
-            let maps = rows.filter { $0.run.method == "map" }
-            for row in rows where row.run.method != "map" {
+            let maps = rows.filter { $0.method == "map" }
+            for row in rows where row.method != "map" {
                 let baseline: (ComparedResult, String, ComparedRun)?
                 if let own = row.run.reference {
                     baseline = (own, "same run", row.run)
-                } else if let map = maps.first(where: {
-                    $0.run.checkpoint == row.run.checkpoint && $0.run.task == row.run.task
-                        && $0.run.record.configuration["split"] == row.run.record.configuration["split"]
-                }) {
+                } else if let map = maps.first(where: { $0.run.pairingKey == row.run.pairingKey }) {
                     baseline = (map.result, (map.run.recordPath as NSString).deletingLastPathComponent, map.run)
                 } else {
                     baseline = nil
@@ -148,23 +174,26 @@ public struct Comparison: Sendable {
         var panelOrder: [String] = []
         var byPanel: [String: [Row]] = [:]
         for row in rows {
-            let k = [row.run.task, row.run.training].joined(separator: "\u{1F}")
+            let k = [row.run.model, row.run.task, row.run.split, row.run.training].joined(separator: "\u{1F}")
             if byPanel[k] == nil { panelOrder.append(k) }
             byPanel[k, default: []].append(row)
         }
         for k in panelOrder {
             let members = byPanel[k]!
             var methods: [String] = []
-            for m in members.map(\.run.method) where !methods.contains(m) { methods.append(m) }
+            for m in members.map(\.method) where !methods.contains(m) { methods.append(m) }
             let series = try methods.map { method -> Panel.Series in
-                let chosen = members.filter { $0.run.method == method }
+                let chosen = members.filter { $0.method == method }
                 let pooled = chosen.flatMap(\.result.predictions)
                 let p = try Predictions(ragged: pooled.map { $0.probs! }, labels: pooled.map(\.label))
                 return Panel.Series(
                     method: method, runs: chosen.count, reliability: reliabilityDiagram(p, binning: binning),
                     riskCoverage: RiskCoverage(p), metrics: MetricReport(p, binning: binning))
             }
-            panels.append(Panel(task: members[0].run.task, training: members[0].run.training, series: series))
+            panels.append(
+                Panel(
+                    model: members[0].run.model, task: members[0].run.task, training: members[0].run.training,
+                    series: series))
         }
         self.panels = panels
 
@@ -175,13 +204,12 @@ public struct Comparison: Sendable {
                 guard let sigma = r.result.method.sigma else { return nil }
                 let p = try predictions(r)
                 return Sweep.Point(
-                    sigma: sigma, metrics: r.result.metrics,
+                    sigma: sigma, metrics: MetricReport(p, binning: binning),
                     intervals: try Bootstrap.headlineIntervals(
                         for: p, binning: binning, resamples: resamples, threads: threads))
             }
             let searched = runs.first {
-                $0.record.command == .tfb && $0.record.tfbSearch != nil && $0.checkpoint == run.checkpoint
-                    && $0.task == run.task
+                $0.record.command == .tfb && $0.record.tfbSearch != nil && $0.pairingKey == run.pairingKey
             }?.record.tfbSearch?.sigma
             sweeps.append(
                 Sweep(

@@ -29,7 +29,9 @@ public enum CheckpointTree {
         for name in ["openbookqa", "obqa"] { a[name] = .openBookQA }
         for name in ["arc-challenge", "arc_challenge", "arc_c", "arcc"] { a[name] = .arcChallenge }
         for name in ["arc-easy", "arc_easy", "arc_e", "arce"] { a[name] = .arcEasy }
-        for size in ["", "_xs", "_s", "_m", "_l", "_xl", "-xs", "-s", "-m", "-l", "-xl"] { a["winogrande" + size] = .winoGrande }
+        for size in ["", "_xs", "_s", "_m", "_l", "_xl", "-xs", "-s", "-m", "-l", "-xl"] {
+            a["winogrande" + size] = .winoGrande
+        }
         for name in ["sst-2", "sst_2", "glue-sst2", "glue_sst2"] { a[name] = .sst2 }
         return a
     }()
@@ -50,8 +52,11 @@ public enum CheckpointTree {
             throw LoadError(.io, file: root, item: "", "not a directory")
         }
         var found: [String] = []
+        // Real paths already walked: a symlink back to an ancestor is visited once, not forever.
+        var visited = Set<String>()
         func walk(_ relative: String) {
             let full = relative.isEmpty ? root : (root as NSString).appendingPathComponent(relative)
+            guard visited.insert(URL(fileURLWithPath: full).resolvingSymlinksInPath().path).inserted else { return }
             if isAdapter(full) {
                 found.append(relative)
                 return
@@ -90,28 +95,34 @@ public enum CheckpointTree {
             if named.count == 1 { (task, source) = (named.first!, "path") }
         }
         if task == nil, let fallbackTask { (task, source) = (fallbackTask, "fallback") }
-        // The path first: a tree's seed<N> folders are what its owner compares (copies keep their metadata).
-        let seed = components.reversed().lazy.compactMap(seedNumber).first ?? metadata["bayeval_seed"].flatMap(Int.init)
-        let hasPosterior = tensorNames(path).contains { $0.contains("lora_A_rho") }
-        let training =
-            components.reversed().first { trainingMethods.contains($0.lowercased()) }?.lowercased()
-            ?? (hasPosterior ? "blob" : metadata["bayeval_task"] != nil ? "map" : "lora")
+        let (seed, training, hasPosterior) = seedAndTraining(components: components, adapter: path, metadata: metadata)
         return Checkpoint(
             path: path, relativePath: relative.isEmpty ? "." : relative, task: task, taskSource: source, seed: seed,
             training: training, hasPosterior: hasPosterior)
     }
 
-    /// Seed and training method of an adapter a run record names, from its path (and metadata, where it
-    /// still exists); for runs read outside a tree.
-    public static func describe(adapterPath: String, recordDirectory: String) -> (seed: Int?, training: String) {
-        let components = adapterPath.split(separator: "/").map(String.init)
-        let metadata = adapterMetadata(adapterPath)
+    /// Seed and training method of an adapter a run record names, from the path as recorded (and the
+    /// adapter's metadata, where the path still resolves); for runs read outside a tree.
+    public static func describe(adapterPath: String) -> (seed: Int?, training: String) {
+        let components = URL(fileURLWithPath: adapterPath).standardizedFileURL.pathComponents
+        let (seed, training, _) = seedAndTraining(
+            components: components, adapter: adapterPath, metadata: adapterMetadata(adapterPath))
+        return (seed, training)
+    }
+
+    /// The path first: a tree's seed<N> and map/mle/blob folders are what its owner compares (copies keep
+    /// the metadata of the adapter they were copied from).
+    static func seedAndTraining(
+        components: [String], adapter: String, metadata: [String: String]
+    )
+        -> (seed: Int?, training: String, hasPosterior: Bool)
+    {
         let seed = components.reversed().lazy.compactMap(seedNumber).first ?? metadata["bayeval_seed"].flatMap(Int.init)
+        let hasPosterior = tensorNames(adapter).contains { $0.contains("lora_A_rho") }
         let training =
             components.reversed().first { trainingMethods.contains($0.lowercased()) }?.lowercased()
-            ?? (tensorNames(adapterPath).contains { $0.contains("lora_A_rho") }
-                ? "blob" : metadata["bayeval_task"] != nil ? "map" : "lora")
-        return (seed, training)
+            ?? (hasPosterior ? "blob" : metadata["bayeval_task"] != nil ? "map" : "lora")
+        return (seed, training, hasPosterior)
     }
 
     /// N of a component containing `seed<N>` (also `seed-N`, `seed_N`, `seed=N`).

@@ -4,7 +4,10 @@ import Metrics
 /// One (checkpoint, posterior method) run of a tree, as `summary.json` and `summary.csv` list it.
 public struct TreeRun: Codable, Sendable, Equatable {
     public var checkpoint: String
+    /// The base model's name (the last component of its path); runs of different models never group.
+    public var model: String
     public var task: String
+    public var split: String
     public var seed: Int?
     public var training: String
     /// The method as `--methods` names it (map, tfb, laplace-kron-probit, …).
@@ -24,10 +27,11 @@ public struct TreeRun: Codable, Sendable, Equatable {
     public var message: String?
 
     public init(
-        checkpoint: String, task: String, seed: Int?, training: String, method: String, label: String,
-        status: String, runRecord: String, metrics: MetricReport? = nil, message: String? = nil
+        checkpoint: String, model: String, task: String, split: String, seed: Int?, training: String, method: String,
+        label: String, status: String, runRecord: String, metrics: MetricReport? = nil, message: String? = nil
     ) {
-        self.checkpoint = checkpoint; self.task = task; self.seed = seed; self.training = training
+        self.checkpoint = checkpoint; self.model = model; self.task = task; self.split = split
+        self.seed = seed; self.training = training
         self.method = method; self.label = label; self.status = status; self.runRecord = runRecord
         self.message = message
         if let metrics {
@@ -37,15 +41,18 @@ public struct TreeRun: Codable, Sendable, Equatable {
     }
 }
 
-/// Runs grouped as the papers report them: (task, training method, posterior method), mean ± standard
-/// deviation over seeds (the sample deviation, n − 1; none for a single seed). Grouped by the method's
-/// name, not its label: labels carry per-run values (a temperature, a σ).
+/// Runs grouped as the papers report them: (task, training method, posterior method) for one model and
+/// split, mean ± standard deviation over its runs (the seeds, in a seeded tree; the sample deviation,
+/// n − 1; none for a single run). Grouped by the method's name, not its label: labels carry per-run values
+/// (a temperature, a σ).
 public struct TreeGroup: Sendable, Equatable {
     public struct Statistic: Sendable, Equatable {
         public let mean: Double
         public let std: Double?
     }
+    public let model: String
     public let task: String
+    public let split: String
     public let training: String
     public let method: String
     public let runs: Int
@@ -66,12 +73,12 @@ public enum TreeSummary {
         }
     }
 
-    /// Finished runs grouped by (task, training, method), in first-seen order.
+    /// Finished runs grouped by (model, task, split, training, method), in first-seen order.
     public static func groups(_ runs: [TreeRun]) -> [TreeGroup] {
         var order: [String] = []
         var members: [String: [TreeRun]] = [:]
         for run in runs where run.status == "done" {
-            let key = [run.task, run.training, run.method].joined(separator: "\u{1F}")
+            let key = key(run)
             if members[key] == nil { order.append(key) }
             members[key, default: []].append(run)
         }
@@ -84,9 +91,19 @@ public enum TreeSummary {
                 statistics[metric] = summarise(values)
             }
             return TreeGroup(
-                task: group[0].task, training: group[0].training, method: group[0].method, runs: group.count,
+                model: group[0].model, task: group[0].task, split: group[0].split, training: group[0].training,
+                method: group[0].method, runs: group.count,
                 statistics: statistics)
         }
+    }
+
+    /// What runs must share to be averaged together.
+    public static func key(_ run: TreeRun) -> String {
+        [run.model, run.task, run.split, run.training, run.method].joined(separator: "\u{1F}")
+    }
+
+    public static func key(_ group: TreeGroup) -> String {
+        [group.model, group.task, group.split, group.training, group.method].joined(separator: "\u{1F}")
     }
 
     public static func summarise(_ values: [Double]) -> TreeGroup.Statistic {
@@ -99,16 +116,19 @@ public enum TreeSummary {
     /// One row per run, RFC 4180 quoting, empty cells for missing values: `pandas.read_csv` reads it as is.
     public static func csv(_ runs: [TreeRun]) -> String {
         let header = [
-            "checkpoint", "task", "seed", "training", "method", "label", "status", "n", "accuracy", "ece", "nll",
+            "checkpoint", "model", "task", "split", "seed", "training", "method", "label", "status", "n", "accuracy",
+            "ece", "nll",
             "brier", "mce", "run_record", "message",
         ]
         func cell(_ s: String) -> String {
-            s.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+            s.contains(where: { ",\"\n\r".contains($0) })
+                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
         }
         func number(_ x: Double?) -> String { x.map { String(format: "%.17g", $0) } ?? "" }
         let rows = runs.map { r in
             [
-                r.checkpoint, r.task, r.seed.map(String.init) ?? "", r.training, r.method, r.label, r.status,
+                r.checkpoint, r.model, r.task, r.split, r.seed.map(String.init) ?? "", r.training, r.method, r.label,
+                r.status,
                 r.n.map(String.init) ?? "", number(r.accuracy), number(r.ece), number(r.nll), number(r.brier),
                 number(r.mce), r.runRecord, r.message ?? "",
             ].map(cell).joined(separator: ",")

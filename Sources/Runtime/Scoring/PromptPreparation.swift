@@ -51,12 +51,14 @@ public struct PromptPreparation {
         return prefix
     }
 
+    /// Prompts in the dataset's own task's format: a posterior searched or fitted on one task and tested
+    /// on another (bayesian-peft's OOD runs: OBQA anchors, ARC tests) prepares both with one tokenizer.
     public mutating func prepare(_ dataset: Dataset) throws -> [PreparedExample] {
-        let file = dataset.files.first ?? task.rawValue
-        return try dataset.examples.map { try prepare($0, file: file) }
+        let file = dataset.files.first ?? dataset.task.rawValue
+        return try dataset.examples.map { try prepare($0, task: dataset.task, file: file) }
     }
 
-    mutating func prepare(_ example: Example, file: String) throws -> PreparedExample {
+    mutating func prepare(_ example: Example, task: TaskName, file: String) throws -> PreparedExample {
         let prompt = PromptBuilder.prompt(for: example, task: task, options: options)
         var tokens = tokenizer.encode(prompt.text, pair: nil, addSpecialTokens: true)
         // A post-processor that appends EOS would put it between the prompt and the scored answer.

@@ -21,6 +21,15 @@ struct ComparisonReport {
     let comparison: Comparison
     let runs: [ComparedRun]
     let command: String
+    /// The folder every checkpoint shares, left out of the tables so they stay narrow.
+    let sharedPrefix: String
+
+    init(comparison: Comparison, runs: [ComparedRun], command: String) {
+        self.comparison = comparison
+        self.runs = runs
+        self.command = command
+        sharedPrefix = Self.sharedPrefix(runs.map(\.checkpoint))
+    }
 
     static func f(_ x: Double) -> String { String(format: "%.4f", x) }
 
@@ -34,9 +43,8 @@ struct ComparisonReport {
         return f(value) + " [" + f(i.lower) + ", " + f(i.upper) + "]"
     }
 
-    /// Checkpoints without the folder they all share, so the tables stay narrow.
-    var sharedPrefix: String {
-        let paths = runs.map { $0.checkpoint.split(separator: "/", omittingEmptySubsequences: false).map(String.init) }
+    static func sharedPrefix(_ checkpoints: [String]) -> String {
+        let paths = checkpoints.map { $0.split(separator: "/", omittingEmptySubsequences: false).map(String.init) }
         guard var prefix = paths.first else { return "" }
         for p in paths.dropFirst() {
             while !prefix.isEmpty && !p.starts(with: prefix) { prefix.removeLast() }
@@ -46,18 +54,20 @@ struct ComparisonReport {
     }
 
     func short(_ checkpoint: String) -> String {
-        let prefix = sharedPrefix
-        return !prefix.isEmpty && checkpoint.hasPrefix(prefix) ? String(checkpoint.dropFirst(prefix.count)) : checkpoint
+        !sharedPrefix.isEmpty && checkpoint.hasPrefix(sharedPrefix)
+            ? String(checkpoint.dropFirst(sharedPrefix.count)) : checkpoint
     }
 
     var tables: [Table] {
         let groups = Table(
             title: "Methods over seeds",
-            note: "Mean ± sample standard deviation over the runs (seeds) of each task, training method and "
-                + "posterior method; no deviation for a single run.",
-            header: ["task", "training", "method", "runs", "ACC", "ECE", "NLL", "Brier", "MCE", "AURC"],
+            note: "Mean ± sample standard deviation over the runs (the seeds, in a seeded tree) of each model, "
+                + "task, split, training method and posterior method; no deviation for a single run.",
+            header: [
+                "model", "task", "split", "training", "method", "runs", "ACC", "ECE", "NLL", "Brier", "MCE", "AURC",
+            ],
             rows: comparison.groups.map { g in
-                [g.task, g.training, g.method, String(g.runs)]
+                [g.model, g.task, g.split, g.training, g.method, String(g.runs)]
                     + [Metric.accuracy, .ece, .nll, .brier, .mce].map { Self.meanStd(g.statistics[$0]) }
                     + [Self.meanStd(comparison.aurc(of: g))]
             })
@@ -67,10 +77,10 @@ struct ComparisonReport {
                 + (sharedPrefix.isEmpty ? "." : "; checkpoints under \(sharedPrefix)."),
             header: ["task", "checkpoint", "seed", "method", "row", "n", "ACC", "ECE", "NLL", "Brier"],
             rows: comparison.rows.map { r in
-                let m = r.result.result.metrics
+                let m = r.metrics
                 func interval(_ metric: Metric) -> BootstrapInterval? { r.intervals.first { $0.metric == metric } }
                 return [
-                    r.run.task, short(r.run.checkpoint), r.run.seed.map(String.init) ?? "", r.run.method,
+                    r.run.task, short(r.run.checkpoint), r.run.seed.map(String.init) ?? "", r.method,
                     r.result.result.method.label, String(m.count),
                     Self.withInterval(m.accuracy, interval(.accuracy)), Self.withInterval(m.ece, interval(.ece)),
                     Self.withInterval(m.nll, interval(.nll)), Self.withInterval(m.brier, interval(.brier)),
@@ -83,7 +93,7 @@ struct ComparisonReport {
             header: ["task", "checkpoint", "seed", "method", "baseline", "ΔACC", "ΔECE", "ΔNLL", "ΔBrier"],
             rows: comparison.paired.map { p in
                 [
-                    p.row.run.task, short(p.row.run.checkpoint), p.row.run.seed.map(String.init) ?? "", p.row.run.method,
+                    p.row.run.task, short(p.row.run.checkpoint), p.row.run.seed.map(String.init) ?? "", p.row.method,
                     p.baseline,
                 ]
                     + p.differences.map { d in
@@ -100,22 +110,43 @@ struct ComparisonReport {
             out.append(
                 Figure(
                     name: "reliability-\(i + 1)",
-                    caption: "Reliability of \(panel.task) (\(panel.training)), predictions pooled over each method's "
-                        + "runs: accuracy per confidence bin (bars), the gap to the diagonal (shaded), bin counts below.",
+                    caption:
+                        "Reliability of \(panel.model) on \(panel.task) (\(panel.training)), predictions pooled "
+                        + "over each method's runs: accuracy per confidence bin (bars), the gap to the diagonal "
+                        + "(shaded), bin counts below.",
                     svg: ReportFigures.reliability(panel)))
             out.append(
                 Figure(
                     name: "risk-coverage-\(i + 1)",
-                    caption: "Risk–coverage of \(panel.task) (\(panel.training)): the error rate among the most "
+                    caption:
+                        "Risk–coverage of \(panel.model) on \(panel.task) (\(panel.training)): the error rate "
+                        + "among the most "
                         + "confident examples as coverage grows; lower is better (AURC in the legend).",
                     svg: ReportFigures.riskCoverage(panel)))
+        }
+        var tasks: [String] = []
+        for t in comparison.priorCurves.map(\.row.run.task) where !tasks.contains(t) { tasks.append(t) }
+        for (i, task) in tasks.enumerated() {
+            let curves = comparison.priorCurves.filter { $0.row.run.task == task }
+            out.append(
+                Figure(
+                    name: "laplace-prior-\(i + 1)",
+                    caption: "Laplace on \(task): log marginal likelihood against a scalar prior precision δ for each "
+                        + "posterior; the circle marks the δ each run used (by its prior method: marglik, grid, "
+                        + "fixed).",
+                    svg: ReportFigures.priorCurves(
+                        curves, title: "Laplace marginal likelihood: \(task)",
+                        label: {
+                            "\(short($0.row.run.checkpoint)) \($0.row.result.result.method.label) (\($0.priorMethod))"
+                        })))
         }
         for (i, sweep) in comparison.sweeps.enumerated() {
             out.append(
                 Figure(
                     name: "sigma-sweep-\(i + 1)",
                     caption: "TFB σ sweep of \(sweep.run.checkpoint) on \(sweep.run.task): test metrics against σ, "
-                        + "95 % bootstrap bands, MAP dashed" + (sweep.searchedSigma != nil ? ", σ* of the search marked." : "."),
+                        + "95 % bootstrap bands, MAP dashed"
+                        + (sweep.searchedSigma != nil ? ", σ* of the search marked." : "."),
                     svg: ReportFigures.sweep(
                         sweep.points.map { ($0.sigma, $0.metrics, $0.intervals) }, map: sweep.map,
                         sigmaStar: sweep.searchedSigma, title: "TFB σ sweep: \(sweep.run.task)")))
@@ -148,7 +179,8 @@ struct ComparisonReport {
             out += "| " + t.header.joined(separator: " | ") + " |\n"
             out += "|" + t.header.map { _ in "---" }.joined(separator: "|") + "|\n"
             for row in t.rows {
-                out += "| " + row.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |\n"
+                out +=
+                    "| " + row.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |\n"
             }
             out += "\n"
         }
@@ -172,7 +204,8 @@ struct ComparisonReport {
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>Posterior comparison</title>
             <style>
-            body { font-family: Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
+            body { font-family: Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
+                   padding: 0 1em; }
             table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 13px; }
             th, td { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: right; white-space: nowrap; }
             th:nth-child(-n+3), td:nth-child(-n+3) { text-align: left; }

@@ -18,7 +18,9 @@ enum ReportFigures {
         let xAxis = ChartAxis.logFitting(sigmas + (sigmaStar.map { [$0] } ?? []))
         for (i, (metric, name)) in metrics.enumerated() {
             let values = points.filter { $0.sigma > 0 }.map { $0.metrics[metric] }
-            let bounds = points.flatMap { p in p.intervals.filter { $0.metric == metric }.flatMap { [$0.lower, $0.upper] } }
+            let bounds = points.flatMap { p in
+                p.intervals.filter { $0.metric == metric }.flatMap { [$0.lower, $0.upper] }
+            }
             let panel = ChartPanel(
                 left: left + Double(i % 2) * (panelW + gapX), top: top + Double(i / 2) * (panelH + gapY),
                 width: panelW, height: panelH, x: xAxis,
@@ -52,7 +54,7 @@ enum ReportFigures {
         let w = 210.0, h = 190.0, histH = 70.0, gapX = 70.0, left = 60.0, top = 60.0
         let blockH = h + histH + 110
         var c = SVGCanvas(width: left + Double(perRow) * (w + gapX), height: top + Double(rows) * blockH)
-        let title = "Reliability: \(panel.task), \(panel.training)"
+        let title = "Reliability: \(panel.model), \(panel.task), \(panel.training)"
         c.text(title, x: 20, y: 24, size: 15, weight: "bold")
         for (i, s) in panel.series.enumerated() {
             let x0 = left + Double(i % perRow) * (w + gapX), y0 = top + Double(i / perRow) * blockH
@@ -89,11 +91,47 @@ enum ReportFigures {
         return c.render(title: title)
     }
 
+    /// Log marginal likelihood against the prior precision (log axis) for the Laplace rows of one task,
+    /// one line per run, each run's chosen prior marked with a dot.
+    static func priorCurves(
+        _ curves: [Comparison.PriorCurve], title: String, label: (Comparison.PriorCurve) -> String
+    )
+        -> String
+    {
+        let left = 80.0, top = 50.0, w = 460.0, h = 260.0
+        var c = SVGCanvas(width: left + w + 40, height: top + h + 60 + 18 * Double((curves.count + 1) / 2))
+        c.text(title, x: 20, y: 24, size: 15, weight: "bold")
+        let priors = curves.flatMap { $0.points.map(\.prior) }
+        let values = curves.flatMap { $0.points.map(\.logMarginalLikelihood) }
+        let chart = ChartPanel(
+            left: left, top: top, width: w, height: h, x: ChartAxis.logFitting(priors), y: ChartAxis.fitting(values))
+        chart.frame(on: &c, title: "", xLabel: "prior precision δ (log scale)", yLabel: "log marginal likelihood")
+        for (i, curve) in curves.enumerated() {
+            let colour = Palette.colour(i)
+            chart.line(on: &c, curve.points.map { ($0.prior, $0.logMarginalLikelihood) }, colour: colour)
+            // The prior used, at its own marginal likelihood (a layerwise prior is not a point of this curve).
+            if let value = curve.chosenValue, curve.chosen > 0, curve.chosen >= chart.x.lower,
+                curve.chosen <= chart.x.upper
+            {
+                c.add(
+                    String(
+                        format:
+                            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"white\" stroke=\"%@\" "
+                            + "stroke-width=\"2\"/>",
+                        chart.px(curve.chosen), chart.py(chart.clipped(value, chart.y)), colour))
+            }
+        }
+        chartLegend(
+            on: &c, curves.enumerated().map { (label($0.element), Palette.colour($0.offset)) }, x: left,
+            y: top + h + 56, maxWidth: w)
+        return c.render(title: title)
+    }
+
     /// Risk against coverage for every method of a panel, with each one's AURC in the legend.
     static func riskCoverage(_ panel: Comparison.Panel) -> String {
         let left = 70.0, top = 50.0, w = 460.0, h = 260.0
         var c = SVGCanvas(width: left + w + 40, height: top + h + 100)
-        let title = "Risk–coverage: \(panel.task), \(panel.training)"
+        let title = "Risk–coverage: \(panel.model), \(panel.task), \(panel.training)"
         c.text(title, x: 20, y: 24, size: 15, weight: "bold")
         let curves = panel.series.map { $0.riskCoverage.points(count: 200) }
         let risks = curves.flatMap { $0.map(\.risk) }
@@ -107,7 +145,10 @@ enum ReportFigures {
         chartLegend(
             on: &c,
             panel.series.enumerated().map {
-                (String(format: "%@ (AURC %.4f)", $0.element.method, $0.element.riskCoverage.aurc), Palette.colour($0.offset))
+                (
+                    String(format: "%@ (AURC %.4f)", $0.element.method, $0.element.riskCoverage.aurc),
+                    Palette.colour($0.offset)
+                )
             }, x: left, y: top + h + 58, maxWidth: w)
         return c.render(title: title)
     }

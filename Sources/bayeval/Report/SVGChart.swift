@@ -29,13 +29,15 @@ struct ChartAxis {
     }
 
     func fraction(_ v: Double) -> Double {
-        log ? (Foundation.log10(v) - Foundation.log10(lower)) / (Foundation.log10(upper) - Foundation.log10(lower))
+        log
+            ? (Foundation.log10(v) - Foundation.log10(lower)) / (Foundation.log10(upper) - Foundation.log10(lower))
             : (v - lower) / (upper - lower)
     }
 
     var ticks: [Double] {
         if log {
-            let first = Int(Foundation.floor(Foundation.log10(lower))), last = Int(Foundation.ceil(Foundation.log10(upper)))
+            let first = Int(Foundation.floor(Foundation.log10(lower)))
+            let last = Int(Foundation.ceil(Foundation.log10(upper)))
             let multiples: [Double] = last - first <= 2 ? [1, 2, 5] : [1]
             return (first...last).flatMap { e in multiples.map { $0 * Foundation.pow(10, Double(e)) } }
                 .filter { $0 >= lower * 0.999 && $0 <= upper * 1.001 }
@@ -78,13 +80,15 @@ struct SVGCanvas {
         let transform = rotate.map { String(format: " transform=\"rotate(%.0f %.1f %.1f)\"", $0, x, y) } ?? ""
         add(
             String(
-                format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%@\" font-size=\"%.0f\" font-weight=\"%@\" fill=\"%@\"%@>%@</text>",
+                format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%@\" font-size=\"%.0f\" "
+                    + "font-weight=\"%@\" fill=\"%@\"%@>%@</text>",
                 x, y, anchor, size, weight, colour, transform, SVGCanvas.escape(s)))
     }
 
     func render(title: String) -> String {
         String(
-            format: "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+            format: "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+                + "viewBox=\"0 0 %.0f %.0f\" "
                 + "font-family=\"Helvetica, Arial, sans-serif\" role=\"img\"><title>%@</title>\n"
                 + "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", width, height, width, height,
             SVGCanvas.escape(title)) + body + "</svg>\n"
@@ -161,7 +165,8 @@ struct ChartPanel {
         let top = zip(xs, upper).map { String(format: "%.1f,%.1f", px($0), py(clipped($1, y))) }
         let bottom = zip(xs, lower).reversed().map { String(format: "%.1f,%.1f", px($0), py(clipped($1, y))) }
         c.add(
-            "<polygon fill=\"\(colour)\" fill-opacity=\"0.18\" stroke=\"none\" points=\"\((top + bottom).joined(separator: " "))\"/>"
+            "<polygon fill=\"\(colour)\" fill-opacity=\"0.18\" stroke=\"none\" "
+                + "points=\"\((top + bottom).joined(separator: " "))\"/>"
         )
     }
 
@@ -183,7 +188,8 @@ struct ChartPanel {
         c.text(label, x: px(v) + 3, y: top + 12, size: 10, colour: colour)
     }
 
-    func rect(on c: inout SVGCanvas, x0: Double, x1: Double, y0: Double, y1: Double, fill: String, opacity: Double = 1) {
+    func rect(on c: inout SVGCanvas, x0: Double, x1: Double, y0: Double, y1: Double, fill: String, opacity: Double = 1)
+    {
         let a = px(x0), b = px(x1), top = py(clipped(max(y0, y1), y)), bottom = py(clipped(min(y0, y1), y))
         c.add(
             String(
