@@ -169,7 +169,7 @@ extension EvaluateCommand {
         // --split where the task has it, else validation (BoolQ, WinoGrande, CoLA and RTE have no labelled
         // test split): one tree can hold every task.
         let split = task.splits.contains(options.splitName) ? options.splitName : .validation
-        let modelName = (model.map { ($0 as NSString).lastPathComponent }) ?? ""
+        let modelName = CheckpointTree.modelName(adapter: checkpoint.path, modelPath: model)
         func skip(_ reason: String) -> TreeJob {
             TreeJob(
                 checkpoint: checkpoint, method: method, directory: directory, arguments: nil, skipReason: reason,

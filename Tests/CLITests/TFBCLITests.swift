@@ -92,7 +92,29 @@ import TestModels
         #expect(posterior.status != 0 && posterior.stderr.contains("not a directory"), "\(posterior.stderr)")
     }
 
+    /// bayesian-peft's OOD runs: σ fixed (--sigma, no search) on an OBQA adapter, tested on ARC-Easy; the
+    /// predictions file holds labelled MAP and TFB lines for compare.
+    @Test(.enabled(if: RealModels.smolLM2Enabled, Comment(rawValue: RealModels.smolLM2Note)))
+    func fixedSigmaOnAnotherTask() throws {
+        let dir = TempDir()
+        let r = try bayeval([
+            "tfb", adapter, "--model", gguf, "--task", "arc-e", "--anchor-task", "obqa", "--sigma", "0.004",
+            "--samples", "2", "--limit", "3", "--output", dir.path + "/run.json", "--predictions", dir.path + "/p.jsonl",
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("fixed by --sigma") && !r.stdout.contains("σ = 0.001000"), "\(r.stdout)")
+        let run = try RunRecord.read(from: dir.path + "/run.json")
+        #expect(run.tfbSearch == nil && run.results.last?.method.sigma == 0.004)
+        #expect(run.configuration["anchor_task"] == "obqa" && run.configuration["task"] == "arc-e")
+        let lines = try String(contentsOfFile: dir.path + "/p.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 6 && lines.filter { $0.contains("\"method\":\"TFB\"") }.count == 3)
+    }
+
     @Test func badOptions() throws {
+        let task = try bayeval(["tfb", adapter, "--model", "x", "--task", "obqa", "--anchor-task", "squad"])
+        #expect(task.status != 0 && task.stderr.contains("--anchor-task"), "\(task.stderr)")
+        let both = try bayeval(["tfb", adapter, "--model", "x", "--task", "obqa", "--sigma", "0.1", "--sigmas", "0.1"])
+        #expect(both.status != 0 && both.stderr.contains("--sigma"), "\(both.stderr)")
         let grid = try bayeval(["tfb", adapter, "--model", "x", "--task", "obqa", "--sigma-grid", "0.1:0.01:3"])
         #expect(grid.status != 0 && grid.stderr.contains("--sigma-grid"))
         let sweepSave = try bayeval([

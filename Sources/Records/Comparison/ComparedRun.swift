@@ -154,7 +154,7 @@ public enum ComparisonInputs {
         }
         return ComparedRun(
             recordPath: recordPath, record: record,
-            model: c["model"].map { ($0 as NSString).lastPathComponent } ?? "", task: c["task"] ?? "",
+            model: CheckpointTree.modelName(adapter: adapter, modelPath: c["model"]), task: c["task"] ?? "",
             split: c["split"] ?? "", training: described.training, seed: described.seed, checkpoint: adapter,
             reference: reference, results: results)
     }

@@ -102,8 +102,22 @@ public struct Comparison: Sendable {
                         aurc: RiskCoverage(p).aurc))
             }
         }
-        // MAP first: the reference every other method is read against (and the first colour).
-        rows = rows.filter { $0.method == "map" } + rows.filter { $0.method != "map" }
+        // Runs of one model, task and split together, in first-seen order; MAP first within them: the
+        // reference every other method is read against (and the first colour).
+        var firstSeen: [String: Int] = [:]
+        for row in rows {
+            let k = [row.run.model, row.run.task, row.run.split].joined(separator: "\u{1F}")
+            if firstSeen[k] == nil { firstSeen[k] = firstSeen.count }
+        }
+        rows = rows.enumerated().sorted { a, b in
+            let ka = firstSeen[
+                [a.element.run.model, a.element.run.task, a.element.run.split].joined(separator: "\u{1F}")]!
+            let kb = firstSeen[
+                [b.element.run.model, b.element.run.task, b.element.run.split].joined(separator: "\u{1F}")]!
+            if ka != kb { return ka < kb }
+            let ma = a.element.method == "map", mb = b.element.method == "map"
+            return ma != mb ? ma : a.offset < b.offset
+        }.map(\.element)
         self.rows = rows
         // One curve per fitted structure of a run (its links share the posterior and the prior).
         var curveSeen = Set<String>()

@@ -125,6 +125,15 @@ public enum CheckpointTree {
         return (seed, training, hasPosterior)
     }
 
+    /// How tables name an adapter's base model: its `base_model_name_or_path` (a hub name such as
+    /// HuggingFaceTB/SmolLM2-135M-Instruct says more than a local file name), else the model path's last
+    /// component.
+    public static func modelName(adapter: String, modelPath: String?) -> String {
+        let config = try? AdapterConfig.load(path: (adapter as NSString).appendingPathComponent("adapter_config.json"))
+        if let base = config?.baseModelNameOrPath, !base.isEmpty { return base }
+        return modelPath.map { ($0 as NSString).lastPathComponent } ?? ""
+    }
+
     /// N of a component containing `seed<N>` (also `seed-N`, `seed_N`, `seed=N`).
     static func seedNumber(_ component: String) -> Int? {
         let lower = component.lowercased()
