@@ -34,23 +34,37 @@ public struct Bootstrap: Sendable, Equatable {
     public func replicates(
         of metric: Metric, for p: Predictions, binning: Binning = .standard, threads: Int = 2
     ) -> [Double] {
-        let n = p.count, total = resamples
+        resampled(rows: p.count, binning: binning, threads: threads) { drawn, totals in
+            Kernel.evaluate(metric, p, drawn, binning, &totals)
+        }
+    }
+
+    /// `statistic` of every resample r (its n rows drawn from `SplitMix64.stream(r, of: seed)`), in
+    /// resample order, over `threads` workers; the same numbers whatever `threads` is.
+    func resampled(
+        rows n: Int, binning: Binning, threads: Int,
+        _ statistic: (UnsafeBufferPointer<Int>, inout BinTotals) -> Double
+    ) -> [Double] {
+        let total = resamples
         let workers = max(1, min(threads, total))
         var out = [Double](repeating: 0, count: total)
         out.withUnsafeMutableBufferPointer { buffer in
             // Workers write disjoint slots r; the buffer outlives concurrentPerform, which joins them.
             nonisolated(unsafe) let slots = buffer
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                // Scratch allocated once per worker; the resample loop below allocates nothing.
-                var rows = [Int](repeating: 0, count: n)
-                var totals = BinTotals(binning: binning)
-                rows.withUnsafeMutableBufferPointer { rows in
-                    var r = w
-                    while r < total {
-                        var rng = SplitMix64.stream(r, of: seed)
-                        for j in 0..<n { rows[j] = Int(rng.next(below: UInt64(n))) }
-                        slots[r] = Kernel.evaluate(metric, p, UnsafeBufferPointer(rows), binning, &totals)
-                        r += workers
+            withoutActuallyEscaping(statistic) { statistic in
+                nonisolated(unsafe) let statistic = statistic
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    // Scratch allocated once per worker; the resample loop below allocates nothing.
+                    var rows = [Int](repeating: 0, count: n)
+                    var totals = BinTotals(binning: binning)
+                    rows.withUnsafeMutableBufferPointer { rows in
+                        var r = w
+                        while r < total {
+                            var rng = SplitMix64.stream(r, of: seed)
+                            for j in 0..<n { rows[j] = Int(rng.next(below: UInt64(n))) }
+                            slots[r] = statistic(UnsafeBufferPointer(rows), &totals)
+                            r += workers
+                        }
                     }
                 }
             }
@@ -109,22 +123,13 @@ extension Bootstrap {
     /// that of the change itself. Rows of `candidate` and `baseline` must be the same examples in the
     /// same order.
     public func difference(
-        of metric: Metric, candidate: Predictions, baseline: Predictions, binning: Binning = .standard
+        of metric: Metric, candidate: Predictions, baseline: Predictions, binning: Binning = .standard,
+        threads: Int = 2
     ) -> BootstrapInterval {
         precondition(candidate.count == baseline.count, "paired predictions must have the same rows")
-        let n = candidate.count
-        var values = [Double](repeating: 0, count: resamples)
-        var rows = [Int](repeating: 0, count: n)
-        var totals = BinTotals(binning: binning)
-        rows.withUnsafeMutableBufferPointer { rows in
-            for r in 0..<resamples {
-                var rng = SplitMix64.stream(r, of: seed)
-                for j in 0..<n { rows[j] = Int(rng.next(below: UInt64(n))) }
-                let drawn = UnsafeBufferPointer(rows)
-                values[r] =
-                    Kernel.evaluate(metric, candidate, drawn, binning, &totals)
-                    - Kernel.evaluate(metric, baseline, drawn, binning, &totals)
-            }
+        var values = resampled(rows: candidate.count, binning: binning, threads: threads) { drawn, totals in
+            Kernel.evaluate(metric, candidate, drawn, binning, &totals)
+                - Kernel.evaluate(metric, baseline, drawn, binning, &totals)
         }
         values.sort()
         return BootstrapInterval(

@@ -77,9 +77,12 @@ import Testing
         let b = try Bootstrap(resamples: 300, seed: 5)
         let zero = b.difference(of: .nll, candidate: p, baseline: p)
         #expect(zero.estimate == 0 && zero.lower == 0 && zero.upper == 0)
-        let d = b.difference(of: .nll, candidate: tempered, baseline: p)
+        let d = b.difference(of: .nll, candidate: tempered, baseline: p, threads: 1)
         #expect(abs(d.estimate - (Metric.nll.value(of: tempered) - Metric.nll.value(of: p))) < 1e-12)
         #expect(d.lower <= d.estimate && d.estimate <= d.upper && d.upper < 0)
+        // The same interval whatever the worker count.
+        let threaded = b.difference(of: .nll, candidate: tempered, baseline: p, threads: 3)
+        #expect(threaded.lower == d.lower && threaded.upper == d.upper)
         let single = b.interval(of: .nll, for: p)
         #expect(d.upper - d.lower < (single.upper - single.lower) / 2)
     }

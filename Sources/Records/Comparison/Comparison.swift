@@ -177,7 +177,8 @@ public struct Comparison: Sendable {
                     Paired(
                         row: row, baseline: source,
                         differences: Self.headline.map {
-                            bootstrap.difference(of: $0, candidate: candidate, baseline: base, binning: binning)
+                            bootstrap.difference(
+                                of: $0, candidate: candidate, baseline: base, binning: binning, threads: threads)
                         }))
             }
         }
