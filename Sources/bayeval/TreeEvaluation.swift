@@ -55,15 +55,17 @@ struct TreeJob {
     /// The arguments a finished run was made with: a run whose settings changed is made again.
     var jobFile: String { (directory as NSString).appendingPathComponent("job.json") }
 
-    /// The arguments that decide the result (--resume only says how to get there).
-    var settings: [String] { (arguments ?? []).filter { $0 != "--resume" } }
+    var predictions: String { (directory as NSString).appendingPathComponent("predictions.jsonl") }
 
-    func finishedEarlier() -> RunRecord? {
+    /// Whether job.json holds these arguments: what is in the folder was made by this very job.
+    var madeByThisJob: Bool {
         guard let data = FileManager.default.contents(atPath: jobFile),
-            let recorded = try? JSONDecoder().decode([String].self, from: data), recorded == settings
-        else { return nil }
-        return try? RunRecord.read(from: runRecord)
+            let recorded = try? JSONDecoder().decode([String].self, from: data)
+        else { return false }
+        return recorded == arguments
     }
+
+    func finishedEarlier() -> RunRecord? { madeByThisJob ? try? RunRecord.read(from: runRecord) : nil }
 }
 
 extension EvaluateCommand {
@@ -109,17 +111,22 @@ extension EvaluateCommand {
                 runs += treeRuns(job, record, out: out)
                 continue
             }
-            if FileManager.default.fileExists(atPath: job.runRecord) {
-                note("\(head): made with other settings before; run again")
-                try? FileManager.default.removeItem(atPath: job.runRecord)
+            // An interrupted run of this same job continues from its predictions; anything else in the
+            // folder (another --limit, model or method setting) is removed, never mixed in.
+            let fm = FileManager.default
+            let resumes = job.method.resumes && job.madeByThisJob && fm.fileExists(atPath: job.predictions)
+            if !resumes {
+                if fm.fileExists(atPath: job.runRecord) { note("\(head): made with other settings before; run again") }
+                for stale in [job.runRecord, job.predictions] { try? fm.removeItem(atPath: stale) }
             }
             try OutputPaths.prepareFile(job.jobFile, option: "--output")
-            do { try JSONEncoder().encode(job.settings).write(to: URL(fileURLWithPath: job.jobFile)) } catch {
+            do { try JSONEncoder().encode(arguments).write(to: URL(fileURLWithPath: job.jobFile)) } catch {
                 throw WriteError(file: job.jobFile, item: "", "cannot record the job: \(OutputPaths.reason(error))")
             }
             let start = Date()
             let status = try TreeJobRunner.run(
-                arguments, log: (job.directory as NSString).appendingPathComponent("log.txt"))
+                arguments + (resumes ? ["--resume"] : []),
+                log: (job.directory as NSString).appendingPathComponent("log.txt"))
             if status == 0, let record = try? RunRecord.read(from: job.runRecord) {
                 let rows = treeRuns(job, record, out: out)
                 runs += rows
@@ -190,8 +197,7 @@ extension EvaluateCommand {
         if options.upstreamPrompts { common.append("--upstream-prompts") }
         let runJSON = (directory as NSString).appendingPathComponent("run.json")
         let predictions = (directory as NSString).appendingPathComponent("predictions.jsonl")
-        var files = ["--output", runJSON, "--predictions", predictions]
-        if method.resumes, FileManager.default.fileExists(atPath: predictions) { files.append("--resume") }
+        let files = ["--output", runJSON, "--predictions", predictions]
         let draws = samples > 0 ? ["--samples", String(samples)] : []
         let arguments: [String]
         switch method {

@@ -42,6 +42,15 @@ import TestModels
         let again = try bayeval(args)
         #expect(again.status == 0 && again.stderr.components(separatedBy: "done earlier").count == 5, "\(again.stderr)")
 
+        // Other settings into the same folder: those runs are made again, never mixed with the old ones.
+        let other = dir.path + "/other"
+        try FileManager.default.copyItem(atPath: out, toPath: other)
+        let changed = try bayeval(
+            ["evaluate", root, "--model", RealModels.miniLM, "--methods", "map", "--limit", "30", "--output", other])
+        #expect(changed.status == 0 && changed.stderr.components(separatedBy: "other settings").count == 3)
+        let rerun = try RunRecord.read(from: other + "/map/minilm/sst2/run-seed1/map/run.json")
+        #expect(rerun.results[0].metrics.count == 30)
+
         // The report.
         let report = dir.path + "/report"
         let c = try bayeval(["compare", out, "--output", report, "--bootstrap", "100"])
