@@ -77,8 +77,10 @@ public enum TemperatureScaling {
             }
             beta = Foundation.exp((lo + hi) / 2)
         }
-        let before = meanNLL(probabilities, labels)
-        let after = meanNLL(probabilities.map { apply(temperature: 1 / beta, to: $0) }, labels)
+        // The metric's own NLL (same floor), on the rows as given and as scaled.
+        let before = negativeLogLikelihood(try Predictions(ragged: probabilities, labels: labels))
+        let after = negativeLogLikelihood(
+            try Predictions(ragged: probabilities.map { apply(temperature: 1 / beta, to: $0) }, labels: labels))
         return Fit(temperature: 1 / beta, nllBefore: before, nllAfter: after, examples: labels.count, atBound: atBound)
     }
 
@@ -89,9 +91,5 @@ public enum TemperatureScaling {
         let w = z.map { Foundation.exp($0 - top) }
         let total = w.reduce(0, +)
         return w.map { $0 / total }
-    }
-
-    static func meanNLL(_ p: [[Double]], _ y: [Int]) -> Double {
-        zip(p, y).reduce(0.0) { $0 - Foundation.log(max($1.0[$1.1], nllProbabilityFloor)) } / Double(y.count)
     }
 }

@@ -42,7 +42,7 @@ struct CompareCommand: ParsableCommand {
         let report = ComparisonReport(
             comparison: comparison, runs: runs,
             command: (["bayeval"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
-        print(ResultTableText.groups(report.tables[0]))
+        print(Rendering.table(header: report.tables[0].header, rows: report.tables[0].rows))
         func write(_ text: String, _ name: String) throws -> String {
             let path = (output as NSString).appendingPathComponent(name)
             do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
@@ -60,9 +60,4 @@ struct CompareCommand: ParsableCommand {
         if format != "md" { written.append(try write(report.html(), "report.html")) }
         note("report: " + written.joined(separator: ", "))
     }
-}
-
-/// The first table of a report, as the terminal shows it.
-enum ResultTableText {
-    static func groups(_ t: ComparisonReport.Table) -> String { Rendering.table(header: t.header, rows: t.rows) }
 }

@@ -51,11 +51,16 @@ struct TreeJob {
     let model: String
     let split: String
 
-    var runRecord: String { (directory as NSString).appendingPathComponent("run.json") }
+    static let recordName = "run.json", predictionsName = "predictions.jsonl"
+    static func path(_ directory: String, _ name: String) -> String {
+        (directory as NSString).appendingPathComponent(name)
+    }
+
+    var runRecord: String { Self.path(directory, Self.recordName) }
     /// The arguments a finished run was made with: a run whose settings changed is made again.
     var jobFile: String { (directory as NSString).appendingPathComponent("job.json") }
 
-    var predictions: String { (directory as NSString).appendingPathComponent("predictions.jsonl") }
+    var predictions: String { Self.path(directory, Self.predictionsName) }
 
     /// Whether job.json holds these arguments: what is in the folder was made by this very job.
     var madeByThisJob: Bool {
@@ -195,9 +200,10 @@ extension EvaluateCommand {
             "--bootstrap", String(outputs.bootstrap),
         ]
         if options.upstreamPrompts { common.append("--upstream-prompts") }
-        let runJSON = (directory as NSString).appendingPathComponent("run.json")
-        let predictions = (directory as NSString).appendingPathComponent("predictions.jsonl")
-        let files = ["--output", runJSON, "--predictions", predictions]
+        let files = [
+            "--output", TreeJob.path(directory, TreeJob.recordName), "--predictions",
+            TreeJob.path(directory, TreeJob.predictionsName),
+        ]
         let draws = samples > 0 ? ["--samples", String(samples)] : []
         let arguments: [String]
         switch method {
