@@ -19,7 +19,9 @@ let package = Package(
         .systemLibrary(name: "CLAPACKE", pkgConfig: "lapacke", providers: [.apt(["liblapacke-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CMalloc"),
-        .target(name: "Loaders", dependencies: ["CZstd"], swiftSettings: fastMath),
+        // SHA-256's block function, optimised in debug builds too (every run hashes the model it reads).
+        .target(name: "CSHA256", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "Loaders", dependencies: ["CZstd", "CSHA256"], swiftSettings: fastMath),
         // Models, LoRA, gradients and training, written against `ComputeBackend` only.
         .target(name: "Runtime", dependencies: ["Loaders"], swiftSettings: fastMath),
         // The CPU backend: OpenBLAS products, threaded host kernels. A GPU backend is a sibling target.
@@ -30,10 +32,12 @@ let package = Package(
         .target(name: "Posthoc", dependencies: ["Runtime", "Loaders", "CBLAS", "CLAPACKE"], swiftSettings: fastMath),
         // run.json: the versioned record every command writes and the report reads.
         .target(name: "Records", dependencies: ["Loaders", "Metrics"]),
+        // Tree jobs: plan files, running one job (skip, resume, stamp, status), Slurm array scripts.
+        .target(name: "Jobs", dependencies: ["Loaders", "Metrics", "Records"]),
         .executableTarget(
             name: "bayeval",
             dependencies: [
-                "Loaders", "Runtime", "Backends", "Metrics", "Posthoc", "Records",
+                "Loaders", "Runtime", "Backends", "Metrics", "Posthoc", "Records", "Jobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Where the tests find the real models, and whether a missing one is a skip or a failure.
@@ -42,8 +46,9 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "RuntimeCPU", "TestModels"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "RecordsTests", dependencies: ["Records", "Metrics", "Loaders"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Records", "Loaders"]),
         .testTarget(name: "PosthocTests", dependencies: ["Posthoc", "Runtime", "RuntimeCPU", "Loaders", "TestModels"]),
         // End-to-end: runs the built `bayeval` binary as a user would.
-        .testTarget(name: "CLITests", dependencies: ["bayeval", "Records", "TestModels"]),
+        .testTarget(name: "CLITests", dependencies: ["bayeval", "Records", "Jobs", "TestModels"]),
     ]
 )

@@ -32,7 +32,8 @@ public struct MonteCarloPredictive<Model: ChoiceModel> {
     /// How the examples are packed: positions into `examples`, similar lengths together, `examplesPerBatch`
     /// a batch (each runs `samples` sequences).
     public func batches(_ examples: [Model.Example]) -> [[Int]] {
-        let order = examples.indices.sorted { model.length(of: examples[$0]) < model.length(of: examples[$1]) }
+        let lengths = examples.map { model.length(of: $0) }
+        let order = examples.indices.sorted { (lengths[$0], $0) < (lengths[$1], $1) }
         return stride(from: 0, to: order.count, by: examplesPerBatch).map {
             Array(order[$0..<min(order.count, $0 + examplesPerBatch)])
         }
@@ -77,14 +78,19 @@ extension MonteCarloPredictive where Model == LlamaModel {
     /// predictions handed to `record` as soon as they are known (a prediction log survives an interruption),
     /// progress in examples. `index[id]` is each example's position in its split, which keys its seeds, so
     /// resuming or re-batching changes no sample.
+    /// Chunks of 64 in the examples' own order (each sorted by length inside, by `batches`).
+    public static func chunks(count: Int) -> ScoringChunks { .inOrder(count: count, size: 64) }
+
     public func evaluate(
-        _ examples: [PreparedExample], index: [String: Int], chunk: Int = 64,
+        _ examples: [PreparedExample], index: [String: Int],
         record: ([ExamplePrediction]) throws -> Void, progress: (Int) -> Void
     ) throws -> DecoderEvaluation.Summary {
         var summary = DecoderEvaluation.Summary()
         let started = Date()
-        for start in stride(from: 0, to: examples.count, by: max(1, chunk)) {
-            let part = Array(examples[start..<min(examples.count, start + chunk)])
+        let chunks = Self.chunks(count: examples.count)
+        for c in 0..<chunks.count {
+            let start = c * chunks.size
+            let part = chunks.chunk(c).map { examples[$0] }
             let probs = probabilities(part, indices: part.map { index[$0.id]! }) { progress(start + $0) }
             try record(zip(part, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) })
             summary.nonFinite += probs.filter { $0 == nil }.count

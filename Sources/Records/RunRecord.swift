@@ -211,16 +211,14 @@ extension RunRecord {
         return e
     }
 
-    /// Written to a temporary name and renamed, so a reader never sees half a record.
+    /// Written to a temporary name and renamed over the old record (`AtomicFile`), so a reader, or a job
+    /// killed midway, never sees half a record.
     public func write(to path: String) throws {
-        let tmp = path + ".partial"
-        do {
-            try Self.encoder.encode(self).write(to: URL(fileURLWithPath: tmp))
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-            try FileManager.default.moveItem(atPath: tmp, toPath: path)
-        } catch {
-            throw WriteError(file: path, item: "", "cannot write the run record: \(error.localizedDescription)")
+        let data: Data
+        do { data = try Self.encoder.encode(self) } catch {
+            throw WriteError(file: path, item: "", "cannot encode the run record: \(error)")
         }
+        try AtomicFile.write(data, to: path)
     }
 
     /// Reads a record, refusing a schema version this build does not know.

@@ -11,7 +11,7 @@ struct Bayeval: ParsableCommand {
         version: version,
         subcommands: [
             EvaluateCommand.self, TFBCommand.self, LaplaceCommand.self, CalibrateCommand.self, CompareCommand.self,
-            TrainCommand.self,
+            TrainCommand.self, PlanCommand.self, RunJobCommand.self, MergeCommand.self,
             InspectCommand.self,
             TokenizeCommand.self,
             DatasetsCommand.self, BenchCommand.self,

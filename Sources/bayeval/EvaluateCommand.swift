@@ -43,11 +43,20 @@ struct EvaluateCommand: ParsableCommand {
     func validate() throws {
         if treeRoot == nil {
             try options.requireTask()
-            if tree.methods != nil || tree.fitLimit != nil || tree.anchorSize != nil || !tree.bases.isEmpty {
-                throw ValidationError("--methods, --fit-limit, --anchor-size and --base apply to a tree of adapters")
+            if tree.methods != nil || tree.fitLimit != nil || tree.anchorSize != nil || !tree.bases.isEmpty
+                || tree.tasks != nil
+            {
+                throw ValidationError(
+                    "--methods, --tasks, --fit-limit, --anchor-size and --base apply to a tree of adapters")
             }
         } else if let methods = tree.methods {
             _ = try TreeMethod.list(methods)
+        }
+        if let shard {
+            _ = try Shard(parsing: shard)
+            guard treeRoot == nil, predictive == nil else {
+                throw ValidationError("--shard slices one evaluation: not a tree, nor --predictive")
+            }
         }
     }
 
@@ -76,6 +85,30 @@ struct EvaluateCommand: ParsableCommand {
             "GLM links for --predictive glm, comma-separated: probit, mc (--samples draws, default 10000), "
                 + "bridge, bridge-norm."))
     var link = "probit"
+
+    @Option(
+        help: ArgumentHelp(
+            "Score only the i-th of n contiguous slices of the examples (after --limit; i from 0, as "
+                + "$SLURM_ARRAY_TASK_ID counts): i/n. `bayeval merge` joins the shards into the run.json an "
+                + "unsharded run writes."))
+    var shard: String?
+
+    /// --shard, parsed.
+    var shardSlice: Shard? { shard.flatMap { try? Shard(parsing: $0) } }
+
+    /// The examples of this shard (all of them without --shard), from the whole split's list: its slice
+    /// of the run's scoring chunks, so each example is scored exactly as the unsharded run scores it.
+    func sliced<T>(_ all: [T], _ chunks: ScoringChunks) throws -> [T] {
+        guard let s = shardSlice else { return all }
+        guard s.count <= chunks.count else {
+            throw UsageError(
+                file: "--shard", item: s.description,
+                "\(all.count) examples make \(chunks.count) scoring chunk(s) of \(chunks.size); a shard is whole "
+                    + "chunks (so its numbers are the unsharded run's to the last bit): "
+                    + "at most \(chunks.count) shard(s)")
+        }
+        return chunks.positions(s.range(of: chunks.count)).map { all[$0] }
+    }
 
     func run() throws {
         if let root = treeRoot { return try runTree(root) }
@@ -139,7 +172,17 @@ struct EvaluateCommand: ParsableCommand {
             tokenizer: tokenizer, task: task, options: options.promptOptions,
             contextLength: loaded.model.config.scoringContextLength,
             vocabularySize: loaded.model.config.vocabularySize)
-        let prepared = try preparation.prepare(dataset)
+        // The header shared by every prompt and each example's position come from the whole split, so a
+        // shard scores its examples exactly as the unsharded run does.
+        let allPrepared = try preparation.prepare(dataset)
+        let scorer = ChoiceScorer(
+            model: loaded.model, sharedPrefix: PromptPreparation.commonPrefix(of: allPrepared),
+            tokenBudget: 4096, maxSequences: options.batchSize)
+        let evaluation = DecoderEvaluation(scorer: scorer)
+        let prepared = try sliced(
+            allPrepared,
+            samples > 0
+                ? MonteCarloPredictive<LlamaModel>.chunks(count: allPrepared.count) : evaluation.chunks(allPrepared))
         if !preparation.fallbackAnswers.isEmpty {
             warnings.append(
                 "answers \(preparation.fallbackAnswers.sorted()) merged with the prompt when tokenized; "
@@ -154,9 +197,6 @@ struct EvaluateCommand: ParsableCommand {
 
         // Scoring.
         let scoreStart = Date()
-        let scorer = ChoiceScorer(
-            model: loaded.model, sharedPrefix: PromptPreparation.commonPrefix(of: prepared),
-            tokenBudget: 4096, maxSequences: options.batchSize)
         let progress = ProgressReporter(
             total: prepared.count, label: "\(task.rawValue) \(options.split)", offset: previous.count)
         var fresh: [ExamplePrediction] = []
@@ -169,25 +209,26 @@ struct EvaluateCommand: ParsableCommand {
         if samples > 0 {
             // Monte Carlo: seeds follow each example's position in the split, so --resume and batching
             // do not change any sample.
-            let index = Dictionary(uniqueKeysWithValues: prepared.enumerated().map { ($1.id, $0) })
+            let index = Dictionary(uniqueKeysWithValues: allPrepared.enumerated().map { ($1.id, $0) })
             let mc = MonteCarloPredictive(
                 model: loaded.model, samples: samples, seed: seed, sequencesPerBatch: options.batchSize)
             summary = try mc.evaluate(todo, index: index, record: record, progress: progress.update)
         } else {
-            summary = try DecoderEvaluation(scorer: scorer).run(todo, record: record, progress: progress.update)
+            summary = try evaluation.run(todo, record: record, progress: progress.update)
         }
         timings.scoreSeconds = Date().timeIntervalSince(scoreStart)
 
         try finish(
             ids: prepared.map(\.id), previous: previous, fresh: fresh, summary: summary, method: method,
-            modelPath: modelPath, files: dataset.files, timings: timings, warnings: warnings, started: started)
+            modelPath: modelPath, files: dataset.files, timings: timings, warnings: warnings, started: started,
+            total: allPrepared.count)
     }
 
     /// Metrics over every example in dataset order, the table, and run.json.
     func finish(
         ids: [String], previous: [ExamplePrediction], fresh: [ExamplePrediction], summary: DecoderEvaluation.Summary,
         method: Method, modelPath: String, files: [String], timings: RunRecord.Timings, warnings: [String],
-        started: Date
+        started: Date, total: Int
     ) throws {
         var timings = timings, warnings = warnings
         var byID: [String: ExamplePrediction] = [:]
@@ -221,7 +262,10 @@ struct EvaluateCommand: ParsableCommand {
             if let adapter { inputs.append(("adapter", adapter)) }
             inputs += files.map { ("data", $0) }
             let record = RunRecord(
-                command: .evaluate, bayevalVersion: Bayeval.version, configuration: configuration(modelPath: modelPath),
+                command: .evaluate, bayevalVersion: Bayeval.version,
+                configuration: configuration(modelPath: modelPath).merging(
+                    shardSlice?.configuration(total: total, examples: ids.count) ?? [:]
+                ) { $1 },
                 results: [result],
                 inputs: try RunRecord.hashInputs(inputs), timings: timings, throughput: throughput,
                 resumedExamples: previous.count, warnings: warnings,
@@ -245,7 +289,8 @@ struct EvaluateCommand: ParsableCommand {
         let prepareStart = Date()
         let dataset = try loadDataset()
         let evaluation = EncoderEvaluation(model: loaded.model, tokenizer: tokenizer, batchSize: options.batchSize)
-        let prepared = try evaluation.prepare(dataset)
+        let allPrepared = try evaluation.prepare(dataset)
+        let prepared = try sliced(allPrepared, evaluation.chunks(allPrepared))
         timings.prepareSeconds = Date().timeIntervalSince(prepareStart)
         let (previous, todo, log, warnings) = try resumeState(ids: prepared.map(\.id))
         let progress = ProgressReporter(
@@ -261,7 +306,8 @@ struct EvaluateCommand: ParsableCommand {
         timings.scoreSeconds = Date().timeIntervalSince(scoreStart)
         try finish(
             ids: prepared.map(\.id), previous: previous, fresh: fresh, summary: summary, method: method,
-            modelPath: modelPath, files: dataset.files, timings: timings, warnings: warnings, started: started)
+            modelPath: modelPath, files: dataset.files, timings: timings, warnings: warnings, started: started,
+            total: allPrepared.count)
     }
 
     /// The split to evaluate (first --limit examples), refusing an empty one.

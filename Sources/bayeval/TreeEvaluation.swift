@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Jobs
 import Loaders
 import Metrics
 import Records
@@ -17,6 +18,22 @@ struct TreeOptions: ParsableArguments {
     var fitLimit: Int?
 
     @Option(help: "With a tree: TFB's anchor examples.") var anchorSize: Int?
+
+    @Option(help: "With a tree: only the adapters of these tasks, comma-separated (default: every task).")
+    var tasks: String?
+
+    /// --tasks as task names, refusing unknown ones.
+    func taskFilter() throws -> Set<TaskName>? {
+        guard let tasks else { return nil }
+        var out: Set<TaskName> = []
+        for name in tasks.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let task = TaskName(rawValue: name) ?? CheckpointTree.taskAliases[name.lowercased()] else {
+                throw UsageError(file: "--tasks", item: name, "unknown task")
+            }
+            out.insert(task)
+        }
+        return out
+    }
 
     @Option(
         name: .customLong("base"),
@@ -37,42 +54,6 @@ struct TreeOptions: ParsableArguments {
     }
 }
 
-/// One unit of a tree evaluation: one method on one checkpoint, run as its own bayeval command so that a
-/// failure stays with it (and so that a scheduler can run it elsewhere).
-struct TreeJob {
-    let checkpoint: Checkpoint
-    let method: TreeMethod
-    /// OUT/<checkpoint's relative path>/<method>
-    let directory: String
-    /// The bayeval arguments (without the program name); nil with the reason when the method does not apply.
-    let arguments: [String]?
-    let skipReason: String?
-    /// The model's file or folder name and the split evaluated, for the summary's groups.
-    let model: String
-    let split: String
-
-    static let recordName = "run.json", predictionsName = "predictions.jsonl"
-    static func path(_ directory: String, _ name: String) -> String {
-        (directory as NSString).appendingPathComponent(name)
-    }
-
-    var runRecord: String { Self.path(directory, Self.recordName) }
-    /// The arguments a finished run was made with: a run whose settings changed is made again.
-    var jobFile: String { (directory as NSString).appendingPathComponent("job.json") }
-
-    var predictions: String { Self.path(directory, Self.predictionsName) }
-
-    /// Whether job.json holds these arguments: what is in the folder was made by this very job.
-    var madeByThisJob: Bool {
-        guard let data = FileManager.default.contents(atPath: jobFile),
-            let recorded = try? JSONDecoder().decode([String].self, from: data)
-        else { return false }
-        return recorded == arguments
-    }
-
-    func finishedEarlier() -> RunRecord? { madeByThisJob ? try? RunRecord.read(from: runRecord) : nil }
-}
-
 extension EvaluateCommand {
     /// `evaluate TREE`: every adapter under the tree, every method, results under --output, finished runs
     /// skipped; then summary.json, summary.csv and the table grouped over seeds.
@@ -83,7 +64,39 @@ extension EvaluateCommand {
                     + "(DIR/<adapter>/<method>/), not a run.json")
         }
         try OutputPaths.prepareDirectory(out, option: "--output")
-        let checkpoints = try CheckpointTree.discover(
+        let jobs = try treeJobs(root, out: out)
+        var runs: [TreeRun] = []
+        var failed = 0
+        let execution = JobExecution()
+        for job in jobs {
+            let head = "[\(job.index + 1)/\(jobs.count)] \(job.checkpoint) \(job.method)"
+            switch try execution.run(job, notice: { note("\(head): \($0)") }) {
+            case .skipped(let reason):
+                note("\(head): skipped (\(reason))")
+                runs.append(job.treeRun(status: "skipped", message: reason))
+            case .doneEarlier(let record):
+                note("\(head): done earlier")
+                runs += job.treeRuns(record)
+            case .done(let record, let seconds):
+                let rows = job.treeRuns(record)
+                runs += rows
+                note(head + String(format: ": %.1f s, ", seconds) + TreeTable.line(rows))
+            case .failed(let status, let message):
+                failed += 1
+                warn("\(head): failed (exit status \(status)): \(message)")
+                runs.append(job.treeRun(status: "failed", message: message))
+            }
+        }
+        try writeSummary(runs, root: root, out: out)
+        if failed > 0 {
+            throw ExitCode(1)
+        }
+    }
+
+    /// The jobs of a tree: every adapter found under `root` (with --tasks, of those tasks), every method,
+    /// in a fixed order (adapters by path, then methods as listed), each with its inputs' hash.
+    func treeJobs(_ root: String, out: String) throws -> [PlannedJob] {
+        var checkpoints = try CheckpointTree.discover(
             root: root, fallbackTask: options.taskOption.flatMap(TaskName.init))
         let unknown = checkpoints.filter { $0.task == nil }
         guard unknown.isEmpty else {
@@ -93,65 +106,30 @@ extension EvaluateCommand {
                     + unknown.map(\.path).joined(separator: "\n  ")
                     + "\nname the task in their path (obqa, ARC-Challenge, sst2, …) or pass --task")
         }
+        if let tasks = try tree.taskFilter() {
+            checkpoints = checkpoints.filter { tasks.contains($0.task!) }
+            guard !checkpoints.isEmpty else {
+                throw UsageError(file: root, item: "--tasks", "no adapter of these tasks under the tree")
+            }
+        }
         let requested = try tree.methods.map(TreeMethod.list)
         let bases = try tree.baseModels()
-        let jobs = checkpoints.flatMap { checkpoint in
+        let hasher = InputHasher()
+        var jobs: [PlannedJob] = []
+        for checkpoint in checkpoints {
             let model = modelPath(of: checkpoint, bases: bases)
-            return (requested ?? ([.map] + (checkpoint.hasPosterior ? [.blob] : []))).map {
-                job(checkpoint, $0, model: model, out: out)
+            for method in requested ?? ([.map] + (checkpoint.hasPosterior ? [.blob] : [])) {
+                var planned = try job(checkpoint, method, model: model, root: root, out: out, index: jobs.count)
+                if let arguments = planned.arguments {
+                    planned.inputHash = try hasher.hash(arguments: arguments, inputs: planned.inputs)
+                } else {
+                    planned.inputHash = SHA256.hexDigest(Array("skipped \(planned.directory)".utf8))
+                }
+                jobs.append(planned)
             }
         }
         note("\(checkpoints.count) adapter(s) under \(root), \(jobs.count) run(s) → \(out)")
-        var runs: [TreeRun] = []
-        var failed = 0
-        for (i, job) in jobs.enumerated() {
-            let head = "[\(i + 1)/\(jobs.count)] \(job.checkpoint.relativePath) \(job.method.name)"
-            guard let arguments = job.arguments else {
-                note("\(head): skipped (\(job.skipReason ?? ""))")
-                runs.append(treeRun(job, status: "skipped", out: out, message: job.skipReason))
-                continue
-            }
-            if let record = job.finishedEarlier() {
-                note("\(head): done earlier")
-                runs += treeRuns(job, record, out: out)
-                continue
-            }
-            // An interrupted run of this same job continues from its predictions; anything else in the
-            // folder (another --limit, model or method setting) is removed, never mixed in.
-            let fm = FileManager.default
-            let resumes = job.method.resumes && job.madeByThisJob && fm.fileExists(atPath: job.predictions)
-            if !resumes {
-                if fm.fileExists(atPath: job.runRecord) { note("\(head): made with other settings before; run again") }
-                for stale in [job.runRecord, job.predictions] { try? fm.removeItem(atPath: stale) }
-            }
-            try OutputPaths.prepareFile(job.jobFile, option: "--output")
-            do { try JSONEncoder().encode(arguments).write(to: URL(fileURLWithPath: job.jobFile)) } catch {
-                throw WriteError(file: job.jobFile, item: "", "cannot record the job: \(OutputPaths.reason(error))")
-            }
-            let start = Date()
-            let status = try TreeJobRunner.run(
-                arguments + (resumes ? ["--resume"] : []),
-                log: (job.directory as NSString).appendingPathComponent("log.txt"))
-            if status == 0, let record = try? RunRecord.read(from: job.runRecord) {
-                let rows = treeRuns(job, record, out: out)
-                runs += rows
-                let line = rows.map {
-                    String(
-                        format: "%@ ACC %.4f NLL %.4f ECE %.4f", $0.label, $0.accuracy ?? .nan, $0.nll ?? .nan,
-                        $0.ece ?? .nan)
-                }.joined(separator: "; ")
-                note(head + String(format: ": %.1f s, ", Date().timeIntervalSince(start)) + line)
-            } else {
-                failed += 1
-                let tail = TreeJobRunner.tail(of: (job.directory as NSString).appendingPathComponent("log.txt"))
-                warn("\(head): failed (exit status \(status)): \(tail)")
-                runs.append(treeRun(job, status: "failed", out: out, message: tail))
-            }
-        }
-        try writeSummary(runs, root: root, out: out)
-        if failed > 0 {
-            throw ExitCode(1)
-        }
+        return jobs
     }
 
     /// The model a checkpoint is evaluated on: its base's --base entry, else --model, else (nil) what the
@@ -173,7 +151,11 @@ extension EvaluateCommand {
     }
 
     /// The command of one job: the shared options as given, the method's own, the job's outputs.
-    func job(_ checkpoint: Checkpoint, _ method: TreeMethod, model: String?, out: String) -> TreeJob {
+    func job(
+        _ checkpoint: Checkpoint, _ method: TreeMethod, model: String?, root: String, out: String, index: Int
+    )
+        throws -> PlannedJob
+    {
         let directory =
             ((out as NSString).appendingPathComponent(checkpoint.relativePath) as NSString)
             .appendingPathComponent(method.name)
@@ -182,11 +164,24 @@ extension EvaluateCommand {
         // test split): one tree can hold every task.
         let split = task.splits.contains(options.splitName) ? options.splitName : .validation
         let modelName = CheckpointTree.modelName(adapter: checkpoint.path, modelPath: model)
-        func skip(_ reason: String) -> TreeJob {
-            TreeJob(
-                checkpoint: checkpoint, method: method, directory: directory, arguments: nil, skipReason: reason,
-                model: modelName, split: split.rawValue)
+        let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
+        func planned(_ arguments: [String]?, skip: String? = nil, splits: [Split] = []) throws -> PlannedJob {
+            var inputs =
+                (model.map { [JobInput(role: "model", path: $0)] } ?? [])
+                + [JobInput(role: "adapter", path: checkpoint.path)]
+            if arguments != nil {
+                for s in [split] + splits {
+                    inputs += try DatasetLoader.paths(task: task, split: s, dataDirectory: dataDirectory).map {
+                        JobInput(role: "data", path: $0)
+                    }
+                }
+            }
+            return PlannedJob(
+                index: index, checkpoint: checkpoint, model: modelName, split: split.rawValue, method: method.name,
+                directory: directory, arguments: arguments, skipReason: skip, resumes: method.resumes, inputs: inputs,
+                tree: root, outputRoot: out)
         }
+        func skip(_ reason: String) throws -> PlannedJob { try planned(nil, skip: reason) }
         // A held-out split other than the one evaluated: validation where it exists, else train.
         let heldOut = [Split.validation, .train].first { task.splits.contains($0) && $0 != split }
         let fitSplit = [Split.train, .validation].first { task.splits.contains($0) && $0 != split }
@@ -201,86 +196,52 @@ extension EvaluateCommand {
         ]
         if options.upstreamPrompts { common.append("--upstream-prompts") }
         let files = [
-            "--output", TreeJob.path(directory, TreeJob.recordName), "--predictions",
-            TreeJob.path(directory, TreeJob.predictionsName),
+            "--output", (directory as NSString).appendingPathComponent(PlannedJob.recordName), "--predictions",
+            (directory as NSString).appendingPathComponent(PlannedJob.predictionsName),
         ]
         let draws = samples > 0 ? ["--samples", String(samples)] : []
-        let arguments: [String]
         switch method {
         case .map:
-            arguments = ["evaluate", checkpoint.path] + common + files
+            return try planned(["evaluate", checkpoint.path] + common + files)
         case .blob:
-            guard checkpoint.hasPosterior else { return skip("not a BLoB checkpoint (no lora_A_rho)") }
-            guard !isEncoder(model) else { return skip("encoders do not sample weight posteriors yet") }
-            arguments =
+            guard checkpoint.hasPosterior else { return try skip("not a BLoB checkpoint (no lora_A_rho)") }
+            guard !isEncoder(model) else { return try skip("encoders do not sample weight posteriors yet") }
+            return try planned(
                 ["evaluate", checkpoint.path] + common + files + ["--samples", String(samples > 0 ? samples : 10)]
-                + ["--seed", String(seed)] + (blobSoftplus ? ["--blob-softplus"] : [])
+                    + ["--seed", String(seed)] + (blobSoftplus ? ["--blob-softplus"] : []))
         case .tfb:
-            guard !isEncoder(model) else { return skip("tfb runs decoders only, so far") }
-            guard let anchors = fitSplit else { return skip("\(task.rawValue) has no split for TFB's anchors") }
-            arguments =
+            guard !isEncoder(model) else { return try skip("tfb runs decoders only, so far") }
+            guard let anchors = fitSplit else { return try skip("\(task.rawValue) has no split for TFB's anchors") }
+            return try planned(
                 ["tfb", checkpoint.path] + common + files + [
                     "--anchor-split", anchors.rawValue, "--seed", String(seed),
                 ]
-                + draws
-                + (tree.anchorSize.map { ["--anchor-size", String($0)] } ?? [])
+                    + draws + (tree.anchorSize.map { ["--anchor-size", String($0)] } ?? []),
+                splits: [anchors])
         case .temperature:
-            guard let heldOut else { return skip("\(task.rawValue) has no held-out split to fit a temperature on") }
-            arguments =
+            guard let heldOut else {
+                return try skip("\(task.rawValue) has no held-out split to fit a temperature on")
+            }
+            return try planned(
                 ["calibrate", checkpoint.path] + common + files + ["--fit-split", heldOut.rawValue]
-                + (tree.fitLimit.map { ["--fit-limit", String($0)] } ?? [])
+                    + (tree.fitLimit.map { ["--fit-limit", String($0)] } ?? []),
+                splits: [heldOut])
         case .laplace(let structure, let link):
-            guard let fitSplit else { return skip("\(task.rawValue) has no split to fit a Laplace posterior on") }
-            arguments =
+            guard let fitSplit else {
+                return try skip("\(task.rawValue) has no split to fit a Laplace posterior on")
+            }
+            return try planned(
                 ["laplace", checkpoint.path] + common + files
-                + ["--hessian", structure.rawValue, "--link", link.rawValue, "--fit-split", fitSplit.rawValue]
-                + ["--seed", String(seed)]
-                + (tree.fitLimit.map { ["--fit-limit", String($0)] } ?? [])
+                    + ["--hessian", structure.rawValue, "--link", link.rawValue, "--fit-split", fitSplit.rawValue]
+                    + ["--seed", String(seed)] + (tree.fitLimit.map { ["--fit-limit", String($0)] } ?? []),
+                splits: [fitSplit])
         }
-        return TreeJob(
-            checkpoint: checkpoint, method: method, directory: directory, arguments: arguments, skipReason: nil,
-            model: modelName, split: split.rawValue)
-    }
-
-    func treeRun(
-        _ job: TreeJob, status: String, out: String, label: String? = nil, metrics: MetricReport? = nil,
-        message: String? = nil
-    ) -> TreeRun {
-        TreeRun(
-            checkpoint: job.checkpoint.relativePath, model: job.model, task: job.checkpoint.task?.rawValue ?? "",
-            split: job.split, seed: job.checkpoint.seed, training: job.checkpoint.training, method: job.method.name,
-            label: label ?? job.method.name, status: status, runRecord: relative(job.runRecord, to: out),
-            metrics: metrics, message: message)
-    }
-
-    func treeRuns(_ job: TreeJob, _ record: RunRecord, out: String) -> [TreeRun] {
-        record.posteriorResults.map {
-            treeRun(job, status: "done", out: out, label: $0.method.label, metrics: $0.metrics)
-        }
-    }
-
-    func relative(_ path: String, to root: String) -> String {
-        let prefix = root.hasSuffix("/") ? root : root + "/"
-        return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
     }
 
     func writeSummary(_ runs: [TreeRun], root: String, out: String) throws {
-        struct Summary: Encodable {
-            let tree: String
-            let bayevalVersion: String
-            let runs: [TreeRun]
-        }
-        let json = (out as NSString).appendingPathComponent("summary.json")
-        let csv = (out as NSString).appendingPathComponent("summary.csv")
-        do {
-            try Rendering.json(Summary(tree: root, bayevalVersion: Bayeval.version, runs: runs))
-                .write(toFile: json, atomically: true, encoding: .utf8)
-            try TreeSummary.csv(runs).write(toFile: csv, atomically: true, encoding: .utf8)
-        } catch {
-            throw WriteError(file: out, item: "summary", "cannot write the summary: \(OutputPaths.reason(error))")
-        }
+        let paths = try TreeSummaryFile.write(runs, tree: root, out: out, version: Bayeval.version)
         print(TreeTable.render(TreeSummary.groups(runs)))
-        note("summary: \(json), \(csv)")
+        note("summary: " + paths.joined(separator: ", "))
     }
 }
 
@@ -298,32 +259,12 @@ enum TreeTable {
                 return [g.model, g.task, g.split, g.training, g.method, String(g.runs)] + metrics.map { cell(g, $0) }
             })
     }
-}
 
-/// Runs one job as a child bayeval process, its output going to the job's log.
-enum TreeJobRunner {
-    static func run(_ arguments: [String], log: String) throws -> Int32 {
-        try OutputPaths.prepareFile(log, option: "log")
-        FileManager.default.createFile(
-            atPath: log, contents: Data(("bayeval " + arguments.joined(separator: " ") + "\n").utf8))
-        guard let handle = FileHandle(forWritingAtPath: log) else {
-            throw WriteError(file: log, item: "", "cannot open the job's log")
-        }
-        defer { try? handle.close() }
-        handle.seekToEndOfFile()
-        let p = Process()
-        p.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: "/proc/self/exe")
-        p.arguments = arguments
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
-        p.waitUntilExit()
-        return p.terminationStatus
-    }
-
-    /// The error a failed command printed (its last `Error:` line), else the log's last line.
-    static func tail(of log: String) -> String {
-        let lines = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-        return lines.last { $0.hasPrefix("Error:") || $0.hasPrefix("error:") } ?? lines.last ?? "(no output)"
+    /// One finished job's rows on one line, for the progress notes.
+    static func line(_ rows: [TreeRun]) -> String {
+        rows.map {
+            String(
+                format: "%@ ACC %.4f NLL %.4f ECE %.4f", $0.label, $0.accuracy ?? .nan, $0.nll ?? .nan, $0.ece ?? .nan)
+        }.joined(separator: "; ")
     }
 }

@@ -36,6 +36,8 @@ import TestModels
         #expect(resumed.stdout == full.stdout)
         let after = try String(contentsOfFile: dir.path + "/cut.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(after.count == 12)
+        // The torn sixth line was cut before appending: every line is a whole record.
+        for line in after { #expect((try? jsonObject(String(line))) != nil, "glued line: \(line)") }
     }
 
     @Test func tokenizerThatDoesNotMatchTheModel() throws {

@@ -27,6 +27,11 @@ public enum DatasetLoader {
         try load(task: task, split: split, dataDirectory: DataDirectory.locate())
     }
 
+    /// The files `load` reads for a split (what a planned job's input hash covers).
+    public static func paths(task: TaskName, split: Split, dataDirectory: URL) throws -> [String] {
+        try task.files(for: split).map { try resolve(task: task, file: $0, dataDirectory: dataDirectory) }
+    }
+
     /// The path of `file` for `task`: the plain file if present (a user's uncompressed copy wins), else
     /// `<file>.zst`.
     static func resolve(task: TaskName, file: String, dataDirectory: URL) throws -> String {

@@ -96,14 +96,6 @@ public enum AdapterWriter {
         for t in tensors { try w.add(t.key, floats: t.values, shape: t.shape) }
         try w.write(to: (directory as NSString).appendingPathComponent("adapter_model.safetensors"))
         let path = (directory as NSString).appendingPathComponent("adapter_config.json")
-        let temporary = path + ".partial"
-        do {
-            try Data(config.peftJSON.utf8).write(to: URL(fileURLWithPath: temporary))
-            if fm.fileExists(atPath: path) { try fm.removeItem(atPath: path) }
-            try fm.moveItem(atPath: temporary, toPath: path)
-        } catch {
-            throw WriteError(
-                file: path, item: "", "cannot write adapter_config.json: \(error.localizedDescription)")
-        }
+        try AtomicFile.write(config.peftJSON, to: path)
     }
 }

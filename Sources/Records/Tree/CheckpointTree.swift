@@ -16,6 +16,19 @@ public struct Checkpoint: Sendable, Equatable, Codable {
     public let training: String
     /// The adapter carries BLoB's `lora_A_rho`: a posterior to sample.
     public let hasPosterior: Bool
+
+    public init(
+        path: String, relativePath: String, task: TaskName?, taskSource: String?, seed: Int?, training: String,
+        hasPosterior: Bool
+    ) {
+        self.path = path
+        self.relativePath = relativePath
+        self.task = task
+        self.taskSource = taskSource
+        self.seed = seed
+        self.training = training
+        self.hasPosterior = hasPosterior
+    }
 }
 
 /// Finding the adapters of a directory tree — bayesian-peft's `{blob,map,mle}/<model>/<dataset>/<run>-seed<N>`,

@@ -22,6 +22,11 @@ public struct DecoderEvaluation {
         public init() {}
     }
 
+    /// How `run` orders and chunks `examples`.
+    public func chunks(_ examples: [PreparedExample]) -> ScoringChunks {
+        .byLength(examples.map(\.tokens.count), size: chunkSize)
+    }
+
     public func run(
         _ examples: [PreparedExample], record: ([ExamplePrediction]) throws -> Void,
         progress: (Int) -> Void
@@ -29,10 +34,10 @@ public struct DecoderEvaluation {
         var summary = Summary()
         let start = Date()
         // Sorted by length first, so every chunk (and every packed batch inside it) is homogeneous.
-        let order = examples.indices.sorted { examples[$0].tokens.count < examples[$1].tokens.count }
+        let chunks = chunks(examples)
         var done = 0
-        for chunkStart in stride(from: 0, to: order.count, by: chunkSize) {
-            let members = order[chunkStart..<min(order.count, chunkStart + chunkSize)].map { examples[$0] }
+        for c in 0..<chunks.count {
+            let members = chunks.chunk(c).map { examples[$0] }
             let requests = members.map { ChoiceScorer.Request(tokens: $0.tokens, answerTokens: $0.answerTokens) }
             let logits = scorer.score(requests) { progress(done + $0) }
             var chunk: [ExamplePrediction] = []

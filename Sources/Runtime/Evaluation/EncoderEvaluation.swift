@@ -63,16 +63,21 @@ public struct EncoderEvaluation {
         }
     }
 
+    /// How `run` orders and chunks `examples`.
+    public func chunks(_ examples: [Prepared]) -> ScoringChunks {
+        .byLength(examples.map(\.tokens.count), size: chunkSize)
+    }
+
     public func run(
         _ examples: [Prepared], record: ([ExamplePrediction]) throws -> Void,
         progress: (Int) -> Void
     ) throws -> DecoderEvaluation.Summary {
         var summary = DecoderEvaluation.Summary()
         let start = Date()
-        let order = examples.indices.sorted { examples[$0].tokens.count < examples[$1].tokens.count }
+        let chunks = chunks(examples)
         var done = 0
-        for chunkStart in stride(from: 0, to: order.count, by: chunkSize) {
-            let members = order[chunkStart..<min(order.count, chunkStart + chunkSize)].map { examples[$0] }
+        for c in 0..<chunks.count {
+            let members = chunks.chunk(c).map { examples[$0] }
             var chunk: [ExamplePrediction] = []
             for batchStart in stride(from: 0, to: members.count, by: batchSize) {
                 let batch = Array(members[batchStart..<min(members.count, batchStart + batchSize)])

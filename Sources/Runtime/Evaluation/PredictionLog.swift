@@ -33,11 +33,27 @@ public final class PredictionLog {
                 throw WriteError(file: path, item: "", "cannot create the predictions file")
             }
         }
-        guard let h = FileHandle(forWritingAtPath: path) else {
+        guard let h = FileHandle(forUpdatingAtPath: path) else {
             throw WriteError(file: path, item: "", "cannot open the predictions file for writing")
         }
         handle = h
-        handle.seekToEndOfFile()
+        // A torn last line (a write cut by a kill) is cut off before appending: otherwise the next record
+        // would be glued onto it, and the file unreadable at the second resume.
+        let end = handle.seekToEndOfFile()
+        if end > 0 {
+            let tail = min(end, 1 << 20)
+            try? handle.seek(toOffset: end - tail)
+            let bytes = handle.readData(ofLength: Int(tail))
+            if bytes.last != 0x0A {
+                let keep =
+                    bytes.lastIndex(of: 0x0A).map { end - tail + UInt64($0 - bytes.startIndex) + 1 }
+                    ?? (tail == end ? 0 : end)
+                do { try handle.truncate(atOffset: keep) } catch {
+                    throw WriteError(file: path, item: "", "cannot cut the incomplete last line: \(error)")
+                }
+            }
+            handle.seekToEndOfFile()
+        }
     }
 
     deinit { try? handle.close() }

@@ -1,0 +1,56 @@
+import Foundation
+import Loaders
+
+/// The content hash of a job's inputs: SHA-256 over its arguments and, for every input (a folder counts
+/// as its top-level files, as run.json records them), the role, path and SHA-256 of the content. A file
+/// edited in place, retrained or re-downloaded changes it; a touch or a copy does not.
+///
+/// Digests are cached by (path, size, modification time) for the life of the process: a plan of hundreds
+/// of jobs over one 16 GB model reads that model once.
+public final class InputHasher {
+    private struct Key: Hashable {
+        let path: String
+        let size: Int
+        let modified: Double
+    }
+    private var digests: [Key: String] = [:]
+
+    public init() {}
+
+    public func hash(arguments: [String], inputs: [JobInput]) throws -> String {
+        var text = "bayeval job\n" + arguments.joined(separator: "\u{0}") + "\n"
+        for input in inputs {
+            for file in try files(of: input) {
+                text += "\(input.role)\u{0}\(file)\u{0}\(try digest(file))\n"
+            }
+        }
+        return SHA256.hexDigest(Array(text.utf8))
+    }
+
+    /// An input's files: itself, or a folder's regular files (sorted). A missing input is an error naming
+    /// it: a job that would fail on it should fail when planned.
+    func files(of input: JobInput) throws -> [String] {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: input.path, isDirectory: &isDirectory) else {
+            throw LoadError(.io, file: input.path, item: input.role, "the job's \(input.role) does not exist")
+        }
+        guard isDirectory.boolValue else { return [input.path] }
+        let names = (try? fm.contentsOfDirectory(atPath: input.path)) ?? []
+        return names.sorted().map { (input.path as NSString).appendingPathComponent($0) }.filter {
+            var d: ObjCBool = false
+            return fm.fileExists(atPath: $0, isDirectory: &d) && !d.boolValue
+        }
+    }
+
+    func digest(_ path: String) throws -> String {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        let key = Key(
+            path: path, size: (attributes?[.size] as? Int) ?? -1,
+            modified: (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
+        if let known = digests[key] { return known }
+        let digest = try SHA256.hexDigest(file: path)
+        digests[key] = digest
+        return digest
+    }
+}
