@@ -21,4 +21,10 @@ log "running tests"
 # the closing "Test run with N tests" line are shown. Test names always contain "(", the summary does not.
 swift test --skip-build 2>&1 | tee .build/test-output.txt | grep -vE "^(✔|◇) Test [^ ]+\(|^Test Case .* (started|passed)"
 status=${PIPESTATUS[0]}
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+# The same tree on a real one-node Slurm cluster: array, scancel, resubmit, resume, collect (about 2 minutes).
+log "running the Slurm test"
+bash scripts/slurm_test.sh .build/debug/bayeval
+slurm=$?
+if [ "$slurm" -eq 77 ]; then log "the Slurm test was NOT RUN (reason above); every other test passed"; exit 0; fi
+exit "$slurm"

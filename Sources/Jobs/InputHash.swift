@@ -1,5 +1,6 @@
 import Foundation
 import Loaders
+import Records
 
 /// The content hash of a job's inputs: SHA-256 over its arguments and, for every input (a folder counts
 /// as its top-level files, as run.json records them), the role, path and SHA-256 of the content. A file
@@ -27,20 +28,13 @@ public final class InputHasher {
         return SHA256.hexDigest(Array(text.utf8))
     }
 
-    /// An input's files: itself, or a folder's regular files (sorted). A missing input is an error naming
-    /// it: a job that would fail on it should fail when planned.
+    /// An input's files (see RunRecord.inputFiles). A missing input is an error naming it: a job that
+    /// would fail on it should fail when planned.
     func files(of input: JobInput) throws -> [String] {
-        let fm = FileManager.default
-        var isDirectory: ObjCBool = false
-        guard fm.fileExists(atPath: input.path, isDirectory: &isDirectory) else {
+        guard let files = RunRecord.inputFiles(at: input.path) else {
             throw LoadError(.io, file: input.path, item: input.role, "the job's \(input.role) does not exist")
         }
-        guard isDirectory.boolValue else { return [input.path] }
-        let names = (try? fm.contentsOfDirectory(atPath: input.path)) ?? []
-        return names.sorted().map { (input.path as NSString).appendingPathComponent($0) }.filter {
-            var d: ObjCBool = false
-            return fm.fileExists(atPath: $0, isDirectory: &d) && !d.boolValue
-        }
+        return files
     }
 
     func digest(_ path: String) throws -> String {

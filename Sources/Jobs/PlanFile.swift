@@ -1,5 +1,6 @@
 import Foundation
 import Loaders
+import Records
 
 /// A plan: JSON lines, one `PlannedJob` per line, line i (from 0) the job of array index i. Written by
 /// `bayeval plan`, read by `run-job`, `plan --status` and `plan --collect`; every line is checked when
@@ -86,11 +87,10 @@ public enum PlanFile {
     }
 
     static func describe(_ e: DecodingError) -> String {
+        let path = e.codingPathDescription
         switch e {
-        case .keyNotFound(let key, let c):
-            return "missing '\((c.codingPath + [key]).map(\.stringValue).joined(separator: "."))'"
+        case .keyNotFound: return "missing '\(path)'"
         case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c):
-            let path = c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
             return (path.isEmpty ? "" : "'\(path)': ") + c.debugDescription
         @unknown default: return "\(e)"
         }

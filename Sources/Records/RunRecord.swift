@@ -248,30 +248,35 @@ extension RunRecord {
     /// SHA-256 of each file, or of every regular file directly inside a directory; missing paths are skipped.
     public static func hashInputs(_ roles: [(role: String, path: String)]) throws -> [InputFile] {
         var out: [InputFile] = []
-        let fm = FileManager.default
         for (role, path) in roles {
-            var isDirectory: ObjCBool = false
-            guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
-            let files =
-                isDirectory.boolValue
-                ? ((try? fm.contentsOfDirectory(atPath: path)) ?? []).sorted().map {
-                    (path as NSString).appendingPathComponent($0)
-                }
-                .filter {
-                    var d: ObjCBool = false; return fm.fileExists(atPath: $0, isDirectory: &d) && !d.boolValue
-                }
-                : [path]
-            for f in files {
-                let size = (try? fm.attributesOfItem(atPath: f)[.size] as? Int) ?? 0
+            for f in inputFiles(at: path) ?? [] {
+                let size = (try? FileManager.default.attributesOfItem(atPath: f)[.size] as? Int) ?? 0
                 out.append(InputFile(role: role, path: f, bytes: size, sha256: try SHA256.hexDigest(file: f)))
             }
         }
         return out
     }
+
+    /// The files an input stands for: itself, or a folder's regular files directly inside it (sorted), as
+    /// run.json records them and a job's input hash covers them; nil when nothing is at the path.
+    public static func inputFiles(at path: String) -> [String]? {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
+        guard isDirectory.boolValue else { return [path] }
+        return ((try? fm.contentsOfDirectory(atPath: path)) ?? []).sorted().map {
+            (path as NSString).appendingPathComponent($0)
+        }
+        .filter {
+            var d: ObjCBool = false
+            return fm.fileExists(atPath: $0, isDirectory: &d) && !d.boolValue
+        }
+    }
 }
 
 extension DecodingError {
-    var codingPathDescription: String {
+    /// Where in the document decoding failed, e.g. `results.[2].ece`.
+    public var codingPathDescription: String {
         let path: [CodingKey]
         switch self {
         case .keyNotFound(let k, let c): path = c.codingPath + [k]

@@ -8,7 +8,8 @@ import Records
 struct SlurmOptions: ParsableArguments {
     @Option(help: "Slurm --time of each task (HH:MM:SS or D-HH:MM:SS).") var time = "02:00:00"
     @Option(help: "Slurm --mem of each task (e.g. 16G; an 8B model in bf16 on a GPU: 48G).") var mem = "16G"
-    @Option(help: "Slurm --cpus-per-task (default: the jobs' --threads).") var cpusPerTask: Int?
+    @Option(help: "Slurm --cpus-per-task (default: the jobs' --threads; without --threads, the jobs use this many).")
+    var cpusPerTask: Int?
     @Option(help: "Slurm --gres (e.g. gpu:1); none by default.") var gres: String?
     @Option(help: "Slurm --partition.") var partition: String?
     @Option(help: "Slurm --account.") var account: String?
@@ -105,8 +106,12 @@ struct PlanCommand: ParsableCommand {
                 "an adapter, not a tree of them: plan takes a folder that holds adapters (evaluate it directly, "
                     + "or shard it with evaluate --shard i/n)")
         }
+        // The jobs run on the allocation's cores, not on as many as this (login) machine has.
+        var arguments = evaluation
+        let threadsGiven = evaluation.contains { $0 == "--threads" || $0.hasPrefix("--threads=") }
+        if let cores = slurm.cpusPerTask, !threadsGiven { arguments += ["--threads", "\(cores)"] }
         let evaluate: EvaluateCommand
-        do { evaluate = try EvaluateCommand.parse(evaluation + ["--output", out]) } catch {
+        do { evaluate = try EvaluateCommand.parse(arguments + ["--output", out]) } catch {
             throw ValidationError("evaluate TREE's options: \(EvaluateCommand.message(for: error))")
         }
         guard let root = evaluate.treeRoot else {

@@ -94,8 +94,15 @@ struct PlanCLITests {
         let dir = TempDir()
         let root = try makeTree(dir)
         let plan = dir.path + "/plan.jsonl"
-        #expect(try bayeval(["plan"] + treeOptions(root) + ["--tasks", "cola", "--output", plan]).status == 0)
+        let options = treeOptions(root) + ["--tasks", "cola", "--output", plan, "--cpus-per-task", "1"]
+        #expect(try bayeval(["plan"] + options).status == 0)
         #expect(try PlanFile.read(plan).count == 2)
+        // The jobs use the cores Slurm gives them, not this machine's count.
+        let arguments = try #require(try PlanFile.read(plan)[0].arguments)
+        let threads = try #require(arguments.firstIndex(of: "--threads"))
+        #expect(arguments[threads + 1] == "1", "\(arguments)")
+        let script = try String(contentsOfFile: dir.path + "/plan.sbatch", encoding: .utf8)
+        #expect(script.contains("#SBATCH --cpus-per-task=1\n"), "\(script)")
 
         let range = try bayeval(["run-job", plan, "--index", "2"])
         #expect(range.status != 0 && range.stderr.contains("--index 2: out of range"), "\(range.stderr)")
