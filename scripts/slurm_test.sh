@@ -55,8 +55,11 @@ mkdir -p /etc/munge /run/munge /var/lib/munge /var/log/munge
 [ -f /etc/munge/munge.key ] || dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null
 chmod 400 /etc/munge/munge.key
 fail() { echo "slurm test FAILED: $*"; tail -n 20 "$D"/log/*.log 2>/dev/null; exit 1; }
-munged --force || fail "munged does not start"
-MUNGED=$(pgrep -n munged)
+# A munged already running is used, and left running; one started here is stopped at the end.
+if ! pgrep -x munged >/dev/null; then
+  munged --force || fail "munged does not start"
+  MUNGED=$(pgrep -n -x munged)
+fi
 export SLURM_CONF=$D/slurm.conf
 slurmctld -f "$SLURM_CONF" || fail "slurmctld does not start"
 slurmd -f "$SLURM_CONF" || fail "slurmd does not start"
@@ -80,11 +83,12 @@ for _ in $(seq 1 3000); do [ -s "$P" ] && break; sleep 0.05; done
 [ -s "$P" ] || { echo "task 0 never wrote predictions"; exit 1; }
 scancel "${ARRAY}_0"
 log "cancelled ${ARRAY}_0 after $(wc -l < "$P") predictions"
-for _ in $(seq 1 600); do [ -z "$(squeue -h -j "$ARRAY" 2>/dev/null)" ] && break; sleep 1; done
+finished() { for _ in $(seq 1 600); do [ -z "$(squeue -h -j "$1" 2>/dev/null)" ] && return 0; sleep 1; done; return 1; }
+finished "$ARRAY" || { echo "array $ARRAY still queued after 10 minutes"; squeue; exit 1; }
 "$B" plan --status plan.jsonl --resubmit-failed | tee status.txt
 grep -q "1 failed" status.txt || { echo "the cancelled task is not reported failed"; exit 1; }
 AGAIN=$(sbatch --parsable plan.resubmit.sbatch)
-for _ in $(seq 1 600); do [ -z "$(squeue -h -j "$AGAIN" 2>/dev/null)" ] && break; sleep 1; done
+finished "$AGAIN" || { echo "resubmitted array $AGAIN still queued after 10 minutes"; squeue; exit 1; }
 grep -q "resuming:" "$(dirname "$P")/log.txt" || { echo "the resubmitted task did not resume"; exit 1; }
 "$B" plan --collect plan.jsonl
 "$B" evaluate "${OPTS[@]}" --output sequential > /dev/null

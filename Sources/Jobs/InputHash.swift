@@ -2,8 +2,9 @@ import Foundation
 import Loaders
 import Records
 
-/// The content hash of a job's inputs: SHA-256 over its arguments and, for every input (a folder counts
-/// as its top-level files, as run.json records them), the role, path and SHA-256 of the content. A file
+/// The content hash of a job's inputs: SHA-256 over the program's version, its arguments and, for every
+/// input (a folder counts as its top-level files, as run.json records them), the role, path and SHA-256
+/// of the content. A file
 /// edited in place, retrained or re-downloaded changes it; a touch or a copy does not.
 ///
 /// Digests are cached by (path, size, modification time) for the life of the process: a plan of hundreds
@@ -15,11 +16,14 @@ public final class InputHasher {
         let modified: Double
     }
     private var digests: [Key: String] = [:]
+    /// The program that runs the jobs ("bayeval 0.9.0"): another version may score differently, so its
+    /// results are not taken for this one's, nor resumed into.
+    public let program: String
 
-    public init() {}
+    public init(program: String) { self.program = program }
 
     public func hash(arguments: [String], inputs: [JobInput]) throws -> String {
-        var text = "bayeval job\n" + arguments.joined(separator: "\u{0}") + "\n"
+        var text = "\(program) job\n" + arguments.joined(separator: "\u{0}") + "\n"
         for input in inputs {
             for file in try files(of: input) {
                 text += "\(input.role)\u{0}\(file)\u{0}\(try digest(file))\n"

@@ -50,6 +50,11 @@ public struct JobExecution {
         }
         defer { _ = fm.changeCurrentDirectoryPath(previous) }
         if let record = job.finishedRecord() { return .doneEarlier(record) }
+        try makeFolder(job)
+        let lock = try Self.lock(job)
+        defer { close(lock) }
+        // It may have finished while this one waited in the queue.
+        if let record = job.finishedRecord() { return .doneEarlier(record) }
 
         // An interrupted run of this same job continues from its predictions; anything else in the
         // folder (another --limit, model, method setting or input) is removed, never mixed in.
@@ -58,13 +63,8 @@ public struct JobExecution {
             if fm.fileExists(atPath: job.runRecord) { notice("made with other settings or inputs before; run again") }
             for stale in [job.runRecord, job.predictions, job.statusFile] { try? fm.removeItem(atPath: stale) }
         }
-        do { try fm.createDirectory(atPath: job.directory, withIntermediateDirectories: true) } catch {
-            throw WriteError(file: job.directory, item: "job \(job.index)", "cannot create the job's folder: \(error)")
-        }
         try AtomicFile.write(try Self.encoder.encode(stamp), to: job.jobFile)
-        let started = Self.timestamp()
-        var attempt = JobAttempt(
-            state: .running, host: JobAttempt.currentHost, pid: getpid(), slurmJob: slurmJob, started: started)
+        var attempt = newAttempt(job)
         try write(attempt, job)
 
         let startTime = Date()
@@ -83,6 +83,45 @@ public struct JobExecution {
             : "exit status \(status): \(JobLog.tail(of: job.log))"
         try write(attempt, job)
         return .failed(status: status, message: attempt.message!)
+    }
+
+    /// Records, for `plan --status`, a job refused before it started (its inputs changed since the plan):
+    /// a failure with `message`, not a job still pending. Its results, if any, are left as they are.
+    public func recordRefusal(_ job: PlannedJob, message: String) throws {
+        try makeFolder(job)
+        var attempt = newAttempt(job)
+        attempt.state = .failed
+        attempt.finished = attempt.started
+        attempt.message = message
+        try write(attempt, job)
+    }
+
+    func newAttempt(_ job: PlannedJob) -> JobAttempt {
+        JobAttempt(
+            state: .running, host: JobAttempt.currentHost, pid: getpid(), slurmJob: slurmJob,
+            started: Self.timestamp(), inputHash: job.inputHash)
+    }
+
+    func makeFolder(_ job: PlannedJob) throws {
+        do { try FileManager.default.createDirectory(atPath: job.directory, withIntermediateDirectories: true) } catch {
+            throw WriteError(file: job.directory, item: "job \(job.index)", "cannot create the job's folder: \(error)")
+        }
+    }
+
+    /// The job's lock, held until the descriptor is closed (also when this process dies). A second run of
+    /// the same job (resubmitted while the first still runs) is refused instead of sharing the folder.
+    static func lock(_ job: PlannedJob) throws -> Int32 {
+        let fd = open(job.lockFile, O_CREAT | O_RDWR, 0o644)
+        guard fd >= 0 else {
+            throw WriteError(file: job.lockFile, item: "job \(job.index)", "cannot open the job's lock file")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw UsageError(
+                file: job.directory, item: "job \(job.index)",
+                "another run of this job holds its folder (\(PlannedJob.lockName)); not run twice at once")
+        }
+        return fd
     }
 
     func write(_ attempt: JobAttempt, _ job: PlannedJob) throws {

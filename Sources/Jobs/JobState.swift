@@ -28,6 +28,9 @@ public struct JobAttempt: Codable, Sendable, Equatable {
     public var finished: String?
     public var exitStatus: Int32?
     public var message: String?
+    /// The planned job's input hash: an attempt refused before it started (its inputs changed) leaves no
+    /// job.json, and is still this job's failure.
+    public var inputHash: String?
 }
 
 /// Where a job stands, as read from its folder.
@@ -73,7 +76,7 @@ extension PlannedJob {
     public func state() -> JobState {
         if let skipReason, arguments == nil { return .skipped(skipReason) }
         if let record = finishedRecord() { return .done(record) }
-        guard madeByThisJob, let attempt = lastAttempt else { return .pending }
+        guard let attempt = lastAttempt, madeByThisJob || attempt.inputHash == inputHash else { return .pending }
         switch attempt.state {
         case .running:
             return attempt.isAlive
@@ -102,10 +105,13 @@ extension JobAttempt {
         guard (try? p.run()) != nil else { return true }
         let out = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        // No squeue here (env's 127): it cannot be told, so it is not called failed (and resubmitted twice).
+        if p.terminationStatus == 127 { return true }
         // squeue refuses a job id it no longer knows: the job is gone.
         guard p.terminationStatus == 0 else { return false }
         let text = String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return ["RUNNING", "PENDING", "CONFIGURING", "COMPLETING", "SUSPENDED"].contains(text)
+        return ["RUNNING", "PENDING", "CONFIGURING", "COMPLETING", "SUSPENDED", "STOPPED", "REQUEUE_HOLD", "REQUEUED"]
+            .contains(text)
     }
 }
 

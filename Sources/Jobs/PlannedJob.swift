@@ -63,7 +63,7 @@ public struct PlannedJob: Codable, Sendable, Equatable {
     }
 
     public static let recordName = "run.json", predictionsName = "predictions.jsonl", logName = "log.txt"
-    public static let jobFileName = "job.json", statusName = "status.json"
+    public static let jobFileName = "job.json", statusName = "status.json", lockName = "job.lock"
 
     public func file(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
     public var runRecord: String { file(Self.recordName) }
@@ -72,6 +72,8 @@ public struct PlannedJob: Codable, Sendable, Equatable {
     /// What made the folder's results: the arguments and input hash of the job that wrote them.
     public var jobFile: String { file(Self.jobFileName) }
     public var statusFile: String { file(Self.statusName) }
+    /// Locked (flock) while the job runs, so two runs of one job never share its folder.
+    public var lockFile: String { file(Self.lockName) }
 
     /// The run record's path relative to the output root, as the summary lists it.
     public var relativeRunRecord: String {

@@ -73,7 +73,7 @@ public struct MonteCarloPredictive<Model: ChoiceModel> {
     }
 }
 
-extension MonteCarloPredictive where Model == LlamaModel {
+extension MonteCarloPredictive where Model.Example: LabelledExample {
     /// The Monte Carlo counterpart of `DecoderEvaluation.run`: the examples in chunks, each chunk's
     /// predictions handed to `record` as soon as they are known (a prediction log survives an interruption),
     /// progress in examples. `index[id]` is each example's position in its split, which keys its seeds, so
@@ -82,7 +82,7 @@ extension MonteCarloPredictive where Model == LlamaModel {
     public static func chunks(count: Int) -> ScoringChunks { .inOrder(count: count, size: 64) }
 
     public func evaluate(
-        _ examples: [PreparedExample], index: [String: Int],
+        _ examples: [Model.Example], index: [String: Int],
         record: ([ExamplePrediction]) throws -> Void, progress: (Int) -> Void
     ) throws -> DecoderEvaluation.Summary {
         var summary = DecoderEvaluation.Summary()

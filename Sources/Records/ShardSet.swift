@@ -54,6 +54,20 @@ public struct ShardSet {
             guard m.record.results[0].method == first.record.results[0].method else {
                 throw UsageError(file: m.path, item: "method", "another method than \(first.path)'s")
             }
+            guard m.record.bayevalVersion == first.record.bayevalVersion else {
+                throw UsageError(
+                    file: m.path, item: "bayevalVersion",
+                    "made by bayeval \(m.record.bayevalVersion), \(first.path) by \(first.record.bayevalVersion)")
+            }
+            // The same paths are not enough: a retrained adapter or a re-downloaded model in place differs.
+            let theirs = Dictionary(first.record.inputs.map { ($0.path, $0.sha256) }) { a, _ in a }
+            if let changed = m.record.inputs.first(where: { input in
+                theirs[input.path].map { $0 != input.sha256 } ?? false
+            }) {
+                throw UsageError(
+                    file: m.path, item: changed.path,
+                    "its SHA-256 differs from \(first.path)'s: the shards were scored on different contents")
+            }
         }
         let count = members[0].shard.count
         var byIndex: [Int: Member] = [:]

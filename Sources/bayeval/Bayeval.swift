@@ -1,6 +1,7 @@
 import Backends
 import Foundation
 import ArgumentParser
+import Jobs
 import Runtime
 
 @main
@@ -33,6 +34,9 @@ struct Bayeval: ParsableCommand {
 
 extension Bayeval {
     static let version = "0.1.0"
+
+    /// Job input hashes name this version: a plan's finished jobs count as done only for it.
+    static func inputHasher() -> InputHasher { InputHasher(program: "bayeval \(version)") }
 
     /// Where a run ran, for its record.
     static func platform(_ device: Device, threads: Int) -> [String: String] {

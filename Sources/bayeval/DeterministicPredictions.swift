@@ -15,7 +15,7 @@ struct DeterministicPredictions {
         let backend = options.device.makeBackend(threads: options.threads)
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
         let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
-        if !ModelLoader.isGGUF(modelPath), case .encoder = try ModelConfig.load(directory: modelPath) {
+        if try ModelTaskOptions.isEncoder(modelPath) {
             let loaded = try ModelLoader.loadEncoder(path: modelPath, backend: backend)
             try loaded.model.attach(try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes))
             let evaluation = EncoderEvaluation(model: loaded.model, tokenizer: tokenizer, batchSize: options.batchSize)

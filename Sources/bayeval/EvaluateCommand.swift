@@ -129,39 +129,14 @@ struct EvaluateCommand: ParsableCommand {
         _ = try task.files(for: options.splitName)
 
         let backend = options.device.makeBackend(threads: options.threads)
-        if !ModelLoader.isGGUF(modelPath), case .encoder = try ModelConfig.load(directory: modelPath) {
-            // Encoders have no weight-sampling path yet; deterministic numbers under a Monte Carlo label
-            // would be silently wrong.
-            guard samples == 0 else {
-                throw ValidationError(
-                    "--samples: \(modelPath) is an encoder, and encoders do not sample weight "
-                        + "posteriors yet; leave out --samples for the mean prediction")
-            }
+        if try ModelTaskOptions.isEncoder(modelPath) {
             return try runEncoder(modelPath: modelPath, backend: backend, started: started)
         }
         // Model, adapter and tokenizer.
         let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
-        var method = Method.evaluating(nil, samples: 0)
-        if let adapter {
-            let a = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
-            method = Method.evaluating(a, samples: samples)
-            if samples > 0 {
-                guard a.kind == .blob else {
-                    throw ValidationError(
-                        "--samples needs an adapter with a posterior (lora_A_rho); \(adapter) is a plain "
-                            + "\(a.kind.rawValue) adapter: use `bayeval tfb` to make one"
-                    )
-                }
-                try BLoBPosterior.attach(a, to: loaded.model, parameterisation: blobSoftplus ? .softplus : .squared)
-            } else {
-                try loaded.model.attach(a)
-            }
-            if let base = a.config.baseModelNameOrPath, FileManager.default.fileExists(atPath: base),
-                URL(fileURLWithPath: base).standardizedFileURL != URL(fileURLWithPath: modelPath).standardizedFileURL
-            {
-                warnings.append("the adapter names \(base) as its base model but \(modelPath) is evaluated")
-            }
-        }
+        let (method, adapterWarnings) = try attachAdapter(
+            to: loaded.model, shapes: loaded.parameterShapes, modelPath: modelPath)
+        warnings += adapterWarnings
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
         timings.loadSeconds = Date().timeIntervalSince(started)
 
@@ -179,10 +154,12 @@ struct EvaluateCommand: ParsableCommand {
             model: loaded.model, sharedPrefix: PromptPreparation.commonPrefix(of: allPrepared),
             tokenBudget: 4096, maxSequences: options.batchSize)
         let evaluation = DecoderEvaluation(scorer: scorer)
-        let prepared = try sliced(
-            allPrepared,
+        // The chunks each scoring path runs in (see ScoringChunks): a shard and a resume both keep to them.
+        func chunks(_ examples: [PreparedExample]) -> ScoringChunks {
             samples > 0
-                ? MonteCarloPredictive<LlamaModel>.chunks(count: allPrepared.count) : evaluation.chunks(allPrepared))
+                ? MonteCarloPredictive<LlamaModel>.chunks(count: examples.count) : evaluation.chunks(examples)
+        }
+        let prepared = try sliced(allPrepared, chunks(allPrepared))
         if !preparation.fallbackAnswers.isEmpty {
             warnings.append(
                 "answers \(preparation.fallbackAnswers.sorted()) merged with the prompt when tokenized; "
@@ -191,7 +168,8 @@ struct EvaluateCommand: ParsableCommand {
         }
         timings.prepareSeconds = Date().timeIntervalSince(prepareStart)
 
-        let (previous, todoIDs, log, resumeWarnings) = try resumeState(ids: prepared.map(\.id))
+        let (previous, todoIDs, log, resumeWarnings) = try resumeState(
+            ids: prepared.map(\.id), chunks: chunks(prepared))
         warnings += resumeWarnings
         let todo = prepared.filter { todoIDs.contains($0.id) }
 
@@ -274,35 +252,77 @@ struct EvaluateCommand: ParsableCommand {
         }
     }
 
-    /// Encoders: classification with the head the adapter saves (or the base model carries).
+    /// Puts --adapter on the model (with BLoB's posterior on its patches under --samples) and names the
+    /// method evaluated; a plain adapter under --samples is refused, since its mean prediction under a
+    /// Monte Carlo label would be silently wrong.
+    func attachAdapter(
+        to model: any AdaptedModel, shapes: [String: [Int]], modelPath: String
+    ) throws -> (method: Method, warnings: [String]) {
+        guard let adapter else { return (Method.evaluating(nil, samples: 0), []) }
+        let a = try LoRAAdapter.load(directory: adapter, baseShapes: shapes)
+        if samples > 0 {
+            guard a.kind == .blob else {
+                throw ValidationError(
+                    "--samples needs an adapter with a posterior (lora_A_rho); \(adapter) is a plain "
+                        + "\(a.kind.rawValue) adapter: use `bayeval tfb` to make one"
+                )
+            }
+            try BLoBPosterior.attach(a, to: model, parameterisation: blobSoftplus ? .softplus : .squared)
+        } else {
+            try model.attach(a)
+        }
+        if let base = a.config.baseModelNameOrPath, FileManager.default.fileExists(atPath: base),
+            URL(fileURLWithPath: base).standardizedFileURL != URL(fileURLWithPath: modelPath).standardizedFileURL
+        {
+            return (
+                Method.evaluating(a, samples: samples),
+                ["the adapter names \(base) as its base model but \(modelPath) is evaluated"]
+            )
+        }
+        return (Method.evaluating(a, samples: samples), [])
+    }
+
+    /// Encoders: classification with the head the adapter saves (or the base model carries); under
+    /// --samples, BLoB's posterior on the patches and the head deterministic, as a decoder's.
     func runEncoder(modelPath: String, backend: any ComputeBackend, started: Date) throws {
         var timings = RunRecord.Timings()
         let loaded = try ModelLoader.loadEncoder(path: modelPath, backend: backend)
-        var method = Method.evaluating(nil, samples: 0)
-        if let adapter {
-            let a = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
-            try loaded.model.attach(a)
-            method = Method.evaluating(a, samples: 0)
-        }
+        var (method, warnings) = try attachAdapter(
+            to: loaded.model, shapes: loaded.parameterShapes, modelPath: modelPath)
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
         timings.loadSeconds = Date().timeIntervalSince(started)
         let prepareStart = Date()
         let dataset = try loadDataset()
         let evaluation = EncoderEvaluation(model: loaded.model, tokenizer: tokenizer, batchSize: options.batchSize)
+        func chunks(_ examples: [EncoderEvaluation.Prepared]) -> ScoringChunks {
+            samples > 0
+                ? MonteCarloPredictive<BertModel>.chunks(count: examples.count) : evaluation.chunks(examples)
+        }
         let allPrepared = try evaluation.prepare(dataset)
-        let prepared = try sliced(allPrepared, evaluation.chunks(allPrepared))
+        let prepared = try sliced(allPrepared, chunks(allPrepared))
         timings.prepareSeconds = Date().timeIntervalSince(prepareStart)
-        let (previous, todo, log, warnings) = try resumeState(ids: prepared.map(\.id))
+        let (previous, todoIDs, log, resumeWarnings) = try resumeState(
+            ids: prepared.map(\.id), chunks: chunks(prepared))
+        warnings += resumeWarnings
+        let todo = prepared.filter { todoIDs.contains($0.id) }
         let progress = ProgressReporter(
             total: prepared.count, label: "\(options.task) \(options.split)", offset: previous.count)
         var fresh: [ExamplePrediction] = []
+        func record(_ chunk: [ExamplePrediction]) throws {
+            try log?.append(chunk)
+            fresh += chunk
+        }
         let scoreStart = Date()
-        let summary = try evaluation.run(
-            prepared.filter { todo.contains($0.id) },
-            record: { chunk in
-                try log?.append(chunk)
-                fresh += chunk
-            }, progress: progress.update)
+        let summary: DecoderEvaluation.Summary
+        if samples > 0 {
+            // Seeds follow each example's position in the split, as for decoders.
+            let index = Dictionary(uniqueKeysWithValues: allPrepared.enumerated().map { ($1.id, $0) })
+            let mc = MonteCarloPredictive(
+                model: loaded.model, samples: samples, seed: seed, sequencesPerBatch: options.batchSize)
+            summary = try mc.evaluate(todo, index: index, record: record, progress: progress.update)
+        } else {
+            summary = try evaluation.run(todo, record: record, progress: progress.update)
+        }
         timings.scoreSeconds = Date().timeIntervalSince(scoreStart)
         try finish(
             ids: prepared.map(\.id), previous: previous, fresh: fresh, summary: summary, method: method,
@@ -325,7 +345,14 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     /// What an earlier run finished (with --resume), the ids still to do, and the log to append to.
-    func resumeState(ids: [String]) throws -> ([ExamplePrediction], Set<String>, PredictionLog?, [String]) {
+    /// With --resume: the predictions already made, kept only in whole `chunks` (the rest of a chunk cut
+    /// short is scored again with its chunk, so every example is batched as in an uninterrupted run), and
+    /// the ids still to score.
+    func resumeState(
+        ids: [String], chunks: ScoringChunks
+    ) throws -> (
+        [ExamplePrediction], Set<String>, PredictionLog?, [String]
+    ) {
         guard Set(ids).count == ids.count else {
             throw UsageError(
                 file: options.task, item: "id",
@@ -333,6 +360,7 @@ struct EvaluateCommand: ParsableCommand {
         }
         var previous: [ExamplePrediction] = []
         var warnings: [String] = []
+        var cut = false
         if outputs.resume, let path = outputs.predictions {
             let (read, dropped) = try PredictionLog.read(path: path)
             let known = Set(ids)
@@ -341,16 +369,30 @@ struct EvaluateCommand: ParsableCommand {
                     .invalidValue, file: path, item: stray.id,
                     "this prediction is not an example of \(options.task)/\(options.split) (another run's file?)")
             }
-            previous = read
             if dropped {
                 warnings.append(
                     "dropped an incomplete last line of \(path) (interrupted write); that example is scored again")
+            }
+            let made = Set(read.map(\.id))
+            let whole = Set(
+                (0..<chunks.count).flatMap { c in
+                    let members = chunks.chunk(c).map { ids[$0] }
+                    return members.allSatisfy(made.contains) ? members : []
+                })
+            previous = read.filter { whole.contains($0.id) }
+            cut = previous.count < read.count
+            if cut {
+                warnings.append(
+                    "\(read.count - previous.count) prediction(s) of a chunk cut short in \(path) are scored again "
+                        + "with the rest of their chunk")
             }
             note("resuming: \(previous.count) of \(ids.count) examples already in \(path)")
         }
         let finished = Set(previous.map(\.id))
         let todo = Set(ids.filter { !finished.contains($0) })
-        let log = try outputs.predictions.map { try PredictionLog(path: $0, truncate: !outputs.resume) }
+        // A chunk cut short is taken out of the file too: it is written again whole.
+        let log = try outputs.predictions.map { try PredictionLog(path: $0, truncate: !outputs.resume || cut) }
+        if cut { try log?.append(previous) }
         return (previous, todo, log, warnings)
     }
 

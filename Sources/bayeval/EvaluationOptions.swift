@@ -122,34 +122,56 @@ struct ModelTaskOptions: ParsableArguments {
         return options
     }
 
-    /// A decoder and an adapter as tfb and laplace load them: the model (`--model`, or the adapter's local
-    /// base), the backend, the adapter checked against the model's shapes (not attached), the tokenizer's
-    /// prompt preparation and the data directory.
-    struct DecoderRun {
+    /// A model and an adapter as tfb and laplace load them: the model (`--model`, or the adapter's local
+    /// base), the backend, the adapter checked against the model's shapes (not attached), the data
+    /// directory, and `prepare`, which turns a dataset into the model's examples (a decoder's prompts, an
+    /// encoder's token ids; an encoder's needs the adapter's head attached first).
+    struct LoadedRun<Model: ChoiceModel> where Model.Example: LabelledExample {
         let modelPath: String
         let backend: any ComputeBackend
-        let model: LlamaModel
+        let model: Model
         let adapter: LoRAAdapter
-        let preparation: PromptPreparation
         let dataDirectory: URL
+        let prepare: (Dataset) throws -> [Model.Example]
     }
 
-    func loadDecoderRun(adapter: String, command: String) throws -> DecoderRun {
+    enum AnyLoadedRun {
+        case decoder(LoadedRun<LlamaModel>)
+        case encoder(LoadedRun<BertModel>)
+    }
+
+    /// Whether `modelPath` holds an encoder (BERT, RoBERTa) rather than a decoder; GGUF files are decoders.
+    static func isEncoder(_ modelPath: String) throws -> Bool {
+        guard !ModelLoader.isGGUF(modelPath), case .encoder = try ModelConfig.load(directory: modelPath) else {
+            return false
+        }
+        return true
+    }
+
+    func loadRun(adapter: String) throws -> AnyLoadedRun {
         let config = try AdapterConfig.load(path: (adapter as NSString).appendingPathComponent("adapter_config.json"))
         let modelPath = try resolveModel(adapter: adapter, config: config)
-        if !ModelLoader.isGGUF(modelPath), case .encoder = try ModelConfig.load(directory: modelPath) {
-            throw ValidationError("\(command) runs decoders (the LLaMA family) for now; \(modelPath) is an encoder")
-        }
         let backend = device.makeBackend(threads: threads)
-        let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
-        let lora = try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes)
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
-        let preparation = PromptPreparation(
+        let dataDirectory = try dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
+        if try Self.isEncoder(modelPath) {
+            let loaded = try ModelLoader.loadEncoder(path: modelPath, backend: backend)
+            let evaluation = EncoderEvaluation(model: loaded.model, tokenizer: tokenizer, batchSize: batchSize)
+            return .encoder(
+                LoadedRun(
+                    modelPath: modelPath, backend: backend, model: loaded.model,
+                    adapter: try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes),
+                    dataDirectory: dataDirectory, prepare: evaluation.prepare))
+        }
+        let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
+        var preparation = PromptPreparation(
             tokenizer: tokenizer, task: taskName, options: promptOptions,
             contextLength: loaded.model.config.scoringContextLength, vocabularySize: loaded.model.config.vocabularySize)
-        return DecoderRun(
-            modelPath: modelPath, backend: backend, model: loaded.model, adapter: lora, preparation: preparation,
-            dataDirectory: try dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate())
+        return .decoder(
+            LoadedRun(
+                modelPath: modelPath, backend: backend, model: loaded.model,
+                adapter: try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes),
+                dataDirectory: dataDirectory, prepare: { try preparation.prepare($0) }))
     }
 
     var taskName: TaskName { TaskName(rawValue: task)! }

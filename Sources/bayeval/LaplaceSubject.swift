@@ -14,43 +14,29 @@ struct LaplaceSubject {
     let objective: (Dataset) throws -> (objective: any TrainingObjective, ids: [String])
 
     static func load(adapter path: String, options: ModelTaskOptions) throws -> LaplaceSubject {
-        let config = try AdapterConfig.load(path: (path as NSString).appendingPathComponent("adapter_config.json"))
-        let modelPath = try options.resolveModel(adapter: path, config: config)
-        let isEncoder: Bool
-        if ModelLoader.isGGUF(modelPath) {
-            isEncoder = false
-        } else if case .encoder = try ModelConfig.load(directory: modelPath) {
-            isEncoder = true
-        } else {
-            isEncoder = false
-        }
-        guard isEncoder else {
-            let run = try options.loadDecoderRun(adapter: path, command: "laplace")
+        switch try options.loadRun(adapter: path) {
+        case .decoder(let run):
             try run.model.attach(run.adapter)
-            var preparation = run.preparation
-            let model = run.model
-            return LaplaceSubject(
-                modelPath: run.modelPath, backend: run.backend, adapter: run.adapter,
-                parameters: try model.adapterParameters(run.adapter), dataDirectory: run.dataDirectory,
-                objective: { dataset in
-                    let examples = try preparation.prepare(dataset)
-                    return (DecoderObjective(model: model, examples: examples), examples.map(\.id))
-                })
+            return try LaplaceSubject(run) { DecoderObjective(model: run.model, examples: $0) }
+        case .encoder(let run):
+            try run.model.attach(run.adapter)
+            return try LaplaceSubject(run) { EncoderObjective(model: run.model, examples: $0) }
         }
-        let backend = options.device.makeBackend(threads: options.threads)
-        let loaded = try ModelLoader.loadEncoder(path: modelPath, backend: backend)
-        let lora = try LoRAAdapter.load(directory: path, baseShapes: loaded.parameterShapes)
-        try loaded.model.attach(lora)
-        let evaluation = EncoderEvaluation(
-            model: loaded.model, tokenizer: try TokenizerLoader.load(modelPath: modelPath),
-            batchSize: options.batchSize)
-        return LaplaceSubject(
-            modelPath: modelPath, backend: backend, adapter: lora,
-            parameters: try loaded.model.adapterParameters(lora),
-            dataDirectory: try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate(),
+    }
+
+}
+
+extension LaplaceSubject {
+    /// The subject of a run whose adapter is attached; `objective` makes the curvature objective of examples.
+    init<Model>(
+        _ run: ModelTaskOptions.LoadedRun<Model>, objective: @escaping ([Model.Example]) -> any TrainingObjective
+    ) throws {
+        self.init(
+            modelPath: run.modelPath, backend: run.backend, adapter: run.adapter,
+            parameters: try run.model.adapterParameters(run.adapter), dataDirectory: run.dataDirectory,
             objective: { dataset in
-                let examples = try evaluation.prepare(dataset)
-                return (EncoderObjective(model: loaded.model, examples: examples), examples.map(\.id))
+                let examples = try run.prepare(dataset)
+                return (objective(examples), examples.map(\.id))
             })
     }
 }

@@ -6,15 +6,16 @@ import Records
 
 /// What each array task asks Slurm for.
 struct SlurmOptions: ParsableArguments {
-    @Option(help: "Slurm --time of each task (HH:MM:SS or D-HH:MM:SS).") var time = "02:00:00"
-    @Option(help: "Slurm --mem of each task (e.g. 16G; an 8B model in bf16 on a GPU: 48G).") var mem = "16G"
+    @Option(help: "Slurm --time of each task (HH:MM:SS or D-HH:MM:SS).") var time = ArrayScript().time
+    @Option(help: "Slurm --mem of each task (e.g. 16G; an 8B model in bf16 on a GPU: 48G).") var mem =
+        ArrayScript().memory
     @Option(help: "Slurm --cpus-per-task (default: the jobs' --threads; without --threads, the jobs use this many).")
     var cpusPerTask: Int?
     @Option(help: "Slurm --gres (e.g. gpu:1); none by default.") var gres: String?
     @Option(help: "Slurm --partition.") var partition: String?
     @Option(help: "Slurm --account.") var account: String?
     @Option(help: "At most this many array tasks at once (the array's %P).") var parallel: Int?
-    @Option(help: "Slurm --job-name.") var jobName = "bayeval"
+    @Option(help: "Slurm --job-name.") var jobName = ArrayScript().jobName
 
     func validate() throws {
         if let parallel, parallel < 1 { throw ValidationError("--parallel must be at least 1") }
@@ -189,7 +190,7 @@ struct PlanCommand: ParsableCommand {
 
     func rehash(_ plan: String) throws {
         var jobs = try readPlan(plan)
-        let hasher = InputHasher()
+        let hasher = Bayeval.inputHasher()
         var changed: [Int] = []
         for i in jobs.indices {
             guard let arguments = jobs[i].arguments else { continue }

@@ -32,15 +32,19 @@ struct RunJobCommand: ParsableCommand {
                 file: plan, item: "job \(index)", "its working folder \(job.workingDirectory) is not there")
         }
         if let arguments = job.arguments {
-            let now = try InputHasher().hash(arguments: arguments, inputs: job.inputs)
+            let now = try Bayeval.inputHasher().hash(arguments: arguments, inputs: job.inputs)
             guard now == job.inputHash else {
-                throw UsageError(
+                let refusal = UsageError(
                     file: plan, item: "job \(index) (line \(index + 1))",
                     "its inputs changed since the plan was written (hash \(now.prefix(12))…, planned "
                         + "\(job.inputHash.prefix(12))…; inputs: "
                         + job.inputs.map { "\($0.role) \($0.path)" }.joined(separator: ", ")
                         + "). Refused, so results of other inputs are never mixed in; run `bayeval plan --replan "
                         + "\(plan)` to accept them")
+                // So that plan --status lists it as failed (with why), not as pending.
+                try JobExecution().recordRefusal(
+                    job, message: "refused: its inputs changed since the plan (bayeval plan --replan accepts them)")
+                throw refusal
             }
         }
         switch try JobExecution().run(job, notice: { note("\(head): \($0)") }) {

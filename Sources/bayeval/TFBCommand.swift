@@ -120,17 +120,38 @@ struct TFBCommand: ParsableCommand {
         _ = try task.files(for: options.splitName)
         let anchorTaskName = anchorTask.flatMap(TaskName.init) ?? task
         _ = try anchorTaskName.files(for: Split(rawValue: anchorSplit)!)
-        let run = try options.loadDecoderRun(adapter: adapter, command: "tfb")
+        // An encoder's saved head goes on with the reparametrised patches (TFBPosterior attaches it whole).
+        switch try options.loadRun(adapter: adapter) {
+        case .decoder(let run):
+            let posterior = try TFBPosterior(adapter: run.adapter, model: run.model, sigma: 0)
+            try evaluate(
+                run,
+                TFBProcedure(
+                    posterior: posterior, model: run.model, samples: samples, seed: seed, batchSize: options.batchSize),
+                started: started)
+        case .encoder(let run):
+            let posterior = try TFBPosterior(adapter: run.adapter, model: run.model, sigma: 0)
+            try evaluate(
+                run,
+                TFBProcedure(
+                    posterior: posterior, model: run.model, samples: samples, seed: seed, batchSize: options.batchSize),
+                started: started)
+        }
+    }
+
+    /// The search (or sweep, or fixed σ) and the test evaluation, the same for every model family.
+    func evaluate<Model>(
+        _ run: ModelTaskOptions.LoadedRun<Model>, _ procedure: TFBProcedure<Model>, started: Date
+    ) throws {
+        let task = options.taskName
+        let anchorTaskName = anchorTask.flatMap(TaskName.init) ?? task
         let (modelPath, lora, dataDirectory) = (run.modelPath, run.adapter, run.dataDirectory)
-        let posterior = try TFBPosterior(adapter: lora, model: run.model, sigma: 0)
+        let posterior = procedure.posterior
         var timings = RunRecord.Timings()
         timings.loadSeconds = Date().timeIntervalSince(started)
-        var prep = run.preparation
         var test = try DatasetLoader.load(task: task, split: options.splitName, dataDirectory: dataDirectory)
         if let limit = options.limit { test = test.select(first: limit) }
-        let testExamples = try prep.prepare(test)
-        let procedure = TFBProcedure(
-            posterior: posterior, model: run.model, samples: samples, seed: seed, batchSize: options.batchSize)
+        let testExamples = try run.prepare(test)
         let mapProbs = procedure.deterministic(testExamples)
         let mapMethod = Method(lora.kind == .loraXS ? .loraXS : .lora, label: "MAP")
         var rows: [MethodResult] = [try row(mapMethod, testExamples, mapProbs)]
@@ -179,9 +200,9 @@ struct TFBCommand: ParsableCommand {
             var anchorSet = try DatasetLoader.load(
                 task: anchorTaskName, split: Split(rawValue: anchorSplit)!, dataDirectory: dataDirectory)
             anchorSet = anchorSet.shuffled(seed: seed).select(first: anchorSize)
-            let anchors = try prep.prepare(anchorSet)
+            let anchors = try run.prepare(anchorSet)
             dataFiles += anchorSet.files
-            let settings = TFBProcedure.SearchSettings(
+            let settings = TFBSearchSettings(
                 criterion: AnchorCriterion.Kind(rawValue: criterion)!, tolerance: tolerance, upstream: upstream,
                 minimum: sigmaMin, maximum: sigmaMax, steps: steps)
             let eps = settings.effectiveTolerance
@@ -260,14 +281,14 @@ struct TFBCommand: ParsableCommand {
     }
 
     /// A progress line for one pass over `examples` (nothing to show when it is deterministic and quick).
-    func progress(_ examples: [PreparedExample], _ label: String) -> (Int) -> Void {
+    func progress(_ examples: [some LabelledExample], _ label: String) -> (Int) -> Void {
         guard samples > 0 else { return { _ in } }
         let reporter = ProgressReporter(total: examples.count, label: label)
         return reporter.update
     }
 
     /// One row of the table: metrics of the finite predictions, with --bootstrap intervals.
-    func row(_ method: Method, _ examples: [PreparedExample], _ probs: [[Double]?]) throws -> MethodResult {
+    func row(_ method: Method, _ examples: [some LabelledExample], _ probs: [[Double]?]) throws -> MethodResult {
         let predictions = zip(examples, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) }.filter {
             $0.probs != nil
         }
@@ -279,7 +300,9 @@ struct TFBCommand: ParsableCommand {
     }
 
     /// One line per example and row; rows named by their table label (nil: a file of one row).
-    func writePredictions(_ examples: [PreparedExample], _ rows: [(String?, [[Double]?])], to path: String) throws {
+    func writePredictions(
+        _ examples: [some LabelledExample], _ rows: [(String?, [[Double]?])], to path: String
+    ) throws {
         let log = try PredictionLog(path: path, truncate: true)
         for (label, probs) in rows {
             try log.append(

@@ -114,7 +114,7 @@ extension EvaluateCommand {
         }
         let requested = try tree.methods.map(TreeMethod.list)
         let bases = try tree.baseModels()
-        let hasher = InputHasher()
+        let hasher = Bayeval.inputHasher()
         var jobs: [PlannedJob] = []
         for checkpoint in checkpoints {
             let model = modelPath(of: checkpoint, bases: bases)
@@ -139,15 +139,6 @@ extension EvaluateCommand {
             path: (checkpoint.path as NSString).appendingPathComponent("adapter_config.json"))
         if let base = config?.baseModelNameOrPath, let local = bases[base] { return local }
         return options.model ?? (try? options.resolveModel(adapter: checkpoint.path, config: config))
-    }
-
-    /// Whether a model directory is an encoder (TFB and BLoB sampling run on decoders only, so far).
-    func isEncoder(_ model: String?) -> Bool {
-        guard let model, !ModelLoader.isGGUF(model), let config = try? ModelConfig.load(directory: model) else {
-            return false
-        }
-        if case .encoder = config { return true }
-        return false
     }
 
     /// The command of one job: the shared options as given, the method's own, the job's outputs.
@@ -188,7 +179,9 @@ extension EvaluateCommand {
         var common = ["--task", task.rawValue, "--split", split.rawValue]
         if let model { common += ["--model", model] }
         if let limit = options.limit { common += ["--limit", String(limit)] }
-        if let dataDir = options.dataDir { common += ["--data-dir", dataDir] }
+        // The data folder found here (BAYEVAL_DATA, or above the working folder) is the one hashed: the job
+        // is told it, rather than looking again on a compute node.
+        common += ["--data-dir", dataDirectory.path]
         common += [
             "--threads", String(options.threads), "--device", options.device.rawValue, "--batch-size",
             String(options.batchSize), "--answer-prefix", options.answerPrefix, "--bins", String(outputs.bins),
@@ -205,12 +198,10 @@ extension EvaluateCommand {
             return try planned(["evaluate", checkpoint.path] + common + files)
         case .blob:
             guard checkpoint.hasPosterior else { return try skip("not a BLoB checkpoint (no lora_A_rho)") }
-            guard !isEncoder(model) else { return try skip("encoders do not sample weight posteriors yet") }
             return try planned(
                 ["evaluate", checkpoint.path] + common + files + ["--samples", String(samples > 0 ? samples : 10)]
                     + ["--seed", String(seed)] + (blobSoftplus ? ["--blob-softplus"] : []))
         case .tfb:
-            guard !isEncoder(model) else { return try skip("tfb runs decoders only, so far") }
             guard let anchors = fitSplit else { return try skip("\(task.rawValue) has no split for TFB's anchors") }
             return try planned(
                 ["tfb", checkpoint.path] + common + files + [

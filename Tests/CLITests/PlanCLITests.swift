@@ -51,6 +51,15 @@ struct PlanCLITests {
         #expect(script.contains("#SBATCH --array=0-5%2") && script.contains("#SBATCH --gres=gpu:1"), "\(script)")
         #expect(script.contains("run-job \(plan) --index \"$SLURM_ARRAY_TASK_ID\""))
 
+        // A run of a job whose folder another run holds (a resubmission while the first still runs) is
+        // refused; here this test holds the lock.
+        try FileManager.default.createDirectory(atPath: jobs[1].directory, withIntermediateDirectories: true)
+        let held = open(jobs[1].lockFile, O_CREAT | O_RDWR, 0o644)
+        #expect(held >= 0 && flock(held, LOCK_EX | LOCK_NB) == 0)
+        let twice = try bayeval(["run-job", plan, "--index", "1"])
+        #expect(twice.status != 0 && twice.stderr.contains("another run of this job"), "\(twice.stderr)")
+        close(held)
+
         // Job 0 is stopped by SIGTERM (scancel, a preemption) once its first chunk is written.
         let killed = try startRunJob(plan, index: 0)
         let predictions = jobs[0].predictions
@@ -113,6 +122,8 @@ struct PlanCLITests {
             toFile: config, atomically: true, encoding: .utf8)
         let changed = try bayeval(["run-job", plan, "--index", "0"])
         #expect(changed.status != 0 && changed.stderr.contains("inputs changed since the plan"), "\(changed.stderr)")
+        let refused = try bayeval(["plan", "--status", plan])
+        #expect(refused.stdout.contains("refused: its inputs changed"), "\(refused.stdout)")
         let replan = try bayeval(["plan", "--replan", plan])
         #expect(replan.status == 0 && replan.stdout.contains("2 job(s) with changed inputs"), "\(replan.stdout)")
         #expect(try bayeval(["run-job", plan, "--index", "0"]).status == 0)
@@ -159,6 +170,18 @@ struct PlanCLITests {
             positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         #expect(try encoder.encode(a.results) == encoder.encode(b.results), "the metrics' bytes differ")
         #expect(b.configuration["shard"] == nil && b.configuration["limit"] == "300")
+
+        // Interrupted in the middle of its second chunk (128 examples each): resumed, that chunk is scored
+        // again whole, so the metrics are the uninterrupted run's to the last bit.
+        let cut = dir.path + "/cut"
+        try FileManager.default.createDirectory(atPath: cut, withIntermediateDirectories: true)
+        let lines = try String(contentsOfFile: dir.path + "/full/p.jsonl", encoding: .utf8).split(separator: "\n")
+        try (lines.prefix(170).joined(separator: "\n") + "\n").write(
+            toFile: cut + "/p.jsonl", atomically: true, encoding: .utf8)
+        let resumed = try bayeval(
+            common + ["--output", cut + "/run.json", "--predictions", cut + "/p.jsonl", "--resume"])
+        #expect(resumed.status == 0 && resumed.stderr.contains("resuming: 128 of 300"), "\(resumed.stderr)")
+        #expect(try encoder.encode(RunRecord.read(from: cut + "/run.json").results) == encoder.encode(a.results))
 
         let missing = try bayeval(["merge", dir.path + "/s0", dir.path + "/s2", "--output", dir.path + "/m2/run.json"])
         #expect(missing.status != 0 && missing.stderr.contains("missing shard(s) 1/3"), "\(missing.stderr)")

@@ -40,6 +40,43 @@ import TestModels
         #expect(ev.stdout.contains("TFB (N=2)"))
     }
 
+    /// The same on an encoder (MiniLM with the SST-2 adapter `bayeval train` made): the MAP row is
+    /// `evaluate`'s, the search samples the patches (the classifier stays deterministic), and the
+    /// saved posterior, evaluated with the same seed and sample count, gives the TFB row again (to 1e-5:
+    /// σ round-trips through rho = √std, and batches are composed differently).
+    @Test(.enabled(if: RealModels.miniLMEnabled, Comment(rawValue: RealModels.miniLMNote)))
+    func encoderSearchSaveAndEvaluate() throws {
+        let dir = TempDir()
+        let adapter = fixture("trained/minilm-sst2")
+        let common = ["--model", RealModels.miniLM, "--task", "sst2", "--limit", "64", "--seed", "3"]
+        let r = try bayeval(
+            ["tfb", adapter] + common + [
+                "--anchor-size", "32", "--steps", "1", "--samples", "3", "--output", dir.path + "/run.json",
+                "--save-posterior", dir.path + "/post",
+            ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let run = try RunRecord.read(from: dir.path + "/run.json")
+        #expect(run.results.map(\.method.kind) == [.lora, .tfb], "\(run.results.map(\.method))")
+        let (map, tfb) = (run.results[0].metrics, run.results[1].metrics)
+        #expect(abs(map.nll - tfb.nll) > 1e-6, "the samples changed nothing")
+
+        // The MAP row runs the reparametrised adapter (B' = U diag(d), A' = VᵀA: the same product to rounding).
+        let plain = try bayeval(["evaluate", adapter] + common + ["--output", dir.path + "/map.json"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let evaluated = try RunRecord.read(from: dir.path + "/map.json").results[0].metrics
+        #expect(evaluated.accuracy == map.accuracy && abs(evaluated.nll - map.nll) < 1e-5, "\(evaluated) vs \(map)")
+
+        let ev = try bayeval(
+            ["evaluate", dir.path + "/post"] + common + ["--samples", "3", "--output", dir.path + "/post.json"])
+        #expect(ev.status == 0, "\(ev.stderr)")
+        let again = try RunRecord.read(from: dir.path + "/post.json").results[0].metrics
+        for (name, a, b) in [
+            ("nll", tfb.nll, again.nll), ("ece", tfb.ece, again.ece), ("brier", tfb.brier, again.brier),
+        ] {
+            #expect(abs(a - b) < 1e-5, "\(name): tfb \(a), evaluate of the saved posterior \(b)")
+        }
+    }
+
     @Test(.enabled(if: RealModels.smolLM2Enabled, Comment(rawValue: RealModels.smolLM2Note)))
     func sweepWritesAPlot() throws {
         let dir = TempDir()
@@ -99,7 +136,8 @@ import TestModels
         let dir = TempDir()
         let r = try bayeval([
             "tfb", adapter, "--model", gguf, "--task", "arc-e", "--anchor-task", "obqa", "--sigma", "0.004",
-            "--samples", "2", "--limit", "3", "--output", dir.path + "/run.json", "--predictions", dir.path + "/p.jsonl",
+            "--samples", "2", "--limit", "3", "--output", dir.path + "/run.json", "--predictions",
+            dir.path + "/p.jsonl",
         ])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("fixed by --sigma") && !r.stdout.contains("σ = 0.001000"), "\(r.stdout)")

@@ -99,4 +99,23 @@ import Testing
             #expect(throws: UsageError.self) { try Shard(parsing: bad) }
         }
     }
+
+    /// The hash covers the program, the arguments and the files' contents, not their times.
+    @Test func inputHashCoversProgramArgumentsAndContent() throws {
+        let file = temporary()
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try "weights".write(toFile: file, atomically: true, encoding: .utf8)
+        let inputs = [JobInput(role: "adapter", path: file)]
+        let base = try InputHasher(program: "bayeval 1").hash(arguments: ["evaluate"], inputs: inputs)
+        #expect(try InputHasher(program: "bayeval 2").hash(arguments: ["evaluate"], inputs: inputs) != base)
+        #expect(try InputHasher(program: "bayeval 1").hash(arguments: ["tfb"], inputs: inputs) != base)
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 0)], ofItemAtPath: file)
+        #expect(try InputHasher(program: "bayeval 1").hash(arguments: ["evaluate"], inputs: inputs) == base)
+        try "weightz".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try InputHasher(program: "bayeval 1").hash(arguments: ["evaluate"], inputs: inputs) != base)
+        #expect(throws: LoadError.self) {
+            try InputHasher(program: "bayeval 1").hash(
+                arguments: [], inputs: [JobInput(role: "model", path: file + "x")])
+        }
+    }
 }

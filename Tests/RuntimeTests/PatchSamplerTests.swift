@@ -82,4 +82,48 @@ import RuntimeCPU
         let mean = m.forward(PackedBatch([tokens]), output: .lastPositionLogits(ids: ids)).values
         #expect(zip(mean, sampled).contains { abs($0 - $1) > 1e-4 }, "the sample changed nothing")
     }
+
+    /// An encoder's sampled pass: each packed sequence under its own seed equals that sequence alone
+    /// through the adapter with its perturbations added, on a fused q/k/v block, on the last layer's rows
+    /// past the reduced attention (one row per sequence) and on the pooler's patch.
+    @Test func encoderSampledPassEqualsThePerturbedAdapterPerSequence() throws {
+        func encoder() throws -> (BertModel, LoRAAdapter) {
+            let loaded = try ModelLoader.loadEncoder(path: fixture("models/tiny-bert"), backend: backend)
+            let adapter = try LoRAAdapter.load(
+                directory: fixture("models/tiny-bert-adapter"), baseShapes: loaded.parameterShapes)
+            return (loaded.model, adapter)
+        }
+        let (m, adapter) = try encoder()
+        try m.attach(adapter)
+        let sampler = SeededShift(perturbsA: true, perturbsB: true)
+        let targets = [
+            "bert.encoder.layer.0.attention.self.value", "bert.encoder.layer.1.attention.output.dense",
+            "bert.encoder.layer.1.output.dense", "bert.pooler.dense",
+        ]
+        for module in targets {
+            let (linear, offset, _) = try #require(m.linear(forModule: module), "\(module)")
+            linear.setSampler(patch: try #require(linear.patches.firstIndex { $0.outputOffset == offset }), sampler)
+        }
+        let sequences = [[2, 17, 5, 40, 9, 3], [2, 8, 3]]
+        let seeds: [UInt64] = [101, 202]
+        let sampled = m.classify(sequences, seeds: seeds)
+        let k = sampled.columns
+        for (s, tokens) in sequences.enumerated() {
+            let (plain, _) = try encoder()
+            let layers = adapter.layers.map { l -> LoRALayerWeights in
+                guard targets.contains(l.module) else { return l }
+                var l = l
+                l.a = zip(l.a, SeededShift.values(l.a.count, seed: seeds[s])).map(+)
+                l.b = zip(l.b, SeededShift.values(l.b.count, seed: seeds[s] ^ 1)).map(+)
+                return l
+            }
+            try plain.attach(
+                LoRAAdapter.inMemory(config: adapter.config, layers: layers, savedParameters: adapter.savedParameters))
+            let want = plain.classify([tokens]).values
+            let got = Array(sampled.values[(s * k)..<((s + 1) * k)])
+            expectClose(got, want.map(Double.init), tolerance: 1e-5, "sequence \(s)")
+            let mean = m.classify([tokens]).values
+            #expect(zip(mean, got).contains { abs($0 - $1) > 1e-4 }, "the sample changed nothing")
+        }
+    }
 }

@@ -1,67 +1,36 @@
 import Runtime
 
-/// The TFB procedure on a decoder, as `bayeval tfb` runs it: the posterior's predictions (deterministic,
-/// or Monte Carlo at a σ) and the σ search on anchor examples. Seeds follow each example's position in
-/// the list it is given, so a rerun with the same seed reproduces every sample.
-public struct TFBProcedure {
+/// The TFB procedure, as `bayeval tfb` runs it on a decoder or an encoder: the posterior's predictions
+/// (deterministic, or Monte Carlo at a σ) and the σ search on anchor examples. Seeds follow each example's
+/// position in the list it is given, so a rerun with the same seed reproduces every sample.
+public struct TFBProcedure<Model: ChoiceModel> {
     public let posterior: TFBPosterior
-    public let model: LlamaModel
+    public let model: Model
     /// Weight samples per prediction; 0: the mean prediction.
     public let samples: Int
     public let seed: UInt64
     /// Sequences per forward pass.
     public let batchSize: Int
 
-    /// The σ search's settings; nil fields take the defaults of the chosen rule.
-    public struct SearchSettings: Sendable {
-        public var criterion: AnchorCriterion.Kind
-        /// ε; default 0.01, or bayesian-peft's 0.003 for nll under `upstream`.
-        public var tolerance: Double?
-        /// bayesian-peft's search exactly (its NLL scaling and its returned σ; see `SigmaSearch.Rule`).
-        public var upstream: Bool
-        public var minimum: Double
-        public var maximum: Double
-        public var steps: Int
+    /// Probabilities without weight samples (the patches' means), as the model's deterministic scoring
+    /// batches them.
+    public let deterministic: ([Model.Example]) -> [[Double]?]
 
-        public init(
-            criterion: AnchorCriterion.Kind, tolerance: Double?, upstream: Bool, minimum: Double,
-            maximum: Double, steps: Int
-        ) {
-            self.criterion = criterion; self.tolerance = tolerance; self.upstream = upstream
-            self.minimum = minimum; self.maximum = maximum; self.steps = steps
-        }
-
-        public var effectiveTolerance: Double { tolerance ?? (upstream && criterion == .nll ? 0.003 : 0.01) }
-
-        public var search: SigmaSearch {
-            SigmaSearch(
-                minimum: minimum, maximum: maximum, steps: steps, tolerance: effectiveTolerance,
-                rule: upstream ? .upstream : .largestAccepted,
-                // bayesian-peft's accuracy variant also stops on a narrow bracket.
-                minimumWidth: upstream && criterion == .flip ? 5e-4 : 0, bracket: upstream ? .fixed : .expanding)
-        }
-    }
-
-    public init(posterior: TFBPosterior, model: LlamaModel, samples: Int, seed: UInt64, batchSize: Int) {
+    public init(
+        posterior: TFBPosterior, model: Model, samples: Int, seed: UInt64, batchSize: Int,
+        deterministic: @escaping ([Model.Example]) -> [[Double]?]
+    ) {
         self.posterior = posterior
         self.model = model
         self.samples = samples
         self.seed = seed
         self.batchSize = batchSize
-    }
-
-    /// Probabilities without weight samples (the patches' means), with the shared prompt header cached.
-    public func deterministic(_ examples: [PreparedExample]) -> [[Double]?] {
-        let scorer = ChoiceScorer(
-            model: model, sharedPrefix: PromptPreparation.commonPrefix(of: examples), maxSequences: batchSize)
-        let logits = scorer.score(
-            examples.map { ChoiceScorer.Request(tokens: $0.tokens, answerTokens: $0.answerTokens) })
-        return logits.map(DecoderEvaluation.softmax)
+        self.deterministic = deterministic
     }
 
     /// The Monte Carlo predictive at σ (the mean prediction when `samples` is 0).
     public func predictive(
-        _ examples: [PreparedExample], sigma: Double, progress: (Int) -> Void = { _ in }
+        _ examples: [Model.Example], sigma: Double, progress: (Int) -> Void = { _ in }
     )
         -> [[Double]?]
     {
@@ -74,7 +43,7 @@ public struct TFBProcedure {
     /// Bisects σ on the anchors against the deterministic predictions, then leaves the posterior at the
     /// σ found. `progress(σ)` gives the per-example progress callback of each candidate's pass.
     public func search(
-        anchors: [PreparedExample], settings: SearchSettings, report: (SigmaSearch.Step) -> Void = { _ in },
+        anchors: [Model.Example], settings: TFBSearchSettings, report: (SigmaSearch.Step) -> Void = { _ in },
         progress: (Double) -> (Int) -> Void = { _ in { _ in } }
     ) -> SigmaSearch.Result {
         let reference = deterministic(anchors).map { $0 ?? [] }
@@ -83,5 +52,57 @@ public struct TFBProcedure {
             { sigma in criterion.value(predictive(anchors, sigma: sigma, progress: progress(sigma))) }, report: report)
         posterior.setSigma(result.sigma)
         return result
+    }
+}
+
+extension TFBProcedure where Model == LlamaModel {
+    /// On a decoder: the mean prediction with the shared prompt header cached.
+    public init(posterior: TFBPosterior, model: LlamaModel, samples: Int, seed: UInt64, batchSize: Int) {
+        self.init(posterior: posterior, model: model, samples: samples, seed: seed, batchSize: batchSize) {
+            examples in
+            let scorer = ChoiceScorer(
+                model: model, sharedPrefix: PromptPreparation.commonPrefix(of: examples), maxSequences: batchSize)
+            return scorer.score(examples.map { ChoiceScorer.Request(tokens: $0.tokens, answerTokens: $0.answerTokens) })
+                .map(DecoderEvaluation.softmax)
+        }
+    }
+}
+
+extension TFBProcedure where Model == BertModel {
+    /// On an encoder: the mean prediction batched as `evaluate` batches it.
+    public init(posterior: TFBPosterior, model: BertModel, samples: Int, seed: UInt64, batchSize: Int) {
+        self.init(posterior: posterior, model: model, samples: samples, seed: seed, batchSize: batchSize) {
+            EncoderEvaluation.probabilities(model: model, $0, batchSize: batchSize)
+        }
+    }
+}
+
+/// The σ search's settings; nil fields take the defaults of the chosen rule.
+public struct TFBSearchSettings: Sendable {
+    public var criterion: AnchorCriterion.Kind
+    /// ε; default 0.01, or bayesian-peft's 0.003 for nll under `upstream`.
+    public var tolerance: Double?
+    /// bayesian-peft's search exactly (its NLL scaling and its returned σ; see `SigmaSearch.Rule`).
+    public var upstream: Bool
+    public var minimum: Double
+    public var maximum: Double
+    public var steps: Int
+
+    public init(
+        criterion: AnchorCriterion.Kind, tolerance: Double?, upstream: Bool, minimum: Double,
+        maximum: Double, steps: Int
+    ) {
+        self.criterion = criterion; self.tolerance = tolerance; self.upstream = upstream
+        self.minimum = minimum; self.maximum = maximum; self.steps = steps
+    }
+
+    public var effectiveTolerance: Double { tolerance ?? (upstream && criterion == .nll ? 0.003 : 0.01) }
+
+    public var search: SigmaSearch {
+        SigmaSearch(
+            minimum: minimum, maximum: maximum, steps: steps, tolerance: effectiveTolerance,
+            rule: upstream ? .upstream : .largestAccepted,
+            // bayesian-peft's accuracy variant also stops on a narrow bracket.
+            minimumWidth: upstream && criterion == .flip ? 5e-4 : 0, bracket: upstream ? .fixed : .expanding)
     }
 }

@@ -7,7 +7,8 @@ public struct EncoderEvaluation {
     public let model: BertModel
     public let tokenizer: any Tokenizer
     public var batchSize: Int
-    public var chunkSize = 128
+    public var chunkSize = Self.defaultChunkSize
+    public static let defaultChunkSize = 128
 
     public struct Prepared: Sendable {
         public let id: String
@@ -64,8 +65,34 @@ public struct EncoderEvaluation {
     }
 
     /// How `run` orders and chunks `examples`.
-    public func chunks(_ examples: [Prepared]) -> ScoringChunks {
-        .byLength(examples.map(\.tokens.count), size: chunkSize)
+    public func chunks(_ examples: [Prepared]) -> ScoringChunks { Self.chunks(examples, size: chunkSize) }
+
+    static func chunks(_ examples: [Prepared], size: Int) -> ScoringChunks {
+        .byLength(examples.map(\.tokens.count), size: size)
+    }
+
+    /// Probabilities of `examples`, in their order, batched exactly as `run` batches them (so equal to its
+    /// predictions bit for bit), under the patches' means or, with `seeds` (one per example), under those
+    /// weight samples. nil where the logits are not finite.
+    public static func probabilities(
+        model: BertModel, _ examples: [Prepared], batchSize: Int, chunkSize: Int = defaultChunkSize
+    ) -> [[Double]?] {
+        var out = [[Double]?](repeating: nil, count: examples.count)
+        let chunks = chunks(examples, size: chunkSize)
+        for c in 0..<chunks.count {
+            let positions = Array(chunks.chunk(c))
+            let probs = batchProbabilities(model: model, positions.map { examples[$0] }, batchSize: batchSize)
+            for (p, q) in zip(positions, probs) { out[p] = q }
+        }
+        return out
+    }
+
+    /// The examples in batches of `batchSize`, in the order given.
+    static func batchProbabilities(model: BertModel, _ members: [Prepared], batchSize: Int) -> [[Double]?] {
+        stride(from: 0, to: members.count, by: batchSize).flatMap { start in
+            let batch = Array(members[start..<min(members.count, start + batchSize)])
+            return model.choiceLogits(batch, seeds: nil).map(DecoderEvaluation.softmax)
+        }
     }
 
     public func run(
@@ -78,19 +105,11 @@ public struct EncoderEvaluation {
         var done = 0
         for c in 0..<chunks.count {
             let members = chunks.chunk(c).map { examples[$0] }
-            var chunk: [ExamplePrediction] = []
-            for batchStart in stride(from: 0, to: members.count, by: batchSize) {
-                let batch = Array(members[batchStart..<min(members.count, batchStart + batchSize)])
-                let logits = model.classify(batch.map(\.tokens), tokenTypes: batch.map(\.types))
-                let k = logits.columns
-                for (row, e) in batch.enumerated() {
-                    let probs = DecoderEvaluation.softmax(Array(logits.storage[(row * k)..<((row + 1) * k)]))
-                    if probs == nil { summary.nonFinite += 1 }
-                    chunk.append(ExamplePrediction(id: e.id, label: e.label, probs: probs))
-                    summary.promptTokens += e.tokens.count
-                }
-                progress(done + chunk.count)
-            }
+            let probs = Self.batchProbabilities(model: model, members, batchSize: batchSize)
+            let chunk = zip(members, probs).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) }
+            summary.nonFinite += probs.filter { $0 == nil }.count
+            summary.promptTokens += members.reduce(0) { $0 + $1.tokens.count }
+            progress(done + chunk.count)
             summary.computedTokens = summary.promptTokens
             try record(chunk)
             done += members.count

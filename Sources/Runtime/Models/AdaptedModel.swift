@@ -63,6 +63,25 @@ extension LlamaModel: ChoiceModel {
     }
 }
 
-extension BertModel: AdaptedModel {
+extension BertModel: ChoiceModel {
     public var architecture: String { config.modelType }
+
+    public func length(of example: EncoderEvaluation.Prepared) -> Int { example.tokens.count }
+
+    /// One packed pass; the head's logits of each sequence.
+    public func choiceLogits(_ examples: [EncoderEvaluation.Prepared], seeds: [UInt64]?) -> [[Float]] {
+        let logits = classify(examples.map(\.tokens), tokenTypes: examples.map(\.types), seeds: seeds)
+        let k = logits.columns
+        return examples.indices.map { Array(logits.storage[($0 * k)..<(($0 + 1) * k)]) }
+    }
 }
+
+/// An example a run records a prediction for: its id and label, and its tokens (its cost).
+public protocol LabelledExample: Sendable {
+    var id: String { get }
+    var label: Int { get }
+    var tokens: [Int] { get }
+}
+
+extension PreparedExample: LabelledExample {}
+extension EncoderEvaluation.Prepared: LabelledExample {}

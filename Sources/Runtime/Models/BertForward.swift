@@ -11,12 +11,16 @@ import Foundation
 /// training and curvature run it with an `EncoderTape`.
 extension BertModel {
     /// Classification logits, sequences × labels, for variable-length sequences (each starting with its
-    /// [CLS] / <s> token) run packed with no padding. `tokenTypes` defaults to all zeros.
-    public func classify(_ batch: [[Int]], tokenTypes: [[Int]]? = nil) -> Tensor {
+    /// [CLS] / <s> token) run packed with no padding. `tokenTypes` defaults to all zeros. With `seeds`
+    /// (one per sequence), sequence s runs under the weight sample its patches' samplers draw from
+    /// seeds[s]; the head stays deterministic, as a decoder's does.
+    public func classify(_ batch: [[Int]], tokenTypes: [[Int]]? = nil, seeds: [UInt64]? = nil) -> Tensor {
         precondition(hasClassificationHead, "the encoder has no classification head; check hasClassificationHead first")
+        let packed = PackedBatch(batch)
+        let noise = seeds.map { SampleSeeds(rows: packed.sequences, seeds: $0) }
         // Only the first token of each sequence reaches the head, so the last layer runs only there.
-        let first = run(PackedBatch(batch), tokenTypes: tokenTypes, firstOnly: true, tape: nil)
-        return classificationHead(first).logits
+        let first = run(packed, tokenTypes: tokenTypes, firstOnly: true, tape: nil, noise: noise)
+        return classificationHead(first, noise: noise?.oneRowEach).logits
     }
 
     /// The last layer's hidden states of every token, packed: Σ lengths × hidden, sequences in order.
@@ -36,15 +40,19 @@ extension BertModel {
     }
 
     /// The head on each sequence's first-token hidden state: pooled = tanh(pooler(first)), then the labels.
-    func classificationHead(_ first: Tensor) -> (pooled: Tensor, logits: Tensor) {
+    /// `noise` samples the LoRA patches a head may carry (PEFT targets the pooler's `dense` too); a saved
+    /// module (the classifier) has none and stays deterministic.
+    func classificationHead(_ first: Tensor, noise: SampleSeeds? = nil) -> (pooled: Tensor, logits: Tensor) {
         let pooler = pooler!, classifier = classifier!
         let B = first.rows, H = config.hiddenSize
         let scratch = backend.tensor([B, max(1, pooler.maxRank, classifier.maxRank)])
         let pooled = backend.tensor([B, H])
-        pooler.forward(first.pointer, rows: B, into: pooled.pointer, backend: backend, scratch: scratch.pointer)
+        pooler.forward(
+            first.pointer, rows: B, into: pooled.pointer, backend: backend, scratch: scratch.pointer, noise: noise)
         backend.tanh(pooled.pointer, count: pooled.count)
         let logits = backend.tensor([B, classifier.outFeatures])
-        classifier.forward(pooled.pointer, rows: B, into: logits.pointer, backend: backend, scratch: scratch.pointer)
+        classifier.forward(
+            pooled.pointer, rows: B, into: logits.pointer, backend: backend, scratch: scratch.pointer, noise: noise)
         return (pooled, logits)
     }
 
@@ -65,7 +73,10 @@ extension BertModel {
     /// Hidden states after the last layer: every token's row, or with `firstOnly` each sequence's first.
     /// Without a tape, buffers are reused across layers (and `firstOnly` runs the last layer only at the
     /// first tokens); with one, every layer's activations are kept for the backward pass.
-    func run(_ batch: PackedBatch, tokenTypes: [[Int]]?, firstOnly: Bool, tape: EncoderTape?) -> Tensor {
+    /// `noise`: each sequence's weight sample (prediction only, never with a tape).
+    func run(
+        _ batch: PackedBatch, tokenTypes: [[Int]]?, firstOnly: Bool, tape: EncoderTape?, noise: SampleSeeds? = nil
+    ) -> Tensor {
         let T = batch.tokenCount, B = batch.sequences.count
         let H = config.hiddenSize, I = config.intermediateSize
         precondition(B > 0, "empty batch")
@@ -73,6 +84,7 @@ extension BertModel {
             tokenTypes == nil || tokenTypes!.map(\.count) == batch.sequences.map(\.count),
             "token types must match the sequences' lengths")
         precondition(tape == nil || !firstOnly, "a taped pass keeps every row")
+        precondition(tape == nil || noise == nil, "weight samples are for prediction, not for a taped pass")
         let eps = Float(config.layerNormEpsilon)
         let keep = tape != nil
         func buffer(_ shared: Tensor) -> Tensor { keep ? backend.tensor(shared.shape) : shared }
@@ -87,7 +99,8 @@ extension BertModel {
             let reduce = firstOnly && n == layers.count - 1
             tape?.xs.append(x)
             let qkv = buffer(sharedQKV), context = buffer(sharedContext)
-            layer.qkv.forward(x.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer)
+            layer.qkv.forward(
+                x.pointer, rows: T, into: qkv.pointer, backend: backend, scratch: scratch.pointer, noise: noise)
             var asking = layout
             asking.queries = reduce ? .first : .all
             backend.attention(asking, qkv: qkv.pointer, into: context.pointer)
@@ -95,10 +108,13 @@ extension BertModel {
             // Only the first tokens continue past a reduced attention: gather their residual rows.
             if reduce { x = backend.gatherRows(x, batch.sequences.map(\.lowerBound), width: H) }
             let rows = reduce ? B : T
+            // Past a reduced attention each sequence is one row.
+            let rowNoise = reduce ? noise?.oneRowEach : noise
             // Post-norm residuals: x = LayerNorm(x + sublayer(x)); an untaped pass normalises back into x.
             let attentionSum = buffer(sharedSum)
             layer.attentionOutput.forward(
-                context.pointer, rows: rows, into: attentionSum.pointer, backend: backend, scratch: scratch.pointer)
+                context.pointer, rows: rows, into: attentionSum.pointer, backend: backend, scratch: scratch.pointer,
+                noise: rowNoise)
             backend.add(x.pointer, into: attentionSum.pointer, count: rows * H)
             if keep { x = backend.tensor([T, H]) }
             backend.layerNorm(
@@ -107,13 +123,14 @@ extension BertModel {
             tape?.attentionSum.append(attentionSum); tape?.attentionNormed.append(x)
             let inner = buffer(sharedInner)
             layer.intermediate.forward(
-                x.pointer, rows: rows, into: inner.pointer, backend: backend, scratch: scratch.pointer)
+                x.pointer, rows: rows, into: inner.pointer, backend: backend, scratch: scratch.pointer, noise: rowNoise)
             tape?.intermediate.append(inner)  // before GELU: a taped pass activates a copy
             if keep { backend.copy(inner.pointer, into: activated.pointer, count: rows * I) }
             backend.gelu(activated.pointer, count: rows * I)
             let outputSum = buffer(sharedSum)
             layer.output.forward(
-                activated.pointer, rows: rows, into: outputSum.pointer, backend: backend, scratch: scratch.pointer)
+                activated.pointer, rows: rows, into: outputSum.pointer, backend: backend, scratch: scratch.pointer,
+                noise: rowNoise)
             backend.add(x.pointer, into: outputSum.pointer, count: rows * H)
             tape?.outputSum.append(outputSum)
             if keep { x = backend.tensor([T, H]) }
