@@ -12,7 +12,7 @@ let package = Package(
         .library(name: "Loaders", targets: ["Loaders"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -47,7 +47,9 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "RecordsTests", dependencies: ["Records", "Metrics", "Loaders"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Records", "Loaders"]),
-        .testTarget(name: "PosthocTests", dependencies: ["Posthoc", "Runtime", "RuntimeCPU", "Loaders", "TestModels"]),
+        .testTarget(
+            name: "PosthocTests",
+            dependencies: ["Posthoc", "Runtime", "RuntimeCPU", "Loaders", "Records", "TestModels"]),
         // End-to-end: runs the built `bayeval` binary as a user would.
         .testTarget(name: "CLITests", dependencies: ["bayeval", "Records", "Jobs", "TestModels"]),
     ]

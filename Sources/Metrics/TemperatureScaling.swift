@@ -11,10 +11,16 @@ public enum TemperatureScaling {
     public enum Problem: Error, Equatable, CustomStringConvertible {
         case empty
         case shape(row: Int)
+        /// Every example's label already has its largest probability: the NLL keeps falling as T → 0, so
+        /// the "optimum" is wherever exp underflows, and applying it would make every test error certain.
+        case separable(examples: Int)
         public var description: String {
             switch self {
             case .empty: "temperature scaling needs at least one example"
             case .shape(let row): "row \(row): the label is not one of its classes, or a probability is not finite"
+            case .separable(let n):
+                "all \(n) fit examples are classified correctly, so the NLL falls without end as T → 0 and no "
+                    + "temperature can be fitted; fit on more examples (some the model gets wrong)"
             }
         }
     }
@@ -26,8 +32,8 @@ public enum TemperatureScaling {
         public let nllAfter: Double
         public let examples: Int
         /// True when the optimum lies beyond the search range [1e-4, 1e4] of β: T is the range's end
-        /// (1e-4: the fit data are separable, sharpening never stops paying; 1e4: the predictions are worse
-        /// than uniform).
+        /// (1e-4: the few errors have margins too small to stop the sharpening; 1e4: the predictions are
+        /// worse than uniform).
         public let atBound: Bool
     }
 
@@ -44,6 +50,10 @@ public enum TemperatureScaling {
                 throw Problem.shape(row: i)
             }
             return row.map { Foundation.log(max($0, nllProbabilityFloor)) }
+        }
+        // Then f' < 0 for every β, unless every row is flat (f' ≡ 0: any T leaves them as they are).
+        if zip(z, labels).allSatisfy({ row, y in row[y] == row.max()! }), z.contains(where: { $0.min()! < $0.max()! }) {
+            throw Problem.separable(examples: labels.count)
         }
         // f'(β): the mean over examples of E[z] − z_y under softmax(β z), accumulated relative to the row's
         // top value so that an example the model gets right with certainty contributes exactly its small

@@ -52,8 +52,13 @@ struct CalibrateCommand: ParsableCommand {
         let fitSet = try model.dataset(task, fit, limit: fitLimit)
         let fitPredictions = try model.predictions(fitSet).filter { $0.probs != nil }
         guard !fitPredictions.isEmpty else { throw ValidationError("no fit example produced finite logits") }
-        let temperature = try TemperatureScaling.fit(
-            probabilities: fitPredictions.map { $0.probs! }, labels: fitPredictions.map(\.label))
+        let temperature: TemperatureScaling.Fit
+        do {
+            temperature = try TemperatureScaling.fit(
+                probabilities: fitPredictions.map { $0.probs! }, labels: fitPredictions.map(\.label))
+        } catch let problem as TemperatureScaling.Problem {
+            throw UsageError(file: fitSet.files.first ?? fitSplit, item: "--fit-split \(fitSplit)", "\(problem)")
+        }
         note(
             String(
                 format: "temperature %.6g fitted on %d %@ examples (NLL %.4f → %.4f)%@", temperature.temperature,
@@ -61,7 +66,7 @@ struct CalibrateCommand: ParsableCommand {
                 !temperature.atBound
                     ? ""
                     : temperature.temperature < 1
-                        ? "; at the search bound (the fit data are separable)"
+                        ? "; at the search bound (the fit errors' margins are too small to stop the sharpening)"
                         : "; at the search bound (the predictions are no better than uniform)"))
 
         let scoreStart = Date()

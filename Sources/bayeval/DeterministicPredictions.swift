@@ -9,43 +9,35 @@ struct DeterministicPredictions {
     let dataDirectory: URL
     private let score: (Dataset) throws -> [ExamplePrediction]
 
+    /// Loads as tfb and laplace do (`ModelTaskOptions.loadRun`), so the three agree on model, adapter and data.
     static func load(adapter: String, options: ModelTaskOptions) throws -> Self {
-        let config = try AdapterConfig.load(path: (adapter as NSString).appendingPathComponent("adapter_config.json"))
-        let modelPath = try options.resolveModel(adapter: adapter, config: config)
-        let backend = options.device.makeBackend(threads: options.threads)
-        let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
-        let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
-        if try ModelTaskOptions.isEncoder(modelPath) {
-            let loaded = try ModelLoader.loadEncoder(path: modelPath, backend: backend)
-            try loaded.model.attach(try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes))
-            let evaluation = EncoderEvaluation(model: loaded.model, tokenizer: tokenizer, batchSize: options.batchSize)
-            return Self(modelPath: modelPath, dataDirectory: dataDirectory) { dataset in
+        switch try options.loadRun(adapter: adapter) {
+        case .encoder(let run):
+            try run.model.attach(run.adapter)
+            return Self(run) { examples in
+                let probabilities = EncoderEvaluation.probabilities(
+                    model: run.model, examples, batchSize: options.batchSize)
+                return zip(examples, probabilities).map { ExamplePrediction(id: $0.id, label: $0.label, probs: $1) }
+            }
+        case .decoder(let run):
+            try run.model.attach(run.adapter)
+            return Self(run) { examples in
+                let scorer = ChoiceScorer(
+                    model: run.model, sharedPrefix: PromptPreparation.commonPrefix(of: examples), tokenBudget: 4096,
+                    maxSequences: options.batchSize)
                 var out: [ExamplePrediction] = []
-                _ = try evaluation.run(try evaluation.prepare(dataset), record: { out += $0 }, progress: { _ in })
+                _ = try DecoderEvaluation(scorer: scorer).run(examples, record: { out += $0 }, progress: { _ in })
                 return out
             }
         }
-        let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
-        try loaded.model.attach(try LoRAAdapter.load(directory: adapter, baseShapes: loaded.parameterShapes))
-        let model = loaded.model
-        return Self(modelPath: modelPath, dataDirectory: dataDirectory) { dataset in
-            var preparation = PromptPreparation(
-                tokenizer: tokenizer, task: dataset.task, options: options.promptOptions,
-                contextLength: model.config.scoringContextLength, vocabularySize: model.config.vocabularySize)
-            let prepared = try preparation.prepare(dataset)
-            let scorer = ChoiceScorer(
-                model: model, sharedPrefix: PromptPreparation.commonPrefix(of: prepared), tokenBudget: 4096,
-                maxSequences: options.batchSize)
-            var out: [ExamplePrediction] = []
-            _ = try DecoderEvaluation(scorer: scorer).run(prepared, record: { out += $0 }, progress: { _ in })
-            return out
-        }
     }
 
-    init(modelPath: String, dataDirectory: URL, score: @escaping (Dataset) throws -> [ExamplePrediction]) {
-        self.modelPath = modelPath
-        self.dataDirectory = dataDirectory
-        self.score = score
+    private init<Model>(
+        _ run: ModelTaskOptions.LoadedRun<Model>, predict: @escaping ([Model.Example]) throws -> [ExamplePrediction]
+    ) {
+        self.modelPath = run.modelPath
+        self.dataDirectory = run.dataDirectory
+        self.score = { try predict(try run.prepare($0)) }
     }
 
     /// The first `limit` examples of a split (all with nil), refusing an empty one.

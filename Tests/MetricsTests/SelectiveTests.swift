@@ -46,6 +46,17 @@ import Testing
         #expect(zip(scaled, expected).allSatisfy { abs($0 - $1) < 1e-12 })
     }
 
+    @Test func refusesFitDataTheModelGetsAllRight() {
+        // The case that once fitted T = 0.0012 on 16 SST-2 sentences and made the test NLL 5.2.
+        let rows = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]
+        #expect(throws: TemperatureScaling.Problem.separable(examples: 3)) {
+            try TemperatureScaling.fit(probabilities: rows, labels: [0, 1, 0])
+        }
+        // One error makes the optimum finite and interior.
+        let fit = try? TemperatureScaling.fit(probabilities: rows + [[0.7, 0.3]], labels: [0, 1, 0, 1])
+        #expect(fit.map { !$0.atBound && $0.temperature > 0.1 } == true)
+    }
+
     @Test func refusesBadRows() {
         #expect(throws: TemperatureScaling.Problem.empty) { try TemperatureScaling.fit(probabilities: [], labels: []) }
         #expect(throws: TemperatureScaling.Problem.shape(row: 1)) {
