@@ -11,22 +11,36 @@ public struct MonteCarloPredictive<Model: ChoiceModel> {
     public var seed: UInt64
     /// Examples per packed batch: each contributes `samples` sequences.
     public var examplesPerBatch: Int
+    /// bayesian-peft's Flipout noise instead of a weight sample per (example, sample): sample k of the
+    /// examples whose stable indices share ⌊i / examplesPerCall⌋ runs under one draw of E, as one forward
+    /// call of bayesian-peft's batch does (see `SequenceNoise.flipoutCalls`). nil: real weight samples.
+    public var flipoutExamplesPerCall: Int?
 
     /// `sequencesPerBatch`: sequences per forward pass, as for deterministic scoring (`--batch-size`); a
     /// batch holds sequencesPerBatch / samples examples, at least one.
-    public init(model: Model, samples: Int, seed: UInt64, sequencesPerBatch: Int) {
+    public init(
+        model: Model, samples: Int, seed: UInt64, sequencesPerBatch: Int, flipoutExamplesPerCall: Int? = nil
+    ) {
+        precondition(flipoutExamplesPerCall.map { $0 > 0 } ?? true)
         self.model = model
         self.samples = max(1, samples)
         self.seed = seed
         self.examplesPerBatch = max(1, sequencesPerBatch / self.samples)
+        self.flipoutExamplesPerCall = flipoutExamplesPerCall
     }
 
     /// Seed of sample k of the example with stable index i.
     public func seed(example i: Int, sample k: Int) -> UInt64 {
-        var z = seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(k) &* 0xD1B5_4A32_D192_ED03
+        var z = seed &+ UInt64(bitPattern: Int64(i)) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(k) &* 0xD1B5_4A32_D192_ED03
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+
+    /// Under Flipout, the seed of the forward call that sample k of stable index i belongs to: the seed of
+    /// sample k of a pseudo-example numbered past every real one, so call seeds never equal example seeds.
+    public func callSeed(example i: Int, sample k: Int) -> UInt64? {
+        flipoutExamplesPerCall.map { seed(example: -1 - i / $0, sample: k) }
     }
 
     /// How the examples are packed: positions into `examples`, similar lengths together, `examplesPerBatch`
@@ -48,14 +62,16 @@ public struct MonteCarloPredictive<Model: ChoiceModel> {
         var out = [[Double]?](repeating: nil, count: examples.count)
         var done = 0
         for members in batches(examples) {
-            var batch: [Model.Example] = [], seeds: [UInt64] = []
+            var batch: [Model.Example] = [], seeds: [UInt64] = [], calls: [UInt64] = []
             for m in members {
                 for k in 0..<samples {
                     batch.append(examples[m])
                     seeds.append(seed(example: indices[m], sample: k))
+                    if let call = callSeed(example: indices[m], sample: k) { calls.append(call) }
                 }
             }
-            let logits = model.choiceLogits(batch, seeds: seeds)
+            let noise = SequenceNoise(seeds: seeds, flipoutCalls: flipoutExamplesPerCall == nil ? nil : calls)
+            let logits = model.choiceLogits(batch, noise: noise)
             for (j, m) in members.enumerated() {
                 var mean: [Double] = []
                 var finite = true

@@ -22,10 +22,10 @@ public enum SamplingBenchmark {
             let seeds = members.flatMap { m in (0..<predictive.samples).map { predictive.seed(example: m, sample: $0) }
             }
             var t = Date()
-            _ = model.choiceLogits(batch, seeds: nil)
+            _ = model.choiceLogits(batch, noise: nil)
             deterministic += Date().timeIntervalSince(t)
             t = Date()
-            _ = model.choiceLogits(batch, seeds: seeds)
+            _ = model.choiceLogits(batch, noise: SequenceNoise(seeds: seeds))
             sampled += Date().timeIntervalSince(t)
         }
         return Run(deterministicSeconds: deterministic, sampledSeconds: sampled)

@@ -129,6 +129,13 @@ public protocol ComputeBackend: Sendable {
 
     /// x[r, j] ·= factors[r] (`perRow`) or x[i] ·= factors[i], over rows × columns values.
     func scale(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, by factors: [Float], perRow: Bool)
+
+    /// x[i] = sign number first + i of `seed`: ±1 from bit j mod 64 of SplitMix64 output ⌊j/64⌋ + 1 for
+    /// sign j (set: −1), counter-based as `standardNormal` is: Flipout's sign vectors.
+    func randomSigns(seed: UInt64, first: Int, count: Int, into x: UnsafeMutablePointer<Float>)
+
+    /// y ·= x, elementwise.
+    func multiply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int)
 }
 
 extension ComputeBackend {

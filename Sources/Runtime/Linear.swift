@@ -1,3 +1,5 @@
+import Loaders
+
 /// A linear layer y = x·Wᵀ + b with LoRA updates applied on the fly: for each patch,
 /// y[:, offset..<offset+out] += scaling · (x·Aᵀ)·Bᵀ. Several projections that share an input (q, k, v;
 /// gate, up) are fused into one weight so one large matrix product serves them all; each keeps its own
@@ -129,6 +131,10 @@ extension Linear.LoRAPatch {
         u: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, ldy: Int, outputRows: [Int]? = nil,
         backend: some ComputeBackend
     ) {
+        if let calls = noise.flipoutCalls {
+            return addFlipout(
+                sampler, x: x, inFeatures: inFeatures, rows: noise, calls: calls, u: u, backend: backend)
+        }
         let columns = outputRows?.count ?? outFeatures
         // One draw buffer per call (not per sequence), full-sized only for what the sampler perturbs (a
         // head's E_B is vocabulary × rank).
@@ -157,5 +163,53 @@ extension Linear.LoRAPatch {
                 m: range.count, n: columns, k: rank, alpha: scaling, a: us, lda: rank, b: rowsOfB, ldb: rank,
                 transposeB: true, beta: 1, c: y + range.lowerBound * ldy, ldc: ldy)
         }
+    }
+
+    /// bayesian-peft's Flipout noise (its BLoB forward) for a sampler of A alone: E is drawn once per
+    /// forward call (`calls[s]`, shared by that call's sequences), and each token t of sequence s adds
+    /// ((x_t ⊙ r_t) Eᵀ) ⊙ s_t to u, with r_t ∈ {±1}^in and s_t ∈ {±1}^rank drawn from (seeds[s], the patch's
+    /// key, t): every token sees diag(s_t) E diag(r_t), a perturbation of A with E's distribution but
+    /// nearly independent across tokens, keyed by token position (`firstPositions`), so a one-row view
+    /// draws the signs of the token it kept.
+    private func addFlipout(
+        _ sampler: any PatchSampler, x: UnsafePointer<Float>, inFeatures: Int, rows noise: SampleSeeds,
+        calls: [UInt64], u: UnsafeMutablePointer<Float>, backend: some ComputeBackend
+    ) {
+        precondition(
+            sampler.perturbsA && !sampler.perturbsB, "Flipout perturbs A only, as bayesian-peft's BLoB forward does")
+        let longest = noise.rows.map(\.count).max() ?? 0
+        let eA = UnsafeMutablePointer<Float>.allocate(capacity: rank * inFeatures)
+        let signedX = UnsafeMutablePointer<Float>.allocate(capacity: max(1, longest * inFeatures))
+        let signs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, longest * inFeatures))
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: max(1, longest * rank))
+        defer { eA.deallocate(); signedX.deallocate(); signs.deallocate(); v.deallocate() }
+        var drawn: UInt64?
+        for (s, range) in noise.rows.enumerated() where !range.isEmpty {
+            if drawn != calls[s] {
+                sampler.draw(
+                    seed: calls[s], rank: rank, inFeatures: inFeatures, outFeatures: outFeatures, a: eA, b: eA,
+                    backend: backend)
+                drawn = calls[s]
+            }
+            let n = range.count
+            let streams = Linear.LoRAPatch.flipoutStreams(seed: noise.seeds[s], key: sampler.key)
+            backend.copy(x + range.lowerBound * inFeatures, into: signedX, count: n * inFeatures)
+            let position = noise.firstPositions[s]
+            backend.randomSigns(seed: streams.input, first: position * inFeatures, count: n * inFeatures, into: signs)
+            backend.multiply(signs, into: signedX, count: n * inFeatures)
+            backend.gemm(
+                m: n, n: rank, k: inFeatures, alpha: 1, a: signedX, lda: inFeatures, b: eA, ldb: inFeatures,
+                transposeB: true, beta: 0, c: v, ldc: rank)
+            backend.randomSigns(seed: streams.output, first: position * rank, count: n * rank, into: signs)
+            backend.multiply(signs, into: v, count: n * rank)
+            backend.add(v, into: u + range.lowerBound * rank, count: n * rank)
+        }
+    }
+
+    /// The seeds of a sequence's Flipout sign streams in one patch: r (tokens × in, row-major) and
+    /// s (tokens × rank).
+    public static func flipoutStreams(seed: UInt64, key: UInt64) -> (input: UInt64, output: UInt64) {
+        var rng = SplitMix64(seed: seed ^ (key &* 0xD1B5_4A32_D192_ED03))
+        return (rng.next(), rng.next())
     }
 }

@@ -9,6 +9,8 @@ import Loaders
 public protocol PatchSampler: Sendable {
     var perturbsA: Bool { get }
     var perturbsB: Bool { get }
+    /// Mixed into every seed, so that patches draw independently; also keys a patch's Flipout signs.
+    var key: UInt64 { get }
     /// Writes all of E_A into `a` (rank × in) when `perturbsA`, all of E_B into `b` (out × rank) when
     /// `perturbsB`; a buffer the sampler does not perturb may be a single float and must not be touched.
     /// Called once per sequence and layer: it should not allocate, and it draws through `backend`

@@ -55,7 +55,6 @@ public final class Tensor: @unchecked Sendable {
         _ = storage.update(fromContentsOf: values)
     }
 
-
     public var pointer: UnsafeMutablePointer<Float> { memory.pointer }
     public var values: [Float] { Array(storage.prefix(count)) }
 

@@ -79,6 +79,21 @@ extension CPUBackend {
         }
     }
 
+    public func randomSigns(seed: UInt64, first: Int, count: Int, into x: UnsafeMutablePointer<Float>) {
+        var i = 0
+        while i < count {
+            let word = (first + i) / 64, bit = (first + i) % 64
+            var rng = SplitMix64(seed: seed &+ UInt64(word) &* 0x9E37_79B9_7F4A_7C15)
+            let bits = rng.next()
+            for b in bit..<min(64, bit + count - i) { x[i + b - bit] = (bits >> UInt64(b)) & 1 == 1 ? -1 : 1 }
+            i += 64 - bit
+        }
+    }
+
+    public func multiply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { y[i] *= x[i] }
+    }
+
     public func scale(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, by factors: [Float], perRow: Bool) {
         precondition(factors.count == (perRow ? rows : rows * columns), "\(factors.count) factors")
         for r in 0..<rows {

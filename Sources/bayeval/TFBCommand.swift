@@ -27,9 +27,16 @@ struct TFBCommand: ParsableCommand {
             --upstream reproduces bayesian-peft's search instead: linear bisection inside the fixed bracket \
             [--sigma-min, --sigma-max], the NLL ratio is divided by the anchor count \
             (so its 0.003 is a 150 % change on 500 anchors) and the σ returned is the last midpoint that \
-            VIOLATED the tolerance (σ_max when none did). With --sigmas or --sigma-grid no search is run: the \
+            VIOLATED the tolerance (σ_max when none did). It also draws the noise as bayesian-peft's BLoB \
+            forward does: one E per forward call (per 50 examples, its scripts' batch) and per-token Flipout \
+            signs, ((x ⊙ r) Eᵀ) ⊙ s. That perturbs each token almost independently, which moves the \
+            predictions less than a weight sample at the same σ, so its σ* is larger. With --sigmas or --sigma-grid no search is run: the \
             test split is evaluated at every σ (table, run.json and an SVG plot next to --output).
             """)
+
+    /// The examples bayesian-peft's TFB scripts run per forward call (`--batch-size 50`): under --upstream,
+    /// the examples that share one draw of E.
+    static let upstreamBatch = 50
 
     @Argument(help: "The MAP (or MLE, or BLoB) PEFT adapter directory.")
     var adapter: String
@@ -127,14 +134,16 @@ struct TFBCommand: ParsableCommand {
             try evaluate(
                 run,
                 TFBProcedure(
-                    posterior: posterior, model: run.model, samples: samples, seed: seed, batchSize: options.batchSize),
+                    posterior: posterior, model: run.model, samples: samples, seed: seed, batchSize: options.batchSize,
+                    flipoutExamplesPerCall: upstream ? Self.upstreamBatch : nil),
                 started: started)
         case .encoder(let run):
             let posterior = try TFBPosterior(adapter: run.adapter, model: run.model, sigma: 0)
             try evaluate(
                 run,
                 TFBProcedure(
-                    posterior: posterior, model: run.model, samples: samples, seed: seed, batchSize: options.batchSize),
+                    posterior: posterior, model: run.model, samples: samples, seed: seed, batchSize: options.batchSize,
+                    flipoutExamplesPerCall: upstream ? Self.upstreamBatch : nil),
                 started: started)
         }
     }

@@ -15,6 +15,7 @@ import RuntimeCPU
     struct SeededShift: PatchSampler {
         let perturbsA: Bool
         let perturbsB: Bool
+        var key: UInt64 = 0
         static func values(_ count: Int, seed: UInt64) -> [Float] {
             var rng = SplitMix64(seed: seed)
             return (0..<count).map { _ in Float(Int(rng.next() % 2001) - 1000) * 1e-4 }
@@ -64,7 +65,9 @@ import RuntimeCPU
         let tokens = [7, 99, 13, 201, 45, 3, 88]
         let ids = [10, 20, 30, 40]
         let seed: UInt64 = 12345
-        let sampled = m.forward(PackedBatch([tokens]), output: .lastPositionLogits(ids: ids), seeds: [seed]).values
+        let sampled = m.forward(
+            PackedBatch([tokens]), output: .lastPositionLogits(ids: ids), noise: SequenceNoise(seeds: [seed])
+        ).values
 
         // The same weights, deterministically: A + E_A and B + E_B in the adapter itself.
         let (plain, _) = try model()
@@ -106,7 +109,7 @@ import RuntimeCPU
         }
         let sequences = [[2, 17, 5, 40, 9, 3], [2, 8, 3]]
         let seeds: [UInt64] = [101, 202]
-        let sampled = m.classify(sequences, seeds: seeds)
+        let sampled = m.classify(sequences, noise: SequenceNoise(seeds: seeds))
         let k = sampled.columns
         for (s, tokens) in sequences.enumerated() {
             let (plain, _) = try encoder()

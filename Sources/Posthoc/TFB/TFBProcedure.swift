@@ -11,6 +11,8 @@ public struct TFBProcedure<Model: ChoiceModel> {
     public let seed: UInt64
     /// Sequences per forward pass.
     public let batchSize: Int
+    /// bayesian-peft's Flipout noise, one E per this many examples (its batch); nil: real weight samples.
+    public let flipoutExamplesPerCall: Int?
 
     /// Probabilities without weight samples (the patches' means), as the model's deterministic scoring
     /// batches them.
@@ -18,13 +20,14 @@ public struct TFBProcedure<Model: ChoiceModel> {
 
     public init(
         posterior: TFBPosterior, model: Model, samples: Int, seed: UInt64, batchSize: Int,
-        deterministic: @escaping ([Model.Example]) -> [[Double]?]
+        flipoutExamplesPerCall: Int? = nil, deterministic: @escaping ([Model.Example]) -> [[Double]?]
     ) {
         self.posterior = posterior
         self.model = model
         self.samples = samples
         self.seed = seed
         self.batchSize = batchSize
+        self.flipoutExamplesPerCall = flipoutExamplesPerCall
         self.deterministic = deterministic
     }
 
@@ -36,7 +39,9 @@ public struct TFBProcedure<Model: ChoiceModel> {
     {
         posterior.setSigma(sigma)
         guard samples > 0 else { return deterministic(examples) }
-        let mc = MonteCarloPredictive(model: model, samples: samples, seed: seed, sequencesPerBatch: batchSize)
+        let mc = MonteCarloPredictive(
+            model: model, samples: samples, seed: seed, sequencesPerBatch: batchSize,
+            flipoutExamplesPerCall: flipoutExamplesPerCall)
         return mc.probabilities(examples, indices: Array(examples.indices), progress: progress)
     }
 
@@ -57,8 +62,14 @@ public struct TFBProcedure<Model: ChoiceModel> {
 
 extension TFBProcedure where Model == LlamaModel {
     /// On a decoder: the mean prediction with the shared prompt header cached.
-    public init(posterior: TFBPosterior, model: LlamaModel, samples: Int, seed: UInt64, batchSize: Int) {
-        self.init(posterior: posterior, model: model, samples: samples, seed: seed, batchSize: batchSize) {
+    public init(
+        posterior: TFBPosterior, model: LlamaModel, samples: Int, seed: UInt64, batchSize: Int,
+        flipoutExamplesPerCall: Int? = nil
+    ) {
+        self.init(
+            posterior: posterior, model: model, samples: samples, seed: seed, batchSize: batchSize,
+            flipoutExamplesPerCall: flipoutExamplesPerCall
+        ) {
             examples in
             let scorer = ChoiceScorer(
                 model: model, sharedPrefix: PromptPreparation.commonPrefix(of: examples), maxSequences: batchSize)
@@ -70,8 +81,14 @@ extension TFBProcedure where Model == LlamaModel {
 
 extension TFBProcedure where Model == BertModel {
     /// On an encoder: the mean prediction batched as `evaluate` batches it.
-    public init(posterior: TFBPosterior, model: BertModel, samples: Int, seed: UInt64, batchSize: Int) {
-        self.init(posterior: posterior, model: model, samples: samples, seed: seed, batchSize: batchSize) {
+    public init(
+        posterior: TFBPosterior, model: BertModel, samples: Int, seed: UInt64, batchSize: Int,
+        flipoutExamplesPerCall: Int? = nil
+    ) {
+        self.init(
+            posterior: posterior, model: model, samples: samples, seed: seed, batchSize: batchSize,
+            flipoutExamplesPerCall: flipoutExamplesPerCall
+        ) {
             EncoderEvaluation.probabilities(model: model, $0, batchSize: batchSize)
         }
     }

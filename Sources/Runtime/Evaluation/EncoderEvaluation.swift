@@ -91,7 +91,7 @@ public struct EncoderEvaluation {
     static func batchProbabilities(model: BertModel, _ members: [Prepared], batchSize: Int) -> [[Double]?] {
         stride(from: 0, to: members.count, by: batchSize).flatMap { start in
             let batch = Array(members[start..<min(members.count, start + batchSize)])
-            return model.choiceLogits(batch, seeds: nil).map(DecoderEvaluation.softmax)
+            return model.choiceLogits(batch, noise: nil).map(DecoderEvaluation.softmax)
         }
     }
 

@@ -44,9 +44,9 @@ public protocol ChoiceModel: AdaptedModel {
     associatedtype Example
     /// Cost of an example, to batch similar ones together (its token count).
     func length(of example: Example) -> Int
-    /// The choice logits of each example. With `seeds` (one per example), example i runs under the weight
-    /// sample its patches' samplers draw from seeds[i]; without, the patches' means.
-    func choiceLogits(_ examples: [Example], seeds: [UInt64]?) -> [[Float]]
+    /// The choice logits of each example. With `noise` (one seed per example), example i runs under the
+    /// weight sample its patches' samplers draw from noise.seeds[i]; without, the patches' means.
+    func choiceLogits(_ examples: [Example], noise: SequenceNoise?) -> [[Float]]
 }
 
 extension LlamaModel: ChoiceModel {
@@ -55,10 +55,10 @@ extension LlamaModel: ChoiceModel {
     public func length(of example: PreparedExample) -> Int { example.tokens.count }
 
     /// One packed pass over the prompts; the head computes only the union of their answer rows.
-    public func choiceLogits(_ examples: [PreparedExample], seeds: [UInt64]?) -> [[Float]] {
+    public func choiceLogits(_ examples: [PreparedExample], noise: SequenceNoise?) -> [[Float]] {
         let answers = AnswerColumns(examples.lazy.map(\.answerTokens))
         let logits = forward(
-            PackedBatch(examples.map(\.tokens)), output: .lastPositionLogits(ids: answers.ids), seeds: seeds)
+            PackedBatch(examples.map(\.tokens)), output: .lastPositionLogits(ids: answers.ids), noise: noise)
         return examples.enumerated().map { i, e in answers.logits(logits, row: i, answers: e.answerTokens) }
     }
 }
@@ -69,8 +69,8 @@ extension BertModel: ChoiceModel {
     public func length(of example: EncoderEvaluation.Prepared) -> Int { example.tokens.count }
 
     /// One packed pass; the head's logits of each sequence.
-    public func choiceLogits(_ examples: [EncoderEvaluation.Prepared], seeds: [UInt64]?) -> [[Float]] {
-        let logits = classify(examples.map(\.tokens), tokenTypes: examples.map(\.types), seeds: seeds)
+    public func choiceLogits(_ examples: [EncoderEvaluation.Prepared], noise: SequenceNoise?) -> [[Float]] {
+        let logits = classify(examples.map(\.tokens), tokenTypes: examples.map(\.types), noise: noise)
         let k = logits.columns
         return examples.indices.map { Array(logits.storage[($0 * k)..<(($0 + 1) * k)]) }
     }

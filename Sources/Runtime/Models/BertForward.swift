@@ -11,16 +11,16 @@ import Foundation
 /// training and curvature run it with an `EncoderTape`.
 extension BertModel {
     /// Classification logits, sequences × labels, for variable-length sequences (each starting with its
-    /// [CLS] / <s> token) run packed with no padding. `tokenTypes` defaults to all zeros. With `seeds`
-    /// (one per sequence), sequence s runs under the weight sample its patches' samplers draw from
-    /// seeds[s]; the head stays deterministic, as a decoder's does.
-    public func classify(_ batch: [[Int]], tokenTypes: [[Int]]? = nil, seeds: [UInt64]? = nil) -> Tensor {
+    /// [CLS] / <s> token) run packed with no padding. `tokenTypes` defaults to all zeros. With `noise`
+    /// (one seed per sequence), sequence s runs under the weight sample its patches' samplers draw from
+    /// noise.seeds[s]; the head stays deterministic, as a decoder's does.
+    public func classify(_ batch: [[Int]], tokenTypes: [[Int]]? = nil, noise: SequenceNoise? = nil) -> Tensor {
         precondition(hasClassificationHead, "the encoder has no classification head; check hasClassificationHead first")
         let packed = PackedBatch(batch)
-        let noise = seeds.map { SampleSeeds(rows: packed.sequences, seeds: $0) }
+        let noise = noise.map { SampleSeeds(rows: packed.sequences, $0) }
         // Only the first token of each sequence reaches the head, so the last layer runs only there.
         let first = run(packed, tokenTypes: tokenTypes, firstOnly: true, tape: nil, noise: noise)
-        return classificationHead(first, noise: noise?.oneRowEach).logits
+        return classificationHead(first, noise: noise?.oneRowEach(.first)).logits
     }
 
     /// The last layer's hidden states of every token, packed: Σ lengths × hidden, sequences in order.
@@ -109,7 +109,7 @@ extension BertModel {
             if reduce { x = backend.gatherRows(x, batch.sequences.map(\.lowerBound), width: H) }
             let rows = reduce ? B : T
             // Past a reduced attention each sequence is one row.
-            let rowNoise = reduce ? noise?.oneRowEach : noise
+            let rowNoise = reduce ? noise?.oneRowEach(.first) : noise
             // Post-norm residuals: x = LayerNorm(x + sublayer(x)); an untaped pass normalises back into x.
             let attentionSum = buffer(sharedSum)
             layer.attentionOutput.forward(

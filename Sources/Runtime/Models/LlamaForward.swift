@@ -55,20 +55,20 @@ extension LlamaModel {
             values: tape.qkv.map { block($0, offset: queryWidth + kvW) })
     }
 
-    /// Forward pass over packed sequences that continue `prefix` (positions start after it). With `seeds`
-    /// (one per sequence), every LoRA patch that carries a posterior draws its own weight sample per
+    /// Forward pass over packed sequences that continue `prefix` (positions start after it). With `noise`
+    /// (one seed per sequence), every LoRA patch that carries a posterior draws its own weight sample per
     /// sequence; the prefix, computed once, stays at the mean weights, so samplers pass no prefix.
     public func forward(
-        _ batch: PackedBatch, prefix: PrefixCache? = nil, output: DecoderOutput, seeds: [UInt64]? = nil
+        _ batch: PackedBatch, prefix: PrefixCache? = nil, output: DecoderOutput, noise: SequenceNoise? = nil
     ) -> Tensor {
         // A cached prefix ran at the mean weights: under a weight sample its keys and values would be wrong.
-        precondition(seeds == nil || prefix == nil, "weight samples cannot reuse a prefix cache")
-        let noise = seeds.map { SampleSeeds(rows: batch.sequences, seeds: $0) }
+        precondition(noise == nil || prefix == nil, "weight samples cannot reuse a prefix cache")
+        let noise = noise.map { SampleSeeds(rows: batch.sequences, $0) }
         let plan = plan(batch, inGraphHeader: false, prefix: prefix)
         switch output {
         case .lastPositionLogits(let ids):
             let hidden = run(plan, prefix: prefix, hiddenRows: .scored, noise: noise, tape: nil)
-            return selectedLogits(hidden, ids: ids, noise: noise?.oneRowEach)
+            return selectedLogits(hidden, ids: ids, noise: noise?.oneRowEach(.last))
         case .allLogits:
             let hidden = run(plan, prefix: prefix, hiddenRows: .all, noise: noise, tape: nil)
             let logits = backend.tensor([hidden.rows, config.vocabularySize])
@@ -143,7 +143,7 @@ extension LlamaModel {
             // Only the scored positions continue past a reduced attention: gather their residual rows.
             if reduce { x = backend.gatherRows(x, plan.scoredRows, width: H) }
             let rows = reduce ? plan.scoredRows.count : T
-            let rowNoise = reduce ? noise?.oneRowEach : noise
+            let rowNoise = reduce ? noise?.oneRowEach(.last) : noise
             layer.output.forward(
                 attended.pointer, rows: rows, into: delta.pointer, backend: backend, scratch: scratch.pointer,
                 noise: rowNoise)

@@ -44,7 +44,7 @@ public final class DecoderObjective: TrainingObjective {
 
     public func choiceLogits(_ indices: [Int]) -> (logits: [[Float]], labels: [Int]) {
         let batch = indices.map { examples[$0] }
-        return (model.choiceLogits(batch, seeds: nil), batch.map(\.label))
+        return (model.choiceLogits(batch, noise: nil), batch.map(\.label))
     }
 
     public func forwardAllPositions(_ indices: [Int]) {
