@@ -96,10 +96,10 @@ extension Bootstrap {
     /// 95 % intervals of the four headline metrics (ACC, ECE, NLL, Brier), `resamples` replicates, seed 0;
     /// none when `resamples` is 0.
     public static func headlineIntervals(
-        for p: Predictions, binning: Binning, resamples: Int, threads: Int
+        for p: Predictions, binning: Binning, resamples: Int, threads: Int, level: Double = 0.95, seed: UInt64 = 0
     ) throws -> [BootstrapInterval] {
         guard resamples > 0 else { return [] }
-        let b = try Bootstrap(resamples: resamples, level: 0.95, seed: 0)
+        let b = try Bootstrap(resamples: resamples, level: level, seed: seed)
         return [Metric.accuracy, .ece, .nll, .brier].map {
             b.interval(of: $0, for: p, binning: binning, threads: threads)
         }

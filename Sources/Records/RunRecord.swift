@@ -100,6 +100,9 @@ public struct Method: Codable, Sendable, Equatable {
     public var sigma: Double?
     /// The name in tables ("MAP", "TFB σ=0.003").
     public var label: String
+    /// The label of the deterministic adapter's reference row every posterior run records beside its own
+    /// rows (and its rows' name in the predictions file): how readers find that row.
+    public static let mapLabel = "MAP"
     /// A Laplace posterior's structure, prior and link (nil for other methods).
     public var laplace: LaplaceDetails?
     /// Temperature scaling's T (nil for other methods).
@@ -291,7 +294,7 @@ extension RunRecord {
     /// The rows a run was made for: its only row, or every row but the MAP reference that tfb, laplace
     /// and calibrate print beside their posterior.
     public var posteriorResults: [MethodResult] {
-        results.count == 1 ? results : results.filter { $0.method.label != "MAP" }
+        results.count == 1 ? results : results.filter { $0.method.label != Method.mapLabel }
     }
 }
 

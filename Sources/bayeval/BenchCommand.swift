@@ -199,7 +199,7 @@ extension ModelTaskOptions {
         var dataset = try DatasetLoader.load(task: taskName, split: splitName, dataDirectory: dir)
         if let limit { dataset = dataset.select(first: limit) }
         var prep = PromptPreparation(
-            tokenizer: tokenizer, task: taskName, options: promptOptions,
+            tokenizer: tokenizer, task: try taskName, options: promptOptions,
             contextLength: model.config.scoringContextLength, vocabularySize: model.config.vocabularySize)
         return try prep.prepare(dataset)
     }

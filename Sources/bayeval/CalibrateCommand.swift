@@ -42,7 +42,7 @@ struct CalibrateCommand: ParsableCommand {
     func run() throws {
         let started = Date()
         try outputs.prepare()
-        let task = options.taskName, fit = Split(rawValue: fitSplit)!
+        let task = try options.taskName, fit = Split(rawValue: fitSplit)!
         _ = try task.files(for: fit)
         _ = try task.files(for: options.splitName)
         let model = try DeterministicPredictions.load(adapter: adapter, options: options)
@@ -96,7 +96,7 @@ struct CalibrateCommand: ParsableCommand {
         if finite.count < map.count { warn("\(map.count - finite.count) example(s) with non-finite logits left out") }
         guard !finite.isEmpty else { throw ValidationError("no test example produced finite logits") }
         let rows = [
-            try outputs.result(Method(.lora, label: "MAP"), finite, threads: options.threads),
+            try outputs.result(Method(.lora, label: Method.mapLabel), finite, threads: options.threads),
             try outputs.result(
                 Method(
                     .temperature, label: label,
@@ -107,7 +107,8 @@ struct CalibrateCommand: ParsableCommand {
         if let path = outputs.predictions {
             let log = try PredictionLog(path: path, truncate: true)
             try log.append(
-                map.map { ExamplePrediction(id: $0.id, label: $0.label, probs: $0.probs, method: "MAP") } + scaled)
+                map.map { ExamplePrediction(id: $0.id, label: $0.label, probs: $0.probs, method: Method.mapLabel) }
+                    + scaled)
         }
         if let out = outputs.output {
             let file = ((out as NSString).deletingLastPathComponent as NSString).appendingPathComponent(Self.fileName)

@@ -12,7 +12,7 @@ struct CompareCommand: ParsableCommand {
             `evaluate TREE`), with the predictions each was computed from (predictions.jsonl beside it, or \
             the file its configuration names; checked against the record's metrics). Writes report.md (figures \
             as SVG files in figures/) and report.html (one file: inline SVG and CSS, no scripts, no network): \
-            the methods over seeds (mean ± std), every run with 95 % bootstrap intervals, paired bootstrap \
+            the methods over seeds (mean ± std), every run with bootstrap intervals (--level, 95 % by default), paired bootstrap \
             differences against MAP on the same examples, reliability diagrams with their confidence \
             histograms, risk–coverage curves with AURC, TFB σ sweeps, and the provenance of every input.
             """)
@@ -21,11 +21,14 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "The folder the report goes to.") var output: String
     @Option(help: "md, html or both.") var format = "both"
     @Option(help: "Bootstrap resamples for intervals and paired differences (0: none).") var bootstrap = 1000
+    @Option(help: "Coverage of the bootstrap intervals.") var level = 0.95
+    @Option(help: "Seed of the bootstrap resamples.") var bootstrapSeed: UInt64 = 0
     @Option(help: "Equal-width confidence bins.") var bins = 15
     @Option(help: "Threads for the bootstrap.") var threads = 2
 
     func validate() throws {
         guard ["md", "html", "both"].contains(format) else { throw ValidationError("--format is md, html or both") }
+        guard level > 0, level < 1 else { throw ValidationError("--level must lie strictly between 0 and 1") }
         guard bootstrap >= 0, bins >= 1, threads >= 1 else {
             throw ValidationError("--bootstrap must be ≥ 0, --bins and --threads ≥ 1")
         }
@@ -37,7 +40,8 @@ struct CompareCommand: ParsableCommand {
         guard !runs.isEmpty else {
             throw ValidationError("no evaluation run among \(paths.joined(separator: ", ")) (training records only)")
         }
-        let comparison = try Comparison(runs: runs, bins: bins, resamples: bootstrap, threads: threads)
+        let comparison = try Comparison(
+            runs: runs, bins: bins, resamples: bootstrap, threads: threads, level: level, seed: bootstrapSeed)
         for w in comparison.warnings { warn(w) }
         let report = ComparisonReport(
             comparison: comparison, runs: runs,

@@ -124,7 +124,7 @@ struct EvaluateCommand: ParsableCommand {
             try AdapterConfig.load(path: ($0 as NSString).appendingPathComponent("adapter_config.json"))
         }
         let modelPath = try options.resolveModel(adapter: adapter, config: adapterConfig)
-        let task = options.taskName
+        let task = try options.taskName
         // A split the task does not have is known before any model is loaded.
         _ = try task.files(for: options.splitName)
 
@@ -334,7 +334,7 @@ struct EvaluateCommand: ParsableCommand {
     func loadDataset() throws -> Dataset {
         let dataDirectory = try options.dataDir.map { URL(fileURLWithPath: $0) } ?? DataDirectory.locate()
         var dataset = try DatasetLoader.load(
-            task: options.taskName, split: options.splitName, dataDirectory: dataDirectory)
+            task: try options.taskName, split: options.splitName, dataDirectory: dataDirectory)
         if let limit = options.limit { dataset = dataset.select(first: limit) }
         guard dataset.count > 0 else {
             throw UsageError(

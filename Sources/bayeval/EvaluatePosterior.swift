@@ -39,7 +39,7 @@ extension EvaluateCommand {
             backend: subject.backend)
         timings.loadSeconds = Date().timeIntervalSince(started)
         var test = try DatasetLoader.load(
-            task: options.taskName, split: options.splitName, dataDirectory: subject.dataDirectory)
+            task: try options.taskName, split: options.splitName, dataDirectory: subject.dataDirectory)
         if let limit = options.limit { test = test.select(first: limit) }
         let testing = try subject.objective(test)
         guard testing.objective.exampleCount > 0 else {

@@ -165,7 +165,7 @@ struct ModelTaskOptions: ParsableArguments {
         }
         let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
         var preparation = PromptPreparation(
-            tokenizer: tokenizer, task: taskName, options: promptOptions,
+            tokenizer: tokenizer, task: try taskName, options: promptOptions,
             contextLength: loaded.model.config.scoringContextLength, vocabularySize: loaded.model.config.vocabularySize)
         return .decoder(
             LoadedRun(
@@ -174,7 +174,16 @@ struct ModelTaskOptions: ParsableArguments {
                 dataDirectory: dataDirectory, prepare: { try preparation.prepare($0) }))
     }
 
-    var taskName: TaskName { TaskName(rawValue: task)! }
+    /// The task, for the commands that need one; validate() has already refused an unknown name, so only a
+    /// missing --task is left to refuse here (a tree run infers tasks and may leave it out).
+    var taskName: TaskName {
+        get throws {
+            guard let taskOption, let name = TaskName(rawValue: taskOption) else {
+                throw ValidationError("Missing expected argument '--task <task>'")
+            }
+            return name
+        }
+    }
     var splitName: Split { Split(rawValue: split)! }
 
     var promptOptions: PromptOptions {

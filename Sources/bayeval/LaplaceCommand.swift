@@ -158,7 +158,7 @@ struct LaplaceCommand: ParsableCommand {
     func run() throws {
         let started = Date()
         try outputs.prepare()
-        let task = options.taskName
+        let task = try options.taskName
         _ = try task.files(for: options.splitName)
         let fitTaskName = fitTask.flatMap(TaskName.init) ?? task
         _ = try fitTaskName.files(for: Split(rawValue: fitSplit)!)

@@ -37,7 +37,7 @@ struct LaplaceRows {
 
     /// One prediction line per row (MAP first) for an example.
     func records(_ p: LaplaceProcedure.Prediction, id: String) -> [ExamplePrediction] {
-        [ExamplePrediction(id: id, label: p.label, probs: p.map, method: "MAP")]
+        [ExamplePrediction(id: id, label: p.label, probs: p.map, method: Method.mapLabel)]
             + fitted.rows.map { row in
                 ExamplePrediction(id: id, label: p.label, probs: p.laplace[row], method: Self.label(row))
             }
@@ -49,7 +49,7 @@ struct LaplaceRows {
     ) throws -> [MethodResult] {
         var results = [
             try outputs.result(
-                Method(.lora, label: "MAP"),
+                Method(.lora, label: Method.mapLabel),
                 predictions.map { ExamplePrediction(id: ids[$0.index], label: $0.label, probs: $0.map) },
                 threads: threads)
         ]
@@ -96,7 +96,7 @@ struct LaplaceRows {
         guard index.count == ids.count else {
             throw UsageError(file: path, item: "id", "example ids are not unique; results could not be matched")
         }
-        let labels = ["MAP"] + fitted.rows.map(Self.label)
+        let labels = [Method.mapLabel] + fitted.rows.map(Self.label)
         var byID: [String: [String: ExamplePrediction]] = [:]
         for line in lines {
             guard index[line.id] != nil, let method = line.method, labels.contains(method) else {
@@ -110,7 +110,7 @@ struct LaplaceRows {
         let done = complete.map { id -> LaplaceProcedure.Prediction in
             let rows = byID[id]!
             return LaplaceProcedure.Prediction(
-                index: index[id]!, label: rows["MAP"]!.label, map: rows["MAP"]!.probs ?? [],
+                index: index[id]!, label: rows[Method.mapLabel]!.label, map: rows[Method.mapLabel]!.probs ?? [],
                 laplace: Dictionary(uniqueKeysWithValues: fitted.rows.map { ($0, rows[Self.label($0)]!.probs ?? []) }))
         }
         let log = try PredictionLog(path: path, truncate: true)

@@ -123,7 +123,7 @@ struct TFBCommand: ParsableCommand {
         let started = Date()
         try outputs.prepare()
         if let savePosterior { try OutputPaths.prepareDirectory(savePosterior, option: "--save-posterior") }
-        let task = options.taskName
+        let task = try options.taskName
         _ = try task.files(for: options.splitName)
         let anchorTaskName = anchorTask.flatMap(TaskName.init) ?? task
         _ = try anchorTaskName.files(for: Split(rawValue: anchorSplit)!)
@@ -152,7 +152,7 @@ struct TFBCommand: ParsableCommand {
     func evaluate<Model>(
         _ run: ModelTaskOptions.LoadedRun<Model>, _ procedure: TFBProcedure<Model>, started: Date
     ) throws {
-        let task = options.taskName
+        let task = try options.taskName
         let anchorTaskName = anchorTask.flatMap(TaskName.init) ?? task
         let (modelPath, lora, dataDirectory) = (run.modelPath, run.adapter, run.dataDirectory)
         let posterior = procedure.posterior
@@ -162,7 +162,7 @@ struct TFBCommand: ParsableCommand {
         if let limit = options.limit { test = test.select(first: limit) }
         let testExamples = try run.prepare(test)
         let mapProbs = procedure.deterministic(testExamples)
-        let mapMethod = Method(lora.kind == .loraXS ? .loraXS : .lora, label: "MAP")
+        let mapMethod = Method(lora.kind == .loraXS ? .loraXS : .lora, label: Method.mapLabel)
         var rows: [MethodResult] = [try row(mapMethod, testExamples, mapProbs)]
         var search: TFBSearchRecord? = nil
         var dataFiles = test.files
@@ -198,7 +198,7 @@ struct TFBCommand: ParsableCommand {
             let tfbProbs = procedure.predictive(testExamples, sigma: sigma, progress: progress(testExamples, "test"))
             rows.append(try row(tfbMethod(sigma, label: "TFB"), testExamples, tfbProbs))
             if let path = outputs.predictions {
-                try writePredictions(testExamples, [("MAP", mapProbs), ("TFB", tfbProbs)], to: path)
+                try writePredictions(testExamples, [(Method.mapLabel, mapProbs), ("TFB", tfbProbs)], to: path)
             }
             if let dir = savePosterior {
                 try PosteriorWriter.write(posterior, adapter: lora, to: dir, metadata: ["tfb_seed": String(seed)])
@@ -246,7 +246,7 @@ struct TFBCommand: ParsableCommand {
                 steps: result.steps.map { .init(sigma: $0.sigma, value: $0.value, accepted: $0.accepted) },
                 sigma: result.sigma)
             if let path = outputs.predictions {
-                try writePredictions(testExamples, [("MAP", mapProbs), ("TFB", tfbProbs)], to: path)
+                try writePredictions(testExamples, [(Method.mapLabel, mapProbs), ("TFB", tfbProbs)], to: path)
             }
             if let dir = savePosterior {
                 let steps = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)

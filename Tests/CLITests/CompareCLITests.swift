@@ -103,6 +103,15 @@ import TestModels
         let unpaired = try bayeval(["compare", dir.path + "/mixed", "--output", dir.path + "/r3", "--bootstrap", "50"])
         #expect(unpaired.status == 0, "\(unpaired.stderr)")
         #expect(unpaired.stderr.contains("different versions: compared unpaired"), "\(unpaired.stderr)")
+        // The intervals' level is the user's and the report says which.
+        let ninety = try bayeval([
+            "compare", dir.path + "/mixed", "--output", dir.path + "/r4", "--bootstrap", "50", "--level", "0.9",
+        ])
+        #expect(ninety.status == 0, "\(ninety.stderr)")
+        let text = try String(contentsOfFile: dir.path + "/r4/report.md", encoding: .utf8)
+        #expect(text.contains("90 % percentile bootstrap intervals") && !text.contains("95 %"))
+        #expect(
+            try bayeval(["compare", dir.path + "/mixed", "--output", dir.path + "/r5", "--level", "1"]).status != 0)
     }
 
     /// Renders the report in headless Chromium: no console messages (a blocked network load or a script

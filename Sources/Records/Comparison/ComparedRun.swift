@@ -148,8 +148,8 @@ public enum ComparisonInputs {
                 results.append(try compared(r, file: lines.file, rows: rows))
             }
         }
-        if let map = record.results.first(where: { $0.method.label == "MAP" }), record.results.count > 1 {
-            let rows = lines.rows.filter { $0.method == "MAP" }
+        if let map = record.results.first(where: { $0.method.label == Method.mapLabel }), record.results.count > 1 {
+            let rows = lines.rows.filter { $0.method == Method.mapLabel }
             if !rows.isEmpty { reference = try compared(map, file: lines.file, rows: rows) }
         }
         return ComparedRun(

@@ -12,7 +12,7 @@ public struct Comparison: Sendable {
         /// the diagrams is one binning's.
         public let metrics: MetricReport
         public var method: String { result.method }
-        /// 95 % percentile intervals of ACC, ECE, NLL and Brier (none with 0 resamples).
+        /// Percentile intervals (at the comparison's `level`) of ACC, ECE, NLL and Brier (none with 0 resamples).
         public let intervals: [BootstrapInterval]
         public let aurc: Double
     }
@@ -84,7 +84,14 @@ public struct Comparison: Sendable {
 
     public static let headline: [Metric] = [.accuracy, .ece, .nll, .brier]
 
-    public init(runs: [ComparedRun], bins: Int, resamples: Int, threads: Int) throws {
+    /// The bootstrap intervals' coverage (0.95: 95 % intervals).
+    public let level: Double
+
+    /// `level` and `seed` are the bootstrap's: every interval and paired difference resamples the same way.
+    public init(
+        runs: [ComparedRun], bins: Int, resamples: Int, threads: Int, level: Double = 0.95, seed: UInt64 = 0
+    ) throws {
+        self.level = level
         let binning = try Binning(count: bins)
         func predictions(_ r: ComparedResult) throws -> Predictions {
             try Predictions(ragged: r.predictions.map { $0.probs! }, labels: r.predictions.map(\.label))
@@ -95,7 +102,7 @@ public struct Comparison: Sendable {
             for result in run.results {
                 let p = try predictions(result)
                 let intervals = try Bootstrap.headlineIntervals(
-                    for: p, binning: binning, resamples: resamples, threads: threads)
+                    for: p, binning: binning, resamples: resamples, threads: threads, level: level, seed: seed)
                 rows.append(
                     Row(
                         run: run, result: result, metrics: MetricReport(p, binning: binning), intervals: intervals,
@@ -142,7 +149,7 @@ public struct Comparison: Sendable {
         // Paired differences against MAP on the same examples.
         var paired: [Paired] = []
         if resamples > 0 {
-            let bootstrap = try Bootstrap(resamples: resamples, level: 0.95, seed: 0)
+            let bootstrap = try Bootstrap(resamples: resamples, level: level, seed: seed)
             let maps = rows.filter { $0.method == "map" }
             for row in rows where row.method != "map" {
                 let baseline: (ComparedResult, String, ComparedRun)?
@@ -221,7 +228,7 @@ public struct Comparison: Sendable {
                 return Sweep.Point(
                     sigma: sigma, metrics: MetricReport(p, binning: binning),
                     intervals: try Bootstrap.headlineIntervals(
-                        for: p, binning: binning, resamples: resamples, threads: threads))
+                        for: p, binning: binning, resamples: resamples, threads: threads, level: level, seed: seed))
             }
             let searched = runs.first {
                 $0.record.command == .tfb && $0.record.tfbSearch != nil && $0.pairingKey == run.pairingKey
@@ -229,7 +236,8 @@ public struct Comparison: Sendable {
             sweeps.append(
                 Sweep(
                     run: run, points: points.sorted { $0.sigma < $1.sigma },
-                    map: run.record.results.first { $0.method.label == "MAP" }?.metrics, searchedSigma: searched))
+                    map: run.record.results.first { $0.method.label == Method.mapLabel }?.metrics,
+                    searchedSigma: searched))
         }
         self.sweeps = sweeps
         self.warnings = warnings

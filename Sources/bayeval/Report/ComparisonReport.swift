@@ -24,6 +24,9 @@ struct ComparisonReport {
     /// The folder every checkpoint shares, left out of the tables so they stay narrow.
     let sharedPrefix: String
 
+    /// "95 %" for the comparison's bootstrap level.
+    var levelText: String { String(format: "%g %%", comparison.level * 100) }
+
     init(comparison: Comparison, runs: [ComparedRun], command: String) {
         self.comparison = comparison
         self.runs = runs
@@ -73,7 +76,7 @@ struct ComparisonReport {
             })
         let perRun = Table(
             title: "Runs",
-            note: "Each run with 95 % percentile bootstrap intervals over its examples"
+            note: "Each run with \(levelText) percentile bootstrap intervals over its examples"
                 + (sharedPrefix.isEmpty ? "." : "; checkpoints under \(sharedPrefix)."),
             header: ["task", "checkpoint", "seed", "method", "row", "n", "ACC", "ECE", "NLL", "Brier"],
             rows: comparison.rows.map { r in
@@ -88,7 +91,7 @@ struct ComparisonReport {
             })
         let paired = Table(
             title: "Paired differences against MAP",
-            note: "Method − MAP on the same examples, with 95 % paired bootstrap intervals (the same resampled "
+            note: "Method − MAP on the same examples, with \(levelText) paired bootstrap intervals (the same resampled "
                 + "examples for both); * marks an interval that excludes 0.",
             header: ["task", "checkpoint", "seed", "method", "baseline", "ΔACC", "ΔECE", "ΔNLL", "ΔBrier"],
             rows: comparison.paired.map { p in
@@ -145,11 +148,12 @@ struct ComparisonReport {
                 Figure(
                     name: "sigma-sweep-\(i + 1)",
                     caption: "TFB σ sweep of \(sweep.run.checkpoint) on \(sweep.run.task): test metrics against σ, "
-                        + "95 % bootstrap bands, MAP dashed"
+                        + "\(levelText) bootstrap bands, MAP dashed"
                         + (sweep.searchedSigma != nil ? ", σ* of the search marked." : "."),
                     svg: ReportFigures.sweep(
                         sweep.points.map { ($0.sigma, $0.metrics, $0.intervals) }, map: sweep.map,
-                        sigmaStar: sweep.searchedSigma, title: "TFB σ sweep: \(sweep.run.task)")))
+                        sigmaStar: sweep.searchedSigma, title: "TFB σ sweep: \(sweep.run.task)",
+                        bandLabel: "\(levelText) bootstrap band")))
         }
         return out
     }

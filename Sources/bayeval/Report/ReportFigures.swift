@@ -8,7 +8,7 @@ enum ReportFigures {
     /// the points carry intervals, MAP as a dashed line, σ* marked.
     static func sweep(
         _ points: [(sigma: Double, metrics: MetricReport, intervals: [BootstrapInterval])], map: MetricReport?,
-        sigmaStar: Double?, title: String
+        sigmaStar: Double?, title: String, bandLabel: String = "95 % bootstrap band"
     ) -> String {
         let metrics: [(Metric, String)] = [(.accuracy, "ACC"), (.ece, "ECE"), (.nll, "NLL"), (.brier, "Brier")]
         let panelW = 300.0, panelH = 190.0, gapX = 90.0, gapY = 85.0, left = 70.0, top = 60.0
@@ -40,7 +40,7 @@ enum ReportFigures {
         }
         var legend = [("TFB (Monte Carlo)", Palette.colour(0))]
         if map != nil { legend.append(("MAP (dashed)", Palette.colour(3))) }
-        if points.contains(where: { !$0.intervals.isEmpty }) { legend.append(("95 % bootstrap band", "#9ecae1")) }
+        if points.contains(where: { !$0.intervals.isEmpty }) { legend.append((bandLabel, "#9ecae1")) }
         chartLegend(on: &c, legend, x: left, y: c.height - 16, maxWidth: c.width - left)
         return c.render(title: title)
     }
