@@ -80,8 +80,9 @@ def main():
     for name, module in model.named_modules():
         if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
             layers[name.removeprefix("base_model.model.")] = module
-    # (tokens, seed, call seed): sequences 0 and 1 share a call (one E), 2 has its own.
-    sequences = [([5, 17, 99, 3, 250, 42, 7], 1001, 77), ([12, 8, 200, 31], 1002, 77), ([9, 140, 66, 2, 180], 1003, 78)]
+    # (tokens, seed, call seed): sequences 0, 1 and 3 share a call (one E), 2 has its own, between them.
+    sequences = [([5, 17, 99, 3, 250, 42, 7], 1001, 77), ([12, 8, 200, 31], 1002, 77), ([9, 140, 66, 2, 180], 1003, 78),
+                 ([33, 71, 4, 190, 6, 222, 15, 88, 61], 1004, 77)]
     ids = [10, 20, 30, 40]
     current = {}
 

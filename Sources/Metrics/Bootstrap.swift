@@ -93,8 +93,8 @@ public struct Bootstrap: Sendable, Equatable {
 }
 
 extension Bootstrap {
-    /// 95 % intervals of the four headline metrics (ACC, ECE, NLL, Brier), `resamples` replicates, seed 0;
-    /// none when `resamples` is 0.
+    /// Intervals at `level` (95 % by default) of the four headline metrics (ACC, ECE, NLL, Brier),
+    /// `resamples` replicates from `seed`; none when `resamples` is 0.
     public static func headlineIntervals(
         for p: Predictions, binning: Binning, resamples: Int, threads: Int, level: Double = 0.95, seed: UInt64 = 0
     ) throws -> [BootstrapInterval] {

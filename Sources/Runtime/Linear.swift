@@ -184,7 +184,11 @@ extension Linear.LoRAPatch {
         let v = UnsafeMutablePointer<Float>.allocate(capacity: max(1, longest * rank))
         defer { eA.deallocate(); signedX.deallocate(); signs.deallocate(); v.deallocate() }
         var drawn: UInt64?
-        for (s, range) in noise.rows.enumerated() where !range.isEmpty {
+        // Sequences of one call in a row, so each call's E is drawn once (a batch interleaves the calls:
+        // its sample index varies fastest); each sequence writes only its own rows of u.
+        for s in noise.rows.indices.sorted(by: { (calls[$0], $0) < (calls[$1], $1) }) {
+            let range = noise.rows[s]
+            guard !range.isEmpty else { continue }
             if drawn != calls[s] {
                 sampler.draw(
                     seed: calls[s], rank: rank, inFeatures: inFeatures, outFeatures: outFeatures, a: eA, b: eA,

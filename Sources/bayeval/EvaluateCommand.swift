@@ -134,7 +134,7 @@ struct EvaluateCommand: ParsableCommand {
         }
         // Model, adapter and tokenizer.
         let loaded = try ModelLoader.loadDecoder(path: modelPath, backend: backend)
-        let (method, adapterWarnings) = try attachAdapter(
+        let (method, adapterWarnings, flipout) = try attachAdapter(
             to: loaded.model, shapes: loaded.parameterShapes, modelPath: modelPath)
         warnings += adapterWarnings
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
@@ -189,7 +189,8 @@ struct EvaluateCommand: ParsableCommand {
             // do not change any sample.
             let index = Dictionary(uniqueKeysWithValues: allPrepared.enumerated().map { ($1.id, $0) })
             let mc = MonteCarloPredictive(
-                model: loaded.model, samples: samples, seed: seed, sequencesPerBatch: options.batchSize)
+                model: loaded.model, samples: samples, seed: seed, sequencesPerBatch: options.batchSize,
+                flipoutExamplesPerCall: flipout)
             summary = try mc.evaluate(todo, index: index, record: record, progress: progress.update)
         } else {
             summary = try evaluation.run(todo, record: record, progress: progress.update)
@@ -254,12 +255,19 @@ struct EvaluateCommand: ParsableCommand {
 
     /// Puts --adapter on the model (with BLoB's posterior on its patches under --samples) and names the
     /// method evaluated; a plain adapter under --samples is refused, since its mean prediction under a
-    /// Monte Carlo label would be silently wrong.
+    /// Monte Carlo label would be silently wrong. `flipout`: a posterior `tfb --upstream` saved is sampled
+    /// with its Flipout noise, as it was searched (the number of examples per draw of E).
     func attachAdapter(
         to model: any AdaptedModel, shapes: [String: [Int]], modelPath: String
-    ) throws -> (method: Method, warnings: [String]) {
-        guard let adapter else { return (Method.evaluating(nil, samples: 0), []) }
+    ) throws -> (method: Method, warnings: [String], flipout: Int?) {
+        guard let adapter else { return (Method.evaluating(nil, samples: 0), [], nil) }
         let a = try LoRAAdapter.load(directory: adapter, baseShapes: shapes)
+        let flipout = samples > 0 ? a.metadata[PosteriorWriter.flipoutKey].flatMap(Int.init) : nil
+        if let flipout {
+            note(
+                "the posterior was saved by tfb --upstream: sampled with Flipout noise (one E per \(flipout) examples), as it was searched"
+            )
+        }
         if samples > 0 {
             guard a.kind == .blob else {
                 throw ValidationError(
@@ -276,10 +284,10 @@ struct EvaluateCommand: ParsableCommand {
         {
             return (
                 Method.evaluating(a, samples: samples),
-                ["the adapter names \(base) as its base model but \(modelPath) is evaluated"]
+                ["the adapter names \(base) as its base model but \(modelPath) is evaluated"], flipout
             )
         }
-        return (Method.evaluating(a, samples: samples), [])
+        return (Method.evaluating(a, samples: samples), [], flipout)
     }
 
     /// Encoders: classification with the head the adapter saves (or the base model carries); under
@@ -287,7 +295,7 @@ struct EvaluateCommand: ParsableCommand {
     func runEncoder(modelPath: String, backend: any ComputeBackend, started: Date) throws {
         var timings = RunRecord.Timings()
         let loaded = try ModelLoader.loadEncoder(path: modelPath, backend: backend)
-        var (method, warnings) = try attachAdapter(
+        var (method, warnings, flipout) = try attachAdapter(
             to: loaded.model, shapes: loaded.parameterShapes, modelPath: modelPath)
         let tokenizer = try TokenizerLoader.load(modelPath: modelPath)
         timings.loadSeconds = Date().timeIntervalSince(started)
@@ -318,7 +326,8 @@ struct EvaluateCommand: ParsableCommand {
             // Seeds follow each example's position in the split, as for decoders.
             let index = Dictionary(uniqueKeysWithValues: allPrepared.enumerated().map { ($1.id, $0) })
             let mc = MonteCarloPredictive(
-                model: loaded.model, samples: samples, seed: seed, sequencesPerBatch: options.batchSize)
+                model: loaded.model, samples: samples, seed: seed, sequencesPerBatch: options.batchSize,
+                flipoutExamplesPerCall: flipout)
             summary = try mc.evaluate(todo, index: index, record: record, progress: progress.update)
         } else {
             summary = try evaluation.run(todo, record: record, progress: progress.update)

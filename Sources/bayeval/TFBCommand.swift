@@ -135,7 +135,7 @@ struct TFBCommand: ParsableCommand {
                 run,
                 TFBProcedure(
                     posterior: posterior, model: run.model, samples: samples, seed: seed, batchSize: options.batchSize,
-                    flipoutExamplesPerCall: upstream ? Self.upstreamBatch : nil),
+                    flipoutExamplesPerCall: flipoutExamplesPerCall),
                 started: started)
         case .encoder(let run):
             let posterior = try TFBPosterior(adapter: run.adapter, model: run.model, sigma: 0)
@@ -143,7 +143,7 @@ struct TFBCommand: ParsableCommand {
                 run,
                 TFBProcedure(
                     posterior: posterior, model: run.model, samples: samples, seed: seed, batchSize: options.batchSize,
-                    flipoutExamplesPerCall: upstream ? Self.upstreamBatch : nil),
+                    flipoutExamplesPerCall: flipoutExamplesPerCall),
                 started: started)
         }
     }
@@ -201,7 +201,9 @@ struct TFBCommand: ParsableCommand {
                 try writePredictions(testExamples, [(Method.mapLabel, mapProbs), ("TFB", tfbProbs)], to: path)
             }
             if let dir = savePosterior {
-                try PosteriorWriter.write(posterior, adapter: lora, to: dir, metadata: ["tfb_seed": String(seed)])
+                try PosteriorWriter.write(
+                    posterior, adapter: lora, to: dir,
+                    metadata: ["tfb_seed": String(seed)].merging(noiseMetadata) { $1 })
                 note("posterior written to \(dir)")
             }
             print(ResultTable.render(rows))
@@ -251,7 +253,8 @@ struct TFBCommand: ParsableCommand {
             if let dir = savePosterior {
                 let steps = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
                 try PosteriorWriter.write(
-                    posterior, adapter: lora, to: dir, metadata: ["tfb_search": steps, "tfb_seed": String(seed)])
+                    posterior, adapter: lora, to: dir,
+                    metadata: ["tfb_search": steps, "tfb_seed": String(seed)].merging(noiseMetadata) { $1 })
                 note("posterior written to \(dir)")
             }
             print(ResultTable.render(rows))
@@ -269,6 +272,14 @@ struct TFBCommand: ParsableCommand {
         }
     }
 
+    /// Under --upstream, the examples that share one draw of E (Flipout); nil: real weight samples.
+    var flipoutExamplesPerCall: Int? { upstream ? Self.upstreamBatch : nil }
+
+    /// How the noise was drawn, in a saved posterior's metadata, so `evaluate --samples` draws it the same way.
+    var noiseMetadata: [String: String] {
+        flipoutExamplesPerCall.map { [PosteriorWriter.flipoutKey: String($0)] } ?? [:]
+    }
+
     func tfbMethod(_ sigma: Double, label: String) -> Method {
         Method(.tfb, samples: samples > 0 ? samples : nil, sigma: sigma, label: label)
     }
@@ -280,6 +291,7 @@ struct TFBCommand: ParsableCommand {
             "adapter": adapter, "samples": String(samples), "seed": String(seed), "anchor_size": String(anchorSize),
             "anchor_split": anchorSplit, "criterion": criterion, "sigma_min": String(sigmaMin),
             "sigma_max": String(sigmaMax), "steps": String(steps), "upstream": String(upstream),
+            "noise": flipoutExamplesPerCall.map { "flipout (one E per \($0) examples)" } ?? "weight samples",
         ]) { $1 }
         if let sigmas { c["sigmas"] = sigmas }
         if let sigmaGrid { c["sigma_grid"] = sigmaGrid }

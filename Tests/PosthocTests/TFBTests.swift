@@ -249,4 +249,35 @@ func fixture(_ relative: String) -> String { packageRoot.appendingPathComponent(
         #expect(zip(mean[0]!, a[0]!).contains { abs($0 - $1) > 1e-4 })
         #expect(a.allSatisfy { abs($0!.reduce(0, +) - 1) < 1e-9 })
     }
+
+    /// Flipout (`tfb --upstream`): sample k of the examples of one group of `examplesPerCall` stable indices
+    /// shares one call seed (one E), other groups and other samples do not, and no call seed is an example's
+    /// seed; the predictions still do not depend on batching, and they differ from real weight samples.
+    @Test func flipoutCallsGroupExamplesBySampleAndIndex() throws {
+        let (model, posterior, examples, _) = try setup()
+        let mc = MonteCarloPredictive(
+            model: model, samples: 3, seed: 42, sequencesPerBatch: 6, flipoutExamplesPerCall: 50)
+        #expect(mc.callSeed(example: 0, sample: 1) == mc.callSeed(example: 49, sample: 1))
+        #expect(mc.callSeed(example: 49, sample: 1) != mc.callSeed(example: 50, sample: 1))
+        #expect(mc.callSeed(example: 0, sample: 1) != mc.callSeed(example: 0, sample: 2))
+        let exampleSeeds = Set((0..<200).flatMap { i in (0..<3).map { mc.seed(example: i, sample: $0) } })
+        #expect(
+            (0..<200).allSatisfy { i in
+                (0..<3).allSatisfy { !exampleSeeds.contains(mc.callSeed(example: i, sample: $0)!) }
+            })
+        #expect(
+            MonteCarloPredictive(model: model, samples: 3, seed: 42, sequencesPerBatch: 6).callSeed(
+                example: 0, sample: 0) == nil)
+
+        posterior.setSigma(0.5)
+        let a = mc.probabilities(examples, indices: [0, 1, 2])
+        let b = MonteCarloPredictive(
+            model: model, samples: 3, seed: 42, sequencesPerBatch: 3, flipoutExamplesPerCall: 50
+        ).probabilities(examples, indices: [0, 1, 2])
+        for (x, y) in zip(a, b) { #expect(zip(x!, y!).allSatisfy { abs($0 - $1) < 1e-6 }) }
+        let weights = MonteCarloPredictive(model: model, samples: 3, seed: 42, sequencesPerBatch: 6).probabilities(
+            examples, indices: [0, 1, 2])
+        #expect(zip(weights[0]!, a[0]!).contains { abs($0 - $1) > 1e-4 })
+        posterior.setSigma(0)
+    }
 }

@@ -6,8 +6,8 @@ import RuntimeCPU
 
 /// bayesian-peft's Flipout noise (`tfb --upstream`) against its BLoB forward run through transformers + peft
 /// with bayeval's own draws (fixtures/posthoc/flipout-tiny-llama3.json, scripts/make_flipout_fixtures.py):
-/// every LoRA module of the tiny Llama-3 adapter perturbed, the LM head included, three sequences packed in
-/// one pass, two of them sharing one forward call's E.
+/// every LoRA module of the tiny Llama-3 adapter perturbed, the LM head included, four sequences packed in
+/// one pass, three of them sharing one forward call's E with the fourth's call between them.
 @Suite struct FlipoutTests {
     struct Reference: Decodable {
         struct Case: Decodable {

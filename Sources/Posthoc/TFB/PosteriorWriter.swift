@@ -5,6 +5,10 @@ import Loaders
 /// lora_A_rho with σ_A = rho² per element (σ/dᵢ on row i), so bayesian-peft and `bayeval evaluate
 /// --samples N` read it as a BLoB checkpoint. σ and the search record go into the safetensors metadata.
 public enum PosteriorWriter {
+    /// The metadata key of a posterior whose samples are bayesian-peft's Flipout noise (`tfb --upstream`):
+    /// its value is the number of examples that share one draw of E.
+    public static let flipoutKey = "bayeval_flipout_examples_per_call"
+
     public static func write(
         _ posterior: TFBPosterior, adapter: LoRAAdapter, to directory: String,
         metadata: [String: String]
