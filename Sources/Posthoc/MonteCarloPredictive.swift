@@ -62,15 +62,16 @@ public struct MonteCarloPredictive<Model: ChoiceModel> {
         var out = [[Double]?](repeating: nil, count: examples.count)
         var done = 0
         for members in batches(examples) {
-            var batch: [Model.Example] = [], seeds: [UInt64] = [], calls: [UInt64] = []
+            var batch: [Model.Example] = [], seeds: [UInt64] = []
+            var calls: [UInt64]? = flipoutExamplesPerCall == nil ? nil : []
             for m in members {
                 for k in 0..<samples {
                     batch.append(examples[m])
                     seeds.append(seed(example: indices[m], sample: k))
-                    if let call = callSeed(example: indices[m], sample: k) { calls.append(call) }
+                    calls?.append(callSeed(example: indices[m], sample: k)!)
                 }
             }
-            let noise = SequenceNoise(seeds: seeds, flipoutCalls: flipoutExamplesPerCall == nil ? nil : calls)
+            let noise = SequenceNoise(seeds: seeds, flipoutCalls: calls)
             let logits = model.choiceLogits(batch, noise: noise)
             for (j, m) in members.enumerated() {
                 var mean: [Double] = []

@@ -132,8 +132,7 @@ extension Linear.LoRAPatch {
         backend: some ComputeBackend
     ) {
         if let calls = noise.flipoutCalls {
-            return addFlipout(
-                sampler, x: x, inFeatures: inFeatures, rows: noise, calls: calls, u: u, backend: backend)
+            return addFlipout(sampler, x: x, inFeatures: inFeatures, rows: noise, calls: calls, u: u, backend: backend)
         }
         let columns = outputRows?.count ?? outFeatures
         // One draw buffer per call (not per sequence), full-sized only for what the sampler perturbs (a
@@ -180,13 +179,12 @@ extension Linear.LoRAPatch {
         let longest = noise.rows.map(\.count).max() ?? 0
         let eA = UnsafeMutablePointer<Float>.allocate(capacity: rank * inFeatures)
         let signedX = UnsafeMutablePointer<Float>.allocate(capacity: max(1, longest * inFeatures))
-        let signs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, longest * inFeatures))
+        let signs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, longest * max(inFeatures, rank)))
         let v = UnsafeMutablePointer<Float>.allocate(capacity: max(1, longest * rank))
         defer { eA.deallocate(); signedX.deallocate(); signs.deallocate(); v.deallocate() }
         var drawn: UInt64?
-        // Sequences of one call in a row, so each call's E is drawn once (a batch interleaves the calls:
-        // its sample index varies fastest); each sequence writes only its own rows of u.
-        for s in noise.rows.indices.sorted(by: { (calls[$0], $0) < (calls[$1], $1) }) {
+        // Sequences of one call in a row, so each call's E is drawn once; each writes only its own rows of u.
+        for s in noise.byCall {
             let range = noise.rows[s]
             guard !range.isEmpty else { continue }
             if drawn != calls[s] {
@@ -212,7 +210,7 @@ extension Linear.LoRAPatch {
 
     /// The seeds of a sequence's Flipout sign streams in one patch: r (tokens × in, row-major) and
     /// s (tokens × rank).
-    public static func flipoutStreams(seed: UInt64, key: UInt64) -> (input: UInt64, output: UInt64) {
+    static func flipoutStreams(seed: UInt64, key: UInt64) -> (input: UInt64, output: UInt64) {
         var rng = SplitMix64(seed: seed ^ (key &* 0xD1B5_4A32_D192_ED03))
         return (rng.next(), rng.next())
     }

@@ -28,6 +28,9 @@ public struct SampleSeeds: Sendable {
     /// The token position in its sequence of each sequence's first row here (Flipout's signs are drawn per
     /// token position, so a one-row view keeps the position of the token it kept).
     public let firstPositions: [Int]
+    /// Under Flipout, the sequences ordered by call, so that every layer draws each call's E once (a batch
+    /// interleaves the calls: its sample index varies fastest); computed once per pass, not per layer.
+    public let byCall: [Int]
 
     public init(rows: [Range<Int>], seeds: [UInt64], flipoutCalls: [UInt64]? = nil, firstPositions: [Int]? = nil) {
         precondition(rows.count == seeds.count && (flipoutCalls == nil || flipoutCalls!.count == seeds.count))
@@ -35,6 +38,7 @@ public struct SampleSeeds: Sendable {
         self.seeds = seeds
         self.flipoutCalls = flipoutCalls
         self.firstPositions = firstPositions ?? Array(repeating: 0, count: rows.count)
+        byCall = flipoutCalls.map { c in c.indices.sorted { (c[$0], $0) < (c[$1], $1) } } ?? []
     }
 
     public init(rows: [Range<Int>], _ noise: SequenceNoise) {
