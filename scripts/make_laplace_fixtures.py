@@ -111,15 +111,40 @@ def np_(t):
 
 # ---------------------------------------------------------------- model wrappers seen by laplace-torch
 class DecoderHead(torch.nn.Module):
-    """dict batch -> LM logits at the last position at ANSWER_IDS, shape (B, K). Batches are one sequence."""
+    """dict batch -> LM logits at the last position at ANSWER_IDS, shape (B, K). Batches are one sequence.
+    With `trimmed`, the model's lm_head already returns only the K answer logits (AnswerRowsLMHead)."""
 
-    def __init__(self, peft_model):
+    def __init__(self, peft_model, trimmed=False):
         super().__init__()
         self.peft = peft_model
+        self.columns = slice(None) if trimmed else ANSWER_IDS
 
     def forward(self, batch):
         logits = self.peft(input_ids=batch["input_ids"], use_cache=False).logits
-        return logits[:, -1, ANSWER_IDS]
+        return logits[:, -1, self.columns]
+
+
+class AnswerRowsLMHead(torch.nn.Module):
+    """laplace-lora's last_layer (`CustomLMHead_lora` in its run_gpt_laplace.py): peft's LoRA lm_head cut to the
+    ANSWER_IDS rows, x -> W[ids] x + s * B[ids] (A x) at every position, with lora_A whole and lora_B's answer
+    rows as the only trainable tensors (registered A before B, laplace-lora's order). Written here from that
+    description; fp32 as there."""
+
+    def __init__(self, lm):
+        super().__init__()
+        W = lm.base_layer.weight.detach()[ANSWER_IDS].clone()
+        A = lm.lora_A["default"].weight.detach().clone()
+        B = lm.lora_B["default"].weight.detach()[ANSWER_IDS].clone()
+        self.linear = torch.nn.Linear(W.shape[1], len(ANSWER_IDS), bias=False)
+        self.linear.weight = torch.nn.Parameter(W.float(), requires_grad=False)
+        self.lora_A = torch.nn.Linear(A.shape[1], A.shape[0], bias=False)
+        self.lora_A.weight = torch.nn.Parameter(A.float())
+        self.lora_B = torch.nn.Linear(B.shape[1], B.shape[0], bias=False)
+        self.lora_B.weight = torch.nn.Parameter(B.float())
+        self.scaling = float(lm.scaling["default"])
+
+    def forward(self, x):
+        return self.linear(x) + self.lora_B(self.lora_A(x)) * self.scaling
 
 
 class EncoderHead(torch.nn.Module):
@@ -361,7 +386,7 @@ def run_case(case, kind, wrapper, fit_items, test_batches, adapter_dir, extra, k
     wrapper.eval()
     loader = DataLoader(fit_items, batch_size=1, shuffle=False)
     N = len(fit_items)
-    params, frozen = parameter_records(wrapper, adapter_dir, head_only=extra.get("subset") == "head")
+    params, frozen = parameter_records(wrapper, adapter_dir, head_only=extra.get("subset") in ("head", "lm-head"))
     P = sum(int(np.prod(r["shape"])) for r in params)
     layout = kfac_layout(wrapper)
     # layout <-> parameter order: the j-th Kron entry is the j-th trainable tensor
@@ -525,7 +550,25 @@ def decoder_g_checks(wrapper, layout, kfacs, loader):
     return r
 
 
-def make_decoder(name, seed):
+def lm_head_rows_g_checks(wrapper, layout, kfacs, loader):
+    """The trimmed head's G have closed forms: lora_B (answer rows): G = s² Σ_n Λ_n; lora_A: G = s² Σ_n B_idsᵀ Λ_n B_ids."""
+    head = wrapper.peft.base_model.model.lm_head
+    s, Bw = head.scaling, head.lora_B.weight.detach().double()
+    GB = torch.zeros(len(ANSWER_IDS), len(ANSWER_IDS), dtype=torch.float64)
+    with torch.no_grad():
+        for batch in loader:
+            p = torch.softmax(wrapper(batch)[0].double(), -1)
+            GB += s * s * (torch.diag(p) - torch.outer(p, p))
+    idx = {n: i for i, (n, _) in enumerate(layout)}
+    gb = kfacs[idx["peft.base_model.model.lm_head.lora_B"]][0]
+    ga = kfacs[idx["peft.base_model.model.lm_head.lora_A"]][0]
+    r = {"kron_G_lm_head_rows_lora_B_vs_closed_form_rel": rel_max(np_(gb), GB.numpy()),
+         "kron_G_lm_head_rows_lora_A_vs_closed_form_rel": rel_max(np_(ga), (Bw.T @ GB @ Bw).numpy())}
+    assert max(r.values()) < 1e-5, r
+    return r
+
+
+def make_decoder(name, seed, lm_head_rows=False):
     base = AutoModelForCausalLM.from_pretrained(os.path.join(MODELS_REL, name), dtype=torch.float32,
                                                 attn_implementation="eager")
     adapter_dir = os.path.join(ROOT, MODELS_REL, name + "-adapter")
@@ -538,6 +581,17 @@ def make_decoder(name, seed):
                                        - np.array(r["answer_logits"]))))
                    for s, r in zip(ref["sequences"], ref["adapter_applied"]))
     assert diff < 1e-5, f"{name}: logits differ from {name}-reference.json by {diff}"
+    if lm_head_rows:
+        # bayeval's --subset lm-head: only the trimmed head's LoRA trains; the answer logits are unchanged.
+        for p in wrapper.parameters():
+            p.requires_grad_(False)
+        probe = {"input_ids": torch.tensor([ref["sequences"][0]])}
+        with torch.no_grad():
+            before = wrapper(probe)
+        model.base_model.model.lm_head = AnswerRowsLMHead(model.base_model.model.lm_head)
+        wrapper = DecoderHead(model, trimmed=True).eval()
+        with torch.no_grad():
+            assert float(torch.max(torch.abs(wrapper(probe) - before))) < 1e-5
 
     rng = np.random.default_rng(seed)
     vocab = model.config.vocab_size
@@ -551,6 +605,10 @@ def make_decoder(name, seed):
              "fit": {"sequences": fit_seqs, "labels": fit_labels},
              "test": {"sequences": test_seqs, "labels": test_labels},
              "reference_logits_max_abs_diff": diff}
+    if lm_head_rows:
+        extra["subset"] = "lm-head"
+        return run_case(name + "-lm-head", "decoder", wrapper, fit_items, tests, adapter_dir, extra,
+                        lm_head_rows_g_checks)
     return run_case(name, "decoder", wrapper, fit_items, tests, adapter_dir, extra, decoder_g_checks)
 
 
@@ -632,9 +690,11 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     t = time.time()
     # Cases named on the command line, or all of them.
-    wanted = set(sys.argv[1:]) or {"tiny-llama3", "tiny-bert", "tiny-bert-head"}
+    wanted = set(sys.argv[1:]) or {"tiny-llama3", "tiny-llama3-lm-head", "tiny-bert", "tiny-bert-head"}
     if "tiny-llama3" in wanted:
         make_decoder("tiny-llama3", 4100)
+    if "tiny-llama3-lm-head" in wanted:
+        make_decoder("tiny-llama3", 4100, lm_head_rows=True)
     # BERT: [CLS] 2, [SEP] 3, ordinary ids in [4, 128).
     if "tiny-bert" in wanted:
         make_encoder("tiny-bert", 6100, 2, 3, 4, 128)

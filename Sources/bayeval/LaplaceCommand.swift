@@ -18,9 +18,11 @@ struct LaplaceCommand: ParsableCommand {
             One curvature pass over the fit examples (--fit-split, each example's backward passes from the \
             columns of the loss Hessian's square root: the exact GGN, laplace-torch's CurvlinopsGGN) fits \
             every --hessian structure over the --subset of the adapter (all its tensors; head: the layers an \
-            encoder adapter saves whole; cores: LoRA-XS R): kron (KFAC per tensor: lora_A, lora_B, core, a \
+            encoder adapter saves whole; lm-head: the LoRA of lm_head, its B at the answer tokens' rows, as \
+            laplace-lora's last_layer; cores: LoRA-XS R): kron (KFAC per tensor: lora_A, lora_B, core, a \
             head's weight and bias; token positions expanded as curvlinops does, each example normalised by \
-            its own length), diag (the exact GGN diagonal) or full (the dense GGN, up to 20,000 parameters). \
+            its own length; a factor wider than --max-factor-dim sketched in one pass to its top \
+            --factor-rank eigenpairs), diag (the exact GGN diagonal) or full (the dense GGN, up to 20,000 parameters). \
             The prior precision, one value or one per tensor (--prior-structure layerwise), maximises the \
             Laplace marginal likelihood exactly (--prior marglik), follows laplace-torch's Adam schedule \
             (--upstream), has the lowest NLL on --prior-split over laplace-torch's grid (--prior grid), or is \
@@ -47,7 +49,8 @@ struct LaplaceCommand: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Parameters the posterior is over: all (every adapter tensor), head (the layers an encoder adapter "
-                + "saves whole: last-layer Laplace) or cores (LoRA-XS R matrices)."))
+                + "saves whole: last-layer Laplace), lm-head (lm_head's LoRA, B at the answer rows: laplace-lora's "
+                + "last_layer) or cores (LoRA-XS R matrices)."))
     var subset = "all"
     @Option(help: "Split the posterior is fitted on.") var fitSplit = "train"
     @Option(help: "Task the posterior is fitted on (default: --task), for OOD tests: fit on obqa, test on arc-c.")
@@ -71,7 +74,12 @@ struct LaplaceCommand: ParsableCommand {
     @Option(help: "Logit draws per example for --link mc (default 10000); weight samples for nn (default 100).")
     var samples: Int?
     @Option(help: "Seed of the mc link's draws and of --curvature mc's labels.") var seed: UInt64 = 0
-    @Option(help: "Kronecker factors wider than this are refused.") var maxFactorDim = 4096
+    @Option(
+        help: ArgumentHelp(
+            "Kronecker factors wider than this are sketched in one pass and kept as their top --factor-rank "
+                + "eigenpairs, the rest of their trace spread evenly over the other directions."))
+    var maxFactorDim = 4096
+    @Option(help: "Eigenpairs kept of a factor wider than --max-factor-dim.") var factorRank = 256
     @Option(
         help: ArgumentHelp(
             "Save the adapter and its fitted posterior here (laplace_posterior.safetensors), for "
@@ -95,7 +103,9 @@ struct LaplaceCommand: ParsableCommand {
         }
         guard CurvatureKind(rawValue: curvature) != nil else { throw ValidationError("--curvature is ggn, ef or mc") }
         guard LaplaceLayout.Subset(rawValue: subset) != nil else {
-            throw ValidationError("--subset is all (every adapter tensor), head (the saved head) or cores (LoRA-XS)")
+            throw ValidationError(
+                "--subset is all (every adapter tensor), head (the saved head), lm-head (the LM head's LoRA at the "
+                    + "answer rows) or cores (LoRA-XS)")
         }
         guard Split(rawValue: fitSplit) != nil else { throw ValidationError("unknown --fit-split '\(fitSplit)'") }
         if let fitTask, TaskName(rawValue: fitTask) == nil { throw ValidationError("unknown --fit-task '\(fitTask)'") }
@@ -129,6 +139,9 @@ struct LaplaceCommand: ParsableCommand {
         }
         if let samples, samples <= 0 { throw ValidationError("--samples must be positive") }
         guard maxFactorDim > 0 else { throw ValidationError("--max-factor-dim must be positive") }
+        guard factorRank > 0, factorRank < maxFactorDim else {
+            throw ValidationError("--factor-rank must be positive and below --max-factor-dim (\(maxFactorDim))")
+        }
         if let savePosterior {
             let resolved = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
             guard resolved(savePosterior) != resolved(adapter) else {
@@ -164,8 +177,6 @@ struct LaplaceCommand: ParsableCommand {
         _ = try fitTaskName.files(for: Split(rawValue: fitSplit)!)
         let subject = try LaplaceSubject.load(adapter: adapter, options: options)
         let (modelPath, backend, parameters) = (subject.modelPath, subject.backend, subject.parameters)
-        let layout = try LaplaceLayout(
-            parameters: parameters, subset: LaplaceLayout.Subset(rawValue: subset)!, name: adapter)
         var timings = RunRecord.Timings()
         timings.loadSeconds = Date().timeIntervalSince(started)
         var fitSet = try DatasetLoader.load(
@@ -182,7 +193,10 @@ struct LaplaceCommand: ParsableCommand {
             throw UsageError(
                 file: test.files.first ?? options.split, item: options.split, "the test split has no examples")
         }
-        var validation: (objective: any TrainingObjective, ids: [String])?
+        let layout = try LaplaceLayout(
+            parameters: parameters, subset: LaplaceLayout.Subset(rawValue: subset)!, name: adapter,
+            answerRows: fit.answerRows([testing]))
+        var validation: LaplaceSubject.Objective?
         var priorFiles: [String] = []
         if priorChoice == .grid {
             var held = try DatasetLoader.load(
@@ -210,7 +224,8 @@ struct LaplaceCommand: ParsableCommand {
             settings: .init(
                 fit: .init(
                     structures: structures, curvature: CurvatureKind(rawValue: curvature)!,
-                    batchSize: options.batchSize, seed: seed, maxFactorDimension: maxFactorDim),
+                    batchSize: options.batchSize, seed: seed, maxFactorDimension: maxFactorDim,
+                    factorRank: factorRank),
                 prior: priorChoice, priorStructure: PriorPrecision.Structure(rawValue: priorStructure)!,
                 predictive: predictiveKind, links: links, samples: drawCount, seed: seed, batchSize: options.batchSize))
         var reporters: [String: ProgressReporter] = [:]
@@ -289,6 +304,7 @@ struct LaplaceCommand: ParsableCommand {
                 "fit_examples": String(fit.objective.exampleCount), "prior": priorChoice.name,
                 "prior_structure": priorStructure, "link": predictiveKind == .nn ? "" : link, "predictive": predictive,
                 "samples": String(drawCount), "seed": String(seed), "max_factor_dim": String(maxFactorDim),
+                "factor_rank": String(factorRank),
                 "fit_seconds": String(format: "%.3f", fitted.seconds),
                 "predict_seconds": String(format: "%.3f", predictSeconds),
                 "peak_rss_mb": String(format: "%.1f", Self.peakResidentMegabytes()),
@@ -313,7 +329,7 @@ struct LaplaceCommand: ParsableCommand {
     func fitSettings(validation ids: [String]?, files: [String]) throws -> String {
         var parts = [
             "hessian=\(hessian)", "subset=\(subset)", "prior=\(priorChoice.name)", "prior_structure=\(priorStructure)",
-            "seed=\(seed)", "max_factor_dim=\(maxFactorDim)", "predictive=\(predictive)",
+            "seed=\(seed)", "max_factor_dim=\(maxFactorDim)", "factor_rank=\(factorRank)", "predictive=\(predictive)",
         ]
         if let priorPrecision { parts.append("prior_precision=\(priorPrecision)") }
         if priorChoice == .grid, let ids {

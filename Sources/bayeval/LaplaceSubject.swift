@@ -4,23 +4,32 @@ import Runtime
 
 /// The model and adapter a Laplace run is over, loaded and attached, whichever architecture: a decoder
 /// scores prompted choices, an encoder classifies with its saved head. `objective` turns a dataset into
-/// the examples a curvature pass runs over, with their ids.
+/// the examples a curvature pass runs over, with their ids and (a decoder's) answer tokens.
 struct LaplaceSubject {
     let modelPath: String
     let backend: any ComputeBackend
     let adapter: LoRAAdapter
     let parameters: AdapterParameters
     let dataDirectory: URL
-    let objective: (Dataset) throws -> (objective: any TrainingObjective, ids: [String])
+    let objective: (Dataset) throws -> Objective
+
+    struct Objective {
+        let objective: any TrainingObjective
+        let ids: [String]
+        /// Per example the vocabulary ids its choices are scored by; empty for an encoder.
+        let answerTokens: [[Int]]
+    }
 
     static func load(adapter path: String, options: ModelTaskOptions) throws -> LaplaceSubject {
         switch try options.loadRun(adapter: path) {
         case .decoder(let run):
             try run.model.attach(run.adapter)
-            return try LaplaceSubject(run) { DecoderObjective(model: run.model, examples: $0) }
+            return try LaplaceSubject(run, answers: { $0.map(\.answerTokens) }) {
+                DecoderObjective(model: run.model, examples: $0)
+            }
         case .encoder(let run):
             try run.model.attach(run.adapter)
-            return try LaplaceSubject(run) { EncoderObjective(model: run.model, examples: $0) }
+            return try LaplaceSubject(run, answers: { _ in [] }) { EncoderObjective(model: run.model, examples: $0) }
         }
     }
 
@@ -29,14 +38,28 @@ struct LaplaceSubject {
 extension LaplaceSubject {
     /// The subject of a run whose adapter is attached; `objective` makes the curvature objective of examples.
     init<Model>(
-        _ run: ModelTaskOptions.LoadedRun<Model>, objective: @escaping ([Model.Example]) -> any TrainingObjective
+        _ run: ModelTaskOptions.LoadedRun<Model>, answers: @escaping ([Model.Example]) -> [[Int]],
+        objective: @escaping ([Model.Example]) -> any TrainingObjective
     ) throws {
         self.init(
             modelPath: run.modelPath, backend: run.backend, adapter: run.adapter,
             parameters: try run.model.adapterParameters(run.adapter), dataDirectory: run.dataDirectory,
             objective: { dataset in
                 let examples = try run.prepare(dataset)
-                return (objective(examples), examples.map(\.id))
+                return Objective(
+                    objective: objective(examples), ids: examples.map(\.id), answerTokens: answers(examples))
             })
+    }
+}
+
+extension LaplaceSubject.Objective {
+    /// The answer tokens of these examples and then `others`, each once, in the order first met: the LM head
+    /// rows an `lm-head` posterior is over (a task's fixed choices, "A", "B", … in their order).
+    func answerRows(_ others: [LaplaceSubject.Objective] = []) -> [Int] {
+        var seen: Set<Int> = [], rows: [Int] = []
+        for tokens in ([self] + others).flatMap(\.answerTokens) {
+            for t in tokens where seen.insert(t).inserted { rows.append(t) }
+        }
+        return rows
     }
 }

@@ -66,6 +66,24 @@ final class CurvatureCollector: GradientObserver {
                         outputStride: e.rank))
             }
             if let i = layout.block(e.module, .loraB) {
+                if let rows = layout.blocks[i].rowSelection {
+                    // The kept rows of B see only their own outputs' gradients: gathered to rows × K.
+                    let K = rows.count
+                    if selectedGradients.count < e.rows * K {
+                        selectedGradients = .init(repeating: 0, count: e.rows * K)
+                    }
+                    for t in 0..<e.rows {
+                        let from = e.loraBOutputGradient + t * e.outputGradientStride
+                        for (j, row) in rows.enumerated() { selectedGradients[t * K + j] = from[row] }
+                    }
+                    return selectedGradients.withUnsafeBufferPointer { g in
+                        activities.append(
+                            .init(
+                                block: i, input: e.loraBInput, inputStride: e.rank, outputGradient: g.baseAddress!,
+                                outputStride: K))
+                        record(activities, rows: e.rows, examples: e.examples, pass: e.outputIndex ?? 0)
+                    }
+                }
                 activities.append(
                     .init(
                         block: i, input: e.loraBInput, inputStride: e.rank, outputGradient: e.loraBOutputGradient,
@@ -74,6 +92,9 @@ final class CurvatureCollector: GradientObserver {
         }
         record(activities, rows: e.rows, examples: e.examples, pass: e.outputIndex ?? 0)
     }
+
+    /// The output gradients of a row-selected block (the LM head's answer rows), reused across events.
+    private var selectedGradients: [Float] = []
 
     func observe(layer e: LayerBackwardEvent) {
         var activities: [BlockActivity] = []
@@ -128,33 +149,32 @@ final class CurvatureCollector: GradientObserver {
 /// with a the block's input at every token of the example and g its output gradient in each backward
 /// pass. T_n is the example's own length whatever the batch, so bayeval's factors do not depend on how
 /// examples are batched. A bias's input is the constant 1, so its A is the 1 × 1 factor 1 (curvlinops'
-/// `separate_weight_and_bias`: laplace-torch keeps the bias block as G alone).
+/// `separate_weight_and_bias`: laplace-torch keeps the bias block as G alone). A factor wider than
+/// `maxFactorDimension` is streamed into a `NystromSketch` of `factorRank` eigenpairs instead of summed
+/// whole (an 8B model's 4096- and 14336-wide factors).
 final class KroneckerFactors {
     struct Factors {
-        var input: [Float]  // columns × columns
-        var output: [Float]  // rows × rows
+        let input: KroneckerFactor  // columns × columns
+        let output: KroneckerFactor  // rows × rows
     }
     let fitCount: Int
     /// Per block of θ, in layout order.
-    private(set) var blocks: [Factors]
+    let blocks: [Factors]
     /// Examples seen by each block with the constant input (a bias), whose input factor is then exactly
     /// seen / N (1 after the fit) rather than a float sum of N terms 1/N.
     private var constantInputExamples: [Int: Int] = [:]
 
-    init(layout: LaplaceLayout, fitCount: Int, maxFactorDimension: Int) throws {
+    init(layout: LaplaceLayout, fitCount: Int, maxFactorDimension: Int, factorRank: Int) {
         self.fitCount = fitCount
-        blocks = try layout.blocks.map { block in
-            let widest = max(block.rows, block.columns)
-            guard widest <= maxFactorDimension else {
-                throw UsageError(
-                    file: "--max-factor-dim", item: "\(block.module) \(block.role.rawValue)",
-                    "a Kronecker factor of this block is \(widest)×\(widest), over the limit of "
-                        + "\(maxFactorDimension); raise the limit or fit a diagonal posterior")
-            }
-            return Factors(
-                input: .init(repeating: 0, count: block.columns * block.columns),
-                output: .init(repeating: 0, count: block.rows * block.rows))
+        var tests: [Int: [Float]] = [:]
+        func factor(_ n: Int) -> KroneckerFactor {
+            guard n > maxFactorDimension else { return KroneckerFactor(dense: n) }
+            let rank = min(factorRank, n - 1)
+            let test = tests[n] ?? NystromSketch.testMatrix(dimension: n, rank: rank)
+            tests[n] = test
+            return KroneckerFactor(sketch: NystromSketch(dimension: n, rank: rank, test: test))
         }
+        blocks = layout.blocks.map { Factors(input: factor($0.columns), output: factor($0.rows)) }
     }
 
     func add(
@@ -162,33 +182,68 @@ final class KroneckerFactors {
         backend: any ComputeBackend
     ) {
         // Output factor: every token of every pass.
-        gram(
-            a.outputGradient, rows: rows, width: block.rows, stride: a.outputStride, alpha: 1,
-            into: &blocks[a.block].output, backend)
+        blocks[a.block].output.add(a.outputGradient, rows: rows, stride: a.outputStride, alpha: 1, backend: backend)
         // The input factor does not depend on the pass: once per example, scaled by 1/(N·T_n).
         guard firstPass else { return }
         for range in examples where !range.isEmpty {
             let alpha = 1 / (Float(fitCount) * Float(range.count))
             if let input = a.input {
-                gram(
-                    input + range.lowerBound * a.inputStride, rows: range.count, width: block.columns,
-                    stride: a.inputStride, alpha: alpha, into: &blocks[a.block].input, backend)
+                blocks[a.block].input.add(
+                    input + range.lowerBound * a.inputStride, rows: range.count, stride: a.inputStride, alpha: alpha,
+                    backend: backend)
             } else {
                 constantInputExamples[a.block, default: 0] += 1
-                blocks[a.block].input[0] = Float(Double(constantInputExamples[a.block]!) / Double(fitCount))
+                blocks[a.block].input.setConstant(
+                    Float(Double(constantInputExamples[a.block]!) / Double(fitCount)))
             }
         }
     }
+}
 
-    /// c += alpha · Σ_t x_t x_tᵀ over `rows` rows of `width` values (row stride `stride`).
-    private func gram(
-        _ x: UnsafePointer<Float>, rows: Int, width: Int, stride: Int, alpha: Float, into c: inout [Float],
-        _ backend: any ComputeBackend
-    ) {
-        c.withUnsafeMutableBufferPointer { c in
+/// One Kronecker factor as a fit sums it: whole (n × n), or sketched when too wide to hold. Summed by the
+/// one thread that runs the curvature pass, then only read (decompositions run side by side).
+final class KroneckerFactor: @unchecked Sendable {
+    let dimension: Int
+    /// n × n; empty when sketched.
+    private(set) var dense: [Float]
+    let sketch: NystromSketch?
+
+    init(dense n: Int) {
+        dimension = n
+        dense = [Float](repeating: 0, count: n * n)
+        sketch = nil
+    }
+
+    init(sketch: NystromSketch) {
+        dimension = sketch.dimension
+        dense = []
+        self.sketch = sketch
+    }
+
+    /// What identifies the factor's content: two factors with equal keys are equal.
+    var key: [Float] { sketch.map { $0.sketch + [Float($0.trace)] } ?? dense }
+
+    /// F += α·Σ_t x_t x_tᵀ over `rows` rows of x.
+    func add(_ x: UnsafePointer<Float>, rows: Int, stride: Int, alpha: Float, backend: any ComputeBackend) {
+        if let sketch { return sketch.add(x, rows: rows, stride: stride, alpha: alpha, backend: backend) }
+        let n = dimension
+        dense.withUnsafeMutableBufferPointer { c in
             backend.gemmTransposedA(
-                m: width, n: width, k: rows, alpha: alpha, a: x, lda: stride, b: x, ldb: stride, beta: 1,
-                c: c.baseAddress!, ldc: width)
+                m: n, n: n, k: rows, alpha: alpha, a: x, lda: stride, b: x, ldb: stride, beta: 1,
+                c: c.baseAddress!, ldc: n)
         }
+    }
+
+    /// A 1 × 1 factor set to `value` (a bias's constant input).
+    func setConstant(_ value: Float) {
+        precondition(dimension == 1 && sketch == nil)
+        dense[0] = value
+    }
+
+    /// Its eigendecomposition and the count of eigenvalues clipped from below zero.
+    func eigen(name: String) throws -> (eigen: FactorEigen, clipped: Int) {
+        if let sketch { return (try sketch.eigen(name: name), 0) }
+        let e = try SymmetricEigen(dense.map(Double.init), dimension: dimension, name: name)
+        return (FactorEigen(values: e.values, basis: .dense(e.vectors.map(Float.init))), e.clipped)
     }
 }

@@ -7,11 +7,11 @@ import Runtime
 /// eigendecomposed once; the prior is added to the products of eigenvalues, λ^G_o·λ^A_i + δ, never to the
 /// factors themselves (laplace-torch's `damping=False`).
 public struct KroneckerLaplace: LaplaceStructure {
-    /// One block of θ with its two factors' eigenbases (row-major, eigenvectors in columns).
+    /// One block of θ with its two factors' eigendecompositions.
     public struct Block {
         public let block: LaplaceLayout.Block
-        public let output: (values: [Double], vectors: [Float])
-        public let input: (values: [Double], vectors: [Float])
+        public let output: FactorEigen
+        public let input: FactorEigen
     }
 
     public let blocks: [Block]
@@ -27,42 +27,41 @@ public struct KroneckerLaplace: LaplaceStructure {
         // Each distinct factor is decomposed once (q_proj's and v_proj's lora_A read the same input, so their
         // input factors are equal bit for bit), the decompositions spread over the backend's workers.
         var distinct: [[Float]: Int] = [:]
-        var matrices: [(values: [Float], dimension: Int, name: String)] = []
-        func index(_ m: [Float], _ n: Int, _ name: String) -> Int {
-            if let i = distinct[m] {
+        var matrices: [(factor: KroneckerFactor, name: String)] = []
+        func index(_ f: KroneckerFactor, _ name: String) -> Int {
+            let key = f.key
+            if let i = distinct[key] {
                 matrices[i].name += " = \(name)"
                 return i
             }
-            distinct[m] = matrices.count
-            matrices.append((m, n, name))
+            distinct[key] = matrices.count
+            matrices.append((f, name))
             return matrices.count - 1
         }
         let indices = zip(layout.blocks, factors.blocks).map { block, f in
             let name = "\(block.module) \(block.role.rawValue)"
-            return (output: index(f.output, block.rows, name), input: index(f.input, block.columns, name))
+            return (output: index(f.output, name), input: index(f.input, name))
         }
         // Eigenvectors kept in float as soon as each is done: the double copies of all of them at once would
-        // double the fit's peak memory. A decomposition holds ~3n² doubles while it runs, so only factors up
-        // to `parallelDimension` run side by side (~25 MB each); larger ones (up to 0.4 GB at 4096) one at a time.
+        // double the fit's peak memory. A dense decomposition holds ~3n² doubles while it runs, so only factors
+        // up to `parallelDimension` run side by side (~25 MB each); larger ones (up to 0.4 GB at 4096) one at a
+        // time. A sketched factor's decomposition is small (n·k) whatever n.
         let results = EigenResults(count: matrices.count)
         let decompose = { @Sendable [matrices] (i: Int) in
-            let m = matrices[i]
-            results.store(
-                i,
-                Result {
-                    let e = try SymmetricEigen(m.values.map(Double.init), dimension: m.dimension, name: m.name)
-                    return (e.values, e.vectors.map(Float.init), e.clipped)
-                })
+            results.store(i, Result { try matrices[i].factor.eigen(name: matrices[i].name) })
         }
-        let small = matrices.indices.filter { matrices[$0].dimension <= Self.parallelDimension }
+        let parallel = { (i: Int) in
+            matrices[i].factor.sketch != nil || matrices[i].factor.dimension <= Self.parallelDimension
+        }
+        let small = matrices.indices.filter(parallel)
         backend.parallelFor(small.count) { decompose(small[$0]) }
-        for i in matrices.indices where matrices[i].dimension > Self.parallelDimension { decompose(i) }
+        for i in matrices.indices where !parallel(i) { decompose(i) }
         let eigen = try results.values()
         var blocks: [Block] = [], clipped = 0
         for (block, i) in zip(layout.blocks, indices) {
             let g = eigen[i.output], a = eigen[i.input]
             clipped += g.clipped + a.clipped
-            blocks.append(Block(block: block, output: (g.values, g.vectors), input: (a.values, a.vectors)))
+            blocks.append(Block(block: block, output: g.eigen, input: a.eigen))
         }
         self.init(blocks: blocks, clipped: clipped, backend: backend)
     }
@@ -73,7 +72,7 @@ public struct KroneckerLaplace: LaplaceStructure {
     /// Decompositions written by the workers, one slot each (a buffer, not an array: workers write
     /// different slots at once).
     private final class EigenResults: @unchecked Sendable {
-        typealias Eigen = (values: [Double], vectors: [Float], clipped: Int)
+        typealias Eigen = (eigen: FactorEigen, clipped: Int)
         private let slots: UnsafeMutableBufferPointer<Result<Eigen, Error>?>
         init(count: Int) {
             slots = .allocate(capacity: count)
@@ -100,12 +99,21 @@ public struct KroneckerLaplace: LaplaceStructure {
     public func toEigenbasis(_ x: [Float], rows n: Int) -> [Float] {
         var out = [Float](repeating: 0, count: x.count)
         let P = parameterCount
-        for row in 0..<n {
-            for b in blocks {
-                // V = U_Gᵀ · W · U_A.
+        for b in blocks {
+            // V = U_Gᵀ · W · U_A for each of the n vectors' W: the n W's stacked for one product with U_A.
+            let rows = b.block.rows, columns = b.block.columns, count = b.block.count
+            var stacked = [Float](repeating: 0, count: n * count)
+            for row in 0..<n {
                 let start = row * P + b.block.offset
-                let v = rotate(b, Array(x[start..<(start + b.block.count)]), inverse: false)
-                out.replaceSubrange(start..<(start + b.block.count), with: v)
+                stacked.replaceSubrange((row * count)..<((row + 1) * count), with: x[start..<(start + count)])
+            }
+            let t = b.input.apply(
+                stacked, rows: n * rows, columns: columns, onTheLeft: false, transposed: false, backend: backend)
+            for row in 0..<n {
+                let v = b.output.apply(
+                    Array(t[(row * count)..<((row + 1) * count)]), rows: rows, columns: columns, onTheLeft: true,
+                    transposed: true, backend: backend)
+                out.replaceSubrange((row * P + b.block.offset)..<(row * P + b.block.offset + count), with: v)
             }
         }
         return out
@@ -125,32 +133,7 @@ public struct KroneckerLaplace: LaplaceStructure {
     /// U_Gᵀ·W·U_A, or U_G·W·U_Aᵀ when `inverse`, for one block's rows × columns matrix.
     private func rotate(_ b: Block, _ w: [Float], inverse: Bool) -> [Float] {
         let rows = b.block.rows, columns = b.block.columns
-        var t = [Float](repeating: 0, count: w.count), v = [Float](repeating: 0, count: w.count)
-        w.withUnsafeBufferPointer { w in
-            b.input.vectors.withUnsafeBufferPointer { ua in
-                t.withUnsafeMutableBufferPointer { t in
-                    backend.gemm(
-                        m: rows, n: columns, k: columns, alpha: 1, a: w.baseAddress!, lda: columns,
-                        b: ua.baseAddress!, ldb: columns, transposeB: inverse, beta: 0, c: t.baseAddress!,
-                        ldc: columns)
-                }
-            }
-        }
-        t.withUnsafeBufferPointer { t in
-            b.output.vectors.withUnsafeBufferPointer { ug in
-                v.withUnsafeMutableBufferPointer { v in
-                    if inverse {
-                        backend.gemm(
-                            m: rows, n: columns, k: rows, alpha: 1, a: ug.baseAddress!, lda: rows, b: t.baseAddress!,
-                            ldb: columns, transposeB: false, beta: 0, c: v.baseAddress!, ldc: columns)
-                    } else {
-                        backend.gemmTransposedA(
-                            m: rows, n: columns, k: rows, alpha: 1, a: ug.baseAddress!, lda: rows, b: t.baseAddress!,
-                            ldb: columns, beta: 0, c: v.baseAddress!, ldc: columns)
-                    }
-                }
-            }
-        }
-        return v
+        let t = b.input.apply(w, rows: rows, columns: columns, onTheLeft: false, transposed: inverse, backend: backend)
+        return b.output.apply(t, rows: rows, columns: columns, onTheLeft: true, transposed: !inverse, backend: backend)
     }
 }

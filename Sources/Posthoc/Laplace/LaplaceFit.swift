@@ -31,17 +31,20 @@ public struct LaplaceFit {
         public var curvature: CurvatureKind
         public var batchSize: Int
         public var seed: UInt64
+        /// Kronecker factors wider than this are sketched, keeping their top `factorRank` eigenpairs.
         public var maxFactorDimension: Int
+        public var factorRank: Int
 
         public init(
             structures: [HessianStructure], curvature: CurvatureKind = .ggn, batchSize: Int = 8, seed: UInt64 = 0,
-            maxFactorDimension: Int = 4096
+            maxFactorDimension: Int = 4096, factorRank: Int = 256
         ) {
             self.structures = structures
             self.curvature = curvature
             self.batchSize = batchSize
             self.seed = seed
             self.maxFactorDimension = maxFactorDimension
+            self.factorRank = factorRank
         }
     }
 
@@ -62,8 +65,9 @@ public struct LaplaceFit {
         guard !indices.isEmpty else { throw UsageError(file: "fit split", item: "", "no fit examples") }
         let kronecker =
             wanted.contains(.kron)
-            ? try KroneckerFactors(
-                layout: layout, fitCount: indices.count, maxFactorDimension: settings.maxFactorDimension) : nil
+            ? KroneckerFactors(
+                layout: layout, fitCount: indices.count, maxFactorDimension: settings.maxFactorDimension,
+                factorRank: settings.factorRank) : nil
         let collector = CurvatureCollector(
             layout: layout, backend: backend, kronecker: kronecker,
             perExample: wanted.contains(.diag) || wanted.contains(.full))

@@ -7,7 +7,7 @@ import Runtime
 /// eigenbasis (`diag.diagonal`; `full.eigenvalues`, `full.eigenvectors`; per block i of θ
 /// `kron.i.output.values`, `kron.i.output.vectors`, `kron.i.input.values`, `kron.i.input.vectors`),
 /// eigenvalues in F64, bases in F32. Metadata: the layout (module, role, shape per block), the rows'
-/// priors and marginal likelihoods, the fit's loss and count, and SHA-256 digests of the adapter, the base
+/// priors and marginal likelihoods, the fit's loss and count, an `lm-head` subset's vocabulary rows, and SHA-256 digests of the adapter, the base
 /// model and the fit data; a posterior read against another adapter or model is refused.
 public enum LaplacePosteriorFile {
     public static let fileName = "laplace_posterior.safetensors"
@@ -111,12 +111,8 @@ public enum LaplacePosteriorFile {
                     "full.eigenvectors", floats: f.eigen.vectors, shape: [f.parameterCount, f.parameterCount])
             case let k as KroneckerLaplace:
                 for (i, b) in k.blocks.enumerated() {
-                    try writer.add("kron.\(i).output.values", doubles: b.output.values)
-                    try writer.add(
-                        "kron.\(i).output.vectors", floats: b.output.vectors, shape: [b.block.rows, b.block.rows])
-                    try writer.add("kron.\(i).input.values", doubles: b.input.values)
-                    try writer.add(
-                        "kron.\(i).input.vectors", floats: b.input.vectors, shape: [b.block.columns, b.block.columns])
+                    try writer.add(b.output, name: "kron.\(i).output")
+                    try writer.add(b.input, name: "kron.\(i).input")
                 }
             default: preconditionFailure("unknown structure \(s.structure)")
             }
@@ -142,6 +138,7 @@ public enum LaplacePosteriorFile {
             "fit_settings": provenance.settings,
             "model_path": URL(fileURLWithPath: modelPath).standardizedFileURL.path,
         ]
+        if fit.layout.subset == .lmHead { writer.metadata["lm_head_rows"] = try encoded(fit.layout.answerRows) }
         try writer.write(to: (directory as NSString).appendingPathComponent(fileName))
     }
 
@@ -186,7 +183,9 @@ public enum LaplacePosteriorFile {
         guard let subset = m["subset"].flatMap(LaplaceLayout.Subset.init(rawValue:)) else {
             throw LoadError(.invalidValue, file: path, item: "subset", "unknown subset \(m["subset"] ?? "none")")
         }
-        let layout = try LaplaceLayout(parameters: parameters, subset: subset, name: directory)
+        let answerRows =
+            subset == .lmHead ? try decoded([Int].self, try meta("lm_head_rows"), path, "lm_head_rows") : []
+        let layout = try LaplaceLayout(parameters: parameters, subset: subset, name: directory, answerRows: answerRows)
         let want = layout.blocks.map { "\($0.module) \($0.role.rawValue) \($0.rows)×\($0.columns)" }
         let got = try decoded([SavedBlock].self, try meta("blocks"), path, "blocks").map {
             "\($0.module) \($0.role) \($0.rows)×\($0.columns)"
@@ -231,15 +230,8 @@ public enum LaplacePosteriorFile {
             case .kron:
                 let kb = try layout.blocks.enumerated().map { i, block in
                     KroneckerLaplace.Block(
-                        block: block,
-                        output: (
-                            try file.doubles("kron.\(i).output.values", count: block.rows),
-                            try file.floats("kron.\(i).output.vectors", count: block.rows * block.rows)
-                        ),
-                        input: (
-                            try file.doubles("kron.\(i).input.values", count: block.columns),
-                            try file.floats("kron.\(i).input.vectors", count: block.columns * block.columns)
-                        ))
+                        block: block, output: try file.factor("kron.\(i).output", dimension: block.rows),
+                        input: try file.factor("kron.\(i).input", dimension: block.columns))
                 }
                 structures.append(KroneckerLaplace(blocks: kb, clipped: c, backend: backend))
             }
@@ -309,6 +301,19 @@ extension SafeTensorsWriter {
         let bytes = doubles.withUnsafeBytes { Data($0) }
         try add(name, dtype: .f64, shape: [doubles.count], bytes: bytes)
     }
+
+    /// A Kronecker factor's eigendecomposition: `NAME.values`, and `NAME.vectors` (n × n) or, for a sketched
+    /// factor, `NAME.reflectors` (n × r) and `NAME.tau` (r).
+    mutating func add(_ e: FactorEigen, name: String) throws {
+        try add("\(name).values", doubles: e.values)
+        let n = e.dimension
+        switch e.basis {
+        case .dense(let v): try add("\(name).vectors", floats: v, shape: [n, n])
+        case .reflectors(let a, let tau):
+            try add("\(name).reflectors", floats: a, shape: [n, tau.count])
+            try add("\(name).tau", floats: tau, shape: [tau.count])
+        }
+    }
 }
 
 extension SafeTensorsFile {
@@ -327,6 +332,24 @@ extension SafeTensorsFile {
         try check(name, .f64, count: count)
         let raw = try view(name)
         return (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: Double.self) }
+    }
+
+    /// A Kronecker factor's eigendecomposition as `SafeTensorsWriter.add(_:name:)` writes it.
+    func factor(_ name: String, dimension n: Int) throws -> FactorEigen {
+        let values = try doubles("\(name).values", count: n)
+        guard let tauInfo = info("\(name).tau") else {
+            return FactorEigen(values: values, basis: .dense(try floats("\(name).vectors", count: n * n)))
+        }
+        let r = tauInfo.shape.first ?? 0
+        guard tauInfo.shape.count == 1, r > 0, r < n else {
+            throw LoadError(
+                .shapeMismatch, file: path, item: "\(name).tau",
+                "expected fewer than \(n) values, found \(tauInfo.shape)")
+        }
+        return FactorEigen(
+            values: values,
+            basis: .reflectors(try floats("\(name).reflectors", count: n * r), tau: try floats("\(name).tau", count: r))
+        )
     }
 
     /// An F32 tensor of exactly `count` values.
