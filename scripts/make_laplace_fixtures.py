@@ -177,9 +177,13 @@ def parameter_records(wrapper, adapter_dir, head_only=False):
         assert n.startswith("peft."), n
         name = n[len("peft."):]
         key = saved_key(name)
+        if name.endswith(".core.weight"):  # a LoRA-XS core (LoraXSCoreLinear), saved as the latent mapping
+            key = "base_model.model." + name[:-len(".core.weight")] + ".default_lora_latent_mapping.weight"
         assert key.startswith("base_model.model."), key
         short = key[len("base_model.model."):]
-        if short.endswith(".lora_A.weight") or short.endswith(".lora_B.weight"):
+        if short.endswith(".default_lora_latent_mapping.weight"):
+            module, factor = short[:-len(".default_lora_latent_mapping.weight")], "core"
+        elif short.endswith(".lora_A.weight") or short.endswith(".lora_B.weight"):
             module, factor = short[:-len(".lora_A.weight")], short[-len("A.weight")]
         elif short.endswith(".weight"):
             module, factor = short[:-len(".weight")], "weight"
@@ -386,7 +390,8 @@ def run_case(case, kind, wrapper, fit_items, test_batches, adapter_dir, extra, k
     wrapper.eval()
     loader = DataLoader(fit_items, batch_size=1, shuffle=False)
     N = len(fit_items)
-    params, frozen = parameter_records(wrapper, adapter_dir, head_only=extra.get("subset") in ("head", "lm-head"))
+    params, frozen = parameter_records(wrapper, adapter_dir,
+                                       head_only=extra.get("subset") in ("head", "lm-head", "cores"))
     P = sum(int(np.prod(r["shape"])) for r in params)
     layout = kfac_layout(wrapper)
     # layout <-> parameter order: the j-th Kron entry is the j-th trainable tensor
@@ -612,6 +617,67 @@ def make_decoder(name, seed, lm_head_rows=False):
     return run_case(name, "decoder", wrapper, fit_items, tests, adapter_dir, extra, decoder_g_checks)
 
 
+# ---------------------------------------------------------------- LoRA-XS core case
+class LoraXSCoreLinear(torch.nn.Module):
+    """base(x) + s · B R (A x) with A (r×in) and B (out×r) frozen buffers and the core R an nn.Linear (r×r), so
+    curvlinops maps it as a layer: its input is A x, its output gradient s·Bᵀ ∂L/∂y (bayeval's core event)."""
+
+    def __init__(self, base, a, b, core, scaling):
+        super().__init__()
+        self.base = base
+        self.register_buffer("lora_A", a)
+        self.register_buffer("lora_B", b)
+        self.core = torch.nn.Linear(core.shape[1], core.shape[0], bias=False)
+        self.core.weight = torch.nn.Parameter(core)
+        self.scaling = scaling
+
+    def forward(self, x):
+        return self.base(x) + self.scaling * (self.core(x @ self.lora_A.T) @ self.lora_B.T)
+
+
+def make_loraxs_decoder(seed):
+    """tiny-llama3 with the LoRA-XS adapter of fixtures/gradients (q_proj and v_proj of both layers, r 4): the
+    posterior over the four cores R (bayeval's --subset cores), the structure gmum's L-LoRA-XS fits."""
+    name = "tiny-llama3"
+    adapter_dir = os.path.join(ROOT, "fixtures/gradients/tiny-llama3-loraxs-adapter")
+    cfg = json.load(open(os.path.join(adapter_dir, "adapter_config.json")))
+    scaling = cfg["lora_alpha"] / cfg["r"]
+    tensors = load_file(os.path.join(adapter_dir, "adapter_model.safetensors"))
+    model = AutoModelForCausalLM.from_pretrained(os.path.join(MODELS_REL, name), dtype=torch.float32,
+                                                 attn_implementation="eager").float().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    folded = copy.deepcopy(model)
+    for i, layer in enumerate(model.model.layers):
+        for proj in ("q_proj", "v_proj"):
+            prefix = f"base_model.model.model.layers.{i}.self_attn.{proj}"
+            a, b = tensors[prefix + ".lora_A.weight"], tensors[prefix + ".lora_B.weight"]
+            core = tensors[prefix + ".default_lora_latent_mapping.weight"]
+            setattr(layer.self_attn, proj, LoraXSCoreLinear(getattr(layer.self_attn, proj), a, b, core.clone(), scaling))
+            with torch.no_grad():
+                getattr(folded.model.layers[i].self_attn, proj).weight += scaling * (b @ core @ a)
+    wrapper = DecoderHead(model).eval()
+    # The module must mean what the file says: folding s·B·R·A into the base weights gives the same logits.
+    rng = np.random.default_rng(seed)
+    vocab = model.config.vocab_size
+    probe = {"input_ids": torch.tensor([rng.integers(3, vocab, size=9).tolist()])}
+    with torch.no_grad():
+        diff = float(torch.max(torch.abs(wrapper(probe) - DecoderHead(folded)(probe))))
+    assert diff < 1e-5, f"LoRA-XS module vs folded weights: {diff}"
+    fit_seqs = [rng.integers(3, vocab, size=n).tolist() for n in (3, 7, 12, 5, 9, 4)]
+    test_seqs = [rng.integers(3, vocab, size=n).tolist() for n in (6, 3, 11, 8)]
+    fit_labels = rng.integers(0, len(ANSWER_IDS), size=len(fit_seqs)).tolist()
+    test_labels = rng.integers(0, len(ANSWER_IDS), size=len(test_seqs)).tolist()
+    fit_items = [{"input_ids": torch.tensor(s), "labels": torch.tensor(y)} for s, y in zip(fit_seqs, fit_labels)]
+    tests = [{"input_ids": torch.tensor([s]), "labels": torch.tensor([y])} for s, y in zip(test_seqs, test_labels)]
+    extra = {"model": f"{MODELS_REL}/{name}", "answer_ids": ANSWER_IDS, "seed": seed, "subset": "cores",
+             "fit": {"sequences": fit_seqs, "labels": fit_labels},
+             "test": {"sequences": test_seqs, "labels": test_labels},
+             "folded_logits_max_abs_diff": diff}
+    return run_case(name + "-loraxs-cores", "decoder", wrapper, fit_items, tests, adapter_dir, extra,
+                    lambda *_: {})
+
+
 # ---------------------------------------------------------------- encoder case
 def encoder_g_checks(wrapper, layout, kfacs, loader):
     """The head (modules_to_save copy of `classifier`, a Linear on the pooled output) has closed forms:
@@ -690,11 +756,14 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     t = time.time()
     # Cases named on the command line, or all of them.
-    wanted = set(sys.argv[1:]) or {"tiny-llama3", "tiny-llama3-lm-head", "tiny-bert", "tiny-bert-head"}
+    wanted = set(sys.argv[1:]) or {"tiny-llama3", "tiny-llama3-lm-head", "tiny-llama3-loraxs-cores", "tiny-bert",
+                                   "tiny-bert-head"}
     if "tiny-llama3" in wanted:
         make_decoder("tiny-llama3", 4100)
     if "tiny-llama3-lm-head" in wanted:
         make_decoder("tiny-llama3", 4100, lm_head_rows=True)
+    if "tiny-llama3-loraxs-cores" in wanted:
+        make_loraxs_decoder(4200)
     # BERT: [CLS] 2, [SEP] 3, ordinary ids in [4, 128).
     if "tiny-bert" in wanted:
         make_encoder("tiny-bert", 6100, 2, 3, 4, 128)

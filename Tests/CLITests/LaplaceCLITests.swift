@@ -66,17 +66,26 @@ import TestModels
         return (r.status, r.stdout, r.stderr)
     }
 
-    /// The saved posterior predicts what the fit predicted: the same rows, the same probabilities.
-    @Test(.enabled(if: RealModels.miniLMEnabled, Comment(rawValue: RealModels.miniLMNote)))
-    func aSavedPosteriorIsEvaluatedWithoutRefitting() throws {
+    /// The saved posterior predicts what the fit predicted: the same rows, the same probabilities; with
+    /// MiniLM's 384- and 1536-wide factors sketched too (their Householder bases saved and read back).
+    @Test(
+        .enabled(if: RealModels.miniLMEnabled, Comment(rawValue: RealModels.miniLMNote)),
+        arguments: [[], ["--max-factor-dim", "256", "--factor-rank", "48"]])
+    func aSavedPosteriorIsEvaluatedWithoutRefitting(_ sketch: [String]) throws {
         let dir = TempDir()
         let posterior = dir.path + "/posterior"
-        let fit = try miniLM([
-            "--hessian", "kron,diag", "--link", "probit,bridge", "--save-posterior", posterior,
-            "--predictions", dir.path + "/fit.jsonl", "--output", dir.path + "/fit.json",
-        ])
+        let fit = try miniLM(
+            [
+                "--hessian", "kron,diag", "--link", "probit,bridge", "--save-posterior", posterior,
+                "--predictions", dir.path + "/fit.jsonl", "--output", dir.path + "/fit.json",
+            ] + sketch)
         #expect(fit.status == 0, "\(fit.stderr)")
         #expect(FileManager.default.fileExists(atPath: posterior + "/laplace_posterior.safetensors"))
+        // The safetensors header (JSON at the start of the file) names a sketched factor's reflectors.
+        let header = String(
+            decoding: try Data(contentsOf: URL(fileURLWithPath: posterior + "/laplace_posterior.safetensors"))
+                .prefix(1 << 16), as: UTF8.self)
+        #expect(header.contains(".reflectors\"") == !sketch.isEmpty)
         let again = try bayeval([
             "evaluate", posterior, "--model", RealModels.miniLM, "--task", "sst2", "--split", "validation",
             "--limit", "6", "--predictive", "glm", "--link", "probit,bridge", "--predictions",
@@ -148,6 +157,8 @@ import TestModels
             (["--prior-structure", "layerwise", "--hessian", "full", "--subset", "cores"], "no LoRA-XS cores"),
             (["--prior", "grid", "--predictive", "nn"], "--prior grid scores the GLM predictive"),
             (["--save-posterior", miniLMAdapter + "/"], "the adapter's own directory"),
+            (["--subset", "lm-head"], "no LoRA on lm_head"),
+            (["--max-factor-dim", "256", "--factor-rank", "256"], "--factor-rank must be positive and below"),
         ] {
             let r = try miniLM(extra)
             #expect(r.status != 0 && r.stderr.contains(message), "\(extra): \(r.stderr)")

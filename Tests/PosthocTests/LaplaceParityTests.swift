@@ -47,6 +47,8 @@ import RuntimeCPU
     }
     struct Reference: Decodable {
         let kind: String
+        /// The adapter's directory, relative to the repository root.
+        let adapter: String
         /// bayeval's `--subset` the case is over (absent: all).
         let subset: String?
         let answer_ids: [Int]?
@@ -93,7 +95,7 @@ import RuntimeCPU
         } else {
             let loaded = try! ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
             let adapter = try! LoRAAdapter.load(
-                directory: fixture("models/tiny-llama3-adapter"), baseShapes: loaded.parameterShapes)
+                directory: fixture(String(r.adapter.dropFirst("fixtures/".count))), baseShapes: loaded.parameterShapes)
             try! loaded.model.attach(adapter)
             func examples(_ e: Examples) -> [PreparedExample] {
                 zip(e.sequences, e.labels).enumerated().map {
@@ -115,7 +117,9 @@ import RuntimeCPU
         return Case(reference: r, fit: fitted, test: test, parameters: parameters)
     }
 
-    static let names = ["tiny-llama3", "tiny-llama3-lm-head", "tiny-bert", "tiny-bert-head"]
+    static let names = [
+        "tiny-llama3", "tiny-llama3-lm-head", "tiny-llama3-loraxs-cores", "tiny-bert", "tiny-bert-head",
+    ]
 
     func relative(_ got: Double, _ want: Double) -> Double { abs(got - want) / max(abs(want), 1e-30) }
 
