@@ -40,6 +40,8 @@ final class CurvatureCollector: GradientObserver {
         keepsPerExampleGradients = perExample
     }
 
+    var observesOnlyTheHead: Bool { layout.blocks.allSatisfy { $0.module == LaplaceLayout.lmHeadModule } }
+
     func observe(batch: CurvatureBatch) {
         self.batch = batch
         loss += batch.loss

@@ -108,6 +108,7 @@ extension LlamaModel {
                 rows: tape.count, columns: H, into: dLast.pointer)
             backend.addRows(dLast.pointer, width: H, rows: tape.scoredRows, into: dx.pointer + q * T * H)
         }
+        if context.observer?.observesOnlyTheHead == true && context.gradients.isEmpty { return }
 
         let maxRank = max(1, allLinears.map(\.maxRank).max() ?? 1)
         let scratch = backend.tensor([(1 + P) * T * maxRank])

@@ -100,11 +100,15 @@ public protocol GradientObserver: AnyObject {
     /// A whole-layer (saved head) backward; only for the layers the adapter trains whole.
     func observe(layer event: LayerBackwardEvent)
     func observe(batch: CurvatureBatch)
+    /// Whether every event it needs is the decoder LM head's: a backward with no gradients to accumulate
+    /// then stops after the head (a last-layer posterior's Jacobians cost a forward pass, not a backward).
+    var observesOnlyTheHead: Bool { get }
 }
 
 extension GradientObserver {
     public func observe(batch: CurvatureBatch) {}
     public func observe(layer event: LayerBackwardEvent) {}
+    public var observesOnlyTheHead: Bool { false }
 }
 
 extension Linear.LoRAPatch {
