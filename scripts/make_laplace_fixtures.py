@@ -555,6 +555,17 @@ def decoder_g_checks(wrapper, layout, kfacs, loader):
     return r
 
 
+def decoder_data(rng, vocab):
+    """The decoder cases' fit and test sequences (ids in [3, vocab)) and labels in [0, K), drawn in that order."""
+    fit_seqs = [rng.integers(3, vocab, size=n).tolist() for n in (3, 7, 12, 5, 9, 4)]
+    test_seqs = [rng.integers(3, vocab, size=n).tolist() for n in (6, 3, 11, 8)]
+    fit_labels = rng.integers(0, len(ANSWER_IDS), size=len(fit_seqs)).tolist()
+    test_labels = rng.integers(0, len(ANSWER_IDS), size=len(test_seqs)).tolist()
+    fit_items = [{"input_ids": torch.tensor(s), "labels": torch.tensor(y)} for s, y in zip(fit_seqs, fit_labels)]
+    tests = [{"input_ids": torch.tensor([s]), "labels": torch.tensor([y])} for s, y in zip(test_seqs, test_labels)]
+    return fit_items, tests, fit_seqs, fit_labels, test_seqs, test_labels
+
+
 def lm_head_rows_g_checks(wrapper, layout, kfacs, loader):
     """The trimmed head's G have closed forms: lora_B (answer rows): G = s² Σ_n Λ_n; lora_A: G = s² Σ_n B_idsᵀ Λ_n B_ids."""
     head = wrapper.peft.base_model.model.lm_head
@@ -600,12 +611,7 @@ def make_decoder(name, seed, lm_head_rows=False):
 
     rng = np.random.default_rng(seed)
     vocab = model.config.vocab_size
-    fit_seqs = [rng.integers(3, vocab, size=n).tolist() for n in (3, 7, 12, 5, 9, 4)]
-    test_seqs = [rng.integers(3, vocab, size=n).tolist() for n in (6, 3, 11, 8)]
-    fit_labels = rng.integers(0, len(ANSWER_IDS), size=len(fit_seqs)).tolist()
-    test_labels = rng.integers(0, len(ANSWER_IDS), size=len(test_seqs)).tolist()
-    fit_items = [{"input_ids": torch.tensor(s), "labels": torch.tensor(y)} for s, y in zip(fit_seqs, fit_labels)]
-    tests = [{"input_ids": torch.tensor([s]), "labels": torch.tensor([y])} for s, y in zip(test_seqs, test_labels)]
+    fit_items, tests, fit_seqs, fit_labels, test_seqs, test_labels = decoder_data(rng, vocab)
     extra = {"model": f"{MODELS_REL}/{name}", "answer_ids": ANSWER_IDS, "seed": seed,
              "fit": {"sequences": fit_seqs, "labels": fit_labels},
              "test": {"sequences": test_seqs, "labels": test_labels},
@@ -664,12 +670,7 @@ def make_loraxs_decoder(seed):
     with torch.no_grad():
         diff = float(torch.max(torch.abs(wrapper(probe) - DecoderHead(folded)(probe))))
     assert diff < 1e-5, f"LoRA-XS module vs folded weights: {diff}"
-    fit_seqs = [rng.integers(3, vocab, size=n).tolist() for n in (3, 7, 12, 5, 9, 4)]
-    test_seqs = [rng.integers(3, vocab, size=n).tolist() for n in (6, 3, 11, 8)]
-    fit_labels = rng.integers(0, len(ANSWER_IDS), size=len(fit_seqs)).tolist()
-    test_labels = rng.integers(0, len(ANSWER_IDS), size=len(test_seqs)).tolist()
-    fit_items = [{"input_ids": torch.tensor(s), "labels": torch.tensor(y)} for s, y in zip(fit_seqs, fit_labels)]
-    tests = [{"input_ids": torch.tensor([s]), "labels": torch.tensor([y])} for s, y in zip(test_seqs, test_labels)]
+    fit_items, tests, fit_seqs, fit_labels, test_seqs, test_labels = decoder_data(rng, vocab)
     extra = {"model": f"{MODELS_REL}/{name}", "answer_ids": ANSWER_IDS, "seed": seed, "subset": "cores",
              "fit": {"sequences": fit_seqs, "labels": fit_labels},
              "test": {"sequences": test_seqs, "labels": test_labels},
