@@ -45,15 +45,7 @@ extension EvaluateCommand {
         guard testing.objective.exampleCount > 0 else {
             throw UsageError(file: test.files.first ?? options.split, item: options.split, "the split has no examples")
         }
-        let heldRows = Set(saved.fit.layout.answerRows)
-        if saved.fit.layout.subset == .lmHead,
-            let missing = testing.answerRows().first(where: { !heldRows.contains($0) })
-        {
-            throw UsageError(
-                file: directory, item: "lm_head_rows",
-                "the posterior is over the LM head's rows \(saved.fit.layout.answerRows), which do not hold token "
-                    + "\(missing), an answer of this task; fit one for this task with bayeval laplace --subset lm-head")
-        }
+        try testing.requireAnswers(in: saved.fit.layout, file: directory, split: options.split)
         timings.prepareSeconds = Date().timeIntervalSince(started) - timings.loadSeconds
         let rowLinks: [GLMLink?] = kind == .nn ? [nil] : links.map { $0 }
         let fitted = saved.withRows(rowLinks)

@@ -195,7 +195,8 @@ struct LaplaceCommand: ParsableCommand {
         }
         let layout = try LaplaceLayout(
             parameters: parameters, subset: LaplaceLayout.Subset(rawValue: subset)!, name: adapter,
-            answerRows: fit.answerRows([testing]))
+            answerRows: fit.answerRows)
+        try testing.requireAnswers(in: layout, file: test.files.first ?? options.split, split: options.split)
         var validation: LaplaceSubject.Objective?
         var priorFiles: [String] = []
         if priorChoice == .grid {
@@ -206,6 +207,7 @@ struct LaplaceCommand: ParsableCommand {
                 warn("--prior grid chooses the prior on the \(priorSplit) split it is then evaluated on")
             }
             validation = try subject.objective(held)
+            try validation!.requireAnswers(in: layout, file: held.files.first ?? priorSplit, split: priorSplit)
             priorFiles = held.files
         }
         timings.prepareSeconds = Date().timeIntervalSince(started) - timings.loadSeconds

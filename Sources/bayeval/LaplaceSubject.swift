@@ -1,5 +1,6 @@
 import Foundation
 import Loaders
+import Posthoc
 import Runtime
 
 /// The model and adapter a Laplace run is over, loaded and attached, whichever architecture: a decoder
@@ -53,13 +54,24 @@ extension LaplaceSubject {
 }
 
 extension LaplaceSubject.Objective {
-    /// The answer tokens of these examples and then `others`, each once, in the order first met: the LM head
-    /// rows an `lm-head` posterior is over (a task's fixed choices, "A", "B", … in their order).
-    func answerRows(_ others: [LaplaceSubject.Objective] = []) -> [Int] {
+    /// The answer tokens of these examples, each once, in the order first met: the LM head rows an `lm-head`
+    /// posterior fitted on them is over (a task's fixed choices, "A", "B", … in their order).
+    var answerRows: [Int] {
         var seen: Set<Int> = [], rows: [Int] = []
-        for tokens in ([self] + others).flatMap(\.answerTokens) {
-            for t in tokens where seen.insert(t).inserted { rows.append(t) }
-        }
+        for tokens in answerTokens { for t in tokens where seen.insert(t).inserted { rows.append(t) } }
         return rows
+    }
+
+    /// Refuses examples scored by a token outside an `lm-head` layout's rows (their variance would be
+    /// missing, not wrong by a little); `file` and `split` name what was refused.
+    func requireAnswers(in layout: LaplaceLayout, file: String, split: String) throws {
+        guard layout.subset == .lmHead else { return }
+        let held = Set(layout.answerRows)
+        if let missing = answerRows.first(where: { !held.contains($0) }) {
+            throw UsageError(
+                file: file, item: split,
+                "an answer token (\(missing)) is outside the LM head rows \(layout.answerRows) the lm-head posterior "
+                    + "is over (the fit examples' answers); fit and test on tasks with the same choices")
+        }
     }
 }

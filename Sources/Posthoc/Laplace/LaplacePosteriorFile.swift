@@ -5,7 +5,8 @@ import Runtime
 /// A fitted Laplace posterior on disk, `laplace_posterior.safetensors` beside a copy of its adapter, so
 /// that `bayeval evaluate DIR --predictive glm|nn` predicts without refitting. Tensors: per structure its
 /// eigenbasis (`diag.diagonal`; `full.eigenvalues`, `full.eigenvectors`; per block i of θ
-/// `kron.i.output.values`, `kron.i.output.vectors`, `kron.i.input.values`, `kron.i.input.vectors`),
+/// `kron.i.output.values`, `kron.i.output.vectors`, `kron.i.input.values`, `kron.i.input.vectors`, or for a
+/// sketched factor `….reflectors` and `….tau` in place of `….vectors`),
 /// eigenvalues in F64, bases in F32. Metadata: the layout (module, role, shape per block), the rows'
 /// priors and marginal likelihoods, the fit's loss and count, an `lm-head` subset's vocabulary rows, and SHA-256 digests of the adapter, the base
 /// model and the fit data; a posterior read against another adapter or model is refused.

@@ -11,8 +11,9 @@ import Runtime
 /// semidefinite matrix from streaming data", Alg. 3, with the shift that keeps it stable in floating point);
 /// what the r eigenvalues leave of the trace is spread evenly over the complement of their eigenvectors,
 /// so the factor stays exactly eigendecomposed (`FactorEigen`'s reflector basis) and every structure-level
-/// formula — the marginal likelihood's log-determinant included — holds unchanged. When F has rank ≤ k,
-/// as a factor from fewer tokens than k has, the approximation is exact and the remainder zero.
+/// formula — the marginal likelihood's log-determinant included — holds unchanged. When F has rank ≤ r, as a
+/// factor from fewer tokens than r has, the result is exact and the remainder zero; above r, the eigenvalues
+/// past the r-th are replaced by their mean.
 final class NystromSketch {
     let dimension: Int
     /// r, the eigenpairs kept; k = min(d, r + `oversampling`) columns are sketched.
