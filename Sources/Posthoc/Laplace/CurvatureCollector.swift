@@ -68,35 +68,37 @@ final class CurvatureCollector: GradientObserver {
                         outputStride: e.rank))
             }
             if let i = layout.block(e.module, .loraB) {
+                var gradient = e.loraBOutputGradient, stride = e.outputGradientStride
                 if let rows = layout.blocks[i].rowSelection {
-                    // The kept rows of B see only their own outputs' gradients: gathered to rows × K.
-                    let K = rows.count
-                    if selectedGradients.count < e.rows * K {
-                        selectedGradients = .init(repeating: 0, count: e.rows * K)
-                    }
-                    for t in 0..<e.rows {
-                        let from = e.loraBOutputGradient + t * e.outputGradientStride
-                        for (j, row) in rows.enumerated() { selectedGradients[t * K + j] = from[row] }
-                    }
-                    return selectedGradients.withUnsafeBufferPointer { g in
-                        activities.append(
-                            .init(
-                                block: i, input: e.loraBInput, inputStride: e.rank, outputGradient: g.baseAddress!,
-                                outputStride: K))
-                        record(activities, rows: e.rows, examples: e.examples, pass: e.outputIndex ?? 0)
-                    }
+                    // The kept rows of B see only their own outputs' gradients.
+                    gradient = gathered(gradient, rows: e.rows, stride: stride, columns: rows)
+                    stride = rows.count
                 }
                 activities.append(
                     .init(
-                        block: i, input: e.loraBInput, inputStride: e.rank, outputGradient: e.loraBOutputGradient,
-                        outputStride: e.outputGradientStride))
+                        block: i, input: e.loraBInput, inputStride: e.rank, outputGradient: gradient,
+                        outputStride: stride))
             }
         }
         record(activities, rows: e.rows, examples: e.examples, pass: e.outputIndex ?? 0)
     }
 
-    /// The output gradients of a row-selected block (the LM head's answer rows), reused across events.
-    private var selectedGradients: [Float] = []
+    /// The `columns` of `rows` rows of x (row stride `stride`), packed rows × columns.count into a buffer
+    /// reused across events (valid until the next call).
+    private func gathered(_ x: UnsafePointer<Float>, rows: Int, stride: Int, columns: [Int]) -> UnsafePointer<Float> {
+        let K = columns.count
+        if selected.count < rows * K {
+            selected.deallocate()
+            selected = .allocate(capacity: rows * K)
+        }
+        for t in 0..<rows {
+            for (j, c) in columns.enumerated() { selected[t * K + j] = x[t * stride + c] }
+        }
+        return UnsafePointer(selected.baseAddress!)
+    }
+
+    private var selected = UnsafeMutableBufferPointer<Float>.allocate(capacity: 0)
+    deinit { selected.deallocate() }
 
     func observe(layer e: LayerBackwardEvent) {
         var activities: [BlockActivity] = []

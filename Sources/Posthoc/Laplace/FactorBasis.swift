@@ -45,9 +45,9 @@ public struct FactorEigen: Sendable {
     ) -> [Float] {
         let n = dimension
         precondition(onTheLeft ? rows == n : columns == n, "the basis is \(n) wide")
-        var out = [Float](repeating: 0, count: c.count)
         switch basis {
         case .dense(let q):
+            var out = [Float](repeating: 0, count: c.count)
             let multiply = { (c: UnsafePointer<Float>, q: UnsafePointer<Float>, o: UnsafeMutablePointer<Float>) in
                 guard let backend else {
                     // Plain loops: only `matrix()` comes here, on small factors.
@@ -85,14 +85,15 @@ public struct FactorEigen: Sendable {
                     out.withUnsafeMutableBufferPointer { multiply(c.baseAddress!, q.baseAddress!, $0.baseAddress!) }
                 }
             }
+            return out
         case .reflectors(let a, let tau):
-            out = c
+            var out = c  // sormqr overwrites C with the product
             let info = LAPACKE_sormqr(
                 LAPACK_ROW_MAJOR, CChar(UInt8(ascii: onTheLeft ? "L" : "R")),
                 CChar(UInt8(ascii: transposed ? "T" : "N")), Int32(rows), Int32(columns), Int32(tau.count), a,
                 Int32(tau.count), tau, &out, Int32(columns))
             precondition(info == 0, "LAPACK sormqr failed (info \(info))")
+            return out
         }
-        return out
     }
 }
