@@ -159,6 +159,29 @@ import RuntimeCPU
             expectClose(a, b.map(Double.init), tolerance: 1e-4, "\(name) \(key)")
         }
     }
+
+    /// A curvature pass's tape with the header run once is the tape of the whole sequences: same layout,
+    /// positions and scored rows, the same activations at every row of every layer.
+    @Test(arguments: decoders) func curvatureForwardKeepsEverySequencesHeader(_ name: String) throws {
+        let (m, _) = try decoder(name)
+        let header = Self.sequences(vocabulary: m.config.vocabularySize, seed: 3, count: 1)[0] + [1, 2]
+        let tails = Self.sequences(vocabulary: m.config.vocabularySize, seed: 4)
+        let got = m.curvatureForward(header: header, suffixes: tails)
+        let want = m.trainingForward(header: [], sequences: tails.map { header + $0 })
+        #expect(got.layout.sequences == want.layout.sequences && got.layout.header == nil)
+        #expect(got.positions == want.positions && got.scoredRows == want.scoredRows)
+        expectClose(got.hidden.values, want.hidden.values.map(Double.init), tolerance: 1e-5, "\(name) hidden")
+        for (what, a, b) in [
+            ("xs", got.xs, want.xs), ("mids", got.mids, want.mids), ("qkv", got.qkv, want.qkv),
+            ("attended", got.attended, want.attended), ("gateUp", got.gateUp, want.gateUp),
+        ] {
+            #expect(a.count == b.count, "\(name) \(what)")
+            for (n, (x, y)) in zip(a, b).enumerated() {
+                #expect(x.shape == y.shape, "\(name) \(what)[\(n)]")
+                expectClose(x.values, y.values.map(Double.init), tolerance: 1e-5, "\(name) \(what)[\(n)]")
+            }
+        }
+    }
 }
 
 extension GradientTests {

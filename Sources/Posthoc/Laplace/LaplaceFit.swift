@@ -72,7 +72,7 @@ public struct LaplaceFit {
             layout: layout, backend: backend, kronecker: kronecker,
             perExample: wanted.contains(.diag) || wanted.contains(.full))
         var diagonal = wanted.contains(.diag) ? [Double](repeating: 0, count: P) : []
-        let hessian = wanted.contains(.full) ? Tensor(shape: [P, P]) : nil
+        let full = wanted.contains(.full) ? FullGGNAccumulator(dimension: P, backend: backend) : nil
         let target = settings.curvature.target(seed: settings.seed)
         try objective.curvature(
             indices, target: target, batchSize: settings.batchSize, parameters: parameters, observer: collector
@@ -86,12 +86,7 @@ public struct LaplaceFit {
             if !diagonal.isEmpty {
                 for g in rows { for p in 0..<P { diagonal[p] += Double(g[p]) * Double(g[p]) } }
             }
-            if let hessian, !rows.isEmpty {
-                let g = Tensor(shape: [rows.count, P], values: rows.flatMap { $0 })
-                backend.gemmTransposedA(
-                    m: P, n: P, k: rows.count, alpha: 1, a: g.pointer, lda: P, b: g.pointer, ldb: P, beta: 1,
-                    c: hessian.pointer, ldc: P)
-            }
+            full?.add(rows)
             progress(done)
         }
         var structures: [any LaplaceStructure] = []
@@ -99,11 +94,7 @@ public struct LaplaceFit {
             switch s {
             case .kron: structures.append(try KroneckerLaplace(layout: layout, factors: kronecker!, backend: backend))
             case .diag: structures.append(DiagonalLaplace(diagonal: diagonal, layout: layout))
-            case .full:
-                structures.append(
-                    try FullLaplace(
-                        hessian: UnsafeBufferPointer(hessian!.storage).map(Double.init), dimension: P,
-                        backend: backend))
+            case .full: structures.append(try full!.structure())
             }
         }
         return LaplaceFit(layout: layout, structures: structures, loss: collector.loss, count: collector.count)

@@ -4,9 +4,9 @@ import Runtime
 
 /// A fitted Laplace posterior on disk, `laplace_posterior.safetensors` beside a copy of its adapter, so
 /// that `bayeval evaluate DIR --predictive glm|nn` predicts without refitting. Tensors: per structure its
-/// eigenbasis (`diag.diagonal`; `full.eigenvalues`, `full.eigenvectors`; per block i of θ
-/// `kron.i.output.values`, `kron.i.output.vectors`, `kron.i.input.values`, `kron.i.input.vectors`, or for a
-/// sketched factor `….reflectors` and `….tau` in place of `….vectors`),
+/// eigenbasis (`diag.diagonal`; `full.values`, `full.vectors`; per block i of θ `kron.i.output.values`,
+/// `kron.i.output.vectors`, `kron.i.input.values`, `kron.i.input.vectors`; for a sketched factor or a
+/// full GGN of lower rank than P `….reflectors` and `….tau` in place of `….vectors`),
 /// eigenvalues in F64, bases in F32. Metadata: the layout (module, role, shape per block), the rows'
 /// priors and marginal likelihoods, the fit's loss and count, an `lm-head` subset's vocabulary rows, and SHA-256 digests of the adapter, the base
 /// model and the fit data; a posterior read against another adapter or model is refused.
@@ -106,10 +106,7 @@ public enum LaplacePosteriorFile {
             switch s {
             case let d as DiagonalLaplace:
                 try writer.add("diag.diagonal", doubles: d.diagonal)
-            case let f as FullLaplace:
-                try writer.add("full.eigenvalues", doubles: f.eigen.values)
-                try writer.add(
-                    "full.eigenvectors", floats: f.eigen.vectors, shape: [f.parameterCount, f.parameterCount])
+            case let f as FullLaplace: try writer.add(f.eigen, name: "full")
             case let k as KroneckerLaplace:
                 for (i, b) in k.blocks.enumerated() {
                     try writer.add(b.output, name: "kron.\(i).output")
@@ -220,14 +217,9 @@ public enum LaplacePosteriorFile {
                     DiagonalLaplace(
                         diagonal: try file.doubles("diag.diagonal", count: layout.parameterCount), layout: layout))
             case .full:
-                let P = layout.parameterCount
                 structures.append(
                     FullLaplace(
-                        eigen: (
-                            try file.doubles("full.eigenvalues", count: P),
-                            try file.floats("full.eigenvectors", count: P * P)
-                        ),
-                        clipped: c, backend: backend))
+                        eigen: try file.factor("full", dimension: layout.parameterCount), clipped: c, backend: backend))
             case .kron:
                 let kb = try layout.blocks.enumerated().map { i, block in
                     KroneckerLaplace.Block(

@@ -17,7 +17,8 @@ extension TrainingObjective {
     /// Streams backward events for the examples at `indices` to `observer`, batch by batch, so an
     /// accumulator sees the whole dataset without it ever being held: first each batch's outputs
     /// (`observe(batch:)`: logits, probabilities, labels, loss), then its backward events. Each example's
-    /// loss enters with weight 1 (sums, not means), examples never share rows (no shared header), and with
+    /// loss enters with weight 1 (sums, not means), examples never share rows (a decoder's shared header runs its
+    /// forward once per batch, then is copied into each example's rows), and with
     /// `.logits` every batch runs one forward pass and one backward pass per answer position (a decoder runs
     /// them all in one sweep of its layers), events tagged with it. The parameters' gradient buffers are left
     /// alone unless `accumulatingGradients`.
@@ -90,7 +91,10 @@ extension DecoderObjective {
     /// One batch of a curvature pass; `context` says where gradients go (usually nowhere) and who observes.
     public func backwardForCurvature(_ indices: [Int], target: CurvatureTarget, context: BackwardContext) {
         let batch = indices.map { examples[$0] }
-        let tape = model.trainingForward(header: [], sequences: batch.map(\.tokens))
+        // The shared header's forward runs once per batch; the tape still holds it for every example.
+        let shared = batch.count > 1 ? header : []
+        let tape = model.curvatureForward(
+            header: shared, suffixes: batch.map { Array($0.tokens.dropFirst(shared.count)) })
         let ids = batch.map(\.answerTokens)
         let logits = model.choiceLogits(tape, answerIDs: ids)
         context.observer?.observe(batch: CurvatureBatch(examples: indices, logits: logits, labels: batch.map(\.label)))

@@ -42,6 +42,39 @@ extension LlamaModel {
             * (2 * c.hiddenSize + 2 * queryWidth + 2 * keyValueWidth + 2 * c.intermediateSize)
     }
 
+    /// The tape a pass over `header + s` for each of `suffixes` keeps, with the header's forward run once:
+    /// the pass runs the header in the graph (`trainingForward(header:sequences:)`), then copies its rows
+    /// in front of every sequence. A causal header sees nothing after it, so its rows are the ones each
+    /// sequence's own pass computes, and the tape is ready for what needs examples not to share rows:
+    /// per-example backward passes and gradient observers (each example's KFAC input factor counts the
+    /// header's tokens, and its gradient flows into them). Saves the header's forward on all but one
+    /// sequence; the backward is per example in any case.
+    public func curvatureForward(header: [Int], suffixes: [[Int]]) -> DecoderTape {
+        let shared = trainingForward(header: header, sequences: suffixes)
+        guard !header.isEmpty else { return shared }
+        let full = plan(PackedBatch(suffixes.map { header + $0 }), inGraphHeader: false, prefix: nil)
+        let tape = DecoderTape(plan: full, hidden: shared.hidden)
+        // Row of the shared pass that each row of the expanded tape copies.
+        let headerRows = Array(shared.layout.sequences[0])
+        let source = shared.layout.sequences.dropFirst().flatMap { headerRows + Array($0) }
+        // One kept tensor at a time, each shared one released once copied, so the two tapes never coexist.
+        func expanded(_ tensors: inout [Tensor]) -> [Tensor] {
+            var out: [Tensor] = []
+            out.reserveCapacity(tensors.count)
+            for i in tensors.indices {
+                out.append(backend.gatherRows(tensors[i], source, width: tensors[i].columns))
+                tensors[i] = Tensor(shape: [0])
+            }
+            return out
+        }
+        tape.xs = expanded(&shared.xs)
+        tape.mids = expanded(&shared.mids)
+        tape.qkv = expanded(&shared.qkv)
+        tape.attended = expanded(&shared.attended)
+        tape.gateUp = expanded(&shared.gateUp)
+        return tape
+    }
+
     /// Module paths of every patched block, for gradient observers.
     public var moduleNames: ModuleNames {
         var names = ModuleNames()
