@@ -19,7 +19,7 @@ import RuntimeCPU
         let layout: LaplaceLayout
     }
 
-    func setup(count: Int = 5) throws -> Setup {
+    func setup(count: Int = 5, header: [Int] = []) throws -> Setup {
         let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
         // Two of the fixture adapter's modules (P = 896), so the dense references stay small.
         let whole = try LoRAAdapter.load(
@@ -31,7 +31,8 @@ import RuntimeCPU
         var rng = SplitMix64(seed: 5)
         let examples = (0..<count).map { i in
             PreparedExample(
-                id: "\(i)", label: i % 4, tokens: (0..<(3 + i % 4)).map { _ in Int(rng.next(below: 256)) },
+                id: "\(i)", label: i % 4,
+                tokens: header + (0..<(3 + i % 4)).map { _ in Int(rng.next(below: 256)) },
                 answerTokens: [10, 20, 30, 40])
         }
         let parameters = try loaded.model.adapterParameters(adapter)
@@ -85,6 +86,27 @@ import RuntimeCPU
         let trace = (0..<P).reduce(0.0) { $0 + reference[$1 * P + $1] }
         #expect(abs(full.spectrum.reduce(0, +) - trace) <= 1e-4 * trace)
         #expect(fit.count == 5 && fit.loss > 0)
+    }
+
+    /// Examples that share a prompt header: batches run its forward once (and copy it into each example),
+    /// batches of one run it per example; every structure comes out the same.
+    @Test func aSharedHeaderLeavesTheCurvatureUnchanged() throws {
+        let s = try setup(header: [7, 8, 9, 11, 12])
+        #expect(s.objective.header.count >= 5)
+        func fit(batch: Int) throws -> LaplaceFit {
+            try LaplaceFit.fit(
+                s.objective, indices: Array(0..<5), parameters: s.parameters, layout: s.layout,
+                settings: .init(structures: [.kron, .diag, .full], batchSize: batch), backend: backend)
+        }
+        let alone = try fit(batch: 1), shared = try fit(batch: 5)
+        #expect(abs(alone.loss - shared.loss) <= 1e-5 * alone.loss)
+        for (a, b) in zip(alone.structures, shared.structures) {
+            let x = a.spectrum.sorted(), y = b.spectrum.sorted(), scale = x.last!
+            #expect(zip(x, y).allSatisfy { abs($0 - $1) <= 1e-4 * scale }, "\(a.structure)")
+            let ma = alone.marginalLikelihood(a).logMarginalLikelihood(prior: 0.5),
+                mb = shared.marginalLikelihood(b).logMarginalLikelihood(prior: 0.5)
+            #expect(abs(ma - mb) <= 1e-4 * abs(ma), "\(a.structure): \(ma) vs \(mb)")
+        }
     }
 
     /// J·(H + δI)⁻¹·Jᵀ of the full structure (eigenbasis) against a dense Cholesky solve, and the diagonal

@@ -1,4 +1,5 @@
 import CLAPACKE
+import Loaders
 import Runtime
 
 /// The eigenbasis Q (n × n, orthonormal) of one Kronecker factor, with the factor's eigenvalues in the
@@ -28,6 +29,20 @@ public struct FactorEigen: Sendable {
         }
         self.values = values
         self.basis = basis
+    }
+
+    /// The eigendecomposition whose basis starts with r orthonormal columns U (`column(i, j)` = U[i][j], n × r,
+    /// r < n), kept as the reflectors of U's QR factorisation (computed in float, so τ matches the stored
+    /// vectors); `values` holds all n eigenvalues, U's first. `name` names the matrix in errors.
+    static func reflecting(
+        dimension n: Int, rank r: Int, values: [Double], name: String, column: (_ i: Int, _ j: Int) -> Double
+    ) throws -> FactorEigen {
+        var reflectors = [Float](repeating: 0, count: n * r)
+        for i in 0..<n { for j in 0..<r { reflectors[i * r + j] = Float(column(i, j)) } }
+        var tau = [Float](repeating: 0, count: r)
+        let info = LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, Int32(n), Int32(r), &reflectors, Int32(r), &tau)
+        guard info == 0 else { throw UsageError(file: name, item: "curvature", "LAPACK sgeqrf failed (info \(info))") }
+        return FactorEigen(values: values, basis: .reflectors(reflectors, tau: tau))
     }
 
     /// Q as an n × n row-major matrix (eigenvectors in columns), formed: for tests and small factors.

@@ -35,11 +35,12 @@ public struct FullLaplace: LaplaceStructure {
 }
 
 /// Sums the full GGN H = Σ g·gᵀ over a fit's gradient rows g (one per example and backward pass), batch by
-/// batch. While there are fewer rows than parameters it keeps the rows G themselves (M × P floats, less
-/// than H's P²): H = GᵀG then has rank at most M, and the SVD G = W·S·Vᵀ gives its eigenpairs exactly —
-/// λ = s², eigenvectors V, the other P − M eigenvalues exactly 0 — in O(M²·P) rather than the O(P³) of a
-/// dense decomposition (SmolLM2's 3,840 LoRA-XS core parameters from 512 sentences: ~1 s instead of ~9 s).
-/// Past P rows it folds them into the dense Gram matrix and goes on there.
+/// batch. While there are fewer than P/4 rows it keeps the rows G themselves (M × P floats): H = GᵀG then
+/// has rank at most M, and the SVD G = W·S·Vᵀ gives its eigenpairs exactly — λ = s², eigenvectors V, the
+/// other P − M eigenvalues exactly 0 — in O(M²·P) rather than the O(P³) of a dense decomposition (SmolLM2's
+/// 3,840 LoRA-XS core parameters from 512 sentences: ~1 s instead of ~9 s), its peak (the rows, their double
+/// copies, LAPACK's transposed copies and workspace) ~12·P² bytes, below the dense path's 28·P². Past P/4
+/// rows it folds them into the dense Gram matrix and goes on there.
 final class FullGGNAccumulator {
     let dimension: Int
     let backend: any ComputeBackend
@@ -55,7 +56,7 @@ final class FullGGNAccumulator {
     func add(_ gradients: [[Float]]) {
         guard !gradients.isEmpty else { return }
         let P = dimension
-        if gram == nil && rows.count / P + gradients.count < P {
+        if gram == nil && 4 * (rows.count / P + gradients.count) < P {
             for g in gradients { rows += g }
             return
         }
@@ -95,30 +96,19 @@ final class FullGGNAccumulator {
                 eigen: FactorEigen(values: [Double](repeating: 0, count: P), basis: .dense(identity)), clipped: 0,
                 backend: backend)
         }
-        var g = rows.map(Double.init)
-        guard g.allSatisfy(\.isFinite) else {
+        let g = DoubleMatrix(rows: M, columns: P, values: rows.map(Double.init))
+        guard g.values.allSatisfy(\.isFinite) else {
             throw UsageError(file: "full GGN", item: "curvature", "the curvature holds NaN or infinite values")
         }
-        var singular = [Double](repeating: 0, count: M), w = [Double](repeating: 0, count: M * M)
-        var vt = [Double](repeating: 0, count: M * P)
-        let info = LAPACKE_dgesdd(
-            LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "S")), Int32(M), Int32(P), &g, Int32(P), &singular, &w, Int32(M),
-            &vt, Int32(P))
-        guard info == 0 else {
-            throw UsageError(file: "full GGN", item: "curvature", "LAPACK dgesdd failed (info \(info))")
+        let svd: (u: DoubleMatrix, s: [Double], vt: DoubleMatrix)
+        do { svd = try g.singularValueDecomposition() } catch {
+            throw UsageError(file: "full GGN", item: "curvature", "\(error)")
         }
-        // Q from V's M columns (P × M), as reflectors, in float so τ matches the stored vectors.
-        var reflectors = [Float](repeating: 0, count: P * M)
-        for i in 0..<P { for j in 0..<M { reflectors[i * M + j] = Float(vt[j * P + i]) } }
-        var tau = [Float](repeating: 0, count: M)
-        let qr = LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, Int32(P), Int32(M), &reflectors, Int32(M), &tau)
-        guard qr == 0 else {
-            throw UsageError(file: "full GGN", item: "curvature", "LAPACK sgeqrf failed (info \(qr))")
-        }
-        return FullLaplace(
-            eigen: FactorEigen(
-                values: singular.map { $0 * $0 } + [Double](repeating: 0, count: P - M),
-                basis: .reflectors(reflectors, tau: tau)),
-            clipped: 0, backend: backend)
+        // Q from V's M columns (P × M).
+        let eigen = try FactorEigen.reflecting(
+            dimension: P, rank: M, values: svd.s.map { $0 * $0 } + [Double](repeating: 0, count: P - M),
+            name: "full GGN"
+        ) { i, j in svd.vt.values[j * P + i] }
+        return FullLaplace(eigen: eigen, clipped: 0, backend: backend)
     }
 }

@@ -217,9 +217,15 @@ public enum LaplacePosteriorFile {
                     DiagonalLaplace(
                         diagonal: try file.doubles("diag.diagonal", count: layout.parameterCount), layout: layout))
             case .full:
-                structures.append(
-                    FullLaplace(
-                        eigen: try file.factor("full", dimension: layout.parameterCount), clipped: c, backend: backend))
+                let P = layout.parameterCount
+                // Posteriors saved before the low-rank basis named the dense one `full.eigenvalues`/`.eigenvectors`.
+                let eigen =
+                    file.info("full.eigenvectors") == nil
+                    ? try file.factor("full", dimension: P)
+                    : FactorEigen(
+                        values: try file.doubles("full.eigenvalues", count: P),
+                        basis: .dense(try file.floats("full.eigenvectors", count: P * P)))
+                structures.append(FullLaplace(eigen: eigen, clipped: c, backend: backend))
             case .kron:
                 let kb = try layout.blocks.enumerated().map { i, block in
                     KroneckerLaplace.Block(

@@ -118,14 +118,10 @@ final class NystromSketch {
             }
             let top = (0..<r).map { max(0, singular[$0] * singular[$0] - shift) }
             let remainder = max(0, (trace - top.reduce(0, +)) / Double(d - r))
-            // Q from the top r columns of U, as reflectors (in float, so τ matches the stored vectors).
-            var reflectors = [Float](repeating: 0, count: d * r)
-            for i in 0..<d { for j in 0..<r { reflectors[i * r + j] = Float(u[i * k + j]) } }
-            var tau = [Float](repeating: 0, count: r)
-            let qr = LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, Int32(d), Int32(r), &reflectors, Int32(r), &tau)
-            guard qr == 0 else { throw UsageError(file: name, item: "curvature", "LAPACK sgeqrf failed (info \(qr))") }
-            return FactorEigen(
-                values: top + [Double](repeating: remainder, count: d - r), basis: .reflectors(reflectors, tau: tau))
+            // Q from the top r columns of U.
+            return try FactorEigen.reflecting(
+                dimension: d, rank: r, values: top + [Double](repeating: remainder, count: d - r), name: name
+            ) { i, j in u[i * k + j] }
         }
         throw UsageError(
             file: name, item: "curvature", "the sketched factor is not positive semi-definite (Cholesky failed)")
