@@ -53,16 +53,7 @@ import RuntimeCPU
         var precision = [[Double]](repeating: [Double](repeating: 0, count: P), count: P)
         for r in g { for i in 0..<P { for j in 0..<P { precision[i][j] += Double(r[i]) * Double(r[j]) } } }
         for i in 0..<P { precision[i][i] += δ }
-        let l = GLMLink.cholesky(precision)
-        func solve(_ b: [Double]) -> [Double] {
-            var y = b
-            for i in 0..<P { for k in 0..<i { y[i] -= l[i][k] * y[k] }; y[i] /= l[i][i] }
-            for i in stride(from: P - 1, through: 0, by: -1) {
-                for k in (i + 1)..<P { y[i] -= l[k][i] * y[k] }
-                y[i] /= l[i][i]
-            }
-            return y
-        }
+        let solve = CholeskySolve(precision)
         let jacobian = rows(3, seed: 5)
         let got = low.functionalVariance(jacobian, prior: δ)
         for k in 0..<3 {

@@ -120,16 +120,7 @@ import RuntimeCPU
         let rows = jacobians(s)
         var precision = referenceGGN(rows, parameters: P)
         for a in 0..<P { precision[a * P + a] += prior }
-        let l = GLMLink.cholesky((0..<P).map { Array(precision[($0 * P)..<(($0 + 1) * P)]) })
-        func solve(_ b: [Double]) -> [Double] {  // (L Lᵀ)⁻¹ b
-            var y = b
-            for i in 0..<P { for k in 0..<i { y[i] -= l[i][k] * y[k] }; y[i] /= l[i][i] }
-            for i in stride(from: P - 1, through: 0, by: -1) {
-                for k in (i + 1)..<P { y[i] -= l[k][i] * y[k] }
-                y[i] /= l[i][i]
-            }
-            return y
-        }
+        let solve = CholeskySolve((0..<P).map { Array(precision[($0 * P)..<(($0 + 1) * P)]) })
         let (j, _) = rows[2]
         let got = fit.structures[0].functionalVariance(j, prior: prior)
         for k in 0..<j.count {
