@@ -68,6 +68,20 @@ import RuntimeCPU
         #expect(zip(back, v).allSatisfy { abs($0 - $1) <= 1e-5 })
     }
 
+    /// No gradient rows: H = 0, so J·(H + δ)⁻¹·Jᵀ = J·Jᵀ/δ.
+    @Test func noRowsLeaveOnlyThePrior() throws {
+        let none = try FullGGNAccumulator(dimension: Self.P, backend: backend).structure()
+        #expect(none.spectrum.allSatisfy { $0 == 0 })
+        let j = rows(2, seed: 3), δ = 2.0
+        let got = none.functionalVariance(j, prior: δ)
+        for k in 0..<2 {
+            for m in 0..<2 {
+                let want = zip(j[k], j[m]).reduce(0) { $0 + Double($1.0) * Double($1.1) } / δ
+                #expect(abs(got[k][m] - want) <= 1e-5 * max(1, abs(want)))
+            }
+        }
+    }
+
     /// The reflector basis is saved as `full.reflectors` / `full.tau` and read back unchanged.
     @Test func aLowRankBasisRoundTripsThroughTheFile() throws {
         let (low, _, _) = try structures()

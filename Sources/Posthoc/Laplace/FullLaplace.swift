@@ -81,19 +81,13 @@ final class FullGGNAccumulator {
     /// The structure, decomposed.
     func structure() throws -> FullLaplace {
         let P = dimension, M = rows.count / P
+        // No rows at all (H = 0) takes the dense path, whose eigenbasis of zero is any orthonormal one.
+        if gram == nil && M == 0 { gram = Tensor(shape: [P, P]) }
         if let gram {
             let e = try SymmetricEigen(
                 UnsafeBufferPointer(gram.storage).map(Double.init), dimension: P, name: "full GGN")
             return FullLaplace(
                 eigen: FactorEigen(values: e.values, basis: .dense(e.vectors.map(Float.init))), clipped: e.clipped,
-                backend: backend)
-        }
-        guard M > 0 else {
-            // No gradient rows: H = 0, any orthonormal basis.
-            var identity = [Float](repeating: 0, count: P * P)
-            for i in 0..<P { identity[i * P + i] = 1 }
-            return FullLaplace(
-                eigen: FactorEigen(values: [Double](repeating: 0, count: P), basis: .dense(identity)), clipped: 0,
                 backend: backend)
         }
         let g = DoubleMatrix(rows: M, columns: P, values: rows.map(Double.init))
