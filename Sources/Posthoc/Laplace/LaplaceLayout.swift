@@ -37,7 +37,7 @@ public struct LaplaceLayout: Sendable {
     }
 
     /// The module name of a decoder's LM head in the events and the adapter.
-    public static let lmHeadModule = "lm_head"
+    public static let lmHeadModule = LlamaModel.headModule
 
     /// One tensor of θ.
     public struct Block: Sendable {

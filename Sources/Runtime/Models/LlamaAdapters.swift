@@ -19,7 +19,8 @@ extension LlamaModel {
         let file = adapter.directory + "/adapter_model.safetensors"
         let head = try savedHead(adapter, file: file) ?? lmHead
         let plans = try adapter.layers.map { layer in
-            let target = layer.module == "lm_head" ? (head, 0, config.vocabularySize) : linear(forModule: layer.module)
+            let target =
+                layer.module == Self.headModule ? (head, 0, config.vocabularySize) : linear(forModule: layer.module)
             return try LoRAPatchPlan(layer, target: target, model: config.modelType, file: file)
         }
         return (head, plans)

@@ -101,9 +101,12 @@ public final class LlamaModel: @unchecked Sendable {
         rope = RotaryEmbedding(headDimension: config.headDimension, config: config.rope)
     }
 
+    /// The LM head's module path, in adapters (PEFT's name) and in gradient events.
+    public static let headModule = "lm_head"
+
     /// Module paths LoRA adapters use, mapped to the fused linear and its output block.
     public func linear(forModule module: String) -> (Linear, offset: Int, width: Int)? {
-        if module == "lm_head" { return (lmHead, 0, config.vocabularySize) }
+        if module == Self.headModule { return (lmHead, 0, config.vocabularySize) }
         // Also `model.embed_tokens` etc. fall through to nil: only linear layers take LoRA patches.
         let parts = module.split(separator: ".")
         guard parts.count == 5, parts[0] == "model", parts[1] == "layers", let n = Int(parts[2]),

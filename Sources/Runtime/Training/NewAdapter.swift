@@ -7,7 +7,7 @@ import Loaders
 /// label projection drawn from N(0, 0.02²) with zero bias, as transformers initialises a new head.
 public enum NewAdapter {
     public static let decoderTargets = [
-        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head",
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", LlamaModel.headModule,
     ]
     public static let encoderTargets = [
         "query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense",
@@ -33,7 +33,7 @@ public enum NewAdapter {
         var rng = SplitMix64(seed: seed)
         var layers: [LoRALayerWeights] = []
         for n in 0..<model.layers.count {
-            for t in targets where t != "lm_head" {
+            for t in targets where t != LlamaModel.headModule {
                 let path =
                     "model.layers.\(n).\(["gate_proj", "up_proj", "down_proj"].contains(t) ? "mlp" : "self_attn").\(t)"
                 let (linear, _, width) = model.linear(forModule: path)!
@@ -43,10 +43,11 @@ public enum NewAdapter {
                         rng: &rng))
             }
         }
-        if targets.contains("lm_head") {
+        if targets.contains(LlamaModel.headModule) {
             layers.append(
                 loraLayer(
-                    module: "lm_head", inFeatures: model.lmHead.inFeatures, outFeatures: model.lmHead.outFeatures,
+                    module: LlamaModel.headModule, inFeatures: model.lmHead.inFeatures,
+                    outFeatures: model.lmHead.outFeatures,
                     rank: rank, alpha: alpha, rng: &rng))
         }
         let config = AdapterConfig(
