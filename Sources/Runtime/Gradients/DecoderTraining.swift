@@ -87,7 +87,7 @@ extension LlamaModel {
                 if let (linear, offset, _) = linear(forModule: path) { names.add(linear, offset: offset, module: path) }
             }
         }
-        names.add(lmHead, offset: 0, module: "lm_head")
+        names.add(lmHead, offset: 0, module: Self.headModule)
         return names
     }
 
@@ -149,37 +149,63 @@ extension LlamaModel {
         let activated = backend.tensor([T, I]), dActivated = backend.tensor([P * T, I]),
             dGateUp = backend.tensor([P * T, 2 * I])
         let dAttended = backend.tensor([P * T, qW]), dqkv = backend.tensor([P * T, qkvStride])
-        for n in stride(from: layers.count - 1, through: 0, by: -1) {
-            let layer = layers[n]
+        /// The MLP block's backward and the output projection's over `R` rows (per pass: dx and dAttended hold
+        /// one block of R rows each), from the layer's saved activations at those rows.
+        func mlpAndOutputBackward(
+            _ layer: Layer, rows R: Int, gateUp: UnsafePointer<Float>, mid: UnsafePointer<Float>,
+            attended: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dAttended: UnsafeMutablePointer<Float>
+        ) {
             // MLP block: xs[n+1] = mids[n] + down(silu(gate)·up), gate/up = gateUp(rmsNorm(mids[n])).
-            let gateUp = tape.gateUp[n]
             backend.siluMultiply(
-                gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I, rows: T, columns: I,
-                into: activated.pointer)
+                gate: gateUp, up: gateUp + I, inputStride: 2 * I, rows: R, columns: I, into: activated.pointer)
             layer.down.backward(
-                input: activated.pointer, rows: T, outputGradient: dx.pointer, inputGradient: dActivated.pointer,
+                input: activated.pointer, rows: R, outputGradient: dx, inputGradient: dActivated.pointer,
                 context: context, backend: backend, scratch: scratch.pointer, passes: indices)
             for q in 0..<P {
                 backend.siluMultiplyBackward(
-                    gate: gateUp.pointer, up: gateUp.pointer + I, inputStride: 2 * I,
-                    outputGradient: dActivated.pointer + q * T * I, rows: T, columns: I,
-                    gateGradient: dGateUp.pointer + q * T * 2 * I, upGradient: dGateUp.pointer + q * T * 2 * I + I)
+                    gate: gateUp, up: gateUp + I, inputStride: 2 * I, outputGradient: dActivated.pointer + q * R * I,
+                    rows: R, columns: I, gateGradient: dGateUp.pointer + q * R * 2 * I,
+                    upGradient: dGateUp.pointer + q * R * 2 * I + I)
             }
-            backend.rmsNorm(
-                tape.mids[n].pointer, weight: layer.mlpNorm.pointer, epsilon: eps, rows: T, columns: H,
-                into: normed.pointer)
+            backend.rmsNorm(mid, weight: layer.mlpNorm.pointer, epsilon: eps, rows: R, columns: H, into: normed.pointer)
             layer.gateUp.backward(
-                input: normed.pointer, rows: T, outputGradient: dGateUp.pointer, inputGradient: dNormed.pointer,
+                input: normed.pointer, rows: R, outputGradient: dGateUp.pointer, inputGradient: dNormed.pointer,
                 context: context, backend: backend, scratch: scratch.pointer, passes: indices)
             for q in 0..<P {
                 backend.rmsNormBackward(
-                    tape.mids[n].pointer, weight: layer.mlpNorm.pointer, epsilon: eps,
-                    outputGradient: dNormed.pointer + q * T * H, rows: T, columns: H, into: dx.pointer + q * T * H)
+                    mid, weight: layer.mlpNorm.pointer, epsilon: eps, outputGradient: dNormed.pointer + q * R * H,
+                    rows: R, columns: H, into: dx + q * R * H)
             }
             // Attention block: mids[n] = xs[n] + o(attention(rope(qkv(rmsNorm(xs[n]))))).
             layer.output.backward(
-                input: tape.attended[n].pointer, rows: T, outputGradient: dx.pointer, inputGradient: dAttended.pointer,
-                context: context, backend: backend, scratch: scratch.pointer, passes: indices)
+                input: attended, rows: R, outputGradient: dx, inputGradient: dAttended, context: context,
+                backend: backend, scratch: scratch.pointer, passes: indices)
+        }
+
+        for n in stride(from: layers.count - 1, through: 0, by: -1) {
+            let layer = layers[n]
+            if n == layers.count - 1 && !needsEveryRow(layer, context) {
+                // The top layer's output matters at the scored rows only, so its MLP and output projection see
+                // a zero gradient elsewhere: run them at those rows (one of ~T per sequence) and scatter back.
+                let rows = tape.scoredRows, R = rows.count
+                let passRows = (0..<P).flatMap { q in rows.map { q * T + $0 } }
+                let dxRows = backend.gatherRows(dx, passRows, width: H)
+                let dAttendedRows = backend.tensor([P * R, qW])
+                let gateUp = backend.gatherRows(tape.gateUp[n], rows, width: 2 * I)
+                let mid = backend.gatherRows(tape.mids[n], rows, width: H)
+                let attended = backend.gatherRows(tape.attended[n], rows, width: qW)
+                mlpAndOutputBackward(
+                    layer, rows: R, gateUp: gateUp.pointer, mid: mid.pointer, attended: attended.pointer,
+                    dx: dxRows.pointer, dAttended: dAttendedRows.pointer)
+                backend.zero(dx.pointer, count: dx.count)
+                backend.addRows(dxRows.pointer, width: H, rows: passRows, into: dx.pointer)
+                backend.zero(dAttended.pointer, count: dAttended.count)
+                backend.addRows(dAttendedRows.pointer, width: qW, rows: passRows, into: dAttended.pointer)
+            } else {
+                mlpAndOutputBackward(
+                    layer, rows: T, gateUp: tape.gateUp[n].pointer, mid: tape.mids[n].pointer,
+                    attended: tape.attended[n].pointer, dx: dx.pointer, dAttended: dAttended.pointer)
+            }
             backend.zero(dqkv.pointer, count: dqkv.count)
             for q in 0..<P {
                 let dq = dqkv.pointer + q * T * qkvStride
@@ -203,6 +229,15 @@ extension LlamaModel {
                         into: dx.pointer + q * T * H)
                 }
             }
+        }
+    }
+
+    /// Whether the layer's MLP or output projection is adapted, trained or observed: then its backward must
+    /// run at every row (its gradients and events come from all of them), not only at the scored ones.
+    private func needsEveryRow(_ layer: Layer, _ context: BackwardContext) -> Bool {
+        [layer.down, layer.gateUp, layer.output].contains { linear in
+            let id = ObjectIdentifier(linear)
+            return !linear.patches.isEmpty || context.gradients[id] != nil || context.wholeLayers.contains(id)
         }
     }
 
@@ -287,7 +322,7 @@ extension LlamaModel {
         withExtendedLifetime((v, hidden, u, duAll, dy)) {
             observer.observe(
                 LoRABackwardEvent(
-                    module: "lm_head", rows: T, examples: tape.layout.sequences, rank: r, inFeatures: H,
+                    module: Self.headModule, rows: T, examples: tape.layout.sequences, rank: r, inFeatures: H,
                     outFeatures: V, input: hidden.pointer, loraAOutputGradient: duAll.pointer, loraBInput: u.pointer,
                     loraBOutputGradient: dy.pointer, outputGradientStride: V, scaling: p.scaling,
                     outputIndex: context.outputIndex, coreInput: v.map { UnsafePointer($0.pointer) }))
