@@ -186,7 +186,7 @@ extension LlamaModel {
             let layer = layers[n]
             if n == layers.count - 1 && !needsEveryRow(layer, context) {
                 // The top layer's output matters at the scored rows only, so its MLP and output projection see
-                // a zero gradient elsewhere: run them at those rows (one of ~T per sequence) and scatter back.
+                // a zero gradient elsewhere: run them at those rows (one per sequence of the T packed rows) and scatter back.
                 let rows = tape.scoredRows, R = rows.count
                 let passRows = (0..<P).flatMap { q in rows.map { q * T + $0 } }
                 let dxRows = backend.gatherRows(dx, passRows, width: H)
