@@ -246,7 +246,7 @@ final class KroneckerFactor: @unchecked Sendable {
 
     /// Its eigendecomposition and the count of eigenvalues clipped from below zero.
     func eigen(name: String) throws -> (eigen: FactorEigen, clipped: Int) {
-        if let sketch { return try sketch.eigen(name: name) }
+        if let sketch { return (try sketch.eigen(name: name), 0) }
         let e = try SymmetricEigen(dense.map(Double.init), dimension: dimension, name: name)
         return (FactorEigen(values: e.values, basis: .dense(e.vectors.map(Float.init))), e.clipped)
     }

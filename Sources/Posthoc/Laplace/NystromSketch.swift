@@ -76,10 +76,9 @@ final class NystromSketch {
         trace += Double(alpha) * squares
     }
 
-    /// The top-r eigenpairs and the even remainder, as a factor eigendecomposition, and the count of top
-    /// eigenvalues the shift clipped to 0 (the dense path's round-off negatives: a shift grown past float
-    /// precision shows here); `name` names the factor in errors.
-    func eigen(name: String) throws -> (eigen: FactorEigen, clipped: Int) {
+    /// The top-r eigenpairs and the even remainder, as a factor eigendecomposition; `name` names the factor
+    /// in errors.
+    func eigen(name: String) throws -> FactorEigen {
         let d = dimension, k = width, r = rank
         let y = sketch.map(Double.init), omega = test.map(Double.init)
         guard y.allSatisfy(\.isFinite), trace.isFinite else {
@@ -117,14 +116,12 @@ final class NystromSketch {
             guard info == 0 else {
                 throw UsageError(file: name, item: "curvature", "LAPACK dgesdd failed (info \(info))")
             }
-            let unclipped = (0..<r).map { singular[$0] * singular[$0] - shift }
-            let top = unclipped.map { max(0, $0) }
+            let top = (0..<r).map { max(0, singular[$0] * singular[$0] - shift) }
             let remainder = max(0, (trace - top.reduce(0, +)) / Double(d - r))
             // Q from the top r columns of U.
-            let eigen = try FactorEigen.reflecting(
+            return try FactorEigen.reflecting(
                 dimension: d, rank: r, values: top + [Double](repeating: remainder, count: d - r), name: name
             ) { i, j in u[i * k + j] }
-            return (eigen, unclipped.count { $0 < 0 })
         }
         throw UsageError(
             file: name, item: "curvature", "the sketched factor is not positive semi-definite (Cholesky failed)")
