@@ -197,9 +197,10 @@ extension LlamaModel {
                 mlpAndOutputBackward(
                     layer, rows: R, gateUp: gateUp.pointer, mid: mid.pointer, attended: attended.pointer,
                     dx: dxRows.pointer, dAttended: dAttendedRows.pointer)
+                // dx held its values at these rows only (now in dxRows); dAttended is still the fresh zero
+                // tensor: the top layer is the loop's first.
                 backend.zero(dx.pointer, count: dx.count)
                 backend.addRows(dxRows.pointer, width: H, rows: passRows, into: dx.pointer)
-                backend.zero(dAttended.pointer, count: dAttended.count)
                 backend.addRows(dAttendedRows.pointer, width: qW, rows: passRows, into: dAttended.pointer)
             } else {
                 mlpAndOutputBackward(
