@@ -141,6 +141,48 @@ import RuntimeCPU
         }
     }
 
+    /// The K passes' events in one sweep over a curvature tape (the shared header copied into each example)
+    /// sum, per pass, to the gradient that pass's unit logits accumulate through the training tape (the header
+    /// in the graph once): on tiny-qwen2's q/v adapter the top layer's MLP and output projection run at the
+    /// scored rows only; on tiny-llama3's, which adapts them, at every row.
+    @Test(arguments: [("tiny-qwen2", true), ("tiny-llama3", false)])
+    func passEventsGiveEachLogitsGradient(_ name: String, topLayerAtScoredRows: Bool) throws {
+        let loaded = try ModelLoader.loadDecoder(path: fixture("models/\(name)"), backend: backend)
+        let adapter = try LoRAAdapter.load(
+            directory: fixture("models/\(name)-adapter"), baseShapes: loaded.parameterShapes)
+        let m = loaded.model
+        try m.attach(adapter)
+        let params = try m.adapterParameters(adapter)
+        let seqs = GradientTests.sequences(vocabulary: m.config.vocabularySize, seed: 31, count: 4)
+        let header = seqs[3], suffixes = Array(seqs.prefix(3))
+        let ids = Array(repeating: GradientTests.answerIDs, count: 3), K = GradientTests.answerIDs.count
+        let passes = (0..<K).map { k in
+            (outputIndex: Optional(k), logitGradients: LogitGradients.unit(k, classes: [K, K, K]))
+        }
+        let recorder = PassRecorder()
+        let context = params.context(observer: recorder, accumulating: false)
+        #expect(m.needsEveryRow(m.layers[m.layers.count - 1], context) == !topLayerAtScoredRows)
+        m.backward(
+            m.curvatureForward(header: header, suffixes: suffixes), answerIDs: ids, passes: passes,
+            context: context)
+        #expect(params.gradientSquaredNorm == 0, "observed passes changed the training gradients")
+        let training = m.trainingForward(header: header, sequences: suffixes)
+        for (k, pass) in passes.enumerated() {
+            params.zeroGradients()
+            m.backward(training, answerIDs: ids, logitGradients: pass.logitGradients, context: params.context())
+            for layer in adapter.layers {
+                let a = params.parameters.first { $0.module == layer.module && $0.role == .loraA }!
+                let b = params.parameters.first { $0.module == layer.module && $0.role == .loraB }!
+                let want = (a.gradient.values + b.gradient.values).map(Double.init)
+                let scale = want.map(abs).max() ?? 1
+                #expect(scale > 0, "\(layer.module) pass \(k) has no gradient")
+                _ = expectClose(
+                    (recorder.sums["\(layer.module) pass \(k)"] ?? []).map { Float($0 / scale) },
+                    want.map { $0 / scale }, tolerance: 1e-5, "\(layer.module) pass \(k)")
+            }
+        }
+    }
+
     /// Batches stop where their tapes would pass the budget (always at least one example), in order.
     @Test func batchesKeepTheirTapesWithinTheBudget() throws {
         let (m, adapter, objective) = try llama3(adapter: "models/tiny-llama3-adapter")

@@ -235,7 +235,8 @@ extension LlamaModel {
 
     /// Whether the layer's MLP or output projection is adapted, trained or observed: then its backward must
     /// run at every row (its gradients and events come from all of them), not only at the scored ones.
-    private func needsEveryRow(_ layer: Layer, _ context: BackwardContext) -> Bool {
+    /// Internal so that tests can tell which path a fixture takes.
+    func needsEveryRow(_ layer: Layer, _ context: BackwardContext) -> Bool {
         [layer.down, layer.gateUp, layer.output].contains { linear in
             let id = ObjectIdentifier(linear)
             return !linear.patches.isEmpty || context.gradients[id] != nil || context.wholeLayers.contains(id)
