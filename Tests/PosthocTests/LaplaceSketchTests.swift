@@ -34,7 +34,9 @@ import RuntimeCPU
             sketch.add(x.baseAddress!, rows: n / 2, stride: d, alpha: 0.5, backend: backend)
             sketch.add(x.baseAddress! + (n / 2) * d, rows: n - n / 2, stride: d, alpha: 2, backend: backend)
         }
-        return try sketch.eigen(name: "test factor")
+        let (eigen, raisedShift) = try sketch.eigen(name: "test factor")
+        #expect(raisedShift == nil, "a positive semi-definite factor needs no more than the float-precision shift")
+        return eigen
     }
 
     func dense(_ x: [Float], dimension d: Int, rows n: Int) throws -> SymmetricEigen {
@@ -88,6 +90,23 @@ import RuntimeCPU
         }
     }
 
+    /// A factor that is not positive semi-definite beyond float round-off (here minus a small rank-one term
+    /// in the null space of a low-rank one) is decomposed with a raised shift, which is reported.
+    @Test func aRaisedShiftIsReported() throws {
+        let d = 96, n = 20, r = 30
+        let x = decayingRows(dimension: d, rows: n, seed: 8)
+        var rng = SplitMix64(seed: 4)
+        let y = (0..<d).map { _ in Float(rng.nextGaussian()) }
+        let factor = KroneckerFactor(
+            sketch: NystromSketch(dimension: d, rank: r, test: NystromSketch.testMatrix(dimension: d, rank: r)))
+        x.withUnsafeBufferPointer { factor.add($0.baseAddress!, rows: n, stride: d, alpha: 1, backend: backend) }
+        y.withUnsafeBufferPointer { factor.add($0.baseAddress!, rows: 1, stride: d, alpha: -1e-3, backend: backend) }
+        let e = try factor.eigen(name: "indefinite factor")
+        let shift = try #require(e.raisedShift, "the float-precision shift cannot make this factor's core definite")
+        #expect(shift > 1e-6 && shift < 1e-1, "relative shift \(shift)")
+        #expect(e.clipped == 0 && e.eigen.values.allSatisfy { $0 >= 0 })
+    }
+
     /// With factors of rank below the sketch's width, the sketched Kronecker posterior is the dense one:
     /// the same spectrum, marginal likelihood and functional variances, through a saved posterior too.
     @Test func aSketchedKroneckerPosteriorEqualsTheDenseOne() throws {
@@ -106,6 +125,7 @@ import RuntimeCPU
             if case .reflectors = $0 { 1 } else { 0 }
         }
         #expect(kinds.reduce(0, +) >= 3)
+        #expect(sketched.raisedShifts.isEmpty, "low-rank factors need no more than the float-precision shift")
         let scale = dense.spectrum.max()!
         for (a, b) in zip(dense.blocks, sketched.blocks) {
             let da = a.output.values.flatMap { g in a.input.values.map { g * $0 } }.sorted()

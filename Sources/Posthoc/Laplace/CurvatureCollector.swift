@@ -244,10 +244,22 @@ final class KroneckerFactor: @unchecked Sendable {
         dense[0] = value
     }
 
-    /// Its eigendecomposition and the count of eigenvalues clipped from below zero.
-    func eigen(name: String) throws -> (eigen: FactorEigen, clipped: Int) {
-        if let sketch { return (try sketch.eigen(name: name), 0) }
+    /// Its eigendecomposition, the count of eigenvalues clipped from below zero (dense), and a sketch's
+    /// raised shift relative to its largest eigenvalue (`NystromSketch.eigen`).
+    func eigen(name: String) throws -> FactorDecomposition {
+        if let sketch {
+            let (eigen, raisedShift) = try sketch.eigen(name: name)
+            return FactorDecomposition(eigen: eigen, clipped: 0, raisedShift: raisedShift)
+        }
         let e = try SymmetricEigen(dense.map(Double.init), dimension: dimension, name: name)
-        return (FactorEigen(values: e.values, basis: .dense(e.vectors.map(Float.init))), e.clipped)
+        return FactorDecomposition(
+            eigen: FactorEigen(values: e.values, basis: .dense(e.vectors.map(Float.init))), clipped: e.clipped,
+            raisedShift: nil)
     }
+}
+
+struct FactorDecomposition {
+    let eigen: FactorEigen
+    let clipped: Int
+    let raisedShift: Double?
 }

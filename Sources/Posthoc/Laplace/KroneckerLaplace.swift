@@ -16,6 +16,9 @@ public struct KroneckerLaplace: LaplaceStructure {
 
     public let blocks: [Block]
     public let clippedEigenvalues: Int
+    /// Sketched factors whose Nyström shift had to be raised above float precision, with that shift
+    /// relative to the factor's largest eigenvalue; empty for a posterior read back from a file.
+    public let raisedShifts: [(factor: String, relativeShift: Double)]
     public var structure: HessianStructure { .kron }
     public var parameterCount: Int { blocks.reduce(0) { $0 + $1.block.count } }
     let backend: any ComputeBackend
@@ -63,7 +66,8 @@ public struct KroneckerLaplace: LaplaceStructure {
             clipped += g.clipped + a.clipped
             blocks.append(Block(block: block, output: g.eigen, input: a.eigen))
         }
-        self.init(blocks: blocks, clipped: clipped, backend: backend)
+        let raised = zip(matrices, eigen).compactMap { m, e in e.raisedShift.map { (m.name, $0) } }
+        self.init(blocks: blocks, clipped: clipped, raisedShifts: raised, backend: backend)
     }
 
     /// The largest factor decomposed alongside others.
@@ -72,7 +76,7 @@ public struct KroneckerLaplace: LaplaceStructure {
     /// Decompositions written by the workers, one slot each (a buffer, not an array: workers write
     /// different slots at once).
     private final class EigenResults: @unchecked Sendable {
-        typealias Eigen = (eigen: FactorEigen, clipped: Int)
+        typealias Eigen = FactorDecomposition
         private let slots: UnsafeMutableBufferPointer<Result<Eigen, Error>?>
         init(count: Int) {
             slots = .allocate(capacity: count)
@@ -87,8 +91,12 @@ public struct KroneckerLaplace: LaplaceStructure {
         func values() throws -> [Eigen] { try slots.map { try $0!.get() } }
     }
 
-    init(blocks: [Block], clipped: Int, backend: any ComputeBackend) {
+    init(
+        blocks: [Block], clipped: Int, raisedShifts: [(factor: String, relativeShift: Double)] = [],
+        backend: any ComputeBackend
+    ) {
         self.blocks = blocks
+        self.raisedShifts = raisedShifts
         spectrum = blocks.flatMap { b in b.output.values.flatMap { g in b.input.values.map { g * $0 } } }
         clippedEigenvalues = clipped
         self.backend = backend

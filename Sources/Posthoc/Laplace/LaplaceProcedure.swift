@@ -145,6 +145,14 @@ public struct LaplaceProcedure {
             throw UsageError(
                 file: "fit split", item: s.structure.rawValue, "the curvature holds NaN or infinite values")
         }
+        for case let k as KroneckerLaplace in fit.structures {
+            guard let worst = k.raisedShifts.max(by: { $0.relativeShift < $1.relativeShift }) else { continue }
+            warnings.append(
+                String(
+                    format: "kron: %d sketched factor(s) needed a Nyström shift above float precision, up to %.3g "
+                        + "of the largest eigenvalue (%@): their eigenvalues below it are not resolved",
+                    k.raisedShifts.count, worst.relativeShift, worst.factor))
+        }
         let gridChoice = try settings.prior == .grid ? gridSearch(fit, validation!, parameters, backend, progress) : [:]
         var rows: [Row] = [], posteriors: [Row: Posterior] = [:]
         for s in fit.structures {

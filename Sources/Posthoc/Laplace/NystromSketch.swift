@@ -77,8 +77,9 @@ final class NystromSketch {
     }
 
     /// The top-r eigenpairs and the even remainder, as a factor eigendecomposition; `name` names the factor
-    /// in errors.
-    func eigen(name: String) throws -> FactorEigen {
+    /// in errors. `raisedShift` is nil when the float-precision shift sufficed; otherwise the shift that did,
+    /// relative to the largest eigenvalue (eigenvalues below it are not resolved), for the fit to warn of.
+    func eigen(name: String) throws -> (eigen: FactorEigen, raisedShift: Double?) {
         let d = dimension, k = width, r = rank
         let y = sketch.map(Double.init), omega = test.map(Double.init)
         guard y.allSatisfy(\.isFinite), trace.isFinite else {
@@ -87,7 +88,7 @@ final class NystromSketch {
         let norm = y.reduce(0) { $0 + $1 * $1 }.squareRoot()
         // The shift: Y was summed in float, so ΩᵀY is positive definite only to float precision.
         var shift = norm > 0 ? Double(d).squareRoot() * Double(Float.ulpOfOne) * norm : 1
-        for _ in 0..<8 {
+        for attempt in 0..<8 {
             var shifted = zip(y, omega).map { $0 + shift * $1 }
             var core = [Double](repeating: 0, count: k * k)
             cblas_dgemm(
@@ -119,9 +120,10 @@ final class NystromSketch {
             let top = (0..<r).map { max(0, singular[$0] * singular[$0] - shift) }
             let remainder = max(0, (trace - top.reduce(0, +)) / Double(d - r))
             // Q from the top r columns of U.
-            return try FactorEigen.reflecting(
+            let eigen = try FactorEigen.reflecting(
                 dimension: d, rank: r, values: top + [Double](repeating: remainder, count: d - r), name: name
             ) { i, j in u[i * k + j] }
+            return (eigen, attempt > 0 ? shift / max(top[0], .leastNormalMagnitude) : nil)
         }
         throw UsageError(
             file: name, item: "curvature", "the sketched factor is not positive semi-definite (Cholesky failed)")
