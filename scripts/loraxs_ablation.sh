@@ -18,6 +18,12 @@ bin=${BAYEVAL_BIN:-.build/release/bayeval}
 limit=${LIMIT:-600}; task=${TASK:-sst2}; split=${SPLIT:-test}
 train_limit=${TRAIN_LIMIT:-2000}; epochs=${EPOCHS:-2}; lr=${LR:-3e-3}
 mkdir -p "$out"
+# A resumed run skips finished folders, so OUT holds one recipe only: another one is refused, not mixed in.
+recipe="task=$task split=$split limit=$limit train_limit=$train_limit epochs=$epochs lr=$lr"
+if [ -f "$out/recipe" ] && [ "$(cat "$out/recipe")" != "$recipe" ]; then
+  echo "error: $out/recipe holds '$(cat "$out/recipe")', not '$recipe': use another OUT" >&2; exit 2
+fi
+echo "$recipe" > "$out/recipe"
 for config in ${CONFIGS:-svd:8 wsvd:8 dct:8 rand:8 dct-1/2_svd:8 svd:16}; do
   projection=${config%%:*}; rank=${config##*:}
   for seed in "${seeds[@]}"; do
