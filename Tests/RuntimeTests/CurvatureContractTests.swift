@@ -147,11 +147,7 @@ import RuntimeCPU
     /// scored rows only; on tiny-llama3's, which adapts them, at every row.
     @Test(arguments: [("tiny-qwen2", true), ("tiny-llama3", false)])
     func passEventsGiveEachLogitsGradient(_ name: String, topLayerAtScoredRows: Bool) throws {
-        let loaded = try ModelLoader.loadDecoder(path: fixture("models/\(name)"), backend: backend)
-        let adapter = try LoRAAdapter.load(
-            directory: fixture("models/\(name)-adapter"), baseShapes: loaded.parameterShapes)
-        let m = loaded.model
-        try m.attach(adapter)
+        let (m, adapter) = try GradientTests().decoder(name)
         let params = try m.adapterParameters(adapter)
         let seqs = GradientTests.sequences(vocabulary: m.config.vocabularySize, seed: 31, count: 4)
         let header = seqs[3], suffixes = Array(seqs.prefix(3))
