@@ -47,7 +47,9 @@ extension TrainingSession {
         let mean = errors.reduce(0, +) / Double(max(errors.count, 1))
         var provenance = [
             "bayeval_projection_error": String(
-                format: "relative ‖W − B·R·A‖/‖W‖ over %d layers: mean %.4f, min %.4f, max %.4f", errors.count, mean,
+                format:
+                    "relative ‖W − P_B·W·P_A‖/‖W‖ (the best core in the subspace) over %d layers: mean %.4f, min %.4f, "
+                    + "max %.4f", errors.count, mean,
                 errors.min() ?? 0, errors.max() ?? 0)
         ]
         if let source = made.covariance {

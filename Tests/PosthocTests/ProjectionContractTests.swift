@@ -64,6 +64,27 @@ import Testing
         #expect(bases.relativeError(to: layer.weight) < 1e-10, "\(name): \(bases.relativeError(to: layer.weight))")
     }
 
+    /// The reach (the best core in the subspace) is the reconstruction error where the core is W's own
+    /// coefficients; a hybrid's reconstruction counts W once per part, its reach does not: its subspace
+    /// holds its SVD part's, so it reaches W at least as well.
+    @Test func theReachMeasuresTheSubspaceAlsoForHybrids() throws {
+        let layer = Self.randomLayer(out: 12, in: 9, seed: 3)
+        for name in ["svd", "dct", "rand"] {
+            let bases = try ProjectionSpec.parse(name, seed: 5).project(layer, rank: 4)
+            let reach = try bases.reach(of: layer.weight), error = bases.relativeError(to: layer.weight)
+            #expect(abs(reach - error) < 1e-10 && reach > 0.1, "\(name): reach \(reach), error \(error)")
+        }
+        let hybrid = try ProjectionSpec.parse("dct-1/2_svd", seed: 0).project(layer, rank: 6)
+        let svdPart = try ProjectionSpec.parse("svd", seed: 0).project(layer, rank: 3)
+        let reach = try hybrid.reach(of: layer.weight)
+        #expect(reach <= (try svdPart.reach(of: layer.weight)) + 1e-12)
+        #expect(reach < hybrid.relativeError(to: layer.weight), "reach \(reach)")
+        // A square layer at full rank: the subspace is everything, whatever the core.
+        let square = Self.randomLayer(out: 9, in: 9, seed: 6)
+        let full = try ProjectionSpec.parse("dct-1/2_svd", seed: 0).project(square, rank: 9)
+        #expect(try full.reach(of: square.weight) < 1e-10)
+    }
+
     @Test func streamingCovarianceEqualsTheTwoPassOne() throws {
         let n = 5, rows = 41
         var rng = SplitMix64(seed: 4)

@@ -14,7 +14,7 @@ public enum LoRAXSInitialisation {
         public let module: String
         public let outFeatures: Int
         public let inFeatures: Int
-        /// ‖W − B·core·A‖_F / ‖W‖_F of the projection (the subspace's reach, before training).
+        /// ‖W − P_B·W·P_A‖_F / ‖W‖_F, the subspace's reach (`ProjectedBases.reach`), before training.
         public let relativeError: Double
     }
 
@@ -112,7 +112,7 @@ public enum LoRAXSInitialisation {
             summaries.append(
                 LayerSummary(
                     module: fresh.module, outFeatures: width, inFeatures: linear.inFeatures,
-                    relativeError: bases.relativeError(to: weight)))
+                    relativeError: try bases.reach(of: weight)))
         }
         let adapter = LoRAAdapter.inMemory(
             config: fresh.config, layers: layers, savedParameters: fresh.savedParameters, directory: fresh.directory)

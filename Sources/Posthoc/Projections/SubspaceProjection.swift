@@ -37,9 +37,25 @@ public struct ProjectedBases: Sendable, Equatable {
     /// B·core·A, the layer's weight as the subspace reproduces it.
     public var reconstruction: DoubleMatrix { b * (core * a) }
 
-    /// ‖W − B·core·A‖_F / ‖W‖_F.
+    /// ‖W − B·core·A‖_F / ‖W‖_F (upstream's reconstruction, the parity fixtures' number).
     public func relativeError(to weight: DoubleMatrix) -> Double {
         (weight - reconstruction).frobeniusNorm / max(weight.frobeniusNorm, .leastNormalMagnitude)
+    }
+
+    /// ‖W − P_B·W·P_A‖_F / ‖W‖_F, P_B and P_A the orthogonal projectors onto B's columns and A's rows: how
+    /// close any core comes to W in this subspace. It equals `relativeError` where the core is W's own
+    /// coefficients in orthonormal bases (svd, dct, rand); a hybrid's block-diagonal core adds its parts'
+    /// approximations of the same W, so only this measures how good a hybrid's subspace is.
+    public func reach(of weight: DoubleMatrix) throws -> Double {
+        /// An orthonormal basis of the span of m's columns (the left singular vectors above round-off).
+        func span(_ m: DoubleMatrix) throws -> DoubleMatrix {
+            let (u, s, _) = try m.singularValueDecomposition()
+            let floor = (s.first ?? 0) * Double(max(m.rows, m.columns)) * Double.ulpOfOne
+            return u.selectingColumns(s.indices.filter { s[$0] > floor })
+        }
+        let qb = try span(b), qa = try span(a.transposed)
+        let projected = qb * ((qb.transposed * weight * qa) * qa.transposed)
+        return (weight - projected).frobeniusNorm / max(weight.frobeniusNorm, .leastNormalMagnitude)
     }
 
     /// Flips the sign of rank direction j in A's row j and B's column j together (W's reconstruction is
