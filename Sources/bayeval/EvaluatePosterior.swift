@@ -48,7 +48,7 @@ extension EvaluateCommand {
         try testing.requireAnswers(in: saved.fit.layout, file: directory, split: options.split)
         timings.prepareSeconds = Date().timeIntervalSince(started) - timings.loadSeconds
         let rowLinks: [GLMLink?] = kind == .nn ? [nil] : links.map { $0 }
-        let fitted = saved.withRows(rowLinks)
+        let fitted = try saved.withRows(rowLinks)
         let draws = samples > 0 ? samples : kind.defaultSamples
         let structureNames = saved.fit.structures.map(\.structure.rawValue).joined(separator: ", ")
         note(

@@ -215,4 +215,33 @@ import RuntimeCPU
         let p = GLMLink.probit.probabilities(mean: f, variance: v)
         #expect(p[2] < softmax[2] && p[2] == p.max())
     }
+
+    /// A saved posterior evaluated with other links: one prior per structure carries over to any link;
+    /// priors chosen per link (the grid's) are refused for a link that has none of its own.
+    @Test func otherLinksGetAPriorOnlyWhereItDoesNotDependOnTheLink() throws {
+        let s = try setup(count: 2)
+        let fit = try LaplaceFit.fit(
+            s.objective, indices: [0, 1], parameters: s.parameters, layout: s.layout,
+            settings: .init(structures: [.diag]), backend: backend)
+        let probit = LaplaceProcedure.Row(structure: .diag, link: .probit)
+        let bridge = LaplaceProcedure.Row(structure: .diag, link: .bridge)
+        func fitted(_ priors: [Double]) -> LaplaceProcedure.Fitted {
+            let posteriors = zip([probit, bridge], priors).map {
+                (
+                    $0,
+                    LaplaceProcedure.Posterior(
+                        structure: .diag, prior: .scalar($1), logMarginalLikelihood: 0, clippedEigenvalues: 0)
+                )
+            }
+            return LaplaceProcedure.Fitted(
+                fit: fit, rows: [probit, bridge], posteriors: Dictionary(uniqueKeysWithValues: posteriors),
+                seconds: 0, warnings: [])
+        }
+        let mc = LaplaceProcedure.Row(structure: .diag, link: .mc)
+        let shared = try fitted([2, 2]).withRows([.mc, .bridge])
+        #expect(shared.rows == [mc, bridge] && shared.posteriors[mc]?.prior == .scalar(2))
+        let perLink = fitted([2, 5])
+        #expect(try perLink.withRows([.bridge]).posteriors[bridge]?.prior == .scalar(5))
+        #expect(throws: UsageError.self) { try perLink.withRows([.mc]) }
+    }
 }

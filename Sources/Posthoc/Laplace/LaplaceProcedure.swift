@@ -108,15 +108,25 @@ public struct LaplaceProcedure {
         public let warnings: [String]
 
         /// The same posteriors with other rows: per structure, one per link (nil: NN), each with the prior
-        /// this fit chose for that link, or else for the structure's first row.
-        public func withRows(_ links: [GLMLink?]) -> Fitted {
+        /// this fit chose for that link, or else the structure's one prior. A structure whose rows chose
+        /// different priors (`--prior grid` scores each link's predictive) has none for a link it was not
+        /// fitted with: that is refused, not borrowed from another link.
+        public func withRows(_ links: [GLMLink?]) throws -> Fitted {
             var rows: [Row] = [], posteriors: [Row: Posterior] = [:]
             for s in fit.structures {
-                guard let first = self.rows.first(where: { $0.structure == s.structure }) else { continue }
+                let fitted = self.rows.filter { $0.structure == s.structure }
+                guard let first = fitted.first else { continue }
+                let shared = fitted.allSatisfy { self.posteriors[$0]!.prior == self.posteriors[first]!.prior }
                 for link in links {
                     let row = Row(structure: s.structure, link: link)
+                    guard let posterior = self.posteriors[row] ?? (shared ? self.posteriors[first] : nil) else {
+                        throw UsageError(
+                            file: "--link", item: row.predictiveName,
+                            "the saved \(s.structure.rawValue) posterior chose its prior per link (\(fitted.map(\.predictiveName).joined(separator: ", "))); "
+                                + "refit with this link to get its own")
+                    }
                     rows.append(row)
-                    posteriors[row] = self.posteriors[row] ?? self.posteriors[first]!
+                    posteriors[row] = posterior
                 }
             }
             return Fitted(fit: fit, rows: rows, posteriors: posteriors, seconds: seconds, warnings: warnings)
