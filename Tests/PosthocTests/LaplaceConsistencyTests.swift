@@ -244,4 +244,21 @@ import RuntimeCPU
         #expect(try perLink.withRows([.bridge]).posteriors[bridge]?.prior == .scalar(5))
         #expect(throws: UsageError.self) { try perLink.withRows([.mc]) }
     }
+
+    /// A layerwise prior with the full structure is refused before the curvature pass: the observer that
+    /// counts the fit's progress is never called.
+    @Test func aLayerwisePriorWithFullIsRefusedBeforeTheFit() throws {
+        let s = try setup(count: 2)
+        let procedure = LaplaceProcedure(
+            settings: .init(
+                fit: .init(structures: [.kron, .full]), prior: .marglik, priorStructure: .layerwise,
+                links: [.probit]))
+        var progressed = false
+        #expect(throws: UsageError.self) {
+            try procedure.fit(
+                s.objective, parameters: s.parameters, layout: s.layout, backend: backend,
+                progress: { _, done, _ in progressed = progressed || done > 0 })
+        }
+        #expect(!progressed)
+    }
 }

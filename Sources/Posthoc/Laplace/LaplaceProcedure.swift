@@ -166,13 +166,7 @@ public struct LaplaceProcedure {
         let gridChoice = try settings.prior == .grid ? gridSearch(fit, validation!, parameters, backend, progress) : [:]
         var rows: [Row] = [], posteriors: [Row: Posterior] = [:]
         for s in fit.structures {
-            let ml = fit.marginalLikelihood(s)
-            if settings.priorStructure == .layerwise && !ml.allowsLayerwise {
-                throw UsageError(
-                    file: "--prior-structure", item: "layerwise",
-                    "the \(s.structure.rawValue) structure's eigenbasis mixes θ's blocks; a layerwise prior goes "
-                        + "with kron or diag")
-            }
+            let ml = fit.marginalLikelihood(s)  // layerwise with full: refused by checkSettings
             for link in settings.predictive == .nn ? [nil] : settings.links.map(Optional.some) {
                 let row = Row(structure: s.structure, link: link)
                 let prior: PriorPrecision
@@ -222,6 +216,12 @@ public struct LaplaceProcedure {
                 throw UsageError(
                     file: "--prior-structure", item: "layerwise", "--prior grid searches a scalar prior precision")
             }
+        }
+        // Before the fit, not after it: full's eigenbasis mixes θ's blocks (as `allowsLayerwise` finds).
+        if settings.priorStructure == .layerwise && settings.fit.structures.contains(.full) {
+            throw UsageError(
+                file: "--prior-structure", item: "layerwise",
+                "the full structure's eigenbasis mixes θ's blocks; a layerwise prior goes with kron or diag")
         }
         if let bad = layout.values.firstIndex(where: { !$0.isFinite }) {
             let block = layout.blocks.last { $0.offset <= bad }!
