@@ -65,7 +65,7 @@ extension EvaluateCommand {
         var collected: [LaplaceProcedure.Prediction] = []
         var warnings: [String] = []
         if outputs.resume, let path = outputs.predictions {
-            (collected, warnings) = try report.resume(path: path, ids: testing.ids)
+            (collected, warnings) = try report.resume(path: path, ids: testing.ids, labels: testing.labels)
             warnings.forEach(warn)
         }
         let finished = Set(collected.map(\.index))

@@ -266,7 +266,7 @@ struct LaplaceCommand: ParsableCommand {
         var collected: [LaplaceProcedure.Prediction] = []
         var warnings = fitted.warnings
         if outputs.resume, let path = outputs.predictions {
-            let (done, resumeWarnings) = try report.resume(path: path, ids: testing.ids)
+            let (done, resumeWarnings) = try report.resume(path: path, ids: testing.ids, labels: testing.labels)
             collected = done
             warnings += resumeWarnings
             resumeWarnings.forEach(warn)

@@ -89,8 +89,14 @@ struct LaplaceRows {
 
     /// --resume: the examples `path` already holds every row of (MAP and each Laplace row), as predictions;
     /// the file is rewritten to hold only their lines, so an example cut off mid-write is predicted again.
-    /// Lines for rows or examples this run does not have mean another run's file and are refused.
-    func resume(path: String, ids: [String]) throws -> (done: [LaplaceProcedure.Prediction], warnings: [String]) {
+    /// Lines for rows or examples this run does not have mean another run's file and are refused, as are
+    /// lines whose label is not the dataset's or whose probabilities are missing, not finite or of another
+    /// width than the example's other rows.
+    func resume(
+        path: String, ids: [String], labels datasetLabels: [Int]
+    ) throws -> (
+        done: [LaplaceProcedure.Prediction], warnings: [String]
+    ) {
         let (lines, dropped) = try PredictionLog.read(path: path)
         let index = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         guard index.count == ids.count else {
@@ -104,14 +110,27 @@ struct LaplaceRows {
                     .invalidValue, file: path, item: line.id + " " + (line.method ?? "no method"),
                     "not a row of this run (another run's file? resume with the same --hessian and --link)")
             }
+            let i = index[line.id]!
+            guard line.label == datasetLabels[i] else {
+                throw LoadError(
+                    .invalidValue, file: path, item: "\(line.id) \(method)",
+                    "label \(line.label), but the dataset's is \(datasetLabels[i]) (another split's file?)")
+            }
+            guard let probs = line.probs, probs.count >= 2, probs.allSatisfy(\.isFinite),
+                byID[line.id]?.values.first.map({ $0.probs?.count == probs.count }) ?? true
+            else {
+                throw LoadError(
+                    .invalidValue, file: path, item: "\(line.id) \(method)",
+                    "probs are missing, not finite, or of another width than the example's other rows")
+            }
             byID[line.id, default: [:]][method] = line
         }
         let complete = ids.filter { id in byID[id].map { $0.count == labels.count } ?? false }
         let done = complete.map { id -> LaplaceProcedure.Prediction in
             let rows = byID[id]!
             return LaplaceProcedure.Prediction(
-                index: index[id]!, label: rows[Method.mapLabel]!.label, map: rows[Method.mapLabel]!.probs ?? [],
-                laplace: Dictionary(uniqueKeysWithValues: fitted.rows.map { ($0, rows[Self.label($0)]!.probs ?? []) }))
+                index: index[id]!, label: rows[Method.mapLabel]!.label, map: rows[Method.mapLabel]!.probs!,
+                laplace: Dictionary(uniqueKeysWithValues: fitted.rows.map { ($0, rows[Self.label($0)]!.probs!) }))
         }
         let log = try PredictionLog(path: path, truncate: true)
         try log.append(done.flatMap { records($0, id: ids[$0.index]) })

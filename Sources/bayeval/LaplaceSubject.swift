@@ -17,6 +17,7 @@ struct LaplaceSubject {
     struct Objective {
         let objective: any TrainingObjective
         let ids: [String]
+        let labels: [Int]
         /// Per example the vocabulary ids its choices are scored by; empty for an encoder.
         let answerTokens: [[Int]]
     }
@@ -48,7 +49,8 @@ extension LaplaceSubject {
             objective: { dataset in
                 let examples = try run.prepare(dataset)
                 return Objective(
-                    objective: objective(examples), ids: examples.map(\.id), answerTokens: answers(examples))
+                    objective: objective(examples), ids: examples.map(\.id), labels: examples.map(\.label),
+                    answerTokens: answers(examples))
             })
     }
 }

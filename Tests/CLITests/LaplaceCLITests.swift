@@ -201,5 +201,19 @@ import TestModels
         // Other settings do not reuse the fit.
         let other = try miniLM(settings.map { $0 == "kron" ? "diag" : $0 } + ["--resume"])
         #expect(other.status != 0 && other.stderr.contains("fitted with other data or settings"), "\(other.stderr)")
+        // A line with another label, or with its probabilities gone, is refused, not taken as done.
+        let whole18 = try String(contentsOfFile: dir.path + "/p.jsonl", encoding: .utf8).split(separator: "\n")
+        let first = try #require(whole18.first.map(String.init))
+        let label = try #require(first.firstRange(of: "\"label\":")).upperBound
+        let flipped = first[label] == "0" ? "1" : "0"
+        for (broken, message) in [
+            (first.replacingCharacters(in: label...label, with: flipped), "the dataset's is"),
+            (first.replacing(#/"probs":\[[^\]]*\]/#, with: "\"probs\":null"), "probs are missing"),
+        ] {
+            try ([broken] + whole18.dropFirst().map(String.init)).joined(separator: "\n")
+                .write(toFile: dir.path + "/p.jsonl", atomically: true, encoding: .utf8)
+            let r = try miniLM(settings + ["--resume", "--output", dir.path + "/broken.json"])
+            #expect(r.status != 0 && r.stderr.contains(message) && r.stderr.contains("p.jsonl"), "\(r.stderr)")
+        }
     }
 }
