@@ -114,6 +114,27 @@ import TestModels
         #expect(sampled.results.map(\.method.label) == ["MAP", "Laplace kron nn", "Laplace diag nn"])
         #expect(
             sampled.results.dropFirst().allSatisfy { $0.method.laplace?.predictive == "nn" && $0.method.samples == 4 })
+        // A saved diagonal with a negative eigenvalue (no fit writes one) is refused, naming the structure.
+        let saved = URL(fileURLWithPath: posterior + "/laplace_posterior.safetensors")
+        let original = try Data(contentsOf: saved)
+        let headerLength = original.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: original.subdata(in: 8..<(8 + headerLength))) as? [String: Any])
+        let offsets = try #require((json["diag.diagonal"] as? [String: Any])?["data_offsets"] as? [Int])
+        var negative = original
+        withUnsafeBytes(of: (-1.0).bitPattern.littleEndian) {
+            negative.replaceSubrange(
+                (8 + headerLength + offsets[0])..<(16 + headerLength + offsets[0]), with: $0)
+        }
+        try negative.write(to: saved)
+        let bad = try bayeval([
+            "evaluate", posterior, "--model", RealModels.miniLM, "--task", "sst2", "--split", "validation",
+            "--limit", "3", "--predictive", "glm",
+        ])
+        #expect(
+            bad.status != 0 && bad.stderr.contains("eigenvalues are negative") && bad.stderr.contains("diag"),
+            "\(bad.stderr)")
+        try original.write(to: saved)
         // A posterior whose adapter changed is refused by its digest.
         let weights = posterior + "/adapter_model.safetensors"
         var bytes = try Data(contentsOf: URL(fileURLWithPath: weights))

@@ -235,8 +235,14 @@ public enum LaplacePosteriorFile {
                 structures.append(KroneckerLaplace(blocks: kb, clipped: c, backend: backend))
             }
         }
-        for s in structures where !s.spectrum.allSatisfy(\.isFinite) {
-            throw LoadError(.invalidValue, file: path, item: s.structure.rawValue, "eigenvalues are NaN or infinite")
+        // A fit clips round-off below zero, so a saved curvature eigenvalue is never negative; one that is
+        // would make λ + δ ≤ 0 (NaN samples, negative variances) for some prior.
+        for s in structures where !s.spectrum.allSatisfy({ $0.isFinite && $0 >= 0 }) {
+            throw LoadError(
+                .invalidValue, file: path, item: s.structure.rawValue, "eigenvalues are negative, NaN or infinite")
+        }
+        guard clipped.count == structures.count else {
+            throw LoadError(.invalidValue, file: path, item: "clipped", "one count per structure expected")
         }
         var rows: [LaplaceProcedure.Row] = [], posteriors: [LaplaceProcedure.Row: LaplaceProcedure.Posterior] = [:]
         for r in try decoded([SavedRow].self, try meta("rows"), path, "rows") {
@@ -252,6 +258,10 @@ public enum LaplacePosteriorFile {
             }
             let prior = r.prior
             let row = LaplaceProcedure.Row(structure: h, link: link)
+            guard posteriors[row] == nil else {
+                throw LoadError(
+                    .invalidValue, file: path, item: "rows", "the row \(h.rawValue) \(r.link) is saved twice")
+            }
             rows.append(row)
             posteriors[row] = .init(
                 structure: h, prior: PriorPrecision(prior), logMarginalLikelihood: r.lml, clippedEigenvalues: r.clipped)
