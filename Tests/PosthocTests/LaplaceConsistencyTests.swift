@@ -261,4 +261,21 @@ import RuntimeCPU
         }
         #expect(!progressed)
     }
+
+    /// θ over a LoRA-XS adapter whose bases train too is refused, naming the layer: the curvature events
+    /// carry the core's activity only, so the bases would get the prior alone. Over its cores it is fine.
+    @Test func trainedLoRAXSBasesAreRefused() throws {
+        let loaded = try ModelLoader.loadDecoder(path: fixture("models/tiny-llama3"), backend: backend)
+        let adapter = try LoRAAdapter.load(
+            directory: fixture("gradients/tiny-llama3-loraxs-adapter"), baseShapes: loaded.parameterShapes)
+        try loaded.model.attach(adapter)
+        let withBases = try loaded.model.adapterParameters(adapter, trainingBases: true)
+        do {
+            _ = try LaplaceLayout(parameters: withBases, subset: .all, name: "loraxs")
+            Issue.record("a layout over trained bases was accepted")
+        } catch let error as UsageError {
+            #expect("\(error)".contains("bases are parameters too") && "\(error)".contains("model.layers."))
+        }
+        #expect(try LaplaceLayout(parameters: withBases, subset: .cores, name: "loraxs").parameterCount > 0)
+    }
 }

@@ -97,6 +97,21 @@ public struct LaplaceLayout: Sendable {
             throw UsageError(
                 file: name, item: stray.element.module, "the model has no module of that name to fit a posterior over")
         }
+        if let bad = chosen.first(where: { !(1...2).contains($0.element.value.shape.count) }) {
+            throw UsageError(
+                file: name, item: "\(bad.element.module) \(bad.element.role)",
+                "a tensor of shape \(bad.element.value.shape): a posterior's blocks are matrices or vectors")
+        }
+        // A LoRA-XS layer's events carry its core's activity only (`CurvatureCollector`): bases trained too
+        // (L-LoRA-S) would enter θ with no curvature, so they are refused rather than left at the prior.
+        let coreModules = Set(chosen.filter { $0.element.role == .core }.map(\.element.module))
+        if let basis = chosen.first(where: {
+            coreModules.contains($0.element.module) && ($0.element.role == .loraA || $0.element.role == .loraB)
+        }) {
+            throw UsageError(
+                file: name, item: basis.element.module,
+                "a LoRA-XS layer whose bases are parameters too: its posterior covers the core only (--subset cores)")
+        }
         // Registration order, then the adapter's own order within a module (A before B, weight before bias).
         let ordered = chosen.sorted { ($0.element.position, $0.offset) < ($1.element.position, $1.offset) }
         if subset == .lmHead {
