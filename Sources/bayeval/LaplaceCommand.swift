@@ -22,7 +22,8 @@ struct LaplaceCommand: ParsableCommand {
             laplace-lora's last_layer; cores: LoRA-XS R): kron (KFAC per tensor: lora_A, lora_B, core, a \
             head's weight and bias; token positions expanded as curvlinops does, each example normalised by \
             its own length; a factor wider than --max-factor-dim sketched in one pass to its top \
-            --factor-rank eigenpairs), diag (the exact GGN diagonal) or full (the dense GGN, up to 20,000 parameters). \
+            --factor-rank eigenpairs), diag (the exact GGN diagonal) or full (the dense GGN, up to \
+            \(FullLaplace.maximumParameters) parameters). \
             The prior precision, one value or one per tensor (--prior-structure layerwise), maximises the \
             Laplace marginal likelihood exactly (--prior marglik), follows laplace-torch's Adam schedule \
             (--upstream), has the lowest NLL on --prior-split over laplace-torch's grid (--prior grid), or is \

@@ -56,16 +56,14 @@ struct LoRAXSOptions: ParsableArguments {
     }
 
     /// The settings a resumed LoRA-XS run must share (none for plain LoRA); each family's own only
-    /// where the projection uses it.
-    func settings(seed: UInt64) -> [String: String] {
+    /// where the projection uses it, as the parsed projection says (`validate` has parsed it).
+    func settings(seed: UInt64) throws -> [String: String] {
         guard loraxs else { return [:] }
-        let families = Set(projectionName.split(separator: "_").map { String($0.split(separator: "-")[0]) })
+        let p = try projection(seed: seed)
         var s = ["bayeval_loraxs": projectionName, "bayeval_train_bases": String(trainBases)]
-        if !families.isDisjoint(with: ["rand", "random"]) {
-            s["bayeval_projection_seed"] = String(projectionSeed ?? seed)
-        }
-        if families.contains("dct") { s["bayeval_dct_select"] = dctSelection.rawValue }
-        if !families.isDisjoint(with: ["wsvd", "cca"]) { s["bayeval_covariance_batches"] = String(covarianceBatches) }
+        if p.usesSeed { s["bayeval_projection_seed"] = String(projectionSeed ?? seed) }
+        if p.usesDCTSelection { s["bayeval_dct_select"] = dctSelection.rawValue }
+        if p.needsInputCovariance { s["bayeval_covariance_batches"] = String(covarianceBatches) }
         return s
     }
 }

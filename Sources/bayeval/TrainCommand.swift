@@ -137,7 +137,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// The settings a resumed run must share with the run it continues.
-    func settings(examples: Int, totalSteps: Int) -> [String: String] {
+    func settings(examples: Int, totalSteps: Int) throws -> [String: String] {
         [
             "bayeval_task": task, "bayeval_model": model, "bayeval_rank": String(rank), "bayeval_alpha": String(alpha),
             "bayeval_targets": targets ?? "", "bayeval_lr": String(lr), "bayeval_weight_decay": String(weightDecay),
@@ -146,6 +146,6 @@ struct TrainCommand: ParsableCommand {
             "bayeval_grad_accum": String(gradAccum), "bayeval_seed": String(seed),
             "bayeval_train_examples": String(examples),
             "bayeval_max_grad_norm": String(maxGradNorm), "bayeval_prompts": upstreamPrompts ? "upstream" : "standard",
-        ].merging(subspace.settings(seed: seed)) { a, _ in a }
+        ].merging(try subspace.settings(seed: seed)) { a, _ in a }
     }
 }

@@ -110,7 +110,7 @@ final class TrainingSession {
         let perUpdate = c.batchSize * c.gradAccum
         let totalSteps =
             c.steps ?? max(1, Int((Double(objective.exampleCount) * (c.epochs ?? 1) / Double(perUpdate)).rounded(.up)))
-        settings = c.settings(examples: objective.exampleCount, totalSteps: totalSteps)
+        settings = try c.settings(examples: objective.exampleCount, totalSteps: totalSteps)
         let optimizer = AdamW(parameters: parameters, weightDecay: Float(c.weightDecay))
         if c.resume {
             let state = try TrainingCheckpoint.readState(directory: c.output)

@@ -177,7 +177,7 @@ public struct LaplaceProcedure {
                 case .grid: prior = .scalar(gridChoice[row]!)
                 case .fixed(let δ): prior = .scalar(δ)
                 }
-                let edge = prior.values.filter { $0 <= Foundation.exp(-39.9) || $0 >= Foundation.exp(39.9) }.count
+                let edge = prior.values.filter(MarginalLikelihood.isAtSearchEdge).count
                 // The marginal likelihood's prior is the same for every row of a structure: warned about once.
                 if settings.prior == .marglik && edge > 0 && !rows.contains(where: { $0.structure == s.structure }) {
                     warnings.append(

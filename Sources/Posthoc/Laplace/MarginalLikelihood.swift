@@ -63,11 +63,17 @@ public struct MarginalLikelihood: Sendable {
 
     public func logMarginalLikelihood(prior δ: Double) -> Double { logMarginalLikelihood(prior: .scalar(δ)) }
 
+    /// The bound of the search on log δ: a prior at ±40 is at the search's edge, the posterior degenerate.
+    public static let logPriorBound = 40.0
+
+    /// Whether δ lies at the edge of the search (within 0.1 of ±`logPriorBound` in log δ).
+    public static func isAtSearchEdge(_ δ: Double) -> Bool { abs(Foundation.log(δ)) >= logPriorBound - 0.1 }
+
     /// The prior maximising the marginal likelihood, each value within [e⁻⁴⁰, e⁴⁰].
     public func maximisingPrior(_ structure: PriorPrecision.Structure = .scalar) -> PriorPrecision {
         PriorPrecision(
             groups(structure).map { g in
-                var lo = -40.0, hi = 40.0
+                var lo = -Self.logPriorBound, hi = Self.logPriorBound
                 if g.negativeGradient(logPrior: lo) >= 0 { return Foundation.exp(lo) }
                 if g.negativeGradient(logPrior: hi) <= 0 { return Foundation.exp(hi) }
                 for _ in 0..<200 where hi - lo > 1e-13 {

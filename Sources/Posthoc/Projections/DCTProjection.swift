@@ -14,6 +14,7 @@ public struct DCTProjection: SubspaceProjection {
 
     public let selection: Selection
     public init(selection: Selection = .energy) { self.selection = selection }
+    public var usesDCTSelection: Bool { true }
     public var name: String { "dct" }
 
     /// The orthonormal DCT-II matrix: D[k, j] = √(2/N)·cos(πk(2j+1)/2N), its first row √(1/N).

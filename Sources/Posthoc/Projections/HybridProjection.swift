@@ -12,6 +12,8 @@ public struct HybridProjection: SubspaceProjection {
     public let name: String
     public let parts: [Part]
     public var needsInputCovariance: Bool { parts.contains { $0.projection.needsInputCovariance } }
+    public var usesSeed: Bool { parts.contains { $0.projection.usesSeed } }
+    public var usesDCTSelection: Bool { parts.contains { $0.projection.usesDCTSelection } }
 
     /// The rank of each part, in order; refuses a split that does not add up to `rank`.
     public func ranks(total rank: Int) throws -> [Int] {

@@ -8,6 +8,7 @@ public struct RandomProjection: SubspaceProjection {
     public let seed: UInt64
     public init(seed: UInt64) { self.seed = seed }
     public var name: String { "random" }
+    public var usesSeed: Bool { true }
 
     public func project(_ layer: ProjectionLayer, rank: Int) throws -> ProjectedBases {
         try checkRank(rank, layer)

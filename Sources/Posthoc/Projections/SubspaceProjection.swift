@@ -81,11 +81,17 @@ public protocol SubspaceProjection: Sendable {
     var name: String { get }
     /// Whether `project` needs the layer's input covariance (the whitened SVD does).
     var needsInputCovariance: Bool { get }
+    /// Whether its bases depend on a seed (rand) or on the DCT's selection rule: what a resumed run must
+    /// share beyond the name.
+    var usesSeed: Bool { get }
+    var usesDCTSelection: Bool { get }
     func project(_ layer: ProjectionLayer, rank: Int) throws -> ProjectedBases
 }
 
 extension SubspaceProjection {
     public var needsInputCovariance: Bool { false }
+    public var usesSeed: Bool { false }
+    public var usesDCTSelection: Bool { false }
 
     /// Refuses a rank the layer cannot hold (every family needs rank ≤ min(out, in)).
     func checkRank(_ rank: Int, _ layer: ProjectionLayer) throws {
