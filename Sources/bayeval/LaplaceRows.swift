@@ -93,7 +93,7 @@ struct LaplaceRows {
     /// lines whose label is not the dataset's or whose probabilities are missing, not finite or of another
     /// width than the example's other rows.
     func resume(
-        path: String, ids: [String], labels datasetLabels: [Int]
+        path: String, ids: [String], labels: [Int]
     ) throws -> (
         done: [LaplaceProcedure.Prediction], warnings: [String]
     ) {
@@ -102,19 +102,19 @@ struct LaplaceRows {
         guard index.count == ids.count else {
             throw UsageError(file: path, item: "id", "example ids are not unique; results could not be matched")
         }
-        let labels = [Method.mapLabel] + fitted.rows.map(Self.label)
+        let methods = [Method.mapLabel] + fitted.rows.map(Self.label)
         var byID: [String: [String: ExamplePrediction]] = [:]
         for line in lines {
-            guard index[line.id] != nil, let method = line.method, labels.contains(method) else {
+            guard index[line.id] != nil, let method = line.method, methods.contains(method) else {
                 throw LoadError(
                     .invalidValue, file: path, item: line.id + " " + (line.method ?? "no method"),
                     "not a row of this run (another run's file? resume with the same --hessian and --link)")
             }
             let i = index[line.id]!
-            guard line.label == datasetLabels[i] else {
+            guard line.label == labels[i] else {
                 throw LoadError(
                     .invalidValue, file: path, item: "\(line.id) \(method)",
-                    "label \(line.label), but the dataset's is \(datasetLabels[i]) (another split's file?)")
+                    "label \(line.label), but the dataset's is \(labels[i]) (another split's file?)")
             }
             guard let probs = line.probs, probs.count >= 2, probs.allSatisfy(\.isFinite),
                 byID[line.id]?.values.first.map({ $0.probs?.count == probs.count }) ?? true
@@ -125,7 +125,7 @@ struct LaplaceRows {
             }
             byID[line.id, default: [:]][method] = line
         }
-        let complete = ids.filter { id in byID[id].map { $0.count == labels.count } ?? false }
+        let complete = ids.filter { id in byID[id].map { $0.count == methods.count } ?? false }
         let done = complete.map { id -> LaplaceProcedure.Prediction in
             let rows = byID[id]!
             return LaplaceProcedure.Prediction(

@@ -43,7 +43,7 @@ extension TrainingSession {
         } catch let error as ProjectionError {
             throw UsageError(file: c.model, item: "--projection \(c.subspace.projectionName)", error.description)
         }
-        let errors = made.layers.map(\.relativeError)
+        let errors = made.layers.map(\.reach)
         let mean = errors.reduce(0, +) / Double(max(errors.count, 1))
         var provenance = [
             "bayeval_projection_error": String(
@@ -65,13 +65,13 @@ extension TrainingSession {
         // Every layer of a small model; the three the subspace reaches worst of a large one.
         let shown =
             made.layers.count <= 16
-            ? made.layers : Array(made.layers.sorted { $0.relativeError > $1.relativeError }.prefix(3))
+            ? made.layers : Array(made.layers.sorted { $0.reach > $1.reach }.prefix(3))
         if shown.count < made.layers.count { note("  the layers it reaches worst:") }
         for layer in shown {
             note(
                 String(
                     format: "  %@ (%d × %d): relative error %.4f", layer.module, layer.outFeatures, layer.inFeatures,
-                    layer.relativeError))
+                    layer.reach))
         }
         try model.attach(made.adapter)
         return (made.adapter, provenance)

@@ -260,6 +260,11 @@ import RuntimeCPU
                 progress: { _, done, _ in progressed = progressed || done > 0 })
         }
         #expect(!progressed)
+        // What the early check relies on: each structure's kind says whether its fitted basis is block-diagonal.
+        let fit = try LaplaceFit.fit(
+            s.objective, indices: [0, 1], parameters: s.parameters, layout: s.layout,
+            settings: .init(structures: HessianStructure.allCases), backend: backend)
+        for f in fit.structures { #expect(f.structure.hasBlockDiagonalBasis == (f.blockRanges != nil)) }
     }
 
     /// θ over a LoRA-XS adapter whose bases train too is refused, naming the layer: the curvature events

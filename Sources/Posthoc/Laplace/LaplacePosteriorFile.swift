@@ -203,14 +203,14 @@ public enum LaplacePosteriorFile {
         }
         let clipped: [Int] = try meta("clipped").split(separator: ",").map { try number($0, "clipped") }
         var structures: [any LaplaceStructure] = []
-        for (n, name) in try meta("structures").split(separator: ",").enumerated() {
+        let names = try meta("structures").split(separator: ",")
+        guard clipped.count == names.count else {
+            throw LoadError(.invalidValue, file: path, item: "clipped", "one count per structure expected")
+        }
+        for (name, c) in zip(names, clipped) {
             guard let s = HessianStructure(rawValue: String(name)) else {
                 throw LoadError(.invalidValue, file: path, item: "structures", "unknown structure \(name)")
             }
-            guard n < clipped.count else {
-                throw LoadError(.invalidValue, file: path, item: "clipped", "one count per structure expected")
-            }
-            let c = clipped[n]
             switch s {
             case .diag:
                 structures.append(
@@ -240,9 +240,6 @@ public enum LaplacePosteriorFile {
         for s in structures where !s.spectrum.allSatisfy({ $0.isFinite && $0 >= 0 }) {
             throw LoadError(
                 .invalidValue, file: path, item: s.structure.rawValue, "eigenvalues are negative, NaN or infinite")
-        }
-        guard clipped.count == structures.count else {
-            throw LoadError(.invalidValue, file: path, item: "clipped", "one count per structure expected")
         }
         var rows: [LaplaceProcedure.Row] = [], posteriors: [LaplaceProcedure.Row: LaplaceProcedure.Posterior] = [:]
         for r in try decoded([SavedRow].self, try meta("rows"), path, "rows") {

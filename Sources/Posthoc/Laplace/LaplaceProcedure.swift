@@ -121,9 +121,10 @@ public struct LaplaceProcedure {
                 for link in links {
                     let row = Row(structure: s.structure, link: link)
                     guard let posterior = self.posteriors[row] ?? (shared ? self.posteriors[first] : nil) else {
+                        let chosen = fitted.map(\.predictiveName).joined(separator: ", ")
                         throw UsageError(
                             file: "--link", item: row.predictiveName,
-                            "the saved \(s.structure.rawValue) posterior chose its prior per link (\(fitted.map(\.predictiveName).joined(separator: ", "))); "
+                            "the saved \(s.structure.rawValue) posterior chose its prior per link (\(chosen)); "
                                 + "refit with this link to get its own")
                     }
                     rows.append(row)
@@ -167,7 +168,7 @@ public struct LaplaceProcedure {
         let gridChoice = try settings.prior == .grid ? gridSearch(fit, validation!, parameters, backend, progress) : [:]
         var rows: [Row] = [], posteriors: [Row: Posterior] = [:]
         for s in fit.structures {
-            let ml = fit.marginalLikelihood(s)  // layerwise with full: refused by checkSettings
+            let ml = fit.marginalLikelihood(s)  // a layerwise prior only where allowed: checkSettings
             for link in settings.predictive == .nn ? [nil] : settings.links.map(Optional.some) {
                 let row = Row(structure: s.structure, link: link)
                 let prior: PriorPrecision
@@ -218,11 +219,14 @@ public struct LaplaceProcedure {
                     file: "--prior-structure", item: "layerwise", "--prior grid searches a scalar prior precision")
             }
         }
-        // Before the fit, not after it: full's eigenbasis mixes θ's blocks (as `allowsLayerwise` finds).
-        if settings.priorStructure == .layerwise && settings.fit.structures.contains(.full) {
+        // Before the fit, not after it.
+        if settings.priorStructure == .layerwise,
+            let mixed = settings.fit.structures.first(where: { !$0.hasBlockDiagonalBasis })
+        {
             throw UsageError(
                 file: "--prior-structure", item: "layerwise",
-                "the full structure's eigenbasis mixes θ's blocks; a layerwise prior goes with kron or diag")
+                "the \(mixed.rawValue) structure's eigenbasis mixes θ's blocks; a layerwise prior goes with kron or diag"
+            )
         }
         if let bad = layout.values.firstIndex(where: { !$0.isFinite }) {
             let block = layout.blocks.last { $0.offset <= bad }!

@@ -4,6 +4,10 @@ import Runtime
 /// The Hessian structures a Laplace posterior can take (laplace-torch's `hessian_structure`).
 public enum HessianStructure: String, CaseIterable, Sendable {
     case kron, diag, full
+
+    /// Whether its eigenbasis is block-diagonal over θ's blocks (its `blockRanges` are not nil), so that
+    /// a layerwise prior stays diagonal in it: known before any fit, so settings can be refused early.
+    public var hasBlockDiagonalBasis: Bool { self != .full }
 }
 
 /// A prior precision δ: one for all of θ, or one per block of θ (laplace-torch's `prior_structure`

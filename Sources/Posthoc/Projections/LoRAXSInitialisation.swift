@@ -15,7 +15,7 @@ public enum LoRAXSInitialisation {
         public let outFeatures: Int
         public let inFeatures: Int
         /// ‖W − P_B·W·P_A‖_F / ‖W‖_F, the subspace's reach (`ProjectedBases.reach`), before training.
-        public let relativeError: Double
+        public let reach: Double
     }
 
     /// What a W-SVD covariance was computed on, for the checkpoint's record.
@@ -112,7 +112,7 @@ public enum LoRAXSInitialisation {
             summaries.append(
                 LayerSummary(
                     module: fresh.module, outFeatures: width, inFeatures: linear.inFeatures,
-                    relativeError: try bases.reach(of: weight)))
+                    reach: try bases.reach(of: weight)))
         }
         let adapter = LoRAAdapter.inMemory(
             config: fresh.config, layers: layers, savedParameters: fresh.savedParameters, directory: fresh.directory)
